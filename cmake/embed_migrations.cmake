@@ -1,0 +1,18 @@
+# Writes a C++ file holding every migration's file name and bytes, so the
+# binaries carry exactly the migrations they were built with.
+set(content "// Generated from migrations/*.sql by cmake/embed_migrations.cmake. Do not edit.\n")
+string(APPEND content "#include \"store/migrations.h\"\n\nnamespace backstop::store {\n\n")
+string(APPEND content "std::vector<Migration> embedded_migrations() {\n")
+string(APPEND content "  static const std::vector<std::pair<std::string, std::string>> files = {\n")
+string(REPLACE "|" ";" FILES "${FILES}")
+foreach(file ${FILES})
+  get_filename_component(name ${file} NAME)
+  file(READ ${file} sql)
+  string(FIND "${sql}" ")BACKSTOP_SQL\"" clash)
+  if(NOT clash EQUAL -1)
+    message(FATAL_ERROR "${name} contains the raw-string delimiter )BACKSTOP_SQL\"")
+  endif()
+  string(APPEND content "      {\"${name}\", R\"BACKSTOP_SQL(${sql})BACKSTOP_SQL\"},\n")
+endforeach()
+string(APPEND content "  };\n  return parse_migration_files(files);\n}\n\n}  // namespace backstop::store\n")
+file(WRITE ${OUTPUT} "${content}")

@@ -1,0 +1,154 @@
+#include "core/projection.h"
+
+#include <array>
+#include <initializer_list>
+#include <utility>
+
+namespace backstop::core {
+namespace {
+
+constexpr std::array<std::pair<ExecutionStatus, std::string_view>, 5> kStatuses{{
+    {ExecutionStatus::kTriggered, "TRIGGERED"},
+    {ExecutionStatus::kBlocked, "BLOCKED"},
+    {ExecutionStatus::kSubmitted, "SUBMITTED"},
+    {ExecutionStatus::kExecuted, "EXECUTED"},
+    {ExecutionStatus::kFailed, "FAILED"},
+}};
+
+void require_status(const Execution& execution, const Event& event,
+                    std::initializer_list<ExecutionStatus> allowed) {
+  for (const ExecutionStatus status : allowed) {
+    if (execution.status == status) return;
+  }
+  throw ProjectionError(std::string(to_string(event.type)) + " is not allowed after " +
+                        std::string(to_string(execution.status)) + " (execution token " +
+                        event.execution_token + ", operation " +
+                        std::to_string(event.operation_id.value) + ")");
+}
+
+}  // namespace
+
+std::string_view to_string(ExecutionStatus status) {
+  for (const auto& [candidate, name] : kStatuses) {
+    if (candidate == status) return name;
+  }
+  return "UNKNOWN";
+}
+
+std::optional<ExecutionStatus> parse_execution_status(std::string_view text) {
+  for (const auto& [candidate, name] : kStatuses) {
+    if (name == text) return candidate;
+  }
+  return std::nullopt;
+}
+
+bool is_execution_event(EventType type) {
+  switch (type) {
+    case EventType::kStopTriggered:
+    case EventType::kExecutionSubmitted:
+    case EventType::kExecuted:
+    case EventType::kFailed:
+    case EventType::kBlocked:
+      return true;
+    case EventType::kStopAdjusted:
+    case EventType::kStopConfigured:
+      return false;
+  }
+  return false;
+}
+
+bool affects_operation(EventType type) {
+  return type == EventType::kStopConfigured || type == EventType::kStopAdjusted ||
+         type == EventType::kExecuted;
+}
+
+Execution apply_to_execution(const std::optional<Execution>& current, const Event& event) {
+  if (!is_execution_event(event.type)) {
+    throw ProjectionError(std::string(to_string(event.type)) + " does not belong to an execution");
+  }
+  if (event.type == EventType::kStopTriggered) {
+    if (current) {
+      throw ProjectionError("execution token " + event.execution_token +
+                            " was already triggered (operation " +
+                            std::to_string(event.operation_id.value) + ")");
+    }
+    Execution created;
+    created.execution_token = event.execution_token;
+    created.operation_id = event.operation_id;
+    created.tenant_id = event.tenant_id;
+    created.symbol = event.symbol;
+    created.trigger_kind = event.trigger_kind;
+    created.side = event.side;
+    created.status = ExecutionStatus::kTriggered;
+    created.source = event.source;
+    created.trigger_price = event.trigger_price;
+    created.quantity = event.quantity;
+    created.triggered_at = event.occurred_at;
+    created.last_event_seq = event.seq;
+    return created;
+  }
+  if (!current) {
+    throw ProjectionError(std::string(to_string(event.type)) + " for execution token " +
+                          event.execution_token + " that was never triggered (operation " +
+                          std::to_string(event.operation_id.value) + ")");
+  }
+  Execution next = *current;
+  next.last_event_seq = event.seq;
+  switch (event.type) {
+    case EventType::kBlocked:
+      require_status(next, event, {ExecutionStatus::kTriggered, ExecutionStatus::kBlocked,
+                                   ExecutionStatus::kFailed});
+      next.status = ExecutionStatus::kBlocked;
+      next.blocked_reason = event.reason;
+      next.blocked_at = event.occurred_at;
+      break;
+    case EventType::kExecutionSubmitted:
+      require_status(next, event, {ExecutionStatus::kTriggered, ExecutionStatus::kBlocked,
+                                   ExecutionStatus::kSubmitted, ExecutionStatus::kFailed});
+      if (next.submitted_at) ++next.retry_count;
+      next.status = ExecutionStatus::kSubmitted;
+      next.submitted_at = event.occurred_at;
+      if (event.quantity) next.quantity = event.quantity;
+      break;
+    case EventType::kExecuted:
+      require_status(next, event, {ExecutionStatus::kSubmitted});
+      next.status = ExecutionStatus::kExecuted;
+      next.executed_at = event.occurred_at;
+      next.fill_price = event.fill_price;
+      next.slippage_pct = event.slippage_pct;
+      next.exchange_order_id = event.exchange_order_id;
+      next.error_message.reset();
+      break;
+    case EventType::kFailed:
+      require_status(next, event, {ExecutionStatus::kTriggered, ExecutionStatus::kBlocked,
+                                   ExecutionStatus::kSubmitted});
+      next.status = ExecutionStatus::kFailed;
+      next.failed_at = event.occurred_at;
+      next.error_message = event.error_message;
+      if (event.exchange_order_id) next.exchange_order_id = event.exchange_order_id;
+      break;
+    case EventType::kStopTriggered:
+    case EventType::kStopAdjusted:
+    case EventType::kStopConfigured:
+      break;  // handled above
+  }
+  return next;
+}
+
+OperationProjection apply_to_operation(OperationProjection current, const Event& event) {
+  switch (event.type) {
+    case EventType::kStopConfigured:
+    case EventType::kStopAdjusted:
+      if (event.stop_price) current.stop_price = event.stop_price;
+      if (event.target_price) current.target_price = event.target_price;
+      break;
+    case EventType::kExecuted:
+      current.closed = true;
+      break;
+    default:
+      break;
+  }
+  return current;
+}
+
+}  // namespace backstop::core

@@ -1,0 +1,117 @@
+#include "runtime/cli.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <iostream>
+
+#include "runtime/exit_code.h"
+#include "runtime/log.h"
+
+namespace backstop::runtime {
+namespace {
+
+// YAML config files for CLI11: keys are the long flag names without dashes
+// ("database-url: ..."), nested maps address subcommands, lists give repeated values.
+class YamlConfig : public CLI::Config {
+ public:
+  std::string to_config(const CLI::App*, bool, bool, std::string) const override {
+    throw CLI::ConfigError("writing YAML config files is not supported");
+  }
+
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    std::vector<CLI::ConfigItem> result;
+    try {
+      const YAML::Node root = YAML::Load(input);
+      if (root.IsNull()) return result;
+      if (!root.IsMap()) throw CLI::ConfigError("the top level must be a map of option: value");
+      collect(root, {}, result);
+    } catch (const YAML::Exception& e) {
+      throw CLI::ConfigError("line " + std::to_string(e.mark.line + 1) + ", column " +
+                             std::to_string(e.mark.column + 1) + ": " + e.msg);
+    }
+    return result;
+  }
+
+ private:
+  static void collect(const YAML::Node& map, const std::vector<std::string>& parents,
+                      std::vector<CLI::ConfigItem>& out) {
+    for (const auto& entry : map) {
+      const auto key = entry.first.as<std::string>();
+      const YAML::Node& value = entry.second;
+      CLI::ConfigItem item;
+      item.parents = parents;
+      item.name = key;
+      if (value.IsMap()) {
+        auto nested = parents;
+        nested.push_back(key);
+        collect(value, nested, out);
+        continue;
+      }
+      if (value.IsSequence()) {
+        for (const auto& element : value) {
+          if (!element.IsScalar()) {
+            throw CLI::ConfigError("line " + std::to_string(element.Mark().line + 1) + ": '" + key +
+                                   "' must be a list of plain values");
+          }
+          item.inputs.push_back(element.as<std::string>());
+        }
+      } else if (value.IsScalar()) {
+        item.inputs.push_back(value.as<std::string>());
+      } else {
+        throw CLI::ConfigError("line " + std::to_string(value.Mark().line + 1) + ": '" + key +
+                               "' has no value");
+      }
+      out.push_back(std::move(item));
+    }
+  }
+};
+
+}  // namespace
+
+void add_common_options(CLI::App& app, CommonOptions& options) {
+  app.config_formatter(std::make_shared<YamlConfig>());
+  app.allow_config_extras(false);
+  app.set_config("--config", "", "YAML config file (keys are the long option names)")
+      ->envname("BACKSTOP_CONFIG");
+  app.add_option("--database-url", options.database_url,
+                 "PostgreSQL URL or key=value conninfo; empty: libpq PG* variables")
+      ->envname("BACKSTOP_DATABASE_URL");
+  app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error")
+      ->envname("BACKSTOP_LOG_LEVEL")
+      ->capture_default_str();
+  app.add_option("--log-format", options.log_format, "auto (JSON unless stderr is a terminal), json, text")
+      ->envname("BACKSTOP_LOG_FORMAT")
+      ->capture_default_str();
+}
+
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, const CommonOptions& options,
+                                      std::string_view program) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string message = e.what();
+    const std::string extras_prefix = "INI was not able to parse ";
+    if (message.rfind(extras_prefix, 0) == 0) {
+      message = "unknown key '" + message.substr(extras_prefix.size()) + "'";
+    }
+    const CLI::Option* config = app.get_config_ptr();
+    const std::string config_path = config != nullptr && config->count() > 0 ? config->as<std::string>() : "";
+    if (dynamic_cast<const CLI::ConfigError*>(&e) != nullptr || message.rfind("unknown key", 0) == 0) {
+      message = "config file " + (config_path.empty() ? std::string("(BACKSTOP_CONFIG)") : config_path) + ": " +
+                message;
+    }
+    std::cerr << program << ": " << message << "\n" << "Run with --help for usage.\n";
+    return static_cast<int>(ExitCode::kUsage);
+  }
+  try {
+    log::init(program, log::parse_format(options.log_format), options.log_level);
+  } catch (const UsageError& e) {
+    std::cerr << program << ": " << e.what() << "\n";
+    return static_cast<int>(ExitCode::kUsage);
+  }
+  return std::nullopt;
+}
+
+}  // namespace backstop::runtime

@@ -1,0 +1,33 @@
+// Exit codes shared by every Backstop binary (documented in the README), and
+// the one place that maps a failure to one of them.
+#pragma once
+
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+namespace backstop::runtime {
+
+enum class ExitCode : int {
+  kOk = 0,                     // everything asked was done
+  kPartialFailure = 1,         // the run finished but some work failed (e.g. invalid rows)
+  kUsage = 2,                  // bad flags, environment or config file
+  kDependencyUnavailable = 3,  // PostgreSQL / exchange / broker unreachable
+};
+
+// Bad flags, environment or configuration: exit 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A dependency could not be reached: exit 3. Retrying later may succeed.
+class DependencyError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Runs `body`, logs what escaped it and returns the matching exit code.
+int run_guarded(const std::function<ExitCode()>& body);
+
+}  // namespace backstop::runtime

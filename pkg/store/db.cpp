@@ -1,0 +1,72 @@
+#include "store/db.h"
+
+#include "runtime/exit_code.h"
+#include "runtime/log.h"
+
+namespace backstop::store {
+
+std::unique_ptr<pqxx::connection> connect(const std::string& url, std::string_view application_name) {
+  try {
+    auto connection = std::make_unique<pqxx::connection>(url);
+    pqxx::nontransaction setup(*connection);
+    setup.exec("SET TIME ZONE 'UTC'");
+    setup.exec("SET application_name = " + setup.quote(std::string(application_name)));
+    return connection;
+  } catch (const pqxx::broken_connection& e) {
+    std::string reason = e.what();
+    while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
+    throw runtime::DependencyError("cannot connect to PostgreSQL (" +
+                                   (url.empty() ? std::string("PG* environment") : log::redact_secrets(url)) +
+                                   "): " + reason);
+  }
+}
+
+std::optional<core::Decimal> decimal_or_null(const pqxx::field& field) {
+  if (field.is_null()) return std::nullopt;
+  return core::Decimal::parse(field.c_str());
+}
+
+std::optional<std::string> text_or_null(const pqxx::field& field) {
+  if (field.is_null()) return std::nullopt;
+  return std::string(field.c_str());
+}
+
+void ArrayLiteral::separator() {
+  if (size_++ > 0) text_ += ',';
+}
+
+void ArrayLiteral::add(std::string_view element) {
+  separator();
+  text_ += '"';
+  for (const char c : element) {
+    if (c == '"' || c == '\\') text_ += '\\';
+    text_ += c;
+  }
+  text_ += '"';
+}
+
+void ArrayLiteral::add(const std::optional<std::string>& element) {
+  if (element) {
+    add(std::string_view(*element));
+  } else {
+    add_null();
+  }
+}
+
+void ArrayLiteral::add(std::int64_t element) {
+  separator();
+  text_ += std::to_string(element);
+}
+
+void ArrayLiteral::add(const std::optional<core::Decimal>& element) {
+  if (!element) return add_null();
+  separator();
+  text_ += element->to_string();
+}
+
+void ArrayLiteral::add_null() {
+  separator();
+  text_ += "NULL";
+}
+
+}  // namespace backstop::store

@@ -1,0 +1,65 @@
+// PostgreSQL access shared by the store: connecting (with the failure mapped to
+// a DependencyError that never shows the password), Decimal conversions for
+// libpqxx 6, and small helpers for NULL-able columns and array parameters.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/decimal.h"
+
+namespace pqxx {
+template <>
+struct string_traits<backstop::core::Decimal> {
+  static constexpr const char* name() noexcept { return "backstop::core::Decimal"; }
+  static constexpr bool has_null() noexcept { return false; }
+  static bool is_null(const backstop::core::Decimal&) { return false; }
+  [[noreturn]] static backstop::core::Decimal null() { internal::throw_null_conversion(name()); }
+  static void from_string(const char text[], backstop::core::Decimal& value) {
+    value = backstop::core::Decimal::parse(text);
+  }
+  static std::string to_string(const backstop::core::Decimal& value) { return value.to_string(); }
+};
+}  // namespace pqxx
+
+namespace backstop::store {
+
+// Opens a connection (empty url: libpq's PG* environment). Sessions run in UTC
+// so timestamps print identically everywhere. Throws runtime::DependencyError.
+std::unique_ptr<pqxx::connection> connect(const std::string& url, std::string_view application_name);
+
+// NULL-aware reads.
+std::optional<core::Decimal> decimal_or_null(const pqxx::field& field);
+std::optional<std::string> text_or_null(const pqxx::field& field);
+
+// A PostgreSQL array literal ('{...}') for set-based statements with
+// unnest($1::type[]): every element quoted and escaped, nullopt as NULL.
+class ArrayLiteral {
+ public:
+  void add(std::string_view element);
+  void add(const std::string& element) { add(std::string_view(element)); }
+  void add(const char* element) { add(std::string_view(element)); }
+  void add(const std::optional<std::string>& element);
+  void add(std::int64_t element);
+  void add(const std::optional<core::Decimal>& element);
+  void add_null();
+  [[nodiscard]] std::string str() const { return text_ + "}"; }
+  [[nodiscard]] std::size_t size() const { return size_; }
+
+ private:
+  void separator();
+  std::string text_ = "{";
+  std::size_t size_ = 0;
+};
+
+// SQLSTATE helpers for classifying errors.
+inline constexpr std::string_view kUniqueViolation = "23505";
+inline constexpr std::string_view kLockNotAvailable = "55P03";
+inline constexpr std::string_view kSerializationFailure = "40001";
+inline constexpr std::string_view kDeadlockDetected = "40P01";
+
+}  // namespace backstop::store

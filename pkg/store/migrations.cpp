@@ -1,0 +1,591 @@
+#include "store/migrations.h"
+
+#include <openssl/evp.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "runtime/exit_code.h"
+#include "runtime/log.h"
+#include "store/db.h"
+#include "store/schema_expectations.h"
+
+extern char** environ;
+
+namespace backstop::store {
+namespace {
+
+constexpr std::string_view kNoTransaction = "-- backstop:no-transaction";
+constexpr std::string_view kDestroys = "-- backstop:destroys-data-in ";
+// pg_advisory_lock key: hashtext('backstop-migrate') would need a round trip;
+// a fixed 64-bit constant is as good and visible in pg_locks.
+constexpr std::int64_t kRunnerLockKey = 0x6261636b73746f70;  // "backstop"
+
+const char* const kCreateTracking = R"SQL(
+CREATE TABLE IF NOT EXISTS backstop_schema_migrations (
+    version           integer PRIMARY KEY,
+    name              text NOT NULL,
+    checksum          text NOT NULL,
+    applied_at        timestamptz NOT NULL DEFAULT now(),
+    execution_time_ms bigint NOT NULL DEFAULT 0,
+    success           boolean NOT NULL,
+    error_message     text
+))SQL";
+
+bool first_line_is(const std::string& sql, std::string_view marker) {
+  return sql.compare(0, marker.size(), marker) == 0;
+}
+
+std::vector<std::string> destroyed_tables(const std::string& sql) {
+  std::vector<std::string> tables;
+  std::istringstream lines(sql);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(kDestroys, 0) != 0) continue;
+    std::stringstream list(line.substr(kDestroys.size()));
+    std::string table;
+    while (std::getline(list, table, ',')) {
+      table.erase(0, table.find_first_not_of(" \t"));
+      table.erase(table.find_last_not_of(" \t\r") + 1);
+      if (!table.empty()) tables.push_back(table);
+    }
+  }
+  return tables;
+}
+
+std::string now_stamp() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &tm);
+  return buffer;
+}
+
+std::int64_t elapsed_ms(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+}
+
+// pg_dump --format=custom of the whole database, before anything changes.
+std::filesystem::path take_backup(const std::string& url, const std::filesystem::path& directory) {
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
+  if (ec) throw runtime::UsageError("cannot create backup directory " + directory.string() + ": " + ec.message());
+  const std::filesystem::path file = directory / ("backstop-" + now_stamp() + ".dump");
+  std::vector<std::string> args = {"pg_dump", "--format=custom", "--no-password", "--file=" + file.string()};
+  if (!url.empty()) args.push_back("--dbname=" + url);
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, "pg_dump", nullptr, nullptr, argv.data(), environ) != 0) {
+    throw runtime::DependencyError("cannot start pg_dump for the backup (is it installed and on PATH?)");
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw runtime::DependencyError("pg_dump failed (exit status " + std::to_string(WEXITSTATUS(status)) +
+                                   "); nothing was migrated");
+  }
+  log::info("backup written", {{"file", file.string()}});
+  return file;
+}
+
+}  // namespace
+
+std::string Migration::label() const {
+  char prefix[16];
+  std::snprintf(prefix, sizeof prefix, "%04d_", version);
+  return prefix + name;
+}
+
+std::string to_string(MigrationStatus::State state) {
+  switch (state) {
+    case MigrationStatus::State::kPending: return "pending";
+    case MigrationStatus::State::kApplied: return "applied";
+    case MigrationStatus::State::kFailed: return "failed";
+    case MigrationStatus::State::kChecksumMismatch: return "checksum-mismatch";
+    case MigrationStatus::State::kUnknownToBinary: return "unknown-to-binary";
+  }
+  return "unknown";
+}
+
+std::string sha256_hex(const std::string& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  static const char* const kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 0xF];
+  }
+  return hex;
+}
+
+std::vector<Migration> parse_migration_files(const std::vector<std::pair<std::string, std::string>>& files) {
+  static const std::regex pattern(R"(^(\d{4})_([a-z0-9_]+)\.(up|down)\.sql$)");
+  std::map<int, Migration> by_version;
+  std::map<int, std::string> down_files;
+  for (const auto& [file_name, content] : files) {
+    std::smatch match;
+    if (!std::regex_match(file_name, match, pattern)) {
+      throw MigrationError("migration file " + file_name +
+                           ": name must look like NNNN_lowercase_name.up.sql or .down.sql");
+    }
+    const int version = std::stoi(match[1].str());
+    if (version <= 0) throw MigrationError("migration file " + file_name + ": version must be positive");
+    Migration& migration = by_version[version];
+    if (!migration.name.empty() && migration.name != match[2].str()) {
+      throw MigrationError("migration version " + match[1].str() + " has two names: " + migration.name + " and " +
+                           match[2].str());
+    }
+    migration.version = version;
+    migration.name = match[2].str();
+    if (match[3] == "up") {
+      if (!migration.up_sql.empty()) throw MigrationError("duplicate up file for version " + match[1].str());
+      migration.up_sql = content;
+      migration.transactional = !first_line_is(content, kNoTransaction);
+      migration.checksum = sha256_hex(content);
+    } else {
+      migration.down_sql = content;
+      migration.down_transactional = !first_line_is(content, kNoTransaction);
+      migration.down_destroys = destroyed_tables(content);
+      down_files[version] = file_name;
+    }
+  }
+  std::vector<Migration> result;
+  for (auto& [version, migration] : by_version) {
+    if (migration.checksum.empty()) {
+      throw MigrationError("migration file " + down_files[version] + " has no matching .up.sql file");
+    }
+    result.push_back(std::move(migration));
+  }
+  return result;
+}
+
+std::vector<Migration> load_migrations(const std::filesystem::path& directory) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(directory, ec)) {
+    throw runtime::UsageError("migrations directory " + directory.string() + " does not exist");
+  }
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& entry : std::filesystem::directory_iterator(directory)) {
+    if (!entry.is_regular_file() || entry.path().extension() != ".sql") continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream content;
+    content << in.rdbuf();
+    files.emplace_back(entry.path().filename().string(), content.str());
+  }
+  return parse_migration_files(files);
+}
+
+std::vector<std::string> split_sql_statements(const std::string& script) {
+  std::vector<std::string> statements;
+  std::string current;
+  std::size_t i = 0;
+  auto flush = [&] {
+    const auto begin = current.find_first_not_of(" \t\r\n");
+    if (begin != std::string::npos) {
+      // Skip chunks that are only comments.
+      std::string probe = current;
+      bool has_code = false;
+      std::istringstream lines(probe);
+      std::string line;
+      while (std::getline(lines, line)) {
+        const auto first = line.find_first_not_of(" \t\r");
+        if (first != std::string::npos && line.compare(first, 2, "--") != 0) has_code = true;
+      }
+      if (has_code) statements.push_back(current.substr(begin));
+    }
+    current.clear();
+  };
+  while (i < script.size()) {
+    const char c = script[i];
+    if (c == '-' && i + 1 < script.size() && script[i + 1] == '-') {
+      const auto end = script.find('\n', i);
+      const auto stop = end == std::string::npos ? script.size() : end + 1;
+      current.append(script, i, stop - i);
+      i = stop;
+    } else if (c == '/' && i + 1 < script.size() && script[i + 1] == '*') {
+      const auto end = script.find("*/", i + 2);
+      const auto stop = end == std::string::npos ? script.size() : end + 2;
+      current.append(script, i, stop - i);
+      i = stop;
+    } else if (c == '\'' || c == '"') {
+      std::size_t j = i + 1;
+      while (j < script.size()) {
+        if (script[j] == c) {
+          if (j + 1 < script.size() && script[j + 1] == c) {
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        ++j;
+      }
+      const auto stop = std::min(j + 1, script.size());
+      current.append(script, i, stop - i);
+      i = stop;
+    } else if (c == '$') {
+      std::size_t j = i + 1;
+      while (j < script.size() && (std::isalnum(static_cast<unsigned char>(script[j])) || script[j] == '_')) ++j;
+      if (j < script.size() && script[j] == '$') {
+        const std::string tag = script.substr(i, j - i + 1);
+        const auto end = script.find(tag, j + 1);
+        const auto stop = end == std::string::npos ? script.size() : end + tag.size();
+        current.append(script, i, stop - i);
+        i = stop;
+      } else {
+        current += c;
+        ++i;
+      }
+    } else if (c == ';') {
+      flush();
+      ++i;
+    } else {
+      current += c;
+      ++i;
+    }
+  }
+  flush();
+  return statements;
+}
+
+// Two connections: one that holds the session-level runner lock for the
+// whole run (never inside a transaction, so CREATE INDEX CONCURRENTLY on the
+// other connection cannot wait on it), and one that does the work.
+class Migrator::Session {
+ public:
+  Session(const MigratorOptions& options, bool take_runner_lock) {
+    work = connect(options.database_url, "backstop-migrate");
+    if (take_runner_lock) {
+      lock = connect(options.database_url, "backstop-migrate-lock");
+      acquire(options.runner_lock_wait);
+    }
+    pqxx::nontransaction setup(*work);
+    setup.exec("SET client_min_messages = warning");
+    setup.exec(kCreateTracking);
+  }
+
+  std::map<int, AppliedMigration> applied() {
+    pqxx::read_transaction tx(*work);
+    std::map<int, AppliedMigration> rows;
+    for (const auto& row : tx.exec(
+             "SELECT version, name, checksum, applied_at::text, execution_time_ms, success, error_message "
+             "FROM backstop_schema_migrations ORDER BY version")) {
+      AppliedMigration a;
+      a.version = row[0].as<int>();
+      a.name = row[1].as<std::string>();
+      a.checksum = row[2].as<std::string>();
+      a.applied_at = row[3].as<std::string>();
+      a.execution_time_ms = row[4].as<std::int64_t>();
+      a.success = row[5].as<bool>();
+      a.error_message = text_or_null(row[6]);
+      rows[a.version] = a;
+    }
+    return rows;
+  }
+
+  std::unique_ptr<pqxx::connection> work;
+  std::unique_ptr<pqxx::connection> lock;
+
+ private:
+  void acquire(std::chrono::seconds wait) {
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    bool logged = false;
+    while (true) {
+      pqxx::nontransaction tx(*lock);
+      if (tx.exec_params1("SELECT pg_try_advisory_lock($1)", kRunnerLockKey)[0].as<bool>()) return;
+      if (!logged) {
+        log::info("another migrate runner holds the lock; waiting");
+        logged = true;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw runtime::DependencyError("another migrate runner held the migration lock for more than " +
+                                       std::to_string(wait.count()) + " s");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+};
+
+Migrator::Migrator(std::vector<Migration> migrations, MigratorOptions options)
+    : migrations_(std::move(migrations)), options_(std::move(options)) {}
+
+std::vector<MigrationStatus> Migrator::status() {
+  Session session(options_, false);
+  return status_of(session.applied());
+}
+
+std::vector<MigrationStatus> Migrator::status_of(const std::map<int, AppliedMigration>& applied) const {
+  std::vector<MigrationStatus> result;
+  for (const Migration& m : migrations_) {
+    MigrationStatus s;
+    s.version = m.version;
+    s.name = m.name;
+    s.transactional = m.transactional;
+    s.file_checksum = m.checksum;
+    if (const auto it = applied.find(m.version); it != applied.end()) {
+      s.applied = it->second;
+      if (!it->second.success) {
+        s.state = MigrationStatus::State::kFailed;
+      } else if (it->second.checksum != m.checksum) {
+        s.state = MigrationStatus::State::kChecksumMismatch;
+      } else {
+        s.state = MigrationStatus::State::kApplied;
+      }
+    }
+    result.push_back(s);
+  }
+  for (const auto& [version, a] : applied) {
+    const bool known = std::any_of(migrations_.begin(), migrations_.end(),
+                                   [v = version](const Migration& m) { return m.version == v; });
+    if (known) continue;
+    MigrationStatus s;
+    s.state = MigrationStatus::State::kUnknownToBinary;
+    s.version = version;
+    s.name = a.name;
+    s.applied = a;
+    result.push_back(s);
+  }
+  std::sort(result.begin(), result.end(), [](const auto& a, const auto& b) { return a.version < b.version; });
+  return result;
+}
+
+std::vector<Migration> Migrator::pending_after_checks(Session& session, std::optional<int> target_version) {
+  const auto applied = session.applied();
+  int highest_applied = 0;
+  for (const auto& [version, a] : applied) {
+    if (!a.success) {
+      throw MigrationError("migration " + std::to_string(version) + " (" + a.name + ") failed at " + a.applied_at +
+                           ": " + a.error_message.value_or("(no message)") +
+                           "\nFix the cause, then run `migrate repair` to clear the failed record.");
+    }
+    const auto known = std::find_if(migrations_.begin(), migrations_.end(),
+                                    [v = version](const Migration& m) { return m.version == v; });
+    if (known == migrations_.end()) {
+      throw MigrationError("the database has migration " + std::to_string(version) + " (" + a.name +
+                           ") applied, which this binary does not know: run a newer Backstop");
+    }
+    if (known->checksum != a.checksum) {
+      throw MigrationError("migration " + known->label() + ".up.sql was changed after it was applied (checksum " +
+                           a.checksum.substr(0, 12) + " recorded at " + a.applied_at + ", file now " +
+                           known->checksum.substr(0, 12) +
+                           "); restore the applied file and add a new migration instead");
+    }
+    highest_applied = std::max(highest_applied, version);
+  }
+  std::vector<Migration> pending;
+  for (const Migration& m : migrations_) {
+    if (applied.count(m.version) != 0) continue;
+    if (target_version && m.version > *target_version) continue;
+    if (m.version < highest_applied) {
+      throw MigrationError("migration " + m.label() + " is older than the applied migration " +
+                           std::to_string(highest_applied) + " but was never applied (out of order)");
+    }
+    pending.push_back(m);
+  }
+  return pending;
+}
+
+std::vector<Migration> Migrator::plan(std::optional<int> target_version) {
+  Session session(options_, false);
+  return pending_after_checks(session, target_version);
+}
+
+namespace {
+
+void record_failure(pqxx::connection& connection, const Migration& m, const std::string& error, std::int64_t ms) {
+  pqxx::work tx(connection);
+  tx.exec_params(
+      "INSERT INTO backstop_schema_migrations (version, name, checksum, execution_time_ms, success, error_message) "
+      "VALUES ($1, $2, $3, $4, false, $5) ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, "
+      "checksum = EXCLUDED.checksum, applied_at = now(), execution_time_ms = EXCLUDED.execution_time_ms, "
+      "success = false, error_message = EXCLUDED.error_message",
+      m.version, m.name, m.checksum, ms, error);
+  tx.commit();
+}
+
+const char* const kRecordSuccess =
+    "INSERT INTO backstop_schema_migrations (version, name, checksum, execution_time_ms, success) "
+    "VALUES ($1, $2, $3, $4, true)";
+
+// Runs one direction of a migration; on lock_timeout the whole migration is
+// retried (a transactional one left nothing behind; statements of a
+// no-transaction one are written to be re-runnable: IF [NOT] EXISTS).
+void execute_script(pqxx::connection& connection, const std::string& sql, bool transactional,
+                    const MigratorOptions& options, const std::function<void(pqxx::transaction_base&)>& record) {
+  const std::string lock_timeout = "SET lock_timeout = '" + std::to_string(options.lock_timeout.count()) + "ms'";
+  for (int attempt = 1;; ++attempt) {
+    try {
+      if (transactional) {
+        pqxx::work tx(connection);
+        tx.exec("SET LOCAL lock_timeout = '" + std::to_string(options.lock_timeout.count()) + "ms'");
+        tx.exec(sql);
+        record(tx);
+        tx.commit();
+      } else {
+        {
+          pqxx::nontransaction tx(connection);
+          tx.exec(lock_timeout);
+          for (const std::string& statement : split_sql_statements(sql)) tx.exec(statement);
+          tx.exec("RESET lock_timeout");
+        }
+        pqxx::work tx(connection);
+        record(tx);
+        tx.commit();
+      }
+      return;
+    } catch (const pqxx::sql_error& e) {
+      if (e.sqlstate() != kLockNotAvailable || attempt >= options.lock_attempts) throw;
+      pqxx::nontransaction(connection).exec("RESET lock_timeout");
+      const auto backoff = std::chrono::milliseconds(200 * (1 << std::min(attempt, 6)));
+      log::warn("migration waited too long for a table lock; retrying",
+                {{"attempt", attempt}, {"backoff_ms", static_cast<std::int64_t>(backoff.count())}});
+      std::this_thread::sleep_for(backoff);
+    }
+  }
+}
+
+}  // namespace
+
+RunResult Migrator::up(std::optional<int> target_version) {
+  Session session(options_, true);
+  const auto pending = pending_after_checks(session, target_version);
+  RunResult result;
+  if (pending.empty()) return result;
+  if (options_.backup_dir) result.backup = take_backup(options_.database_url, *options_.backup_dir);
+  for (const Migration& m : pending) {
+    const auto start = std::chrono::steady_clock::now();
+    log::info("applying migration", {{"migration", m.label()}, {"transactional", m.transactional}});
+    try {
+      execute_script(*session.work, m.up_sql, m.transactional, options_, [&](pqxx::transaction_base& tx) {
+        tx.exec_params(kRecordSuccess, m.version, m.name, m.checksum, elapsed_ms(start));
+      });
+    } catch (const pqxx::sql_error& e) {
+      std::string message = e.what();
+      while (!message.empty() && message.back() == '\n') message.pop_back();
+      record_failure(*session.work, m, message, elapsed_ms(start));
+      throw MigrationError("migration " + m.label() + " failed: " + message +
+                           (m.transactional ? "\nIt was rolled back: nothing of it was applied."
+                                            : "\nIt ran without a transaction: run `migrate verify` to see what "
+                                              "is left (e.g. an INVALID index) and `migrate repair`."));
+    }
+    log::info("applied migration", {{"migration", m.label()}, {"ms", elapsed_ms(start)}});
+    result.migrations.push_back(m.label());
+  }
+  return result;
+}
+
+RunResult Migrator::down(int count) {
+  if (count < 1) throw runtime::UsageError("down needs a positive count, got " + std::to_string(count));
+  Session session(options_, true);
+  const auto applied = session.applied();
+  std::vector<const Migration*> to_revert;
+  for (auto it = applied.rbegin(); it != applied.rend() && static_cast<int>(to_revert.size()) < count; ++it) {
+    const auto known = std::find_if(migrations_.begin(), migrations_.end(),
+                                    [v = it->first](const Migration& m) { return m.version == v; });
+    if (known == migrations_.end()) {
+      throw MigrationError("cannot revert migration " + std::to_string(it->first) +
+                           ": this binary does not know it");
+    }
+    if (!known->down_sql) throw MigrationError("migration " + known->label() + " has no .down.sql: irreversible");
+    to_revert.push_back(&*known);
+  }
+  // Refuse before changing anything if any step would drop rows.
+  std::vector<std::string> with_rows;
+  {
+    pqxx::read_transaction tx(*session.work);
+    for (const Migration* m : to_revert) {
+      for (const std::string& table : m->down_destroys) {
+        if (tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", table)[0].as<bool>() &&
+            tx.exec1("SELECT EXISTS (SELECT 1 FROM " + tx.quote_name(table) + ")")[0].as<bool>()) {
+          with_rows.push_back(table + " (" + m->label() + ")");
+        }
+      }
+    }
+  }
+  if (!with_rows.empty() && !options_.allow_data_loss) {
+    std::string list;
+    for (const auto& t : with_rows) list += (list.empty() ? "" : ", ") + t;
+    throw MigrationError("refusing to revert: these tables still hold rows that the down migrations would "
+                         "destroy: " + list + ". Take a backup (--backup-dir) and pass --allow-data-loss.");
+  }
+  RunResult result;
+  if (to_revert.empty()) return result;
+  if (options_.backup_dir) result.backup = take_backup(options_.database_url, *options_.backup_dir);
+  for (const Migration* m : to_revert) {
+    log::info("reverting migration", {{"migration", m->label()}});
+    try {
+      execute_script(*session.work, *m->down_sql, m->down_transactional, options_, [&](pqxx::transaction_base& tx) {
+        tx.exec_params("DELETE FROM backstop_schema_migrations WHERE version = $1", m->version);
+      });
+    } catch (const pqxx::sql_error& e) {
+      throw MigrationError("reverting " + m->label() + " failed: " + e.what());
+    }
+    result.migrations.push_back(m->label());
+  }
+  return result;
+}
+
+VerifyReport Migrator::verify() {
+  Session session(options_, false);
+  VerifyReport report;
+  std::vector<int> applied_versions;
+  for (const auto& s : status_of(session.applied())) {
+    switch (s.state) {
+      case MigrationStatus::State::kApplied: applied_versions.push_back(s.version); break;
+      case MigrationStatus::State::kPending:
+        report.problems.push_back("migration " + std::to_string(s.version) + " (" + s.name + ") is not applied");
+        break;
+      case MigrationStatus::State::kFailed:
+        report.problems.push_back("migration " + std::to_string(s.version) + " (" + s.name +
+                                  ") failed: " + s.applied->error_message.value_or(""));
+        break;
+      case MigrationStatus::State::kChecksumMismatch:
+        report.problems.push_back("migration " + std::to_string(s.version) + " (" + s.name +
+                                  ") was changed after it was applied");
+        break;
+      case MigrationStatus::State::kUnknownToBinary:
+        report.problems.push_back("migration " + std::to_string(s.version) + " (" + s.name +
+                                  ") is applied but unknown to this binary");
+        break;
+    }
+  }
+  pqxx::read_transaction tx(*session.work);
+  check_schema(tx, applied_versions, report.problems, report.warnings);
+  return report;
+}
+
+RepairResult Migrator::repair() {
+  Session session(options_, true);
+  RepairResult result;
+  pqxx::work tx(*session.work);
+  for (const auto& row : tx.exec("DELETE FROM backstop_schema_migrations WHERE NOT success RETURNING version, name")) {
+    result.cleared_failures.push_back(row[0].as<std::string>() + "_" + row[1].as<std::string>());
+  }
+  tx.commit();
+  // Left behind by a failed CREATE INDEX CONCURRENTLY; IF NOT EXISTS would keep them.
+  pqxx::nontransaction nt(*session.work);
+  for (const auto& row : nt.exec(
+           "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+           "JOIN pg_namespace n ON n.oid = c.relnamespace "
+           "WHERE NOT i.indisvalid AND n.nspname = current_schema() AND c.relname LIKE 'idx\\_%'")) {
+    const auto name = row[0].as<std::string>();
+    nt.exec("DROP INDEX CONCURRENTLY IF EXISTS " + nt.quote_name(name));
+    result.dropped_invalid_indexes.push_back(name);
+  }
+  return result;
+}
+
+}  // namespace backstop::store

@@ -1,0 +1,141 @@
+#include "store/schema_expectations.h"
+
+#include <algorithm>
+#include <string_view>
+
+namespace backstop::store {
+namespace {
+
+enum class Kind { kTable, kColumn, kIndex, kConstraint, kTrigger };
+
+struct Expectation {
+  int version;
+  Kind kind;
+  std::string_view table;
+  std::string_view name;  // column, index, constraint or trigger name
+};
+
+// Keep in step with migrations/*.up.sql.
+constexpr Expectation kExpected[] = {
+    {1, Kind::kTable, "tenant", ""},
+    {1, Kind::kColumn, "tenant", "name"},
+    {1, Kind::kTable, "operation", ""},
+    {1, Kind::kColumn, "operation", "tenant_id"},
+    {1, Kind::kColumn, "operation", "symbol"},
+    {1, Kind::kColumn, "operation", "side"},
+    {1, Kind::kColumn, "operation", "status"},
+    {1, Kind::kColumn, "operation", "average_entry_price"},
+    {1, Kind::kColumn, "operation", "quantity"},
+    {1, Kind::kColumn, "operation", "stop_price"},
+    {1, Kind::kColumn, "operation", "target_price"},
+    {1, Kind::kColumn, "operation", "stop_loss_percent"},
+    {1, Kind::kColumn, "operation", "stop_gain_percent"},
+    {1, Kind::kColumn, "operation", "stop_execution_token"},
+    {1, Kind::kColumn, "operation", "last_stop_check_at"},
+    {1, Kind::kColumn, "operation", "stop_check_count"},
+    {1, Kind::kColumn, "operation", "closed_at"},
+    {1, Kind::kColumn, "operation", "close_reason"},
+    {1, Kind::kConstraint, "operation", "backstop_operation_side_check"},
+    {1, Kind::kConstraint, "operation", "backstop_operation_levels_positive_check"},
+    {2, Kind::kTable, "stop_events", ""},
+    {2, Kind::kColumn, "stop_events", "event_seq"},
+    {2, Kind::kColumn, "stop_events", "event_id"},
+    {2, Kind::kColumn, "stop_events", "execution_token"},
+    {2, Kind::kColumn, "stop_events", "transaction_id"},
+    {2, Kind::kColumn, "stop_events", "error_message"},
+    {2, Kind::kIndex, "stop_events", "idx_stop_events_token_once"},
+    {2, Kind::kIndex, "stop_events", "idx_stop_events_op_seq"},
+    {2, Kind::kIndex, "stop_events", "idx_stop_events_tenant"},
+    {2, Kind::kIndex, "stop_events", "idx_stop_events_type"},
+    {2, Kind::kIndex, "stop_events", "idx_stop_events_source"},
+    {2, Kind::kIndex, "stop_events", "idx_stop_events_symbol"},
+    {2, Kind::kIndex, "stop_events", "idx_stop_events_xid"},
+    {2, Kind::kConstraint, "stop_events", "stop_events_type_check"},
+    {2, Kind::kConstraint, "stop_events", "stop_events_event_id_key"},
+    {2, Kind::kTrigger, "stop_events", "stop_events_no_update_delete"},
+    {2, Kind::kTrigger, "stop_events", "stop_events_no_truncate"},
+    {2, Kind::kTable, "stop_executions", ""},
+    {2, Kind::kColumn, "stop_executions", "error_message"},
+    {2, Kind::kColumn, "stop_executions", "slippage_pct"},
+    {2, Kind::kIndex, "stop_executions", "idx_stop_exec_op_status"},
+    {2, Kind::kConstraint, "stop_executions", "stop_executions_status_check"},
+    {2, Kind::kTable, "outbox", ""},
+    {2, Kind::kColumn, "outbox", "retry_count"},
+    {2, Kind::kColumn, "outbox", "parked_at"},
+    {2, Kind::kIndex, "outbox", "idx_outbox_unpublished"},
+    {2, Kind::kIndex, "outbox", "idx_outbox_pending"},
+    {3, Kind::kTable, "tenant_config", ""},
+    {3, Kind::kColumn, "tenant_config", "trading_enabled"},
+    {3, Kind::kColumn, "tenant_config", "max_executions_per_hour"},
+    {3, Kind::kConstraint, "tenant_config", "tenant_config_slippage_check"},
+    {3, Kind::kTable, "circuit_breaker_state", ""},
+    {3, Kind::kColumn, "circuit_breaker_state", "retry_delay_seconds"},
+    {3, Kind::kConstraint, "circuit_breaker_state", "circuit_breaker_state_state_check"},
+    {4, Kind::kIndex, "operation", "idx_operation_active_stop"},
+    {4, Kind::kIndex, "operation", "idx_operation_active_target"},
+    {4, Kind::kIndex, "operation", "idx_operation_percent_only"},
+    {4, Kind::kIndex, "operation", "idx_operation_tenant_status"},
+};
+
+std::string describe(const Expectation& e) {
+  switch (e.kind) {
+    case Kind::kTable: return "table " + std::string(e.table);
+    case Kind::kColumn: return "column " + std::string(e.table) + "." + std::string(e.name);
+    case Kind::kIndex: return "index " + std::string(e.name) + " on " + std::string(e.table);
+    case Kind::kConstraint: return "constraint " + std::string(e.name) + " on " + std::string(e.table);
+    case Kind::kTrigger: return "trigger " + std::string(e.name) + " on " + std::string(e.table);
+  }
+  return "?";
+}
+
+}  // namespace
+
+void check_schema(pqxx::transaction_base& tx, const std::vector<int>& applied_versions,
+                  std::vector<std::string>& problems, std::vector<std::string>& warnings) {
+  for (const Expectation& e : kExpected) {
+    if (std::find(applied_versions.begin(), applied_versions.end(), e.version) == applied_versions.end()) continue;
+    const std::string table(e.table), name(e.name);
+    bool present = false;
+    switch (e.kind) {
+      case Kind::kTable:
+        present = tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", table)[0].as<bool>();
+        break;
+      case Kind::kColumn:
+        present = !tx.exec_params("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                                  "AND table_name = $1 AND column_name = $2",
+                                  table, name)
+                       .empty();
+        break;
+      case Kind::kIndex: {
+        const auto rows = tx.exec_params(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_class t ON t.oid = i.indrelid WHERE c.relname = $1 AND t.relname = $2 "
+            "AND c.relnamespace = to_regnamespace(current_schema())",
+            name, table);
+        present = !rows.empty();
+        if (present && !rows[0][0].as<bool>()) {
+          problems.push_back(describe(e) + " is INVALID (a failed concurrent build): run `migrate repair`, then `up`");
+        }
+        break;
+      }
+      case Kind::kConstraint: {
+        const auto rows = tx.exec_params(
+            "SELECT c.convalidated FROM pg_constraint c WHERE c.conname = $1 AND c.conrelid = to_regclass($2)", name,
+            table);
+        present = !rows.empty();
+        if (present && !rows[0][0].as<bool>()) {
+          warnings.push_back(describe(e) + " is NOT VALID: enforced for new rows; legacy rows were not checked");
+        }
+        break;
+      }
+      case Kind::kTrigger:
+        present = !tx.exec_params("SELECT 1 FROM pg_trigger WHERE tgname = $1 AND tgrelid = to_regclass($2)", name,
+                                  table)
+                       .empty();
+        break;
+    }
+    if (!present) problems.push_back(describe(e) + " is missing");
+  }
+}
+
+}  // namespace backstop::store
