@@ -1,6 +1,7 @@
 #include "core/decimal.h"
 
 #include <algorithm>
+#include <ostream>
 #include <string>
 
 namespace backstop::core {
@@ -260,6 +261,8 @@ Decimal Decimal::round_to_step(Decimal step, Rounding rounding) const {
   }
   return checked(divide_rounded(units_, step.units_, rounding) * step.units_, "round_to_step");
 }
+
+std::ostream& operator<<(std::ostream& out, Decimal value) { return out << value.to_string(); }
 
 std::string_view to_string(Rounding rounding) {
   switch (rounding) {

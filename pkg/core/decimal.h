@@ -10,6 +10,7 @@
 #pragma once
 
 #include <compare>
+#include <iosfwd>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -109,5 +110,6 @@ class Decimal {
                                       Rounding rounding);
 
 std::string_view to_string(Rounding rounding);
+std::ostream& operator<<(std::ostream& out, Decimal value);  // canonical text
 
 }  // namespace backstop::core

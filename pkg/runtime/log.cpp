@@ -127,9 +127,11 @@ std::string redact_secrets(std::string_view connection_string) {
   static const std::regex kv_password(R"((password\s*=\s*)('([^'\\]|\\.)*'|\S+))", std::regex::icase);
   static const std::regex query_password(R"(([?&]password=)[^&]*)", std::regex::icase);
   std::string text(connection_string);
-  text = std::regex_replace(text, url_password, "$1***@");
-  text = std::regex_replace(text, kv_password, "$1***");
-  return std::regex_replace(text, query_password, "$1***");
+  if (text.find("://") != std::string::npos) {
+    text = std::regex_replace(text, url_password, "$1***@");
+    return std::regex_replace(text, query_password, "$1***");
+  }
+  return std::regex_replace(text, kv_password, "$1***");
 }
 
 }  // namespace backstop::log

@@ -136,6 +136,20 @@ void check_schema(pqxx::transaction_base& tx, const std::vector<int>& applied_ve
     }
     if (!present) problems.push_back(describe(e) + " is missing");
   }
+  // Any other INVALID index in our schema (e.g. from a failed concurrent build).
+  for (const auto& row : tx.exec(
+           "SELECT c.relname, t.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+           "JOIN pg_class t ON t.oid = i.indrelid WHERE NOT i.indisvalid "
+           "AND c.relnamespace = to_regnamespace(current_schema()) ORDER BY 1")) {
+    const std::string index = row[0].as<std::string>();
+    const bool expected = std::any_of(std::begin(kExpected), std::end(kExpected), [&](const Expectation& e) {
+      return e.kind == Kind::kIndex && e.name == index;
+    });
+    if (!expected) {
+      problems.push_back("index " + index + " on " + row[1].as<std::string>() +
+                         " is INVALID (a failed concurrent build): run `migrate repair`, then `up`");
+    }
+  }
 }
 
 }  // namespace backstop::store

@@ -1,0 +1,45 @@
+// Runs the real binaries as child processes, the way CronJobs run them.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <sys/types.h>
+#include <utility>
+#include <vector>
+
+namespace backstop::testing {
+
+using Env = std::vector<std::pair<std::string, std::string>>;
+
+struct ProcessResult {
+  int exit_code = -1;   // when it exited
+  int signal = 0;       // when a signal ended it
+  std::string out;
+  std::string err;
+};
+
+// Path of a built binary (build/bin/<name>).
+std::string binary(const std::string& name);
+
+class Process {
+ public:
+  // Starts `args` with the current environment plus `env` (which overrides).
+  Process(std::vector<std::string> args, const Env& env = {});
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  ProcessResult wait(std::chrono::seconds timeout = std::chrono::seconds(120));
+  void kill(int signal);
+  [[nodiscard]] pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string out_path_;
+  std::string err_path_;
+  bool waited_ = false;
+};
+
+ProcessResult run(std::vector<std::string> args, const Env& env = {});
+
+}  // namespace backstop::testing
