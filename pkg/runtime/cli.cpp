@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "runtime/exit_code.h"
@@ -12,8 +13,12 @@ namespace {
 
 // YAML config files for CLI11: keys are the long flag names without dashes
 // ("database-url: ..."), nested maps address subcommands, lists give repeated values.
+// An option whose environment variable is set is skipped here, so that the
+// environment wins over the file (CLI11 alone would let the file win).
 class YamlConfig : public CLI::Config {
  public:
+  explicit YamlConfig(const CLI::App* app) : app_(app) {}
+
   std::string to_config(const CLI::App*, bool, bool, std::string) const override {
     throw CLI::ConfigError("writing YAML config files is not supported");
   }
@@ -33,8 +38,20 @@ class YamlConfig : public CLI::Config {
   }
 
  private:
-  static void collect(const YAML::Node& map, const std::vector<std::string>& parents,
-                      std::vector<CLI::ConfigItem>& out) {
+  bool overridden_by_environment(const std::vector<std::string>& parents, const std::string& key) const {
+    const CLI::App* scope = app_;
+    for (const auto& parent : parents) {
+      const auto subcommands = scope->get_subcommands([&](const CLI::App* sub) { return sub->get_name() == parent; });
+      if (subcommands.empty()) return false;
+      scope = subcommands.front();
+    }
+    const CLI::Option* option = scope->get_option_no_throw("--" + key);
+    return option != nullptr && !option->get_envname().empty() &&
+           std::getenv(option->get_envname().c_str()) != nullptr;
+  }
+
+  void collect(const YAML::Node& map, const std::vector<std::string>& parents,
+               std::vector<CLI::ConfigItem>& out) const {
     for (const auto& entry : map) {
       const auto key = entry.first.as<std::string>();
       const YAML::Node& value = entry.second;
@@ -61,18 +78,24 @@ class YamlConfig : public CLI::Config {
         throw CLI::ConfigError("line " + std::to_string(value.Mark().line + 1) + ": '" + key +
                                "' has no value");
       }
-      out.push_back(std::move(item));
+      if (!overridden_by_environment(parents, key)) out.push_back(std::move(item));
     }
   }
+
+  const CLI::App* app_;
 };
 
 }  // namespace
 
 void add_common_options(CLI::App& app, CommonOptions& options) {
-  app.config_formatter(std::make_shared<YamlConfig>());
+  app.config_formatter(std::make_shared<YamlConfig>(&app));
   app.allow_config_extras(false);
-  app.set_config("--config", "", "YAML config file (keys are the long option names)")
-      ->envname("BACKSTOP_CONFIG");
+  // CLI11 reads the config file before the environment, so BACKSTOP_CONFIG is
+  // applied as the default file name (and then it must exist).
+  const char* config_from_env = std::getenv("BACKSTOP_CONFIG");
+  app.set_config("--config", config_from_env != nullptr ? config_from_env : "",
+                 "YAML config file (keys are the long option names); env BACKSTOP_CONFIG",
+                 config_from_env != nullptr && *config_from_env != '\0');
   app.add_option("--database-url", options.database_url,
                  "PostgreSQL URL or key=value conninfo; empty: libpq PG* variables")
       ->envname("BACKSTOP_DATABASE_URL");

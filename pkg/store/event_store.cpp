@@ -404,6 +404,9 @@ ReplayReport EventStore::replay(pqxx::connection& connection, bool rewrite) {
   }
   std::map<std::string, Execution> executions;
   std::map<std::int64_t, core::OperationProjection> operations;
+  // Operations whose levels the events set; the others' levels predate the
+  // event log (no genesis yet) and only their closing is checked.
+  std::set<std::int64_t> levels_from_events;
   constexpr int kChunk = 10000;
   std::int64_t after = 0;
   while (true) {
@@ -426,6 +429,7 @@ ReplayReport EventStore::replay(pqxx::connection& connection, bool rewrite) {
       }
       if (core::affects_operation(e.type)) {
         operations[e.operation_id.value] = core::apply_to_operation(operations[e.operation_id.value], e);
+        if (e.type != core::EventType::kExecuted) levels_from_events.insert(e.operation_id.value);
       }
     }
     if (rows.size() < static_cast<std::size_t>(kChunk)) break;
@@ -460,8 +464,12 @@ ReplayReport EventStore::replay(pqxx::connection& connection, bool rewrite) {
                                           list.str())) {
       const auto id = row[0].as<std::int64_t>();
       seen.insert(id);
-      const core::OperationProjection& rebuilt = operations[id];
       const core::OperationProjection live_row{decimal_or_null(row[1]), decimal_or_null(row[2]), row[3].as<bool>()};
+      core::OperationProjection rebuilt = operations[id];
+      if (levels_from_events.count(id) == 0) {
+        rebuilt.stop_price = live_row.stop_price;
+        rebuilt.target_price = live_row.target_price;
+      }
       // An operation closed outside Backstop (no EXECUTED event) is not a difference.
       const bool same = rebuilt.stop_price == live_row.stop_price && rebuilt.target_price == live_row.target_price &&
                         (!rebuilt.closed || live_row.closed);
