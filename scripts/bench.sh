@@ -42,8 +42,7 @@ createdb bench_src
   SELECT 1 + i % 100, 'SYM' || (i % 500), CASE WHEN i % 2 = 0 THEN 'BUY' ELSE 'SELL' END,
          round((100 + (i % 10000) * 1.37)::numeric, 8), 1,
          round((0.5 + (i % 40) * 0.125)::numeric, 8), round((1 + (i % 30) * 0.25)::numeric, 8)
-  FROM generate_series(1, $operations) AS i;
-  VACUUM ANALYZE operation;"
+  FROM generate_series(1, $operations) AS i;" -c "VACUUM ANALYZE operation"
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE bench_backfill TEMPLATE bench_src" -c "CREATE DATABASE bench_sql TEMPLATE bench_src"
 start=$(date +%s.%N)
 "$BIN/backfill" --database-url dbname=bench_backfill --batch-size 5000 --log-level warn >/tmp/backstop-bench-backfill.txt
@@ -59,7 +58,7 @@ start=$(date +%s.%N)
   WHERE o.id = v.id"
 end=$(date +%s.%N)
 sql_s=$(echo "$end - $start" | bc -l)
-same=$("${PSQL[@]}" -d postgres -At -c "SELECT 1" >/dev/null; psql -X -At -d bench_backfill -c "SELECT md5(string_agg(id || ':' || stop_price || ':' || target_price, ',' ORDER BY id)) FROM operation")
+same=$(psql -X -At -d bench_backfill -c "SELECT md5(string_agg(id || ':' || stop_price || ':' || target_price, ',' ORDER BY id)) FROM operation")
 base=$(psql -X -At -d bench_sql -c "SELECT md5(string_agg(id || ':' || stop_price || ':' || target_price, ',' ORDER BY id)) FROM operation")
 events=$(psql -X -At -d bench_backfill -c "SELECT count(*) FROM stop_events")
 printf "%-46s %8.2f s  %10.0f rows/s\n" "UPDATE ... FROM, levels only (baseline)" "$sql_s" "$(echo "$operations / $sql_s" | bc -l)"

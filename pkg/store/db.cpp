@@ -10,7 +10,7 @@ std::unique_ptr<pqxx::connection> connect(const std::string& url, std::string_vi
     auto connection = std::make_unique<pqxx::connection>(url);
     pqxx::nontransaction setup(*connection);
     setup.exec("SET TIME ZONE 'UTC'");
-    setup.exec("SET application_name = " + setup.quote(std::string(application_name)));
+    setup.exec_params("SELECT set_config('application_name', $1, false)", std::string(application_name));
     return connection;
   } catch (const pqxx::broken_connection& e) {
     std::string reason = e.what();
