@@ -8,7 +8,7 @@ JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 PACKAGES=(
   build-essential cmake pkg-config ccache git
   libpqxx-dev libpq-dev libcpprest-dev libboost-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev
-  libspdlog-dev libfmt-dev librabbitmq-dev nlohmann-json3-dev libcli11-dev
+  libspdlog-dev libfmt-dev librabbitmq-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libwebsocketpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql postgresql-contrib procps bc
 )

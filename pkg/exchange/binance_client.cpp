@@ -1,0 +1,180 @@
+#include "exchange/binance_client.h"
+
+#include <thread>
+
+namespace backstop::exchange {
+namespace {
+
+std::optional<std::chrono::seconds> retry_after(const HttpResponse& response) {
+  const auto it = response.headers.find("retry-after");
+  if (it == response.headers.end()) return std::nullopt;
+  try {
+    return std::chrono::seconds(std::stol(it->second));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+ExchangeError protocol_failure(binance::Call call, const std::string& what) {
+  // An unreadable answer to an order: it may have executed.
+  return ExchangeError{call == binance::Call::kPlaceOrder ? ErrorClass::kStatusUnknown : ErrorClass::kRetryable, 200,
+                       0, what, std::nullopt};
+}
+
+}  // namespace
+
+BinanceClient::BinanceClient(BinanceConfig config, std::unique_ptr<HttpTransport> transport, Clock clock)
+    : config_(std::move(config)), transport_(std::move(transport)), clock_(std::move(clock)) {
+  if (!clock_) {
+    clock_ = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
+}
+
+int BinanceClient::used_weight() const {
+  std::lock_guard lock(mutex_);
+  return used_weight_;
+}
+
+std::int64_t BinanceClient::clock_offset_ms() const {
+  std::lock_guard lock(mutex_);
+  return offset_ms_;
+}
+
+Result<HttpResponse> BinanceClient::send_once(binance::Call call, const std::string& method, const std::string& path,
+                                              const Params& params, bool is_signed) {
+  {
+    std::lock_guard lock(mutex_);
+    if (std::chrono::steady_clock::now() < banned_until_) {
+      return ExchangeError{ErrorClass::kBanned, 418, 0, "IP banned by the exchange (HTTP 418); not calling until the ban ends",
+                           std::chrono::duration_cast<std::chrono::seconds>(banned_until_ - std::chrono::steady_clock::now())};
+    }
+  }
+  std::string query;
+  for (const auto& [name, value] : params) {
+    query += (query.empty() ? "" : "&") + name + "=" + binance::url_encode(value);
+  }
+  HttpRequest request;
+  request.method = method;
+  if (is_signed) {
+    std::int64_t offset = 0;
+    {
+      std::lock_guard lock(mutex_);
+      offset = offset_ms_;
+    }
+    query += std::string(query.empty() ? "" : "&") + "recvWindow=" + std::to_string(config_.recv_window.count()) +
+             "&timestamp=" + std::to_string(clock_() + offset);
+    query += "&signature=" + binance::sign(config_.api_secret, query);
+    request.headers["X-MBX-APIKEY"] = config_.api_key;
+  }
+  request.target = path + (query.empty() ? "" : "?" + query);
+  HttpResponse response;
+  try {
+    response = transport_->send(request);
+  } catch (const TransportError& e) {
+    const bool unknown = e.maybe_sent() && call == binance::Call::kPlaceOrder;
+    return ExchangeError{unknown ? ErrorClass::kStatusUnknown : ErrorClass::kRetryable, 0, 0, e.what(), std::nullopt};
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (const auto it = response.headers.find("x-mbx-used-weight-1m"); it != response.headers.end()) {
+      try {
+        used_weight_ = std::stoi(it->second);
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  if (response.status >= 200 && response.status < 300) return response;
+  ExchangeError error = binance::classify_http_error(call, response.status, response.body, retry_after(response));
+  if (error.error_class == ErrorClass::kBanned) {
+    std::lock_guard lock(mutex_);
+    banned_until_ = std::chrono::steady_clock::now() + error.retry_after.value_or(std::chrono::seconds(120));
+  }
+  return error;
+}
+
+bool BinanceClient::sync_time() {
+  const std::int64_t before = clock_();
+  auto response = send_once(binance::Call::kRead, "GET", "/api/v3/time", {}, false);
+  if (!response.ok()) return false;
+  try {
+    const std::int64_t server = binance::parse_server_time(response.value().body);
+    const std::int64_t after = clock_();
+    std::lock_guard lock(mutex_);
+    offset_ms_ = server - (before + after) / 2;
+    return true;
+  } catch (const binance::ProtocolError&) {
+    return false;
+  }
+}
+
+Result<HttpResponse> BinanceClient::call(binance::Call call, const std::string& method, const std::string& path,
+                                         Params params, bool is_signed) {
+  auto result = send_once(call, method, path, params, is_signed);
+  // -1021: rejected before execution because our clock is off; resync once and retry.
+  if (!result.ok() && is_signed && result.error().code == binance::kInvalidTimestamp && sync_time()) {
+    result = send_once(call, method, path, params, is_signed);
+  }
+  return result;
+}
+
+Result<PriceSnapshot> BinanceClient::prices() {
+  auto last = call(binance::Call::kRead, "GET", "/api/v3/ticker/price", {}, false);
+  if (!last.ok()) return last.error();
+  try {
+    PriceSnapshot snapshot = binance::parse_ticker_prices(last.value().body);
+    if (config_.fetch_book) {
+      auto book = call(binance::Call::kRead, "GET", "/api/v3/ticker/bookTicker", {}, false);
+      if (!book.ok()) return book.error();
+      binance::merge_book_tickers(book.value().body, snapshot);
+    }
+    return snapshot;
+  } catch (const binance::ProtocolError& e) {
+    return protocol_failure(binance::Call::kRead, e.what());
+  }
+}
+
+Result<ExchangeRules> BinanceClient::rules() {
+  auto response = call(binance::Call::kRead, "GET", "/api/v3/exchangeInfo", {}, false);
+  if (!response.ok()) return response.error();
+  try {
+    return binance::parse_exchange_info(response.value().body);
+  } catch (const binance::ProtocolError& e) {
+    return protocol_failure(binance::Call::kRead, e.what());
+  }
+}
+
+Result<Order> BinanceClient::place_market_order(const OrderRequest& request) {
+  auto response = call(binance::Call::kPlaceOrder, "POST", "/api/v3/order",
+                       {{"symbol", request.symbol},
+                        {"side", std::string(core::to_string(request.side))},
+                        {"type", "MARKET"},
+                        {"quantity", request.quantity.to_string()},
+                        {"newClientOrderId", request.client_order_id},
+                        {"newOrderRespType", "FULL"}},
+                       true);
+  if (!response.ok()) return response.error();
+  try {
+    return binance::parse_order(response.value().body);
+  } catch (const binance::ProtocolError& e) {
+    return protocol_failure(binance::Call::kPlaceOrder, e.what());
+  }
+}
+
+Result<std::optional<Order>> BinanceClient::query_order(const std::string& symbol, const std::string& client_order_id) {
+  auto response = call(binance::Call::kQueryOrder, "GET", "/api/v3/order",
+                       {{"symbol", symbol}, {"origClientOrderId", client_order_id}}, true);
+  if (!response.ok()) {
+    if (response.error().code == binance::kUnknownOrder) return std::optional<Order>();
+    return response.error();
+  }
+  try {
+    return std::optional<Order>(binance::parse_order(response.value().body));
+  } catch (const binance::ProtocolError& e) {
+    return protocol_failure(binance::Call::kQueryOrder, e.what());
+  }
+}
+
+}  // namespace backstop::exchange

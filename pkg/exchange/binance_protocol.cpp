@@ -1,0 +1,227 @@
+#include "exchange/binance_protocol.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <nlohmann/json.hpp>
+
+namespace backstop::exchange::binance {
+namespace {
+
+using nlohmann::json;
+
+json parse_json(std::string_view body, std::string_view what) {
+  try {
+    return json::parse(body);
+  } catch (const json::parse_error& e) {
+    std::string shown(body.substr(0, 120));
+    throw ProtocolError("malformed JSON in " + std::string(what) + " (" + e.what() + "): \"" + shown +
+                        (body.size() > 120 ? "...\"" : "\""));
+  }
+}
+
+const json& field(const json& object, const char* name, const std::string& where) {
+  if (!object.is_object()) throw ProtocolError(where + ": expected a JSON object");
+  const auto it = object.find(name);
+  if (it == object.end()) throw ProtocolError(where + ": missing field \"" + name + "\"");
+  return *it;
+}
+
+std::string text_field(const json& object, const char* name, const std::string& where) {
+  const json& value = field(object, name, where);
+  if (!value.is_string()) throw ProtocolError(where + "." + name + ": expected a string, got " + value.dump());
+  return value.get<std::string>();
+}
+
+Decimal decimal_field(const json& object, const char* name, const std::string& where) {
+  const std::string text = text_field(object, name, where);
+  try {
+    return Decimal::parse_rounded(text, core::Rounding::kHalfUp);
+  } catch (const core::DecimalError& e) {
+    throw ProtocolError(where + "." + name + ": " + e.what());
+  }
+}
+
+// maxQty / maxPrice can exceed NUMERIC(20,8) on some symbols: cap them.
+Decimal decimal_field_capped(const json& object, const char* name, const std::string& where) {
+  try {
+    return decimal_field(object, name, where);
+  } catch (const ProtocolError&) {
+    const std::string text = text_field(object, name, where);
+    if (!text.empty() && text.find_first_not_of("0123456789.") == std::string::npos) {
+      return Decimal::from_units(Decimal::kMaxRaw);
+    }
+    throw;
+  }
+}
+
+std::int64_t integer_field(const json& object, const char* name, const std::string& where) {
+  const json& value = field(object, name, where);
+  if (!value.is_number_integer()) throw ProtocolError(where + "." + name + ": expected an integer, got " + value.dump());
+  return value.get<std::int64_t>();
+}
+
+const json& array_of(const json& document, const std::string& where) {
+  if (!document.is_array()) throw ProtocolError(where + ": expected a JSON array");
+  return document;
+}
+
+}  // namespace
+
+std::string sign(std::string_view secret, std::string_view payload) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), digest, &length) == nullptr) {
+    throw std::runtime_error("HMAC-SHA256 failed");
+  }
+  static const char* const kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 0xF];
+  }
+  return hex;
+}
+
+std::string url_encode(std::string_view value) {
+  static const char* const kHex = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 0xF];
+    }
+  }
+  return out;
+}
+
+PriceSnapshot parse_ticker_prices(std::string_view body) {
+  const json document = parse_json(body, "ticker/price");
+  PriceSnapshot snapshot;
+  std::size_t i = 0;
+  for (const json& item : array_of(document, "ticker/price")) {
+    const std::string where = "ticker/price[" + std::to_string(i++) + "]";
+    const std::string symbol = text_field(item, "symbol", where);
+    snapshot[symbol].last = decimal_field(item, "price", where);
+  }
+  return snapshot;
+}
+
+void merge_book_tickers(std::string_view body, PriceSnapshot& into) {
+  const json document = parse_json(body, "ticker/bookTicker");
+  std::size_t i = 0;
+  for (const json& item : array_of(document, "ticker/bookTicker")) {
+    const std::string where = "ticker/bookTicker[" + std::to_string(i++) + "]";
+    const std::string symbol = text_field(item, "symbol", where);
+    const auto it = into.find(symbol);
+    if (it == into.end()) continue;  // no last price: not tradable for us
+    it->second.bid = decimal_field(item, "bidPrice", where);
+    it->second.ask = decimal_field(item, "askPrice", where);
+  }
+}
+
+ExchangeRules parse_exchange_info(std::string_view body) {
+  const json document = parse_json(body, "exchangeInfo");
+  ExchangeRules rules;
+  std::size_t i = 0;
+  for (const json& s : array_of(field(document, "symbols", "exchangeInfo"), "exchangeInfo.symbols")) {
+    const std::string where = "exchangeInfo.symbols[" + std::to_string(i++) + "]";
+    SymbolRules r;
+    r.symbol = text_field(s, "symbol", where);
+    r.trading = text_field(s, "status", where) == "TRADING";
+    bool has_lot = false;
+    std::size_t j = 0;
+    for (const json& f : array_of(field(s, "filters", where), where + ".filters")) {
+      const std::string fw = where + ".filters[" + std::to_string(j++) + "]";
+      const std::string type = text_field(f, "filterType", fw);
+      if (type == "LOT_SIZE") {
+        r.step_size = decimal_field(f, "stepSize", fw);
+        r.min_qty = decimal_field(f, "minQty", fw);
+        r.max_qty = decimal_field_capped(f, "maxQty", fw);
+        has_lot = true;
+      } else if (type == "MARKET_LOT_SIZE") {
+        r.market_step_size = decimal_field(f, "stepSize", fw);
+        r.market_min_qty = decimal_field(f, "minQty", fw);
+        r.market_max_qty = decimal_field_capped(f, "maxQty", fw);
+      } else if (type == "MIN_NOTIONAL" || type == "NOTIONAL") {
+        const Decimal min = decimal_field(f, "minNotional", fw);
+        if (!r.min_notional || min > *r.min_notional) r.min_notional = min;
+      } else if (type == "PRICE_FILTER") {
+        r.tick_size = decimal_field(f, "tickSize", fw);
+      }
+    }
+    if (!has_lot) throw ProtocolError(where + ": no LOT_SIZE filter for " + r.symbol);
+    rules[r.symbol] = r;
+  }
+  return rules;
+}
+
+Order parse_order(std::string_view body) {
+  const json document = parse_json(body, "order");
+  const std::string where = "order";
+  Order order;
+  order.symbol = text_field(document, "symbol", where);
+  order.order_id = integer_field(document, "orderId", where);
+  order.client_order_id = text_field(document, "clientOrderId", where);
+  const std::string status = text_field(document, "status", where);
+  const auto parsed = parse_order_status(status);
+  if (!parsed) throw ProtocolError("order.status: unknown status \"" + status + "\"");
+  order.status = *parsed;
+  order.orig_qty = decimal_field(document, "origQty", where);
+  order.executed_qty = decimal_field(document, "executedQty", where);
+  order.cummulative_quote_qty = decimal_field(document, "cummulativeQuoteQty", where);
+  if (order.executed_qty.is_negative() || order.executed_qty > order.orig_qty) {
+    throw ProtocolError("order: executedQty " + order.executed_qty.to_string() + " outside 0.." +
+                        order.orig_qty.to_string());
+  }
+  return order;
+}
+
+std::int64_t parse_server_time(std::string_view body) {
+  return integer_field(parse_json(body, "time"), "serverTime", "time");
+}
+
+ErrorBody parse_error_body(std::string_view body) {
+  try {
+    const json document = json::parse(body);
+    if (document.is_object() && document.contains("code") && document["code"].is_number_integer()) {
+      ErrorBody e;
+      e.code = document["code"].get<int>();
+      if (document.contains("msg") && document["msg"].is_string()) e.message = document["msg"].get<std::string>();
+      return e;
+    }
+  } catch (const json::exception&) {
+  }
+  return {0, std::string(body.substr(0, 500))};
+}
+
+ExchangeError classify_http_error(Call call, int http_status, std::string_view body,
+                                  std::optional<std::chrono::seconds> retry_after) {
+  const ErrorBody parsed = parse_error_body(body);
+  ExchangeError error;
+  error.http_status = http_status;
+  error.code = parsed.code;
+  error.message = parsed.message;
+  error.retry_after = retry_after;
+  const bool order = call == Call::kPlaceOrder;
+  if (http_status == 418) {
+    error.error_class = ErrorClass::kBanned;
+  } else if (http_status == 429 || parsed.code == -1003 || parsed.code == -1015) {
+    error.error_class = ErrorClass::kRateLimited;
+  } else if (http_status >= 500 || parsed.code == -1006 || parsed.code == -1007) {
+    // The request reached the matching engine or may have: an order's fate is unknown.
+    error.error_class = order ? ErrorClass::kStatusUnknown : ErrorClass::kRetryable;
+  } else if (parsed.code == kInvalidTimestamp || parsed.code == -1001) {
+    error.error_class = ErrorClass::kRetryable;  // resync the clock / reconnect, then retry
+  } else {
+    error.error_class = ErrorClass::kTerminal;  // -2010, -1013, -1100..-1130, -2011, ...
+  }
+  return error;
+}
+
+}  // namespace backstop::exchange::binance

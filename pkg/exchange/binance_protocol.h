@@ -1,0 +1,50 @@
+// Binance spot REST wire protocol, without I/O: request signing, response
+// parsing and error classification. Every parser takes untrusted bytes and
+// either returns a value or throws ProtocolError saying what and where; the
+// fuzz targets drive these functions directly.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "exchange/exchange.h"
+
+namespace backstop::exchange::binance {
+
+class ProtocolError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// HMAC-SHA256 of `payload` with `secret`, lower-case hex (the `signature` parameter).
+std::string sign(std::string_view secret, std::string_view payload);
+
+// Percent-encodes a query parameter value (RFC 3986 unreserved kept).
+std::string url_encode(std::string_view value);
+
+PriceSnapshot parse_ticker_prices(std::string_view body);           // GET /api/v3/ticker/price
+void merge_book_tickers(std::string_view body, PriceSnapshot& into);  // GET /api/v3/ticker/bookTicker
+ExchangeRules parse_exchange_info(std::string_view body);           // GET /api/v3/exchangeInfo
+Order parse_order(std::string_view body);                           // POST/GET /api/v3/order
+std::int64_t parse_server_time(std::string_view body);              // GET /api/v3/time
+
+// Error code and message of an error body {"code":-2010,"msg":"..."}; code 0
+// and the raw text (shortened) when the body is not that shape.
+struct ErrorBody {
+  int code = 0;
+  std::string message;
+};
+ErrorBody parse_error_body(std::string_view body);
+
+enum class Call { kRead, kPlaceOrder, kQueryOrder };
+// Classifies a non-2xx answer. For kPlaceOrder, 5xx / -1006 / -1007 are
+// kStatusUnknown (the order may exist); for reads they are kRetryable.
+ExchangeError classify_http_error(Call call, int http_status, std::string_view body,
+                                  std::optional<std::chrono::seconds> retry_after);
+
+// Binance error codes with special handling.
+inline constexpr int kInvalidTimestamp = -1021;
+inline constexpr int kUnknownOrder = -2013;
+
+}  // namespace backstop::exchange::binance

@@ -1,0 +1,120 @@
+// The exchange as the stop monitor sees it: a price snapshot, the symbol rules,
+// a market order with our client order id, and a query by that id. Every call
+// returns a classified result instead of throwing, because what to do next
+// depends on the class (DOMAIN §3, §9):
+//   kRetryable      nothing happened; try again (maybe after a delay)
+//   kStatusUnknown  the order may or may not exist (timeout, 5xx, -1006, -1007):
+//                   never resend blindly, query by client order id first
+//   kTerminal       the exchange refused this request (-2010, -1013, ...): resending won't help
+//   kRateLimited    HTTP 429 / -1003: back off for retry_after
+//   kBanned         HTTP 418: stop calling until retry_after
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/decimal.h"
+#include "core/operation.h"
+
+namespace backstop::exchange {
+
+using core::Decimal;
+
+enum class ErrorClass { kRetryable, kStatusUnknown, kTerminal, kRateLimited, kBanned };
+std::string_view to_string(ErrorClass error_class);
+
+struct ExchangeError {
+  ErrorClass error_class = ErrorClass::kRetryable;
+  int http_status = 0;  // 0: no HTTP answer (timeout, connection refused, ...)
+  int code = 0;         // Binance error code (-2010, ...) when the body had one
+  std::string message;  // full text, for FAILED events and logs
+  std::optional<std::chrono::seconds> retry_after;
+  [[nodiscard]] std::string describe() const;
+};
+
+// A value or a classified error.
+template <typename T>
+class Result {
+ public:
+  Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(ExchangeError error) : state_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  [[nodiscard]] bool ok() const { return state_.index() == 0; }
+  [[nodiscard]] const T& value() const { return std::get<0>(state_); }
+  [[nodiscard]] T& value() { return std::get<0>(state_); }
+  [[nodiscard]] const ExchangeError& error() const { return std::get<1>(state_); }
+
+ private:
+  std::variant<T, ExchangeError> state_;
+};
+
+struct Quote {
+  Decimal last;
+  std::optional<Decimal> bid;
+  std::optional<Decimal> ask;
+};
+using PriceSnapshot = std::map<std::string, Quote>;  // by symbol
+
+// LOT_SIZE / MARKET_LOT_SIZE / MIN_NOTIONAL / NOTIONAL / PRICE_FILTER of one symbol.
+struct SymbolRules {
+  std::string symbol;
+  bool trading = true;
+  Decimal step_size;  // LOT_SIZE
+  Decimal min_qty;
+  Decimal max_qty;
+  std::optional<Decimal> market_step_size;  // MARKET_LOT_SIZE (0 means: use LOT_SIZE)
+  std::optional<Decimal> market_min_qty;
+  std::optional<Decimal> market_max_qty;
+  std::optional<Decimal> min_notional;  // MIN_NOTIONAL or NOTIONAL
+  std::optional<Decimal> tick_size;     // PRICE_FILTER
+};
+using ExchangeRules = std::map<std::string, SymbolRules>;
+
+// The largest quantity ≤ `wanted` that a market order may carry under the
+// symbol's rules (rounded down to the step), or nullopt when it is below the
+// minimum quantity / notional (dust) at `price`.
+std::optional<Decimal> market_quantity(const SymbolRules& rules, Decimal wanted, Decimal price);
+
+struct OrderRequest {
+  std::string symbol;
+  core::Side side = core::Side::kSell;
+  Decimal quantity;
+  std::string client_order_id;  // ^[a-zA-Z0-9-_]{1,36}$
+};
+
+enum class OrderStatus { kNew, kPartiallyFilled, kFilled, kCanceled, kPendingCancel, kRejected, kExpired, kExpiredInMatch };
+std::string_view to_string(OrderStatus status);
+std::optional<OrderStatus> parse_order_status(std::string_view text);
+
+struct Order {
+  std::string symbol;
+  std::int64_t order_id = 0;
+  std::string client_order_id;
+  OrderStatus status = OrderStatus::kNew;
+  Decimal orig_qty;
+  Decimal executed_qty;
+  Decimal cummulative_quote_qty;  // Binance's spelling
+  [[nodiscard]] std::optional<Decimal> average_price() const;
+  [[nodiscard]] bool done() const;  // no further fills will come
+};
+
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+  virtual Result<PriceSnapshot> prices() = 0;
+  virtual Result<ExchangeRules> rules() = 0;
+  virtual Result<Order> place_market_order(const OrderRequest& request) = 0;
+  // nullopt: the exchange has no order with this client id (-2013).
+  virtual Result<std::optional<Order>> query_order(const std::string& symbol, const std::string& client_order_id) = 0;
+};
+
+// Binance-compatible client order id for attempt n of an execution:
+// "bs" + 30 hex digits of SHA-256(token) + "-" + n. Deterministic, so a
+// process that restarts derives the same id and can query it.
+std::string client_order_id(std::string_view execution_token, int attempt);
+
+}  // namespace backstop::exchange

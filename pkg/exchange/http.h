@@ -1,0 +1,48 @@
+// The small HTTP interface the exchange client needs, so the archived
+// cpprestsdk stays behind one implementation file.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace backstop::exchange {
+
+struct HttpRequest {
+  std::string method;  // GET, POST, DELETE
+  std::string target;  // path and query, e.g. /api/v3/order?symbol=...
+  std::map<std::string, std::string> headers;
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+};
+
+// No HTTP answer. `maybe_sent` is false only when the request certainly did
+// not reach the server (connection refused, DNS failure); a timeout after
+// sending is `maybe_sent` = true: its effect is unknown.
+class TransportError : public std::runtime_error {
+ public:
+  TransportError(const std::string& what, bool maybe_sent) : std::runtime_error(what), maybe_sent_(maybe_sent) {}
+  [[nodiscard]] bool maybe_sent() const { return maybe_sent_; }
+
+ private:
+  bool maybe_sent_;
+};
+
+class HttpTransport {
+ public:
+  virtual ~HttpTransport() = default;
+  // Throws TransportError; HTTP error statuses are responses, not exceptions.
+  virtual HttpResponse send(const HttpRequest& request) = 0;
+};
+
+// cpprestsdk implementation against a base URL such as https://api.binance.com.
+std::unique_ptr<HttpTransport> make_cpprest_transport(const std::string& base_url, std::chrono::milliseconds timeout);
+
+}  // namespace backstop::exchange
