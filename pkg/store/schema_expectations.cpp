@@ -75,6 +75,8 @@ constexpr Expectation kExpected[] = {
     {4, Kind::kIndex, "operation", "idx_operation_active_target"},
     {4, Kind::kIndex, "operation", "idx_operation_percent_only"},
     {4, Kind::kIndex, "operation", "idx_operation_tenant_status"},
+    {5, Kind::kTable, "monitor_checkpoint", ""},
+    {5, Kind::kTable, "operation_check_status", ""},
 };
 
 std::string describe(const Expectation& e) {

@@ -1,0 +1,3 @@
+-- backstop:destroys-data-in monitor_checkpoint
+DROP VIEW operation_check_status;
+DROP TABLE monitor_checkpoint;
