@@ -1,0 +1,139 @@
+#include "app/stop_monitor_command.h"
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "exchange/binance_client.h"
+#include "monitor/stop_monitor.h"
+#include "runtime/log.h"
+#include "store/db.h"
+
+namespace backstop::app {
+namespace {
+
+std::atomic<bool> stop_requested{false};
+
+nlohmann::json to_json(const monitor::PassSummary& s) {
+  nlohmann::json reports = nlohmann::json::array();
+  for (const auto& r : s.reports) {
+    reports.push_back({{"operation_id", r.operation_id}, {"tenant_id", r.tenant_id}, {"symbol", r.symbol},
+                       {"side", r.side}, {"kind", r.kind}, {"level", r.level}, {"price", r.price},
+                       {"execution_token", r.token}, {"outcome", r.outcome}});
+  }
+  nlohmann::json j = {{"symbols", s.symbols},     {"candidates", s.candidates}, {"triggered", s.triggered},
+                      {"duplicates", s.duplicates}, {"executed", s.executed},   {"failed", s.failed},
+                      {"pending", s.pending},       {"resumed", s.resumed},     {"blocked", s.blocked},
+                      {"seconds", s.seconds},       {"triggers", reports}};
+  if (!s.error.empty()) j["error"] = s.error;
+  return j;
+}
+
+std::string to_text(const monitor::PassSummary& s, bool dry_run) {
+  std::string text;
+  for (const auto& r : s.reports) {
+    text += "  " + r.kind + " op " + std::to_string(r.operation_id) + " " + r.side + " " + r.symbol + " level " +
+            r.level + " price " + r.price + " -> " + r.outcome + "\n";
+  }
+  std::string blocked;
+  for (const auto& [reason, n] : s.blocked) blocked += " " + reason + "=" + std::to_string(n);
+  char line[400];
+  std::snprintf(line, sizeof line,
+                "%s%lld symbols, %lld triggered, %lld executed, %lld failed, %lld pending, %lld duplicates, "
+                "%lld resumed, blocked:%s, %.3f s\n",
+                dry_run ? "DRY RUN: " : "", static_cast<long long>(s.symbols), static_cast<long long>(s.triggered),
+                static_cast<long long>(s.executed), static_cast<long long>(s.failed),
+                static_cast<long long>(s.pending), static_cast<long long>(s.duplicates),
+                static_cast<long long>(s.resumed), blocked.empty() ? " none" : blocked.c_str(), s.seconds);
+  return text + (s.error.empty() ? "" : "error: " + s.error + "\n") + line;
+}
+
+}  // namespace
+
+void StopMonitorCommand::add_to(CLI::App& app) {
+  app.add_option("--exchange-url", exchange_url_, "Binance-compatible REST base URL")
+      ->envname("BACKSTOP_EXCHANGE_URL")
+      ->capture_default_str();
+  app.add_option("--api-key", api_key_, "exchange API key")->envname("BACKSTOP_EXCHANGE_API_KEY");
+  app.add_option("--api-secret", api_secret_, "exchange API secret (prefer the environment / a Secret)")
+      ->envname("BACKSTOP_EXCHANGE_API_SECRET");
+  app.add_option("--recv-window-ms", recv_window_ms_, "recvWindow of signed requests")
+      ->check(CLI::Range(1, 60000))
+      ->capture_default_str();
+  app.add_option("--timeout-ms", timeout_ms_, "HTTP timeout per exchange call")
+      ->check(CLI::Range(100, 120000))
+      ->capture_default_str();
+  app.add_flag("--dry-run", dry_run_, "evaluate and print; write nothing, send nothing");
+  app.add_flag("--json", json_, "print the pass summary as JSON");
+  app.add_flag("--continuous", continuous_, "repeat passes until SIGTERM");
+  app.add_option("--interval", interval_s_, "seconds between passes with --continuous")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  app.add_option("--tenant", tenants_, "only these tenants (repeatable; shards work between monitors)");
+  app.add_option("--symbol", symbols_, "only these symbols (repeatable)");
+  app.add_option("--price-source", price_source_, "last (last trade) or book (bid for longs, ask for shorts)")
+      ->check(CLI::IsMember({"last", "book"}))
+      ->capture_default_str();
+  app.add_option("--max-price-age-ms", max_price_age_ms_, "older prices are not acted on (guardrail)")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+}
+
+runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) {
+  if (!dry_run_ && (api_key_.empty() || api_secret_.empty())) {
+    throw runtime::UsageError(
+        "the exchange API key and secret are required (BACKSTOP_EXCHANGE_API_KEY / BACKSTOP_EXCHANGE_API_SECRET); "
+        "use --dry-run to evaluate without them");
+  }
+  try {
+    auto connection = store::connect(common.database_url, "backstop-stop-monitor");
+    exchange::BinanceConfig config;
+    config.base_url = exchange_url_;
+    config.api_key = api_key_;
+    config.api_secret = api_secret_;
+    config.recv_window = std::chrono::milliseconds(recv_window_ms_);
+    config.timeout = std::chrono::milliseconds(timeout_ms_);
+    const core::PriceSource source = *core::parse_price_source(price_source_);
+    config.fetch_book = source == core::PriceSource::kBook;
+    exchange::BinanceClient client(config, exchange::make_cpprest_transport(exchange_url_, config.timeout));
+    monitor::MonitorOptions options;
+    options.dry_run = dry_run_;
+    options.price_source = source;
+    options.filter.tenants = tenants_;
+    options.filter.symbols = symbols_;
+    options.max_price_age = std::chrono::milliseconds(max_price_age_ms_);
+    monitor::StopMonitor monitor(*connection, client, options);
+
+    std::signal(SIGTERM, [](int) { stop_requested = true; });
+    std::signal(SIGINT, [](int) { stop_requested = true; });
+    runtime::ExitCode exit_code = runtime::ExitCode::kOk;
+    do {
+      const monitor::PassSummary summary = monitor.run_pass();
+      std::cout << (json_ ? to_json(summary).dump() + "\n" : to_text(summary, dry_run_)) << std::flush;
+      log::info("pass finished", {{"triggered", summary.triggered},
+                                  {"executed", summary.executed},
+                                  {"failed", summary.failed},
+                                  {"duplicates", summary.duplicates}});
+      if (summary.price_error) {
+        exit_code = runtime::ExitCode::kDependencyUnavailable;
+      } else if (summary.failed > 0) {
+        exit_code = runtime::ExitCode::kPartialFailure;
+      } else {
+        exit_code = runtime::ExitCode::kOk;
+      }
+      if (continuous_) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(interval_s_);
+        while (!stop_requested && std::chrono::steady_clock::now() < until) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+    } while (continuous_ && !stop_requested);
+    return exit_code;
+  } catch (const pqxx::broken_connection& e) {
+    throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());
+  }
+}
+
+}  // namespace backstop::app

@@ -1,0 +1,97 @@
+// One stop-monitor pass (DOMAIN §1, §3, §5):
+//   1. finish what earlier passes (or dead processes) left unfinished: executions
+//      still TRIGGERED, BLOCKED or SUBMITTED; a SUBMITTED one is resolved by
+//      querying the exchange by its client order id, never by resending blindly;
+//   2. price snapshot → the crossed ACTIVE operations (index-driven scan);
+//   3. for each: STOP_TRIGGERED claims the deterministic token (the loser of a
+//      race logs "duplicate execution prevented" and does nothing) → guardrails
+//      (BLOCKED with a reason, retried on a later pass) → EXECUTION_SUBMITTED →
+//      market order with a client id derived from the token → EXECUTED (fill,
+//      slippage) or FAILED (full error), each event with its projection and
+//      outbox row in one transaction.
+// A per-token advisory lock makes sure one process at a time works on an
+// execution; PostgreSQL releases it when a process dies.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "core/event.h"
+#include "core/trigger.h"
+#include "exchange/exchange.h"
+#include "store/monitor_repository.h"
+
+namespace backstop::monitor {
+
+struct MonitorOptions {
+  bool dry_run = false;
+  core::PriceSource price_source = core::PriceSource::kLast;
+  core::EventSource source = core::EventSource::kCron;
+  store::ScanFilter filter;
+  std::chrono::milliseconds max_price_age{30000};
+  int max_order_attempts = 5;      // partial fills and "no such order" resends per execution
+  int unknown_status_queries = 3;  // queries after a status-unknown answer before leaving it to a later pass
+  std::chrono::milliseconds query_backoff{200};
+};
+
+struct TriggerReport {
+  std::int64_t operation_id = 0;
+  std::int64_t tenant_id = 0;
+  std::string symbol;
+  std::string side;
+  std::string kind;
+  std::string level;
+  std::string price;
+  std::string token;
+  std::string outcome;  // executed, failed, blocked:<reason>, duplicate, pending, dry-run
+};
+
+struct PassSummary {
+  std::int64_t symbols = 0;
+  std::int64_t candidates = 0;
+  std::int64_t triggered = 0;
+  std::int64_t duplicates = 0;
+  std::int64_t executed = 0;
+  std::int64_t failed = 0;
+  std::int64_t pending = 0;  // left SUBMITTED for a later pass (status unknown)
+  std::int64_t resumed = 0;  // unfinished executions picked up
+  std::int64_t dust = 0;
+  std::map<std::string, std::int64_t> blocked;  // by reason
+  std::vector<TriggerReport> reports;
+  double seconds = 0;
+  bool price_error = false;
+  std::string error;  // why the pass could not run (exchange unreachable, ...)
+};
+
+class StopMonitor {
+ public:
+  StopMonitor(pqxx::connection& connection, exchange::Exchange& exchange, MonitorOptions options);
+
+  PassSummary run_pass();
+  // A pass on prices that arrived from a stream (one or more symbols), without
+  // the REST snapshot. `received` is when the prices were received.
+  PassSummary run_on_prices(const exchange::PriceSnapshot& prices, core::TimePoint received);
+
+ private:
+  struct Work;  // one execution being driven to a terminal state
+  void evaluate_and_execute(const exchange::PriceSnapshot& prices, core::TimePoint received, PassSummary& summary);
+  void resume_unfinished(const exchange::PriceSnapshot* prices, core::TimePoint received, PassSummary& summary);
+  std::string drive(const core::Execution& execution, const core::ProtectedPosition& position,
+                    std::optional<core::Decimal> price, core::TimePoint price_time);
+  std::optional<std::string> append(core::Event event);  // nullopt: appended; else why not
+  const exchange::SymbolRules* rules_for(const std::string& symbol);
+
+  pqxx::connection& connection_;
+  exchange::Exchange& exchange_;
+  MonitorOptions options_;
+  store::MonitorRepository repository_;
+  std::optional<exchange::ExchangeRules> rules_;
+};
+
+}  // namespace backstop::monitor

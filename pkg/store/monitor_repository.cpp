@@ -1,0 +1,209 @@
+#include "store/monitor_repository.h"
+
+#include "store/db.h"
+#include "store/event_store.h"
+
+namespace backstop::store {
+namespace {
+
+using core::Decimal;
+
+// Tenant and symbol filters as parameters $first and $first+1 (empty array: no filter).
+std::string filter_sql(int first_param) {
+  const std::string t = "$" + std::to_string(first_param), s = "$" + std::to_string(first_param + 1);
+  return " AND (cardinality(" + t + "::bigint[]) = 0 OR o.tenant_id = ANY(" + t + "::bigint[]))" +
+         " AND (cardinality(" + s + "::text[]) = 0 OR o.symbol = ANY(" + s + "::text[]))";
+}
+
+std::string tenants_literal(const ScanFilter& filter) {
+  ArrayLiteral a;
+  for (const auto t : filter.tenants) a.add(t);
+  return a.str();
+}
+
+std::string symbols_literal(const ScanFilter& filter) {
+  ArrayLiteral a;
+  for (const auto& s : filter.symbols) a.add(s);
+  return a.str();
+}
+
+const char* const kPositionColumns =
+    "o.id, o.tenant_id, o.symbol, o.side, o.quantity, o.average_entry_price, o.stop_price, o.target_price, "
+    "o.stop_loss_percent, o.stop_gain_percent";
+
+std::optional<core::ProtectedPosition> row_to_position(const pqxx::row& row) {
+  const auto side = core::parse_side(row[3].is_null() ? "" : row[3].c_str());
+  if (!side || row[1].is_null() || row[2].is_null()) return std::nullopt;
+  core::ProtectedPosition p;
+  p.id = core::OperationId{row[0].as<std::int64_t>()};
+  p.tenant = core::TenantId{row[1].as<std::int64_t>()};
+  p.symbol = row[2].as<std::string>();
+  p.side = *side;
+  p.quantity = decimal_or_null(row[4]).value_or(Decimal());
+  p.entry_price = decimal_or_null(row[5]);
+  p.stop_price = decimal_or_null(row[6]);
+  p.target_price = decimal_or_null(row[7]);
+  p.stop_loss_percent = decimal_or_null(row[8]);
+  p.stop_gain_percent = decimal_or_null(row[9]);
+  return p;
+}
+
+std::int64_t lock_key(const std::string& token) {
+  // FNV-1a 64: stable across processes and versions (hashtext() is not promised to be).
+  std::uint64_t h = 1469598103934665603ULL;
+  for (const char c : token) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ULL;
+  }
+  return static_cast<std::int64_t>(h);
+}
+
+}  // namespace
+
+std::vector<core::ProtectedPosition> MonitorRepository::candidates(const std::vector<SymbolPrice>& prices,
+                                                                   const ScanFilter& filter) {
+  std::vector<core::ProtectedPosition> result;
+  if (prices.empty()) return result;
+  ArrayLiteral symbols, long_exit, short_exit;
+  for (const auto& p : prices) {
+    symbols.add(p.symbol);
+    long_exit.add(std::optional<Decimal>(p.long_exit));
+    short_exit.add(std::optional<Decimal>(p.short_exit));
+  }
+  const std::string active = " o.status = 'ACTIVE' AND o.symbol = p.symbol" + filter_sql(4);
+  const std::string sql =
+      std::string("SELECT DISTINCT ON (o.id) ") + kPositionColumns +
+      " FROM unnest($1::text[], $2::numeric[], $3::numeric[]) AS p(symbol, long_exit, short_exit) "
+      "CROSS JOIN LATERAL ("
+      "  SELECT * FROM operation o WHERE" + active + " AND o.side = 'BUY' AND o.stop_price >= p.long_exit"
+      "  UNION ALL SELECT * FROM operation o WHERE" + active + " AND o.side = 'BUY' AND o.target_price <= p.long_exit"
+      "  UNION ALL SELECT * FROM operation o WHERE" + active + " AND o.side = 'SELL' AND o.stop_price <= p.short_exit"
+      "  UNION ALL SELECT * FROM operation o WHERE" + active + " AND o.side = 'SELL' AND o.target_price >= p.short_exit"
+      "  UNION ALL SELECT * FROM operation o WHERE" + active +
+      "    AND ((o.stop_price IS NULL AND o.stop_loss_percent IS NOT NULL)"
+      "      OR (o.target_price IS NULL AND o.stop_gain_percent IS NOT NULL))"
+      ") o ORDER BY o.id";
+  pqxx::read_transaction tx(connection_);
+  const pqxx::result rows = tx.exec_params(sql, symbols.str(), long_exit.str(), short_exit.str(),
+                                           tenants_literal(filter), symbols_literal(filter));
+  for (const auto& row : rows) {
+    if (auto p = row_to_position(row)) result.push_back(std::move(*p));
+  }
+  return result;
+}
+
+void MonitorRepository::record_checkpoint(const std::vector<SymbolPrice>& prices,
+                                          const std::vector<std::int64_t>& triggered) {
+  if (prices.empty()) return;
+  ArrayLiteral symbols, last;
+  for (const auto& p : prices) {
+    symbols.add(p.symbol);
+    last.add(std::optional<Decimal>(p.long_exit));
+  }
+  pqxx::work tx(connection_);
+  tx.exec_params(
+      "INSERT INTO monitor_checkpoint (symbol, last_checked_at, last_price, passes) "
+      "SELECT s, now(), p, 1 FROM unnest($1::text[], $2::numeric[]) AS u(s, p) ORDER BY s "
+      "ON CONFLICT (symbol) DO UPDATE SET last_checked_at = now(), last_price = EXCLUDED.last_price, "
+      "passes = monitor_checkpoint.passes + 1",
+      symbols.str(), last.str());
+  if (!triggered.empty()) {
+    ArrayLiteral ids;
+    for (const auto id : triggered) ids.add(id);
+    tx.exec_params("UPDATE operation SET last_stop_check_at = now(), stop_check_count = stop_check_count + 1 "
+                   "WHERE id = ANY($1::bigint[])",
+                   ids.str());
+  }
+  tx.commit();
+}
+
+std::vector<core::Execution> MonitorRepository::unfinished(const ScanFilter& filter) {
+  pqxx::read_transaction tx(connection_);
+  std::vector<core::Execution> result;
+  const pqxx::result rows = tx.exec_params(
+      "SELECT x.execution_token FROM stop_executions x JOIN operation o ON o.id = x.operation_id "
+      "WHERE x.status IN ('TRIGGERED', 'BLOCKED', 'SUBMITTED') AND o.status = 'ACTIVE'" +
+          filter_sql(1) + " ORDER BY x.triggered_at",
+      tenants_literal(filter), symbols_literal(filter));
+  for (const auto& row : rows) {
+    if (auto x = EventStore::execution(tx, row[0].as<std::string>())) result.push_back(std::move(*x));
+  }
+  return result;
+}
+
+std::optional<core::ProtectedPosition> MonitorRepository::position(std::int64_t operation_id) {
+  pqxx::read_transaction tx(connection_);
+  const pqxx::result rows =
+      tx.exec_params(std::string("SELECT ") + kPositionColumns + " FROM operation o WHERE o.id = $1", operation_id);
+  if (rows.empty()) return std::nullopt;
+  return row_to_position(rows[0]);
+}
+
+bool MonitorRepository::try_lock(const std::string& token) {
+  pqxx::nontransaction tx(connection_);
+  return tx.exec_params1("SELECT pg_try_advisory_lock($1)", lock_key(token))[0].as<bool>();
+}
+
+void MonitorRepository::unlock(const std::string& token) {
+  pqxx::nontransaction tx(connection_);
+  tx.exec_params("SELECT pg_advisory_unlock($1)", lock_key(token));
+}
+
+MonitorRepository::TenantState MonitorRepository::lock_tenant(pqxx::work& tx, std::int64_t tenant) {
+  tx.exec_params("INSERT INTO tenant_config (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING", tenant);
+  const pqxx::row row = tx.exec_params1(
+      "SELECT trading_enabled, max_slippage_pct, slippage_pause_threshold_pct, max_executions_per_minute, "
+      "max_executions_per_hour, paused_at IS NOT NULL FROM tenant_config WHERE tenant_id = $1 FOR UPDATE",
+      tenant);
+  TenantState state;
+  state.limits.trading_enabled = row[0].as<bool>();
+  state.limits.max_slippage_pct = row[1].as<Decimal>();
+  state.limits.slippage_pause_threshold_pct = row[2].as<Decimal>();
+  state.limits.max_executions_per_minute = row[3].as<int>();
+  state.limits.max_executions_per_hour = row[4].as<int>();
+  state.limits.paused = row[5].as<bool>();
+  // First submissions only: a resend of the same execution is not a new execution.
+  const pqxx::row counts = tx.exec_params1(
+      "SELECT count(*) FILTER (WHERE triggered_at > now() - interval '1 minute'), count(*) FROM stop_executions "
+      "WHERE tenant_id = $1 AND submitted_at IS NOT NULL AND triggered_at > now() - interval '1 hour'",
+      tenant);
+  state.submitted_last_minute = counts[0].as<int>();
+  state.submitted_last_hour = counts[1].as<int>();
+  return state;
+}
+
+void MonitorRepository::pause_tenant(pqxx::work& tx, std::int64_t tenant, const std::string& reason) {
+  tx.exec_params("UPDATE tenant_config SET paused_at = now(), paused_reason = $2, updated_at = now() "
+                 "WHERE tenant_id = $1 AND paused_at IS NULL",
+                 tenant, reason);
+}
+
+core::CircuitBreaker MonitorRepository::lock_breaker(pqxx::work& tx, const std::string& symbol) {
+  tx.exec_params("INSERT INTO circuit_breaker_state (symbol) VALUES ($1) ON CONFLICT (symbol) DO NOTHING", symbol);
+  const pqxx::row row = tx.exec_params1(
+      "SELECT state, failure_count, failure_threshold, retry_delay_seconds, "
+      "extract(epoch FROM opened_at)::bigint FROM circuit_breaker_state WHERE symbol = $1 FOR UPDATE",
+      symbol);
+  core::CircuitBreaker b;
+  b.state = core::parse_breaker_state(row[0].c_str()).value_or(core::BreakerState::kClosed);
+  b.failure_count = row[1].as<int>();
+  b.failure_threshold = row[2].as<int>();
+  b.retry_delay = std::chrono::seconds(row[3].as<int>());
+  if (!row[4].is_null()) b.opened_at = core::TimePoint(std::chrono::seconds(row[4].as<std::int64_t>()));
+  return b;
+}
+
+void MonitorRepository::save_breaker(pqxx::work& tx, const std::string& symbol, const core::CircuitBreaker& b,
+                                     const std::optional<std::string>& last_error) {
+  std::optional<std::int64_t> opened;
+  if (b.opened_at) {
+    opened = std::chrono::duration_cast<std::chrono::seconds>(b.opened_at->time_since_epoch()).count();
+  }
+  tx.exec_params(
+      "UPDATE circuit_breaker_state SET state = $2, failure_count = $3, opened_at = to_timestamp($4::bigint), "
+      "last_failure_at = CASE WHEN $5::text IS NOT NULL THEN now() ELSE last_failure_at END, "
+      "last_error = coalesce($5::text, last_error), updated_at = now() WHERE symbol = $1",
+      symbol, std::string(core::to_string(b.state)), b.failure_count, opened, last_error);
+}
+
+}  // namespace backstop::store
