@@ -13,20 +13,34 @@ namespace http = web::http;
 class CpprestTransport : public HttpTransport {
  public:
   CpprestTransport(const std::string& base_url, std::chrono::milliseconds timeout)
-      : client_(base_url, [&] {
+      : base_url_(base_url), config_([&] {
           http::client::http_client_config config;
           config.set_timeout(timeout);
           return config;
-        }()) {}
+        }()),
+        client_(base_url_, config_) {}
 
   HttpResponse send(const HttpRequest& request) override {
+    if (request.method == "GET") return send_with(client_, request);
+    // cpprestsdk silently re-sends a request whose pooled (reused) connection
+    // turns out to be closed (handle_failed_read_status_line). For an order that
+    // is a second order. Non-GET requests therefore get a client of their own, so
+    // their connection is never a reused one, and they ask the server to close it.
+    http::client::http_client one_shot(base_url_, config_);
+    HttpRequest closing = request;
+    closing.headers["Connection"] = "close";
+    return send_with(one_shot, closing);
+  }
+
+ private:
+  static HttpResponse send_with(http::client::http_client& client, const HttpRequest& request) {
     http::http_request message(request.method);
     message.set_request_uri(request.target);
     for (const auto& [name, value] : request.headers) message.headers().add(name, value);
     if (!request.body.empty()) message.set_body(request.body, "application/x-www-form-urlencoded");
     try {
       // .get() observes the task's exception: an unobserved one would terminate.
-      http::http_response response = client_.request(message).get();
+      http::http_response response = client.request(message).get();
       HttpResponse out;
       out.status = response.status_code();
       for (const auto& [name, value] : response.headers()) {
@@ -48,7 +62,8 @@ class CpprestTransport : public HttpTransport {
     }
   }
 
- private:
+  std::string base_url_;
+  http::client::http_client_config config_;
   http::client::http_client client_;
 };
 

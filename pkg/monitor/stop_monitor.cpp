@@ -346,7 +346,6 @@ std::string StopMonitor::drive(const core::Execution& start, const core::Protect
   // Drive the submission to a terminal state: send (or find) the order, then
   // exit any remainder of a partial fill with the next deterministic client id.
   bool query_first = x.status == core::ExecutionStatus::kSubmitted;
-  int resends = 0;  // of one client order id that the exchange reported it does not have
   for (;;) {
     std::optional<exchange::Order> order;
     if (query_first) {
@@ -383,14 +382,15 @@ std::string StopMonitor::drive(const core::Execution& start, const core::Protect
         for (int i = 0; i < options_.unknown_status_queries && !order; ++i) {
           std::this_thread::sleep_for(options_.query_backoff * (i + 1));
           auto found = exchange_.query_order(x.symbol, submission->client_order_id);
-          if (!found.ok()) continue;
-          if (!found.value()) break;  // -2013: it never reached the book; resend below
-          order = found.value();
+          if (found.ok() && found.value()) order = found.value();
         }
         if (!order) {
-          query_first = false;
-          if (++resends >= options_.max_order_attempts) return "pending";
-          continue;  // resend with the same client id: the exchange does not have it
+          // Not visible (yet). A request still in flight inside the exchange could
+          // land later, so the resend waits for a later pass, which queries again
+          // first and resends the same client id only if the exchange still says -2013.
+          log::warn("order not found after a status-unknown answer; left SUBMITTED for the next pass",
+                    {{"token", x.execution_token}, {"client_order_id", submission->client_order_id}});
+          return "pending";
         }
       }
     }

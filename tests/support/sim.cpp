@@ -1,0 +1,54 @@
+#include "support/sim.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+namespace backstop::testing {
+
+SimServer::SimServer() {
+  static int counter = 0;
+  port_file_ = (std::filesystem::temp_directory_path() /
+                ("backstop-sim-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".port"))
+                   .string();
+  std::filesystem::remove(port_file_);
+  process_ = std::make_unique<Process>(std::vector<std::string>{binary("exchange-sim"), "--port-file", port_file_,
+                                                                "--api-key", kApiKey, "--api-secret", kApiSecret});
+  for (int i = 0; i < 500 && !std::filesystem::exists(port_file_); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::ifstream in(port_file_);
+  int port = 0;
+  if (!(in >> port)) throw std::runtime_error("exchange-sim did not start");
+  url_ = "http://127.0.0.1:" + std::to_string(port);
+  http_ = exchange::make_cpprest_transport(url_, std::chrono::seconds(10));
+}
+
+SimServer::~SimServer() {
+  process_->kill(SIGTERM);
+  std::filesystem::remove(port_file_);
+}
+
+nlohmann::json SimServer::get(const std::string& path) const {
+  const auto response = http_->send({"GET", path, {}, ""});
+  if (response.status != 200) throw std::runtime_error("GET " + path + ": " + response.body);
+  return nlohmann::json::parse(response.body);
+}
+
+void SimServer::post(const std::string& path, const nlohmann::json& body) const {
+  const auto response = http_->send({"POST", path, {{"Content-Type", "application/json"}}, body.dump()});
+  if (response.status != 200) throw std::runtime_error("POST " + path + ": " + response.body);
+}
+
+Env SimServer::env() const {
+  return {{"BACKSTOP_EXCHANGE_URL", url_},
+          {"BACKSTOP_EXCHANGE_API_KEY", kApiKey},
+          {"BACKSTOP_EXCHANGE_API_SECRET", kApiSecret},
+          {"BACKSTOP_LOG_FORMAT", "json"}};
+}
+
+}  // namespace backstop::testing
