@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "exchange/binance_client.h"
+#include "monitor/run_metrics.h"
 #include "monitor/stop_monitor.h"
 #include "runtime/log.h"
 #include "store/db.h"
@@ -79,6 +80,10 @@ void StopMonitorCommand::add_to(CLI::App& app) {
   app.add_option("--max-price-age-ms", max_price_age_ms_, "older prices are not acted on (guardrail)")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
+  app.add_option("--pushgateway-url", pushgateway_url_, "push the run's metrics here (http://host:port)")
+      ->envname("BACKSTOP_PUSHGATEWAY_URL");
+  app.add_option("--metrics-instance", metrics_instance_, "grouping label of this monitor's metrics (its shard)")
+      ->envname("BACKSTOP_METRICS_INSTANCE");
 }
 
 runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) {
@@ -87,6 +92,12 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
         "the exchange API key and secret are required (BACKSTOP_EXCHANGE_API_KEY / BACKSTOP_EXCHANGE_API_SECRET); "
         "use --dry-run to evaluate without them");
   }
+  std::optional<monitor::PushTarget> push;
+  if (!pushgateway_url_.empty()) {
+    push = monitor::parse_pushgateway_url(pushgateway_url_);
+    if (!metrics_instance_.empty()) push->labels["instance"] = metrics_instance_;
+  }
+  const auto run_start = std::chrono::steady_clock::now();
   try {
     auto connection = store::connect(common.database_url, "backstop-stop-monitor");
     exchange::BinanceConfig config;
@@ -122,6 +133,11 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
         exit_code = runtime::ExitCode::kPartialFailure;
       } else {
         exit_code = runtime::ExitCode::kOk;
+      }
+      if (push && !dry_run_) {
+        monitor::push_run_metrics(
+            *push, summary, exit_code == runtime::ExitCode::kOk,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count());
       }
       if (continuous_) {
         const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(interval_s_);

@@ -30,6 +30,8 @@ class StopMonitorCommand {
   std::vector<std::string> symbols_;
   std::string price_source_ = "last";
   int max_price_age_ms_ = 30000;
+  std::string pushgateway_url_;
+  std::string metrics_instance_;
 };
 
 }  // namespace backstop::app

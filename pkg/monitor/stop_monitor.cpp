@@ -110,6 +110,7 @@ const exchange::SymbolRules* StopMonitor::rules_for(const std::string& symbol) {
 PassSummary StopMonitor::run_pass() {
   const auto start = std::chrono::steady_clock::now();
   PassSummary summary;
+  resumed_.clear();
   auto prices = exchange_.prices();
   const core::TimePoint received = std::chrono::system_clock::now();
   if (!prices.ok()) {
@@ -128,6 +129,7 @@ PassSummary StopMonitor::run_pass() {
 PassSummary StopMonitor::run_on_prices(const exchange::PriceSnapshot& prices, core::TimePoint received) {
   const auto start = std::chrono::steady_clock::now();
   PassSummary summary;
+  resumed_.clear();
   evaluate_and_execute(prices, received, summary);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
@@ -146,6 +148,9 @@ void StopMonitor::resume_unfinished(const exchange::PriceSnapshot* prices, core:
       }
     }
     const std::string outcome = drive(x, *position, price, received);
+    resumed_.insert(x.execution_token);
+    const auto level = x.trigger_kind == core::TriggerKind::kTakeProfit ? core::effective_target(*position)
+                                                                         : core::effective_stop(*position);
     if (outcome == "locked") continue;  // another process is on it right now
     ++summary.resumed;
     if (outcome == "executed") ++summary.executed;
@@ -153,9 +158,9 @@ void StopMonitor::resume_unfinished(const exchange::PriceSnapshot* prices, core:
     if (outcome == "pending") ++summary.pending;
     if (outcome.rfind("blocked:", 0) == 0) ++summary.blocked[outcome.substr(8)];
     summary.reports.push_back({x.operation_id.value, x.tenant_id.value, x.symbol,
-                               x.side ? std::string(core::to_string(*x.side)) : "",
+                               std::string(core::to_string(position->side)),
                                x.trigger_kind ? std::string(core::to_string(*x.trigger_kind)) : "",
-                               x.trigger_price ? x.trigger_price->to_string() : "", price ? price->to_string() : "",
+                               level ? level->to_string() : "", price ? price->to_string() : "",
                                x.execution_token, "resumed:" + outcome});
   }
 }
@@ -192,6 +197,7 @@ void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, co
                          std::string(core::to_string(position.side)), std::string(core::to_string(trigger->kind)),
                          trigger->level.to_string(), trigger->price.to_string(),
                          core::execution_token(position.id, trigger->kind, trigger->level), ""};
+    if (resumed_.count(report.token) != 0) continue;  // already driven by this pass's resume step
     if (options_.dry_run) {
       report.outcome = "dry-run";
       summary.reports.push_back(std::move(report));

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -92,6 +93,7 @@ class StopMonitor {
   MonitorOptions options_;
   store::MonitorRepository repository_;
   std::optional<exchange::ExchangeRules> rules_;
+  std::set<std::string> resumed_;  // tokens the current pass already drove
 };
 
 }  // namespace backstop::monitor

@@ -353,3 +353,59 @@ TEST_F(StopMonitorTest, SlippageBeyondThePauseThresholdPausesTheTenant) {
 
 }  // namespace
 }  // namespace backstop::testing
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <thread>
+
+#include "exchange/http.h"
+
+namespace backstop::testing {
+namespace {
+
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+TEST_F(StopMonitorTest, RunMetricsArePushedToARealPushgateway) {
+  const int port = free_port();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  Process gateway({"/usr/bin/prometheus-pushgateway", "--web.listen-address=127.0.0.1:" + std::to_string(port)});
+  auto http = exchange::make_cpprest_transport(url, std::chrono::seconds(2));
+  bool ready = false;
+  for (int i = 0; i < 200 && !ready; ++i) {
+    try {
+      ready = http->send({"GET", "/-/ready", {}, ""}).status == 200;
+    } catch (const exchange::TransportError&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+  }
+  ASSERT_TRUE(ready) << "pushgateway did not start";
+  db.exec("INSERT INTO tenant_config (tenant_id, trading_enabled) VALUES (2, false)");
+  operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
+  operation(2, 2, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
+  sim.prices({{"BTCUSDT", "93000"}});
+  const ProcessResult r = monitor({"--pushgateway-url", url, "--metrics-instance", "shard-a"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string metrics = http->send({"GET", "/metrics", {}, ""}).body;
+  auto has = [&](const std::string& line) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics.substr(0, 3000);
+  };
+  has("backstop_stop_monitor_last_run_triggers{instance=\"shard-a\",job=\"backstop_stop_monitor\"} 2");
+  has("backstop_stop_monitor_last_run_executions{instance=\"shard-a\",job=\"backstop_stop_monitor\",outcome=\"executed\"} 1");
+  has("backstop_stop_monitor_last_run_blocked{instance=\"shard-a\",job=\"backstop_stop_monitor\",reason=\"KILL_SWITCH\"} 1");
+  has("backstop_stop_monitor_last_run_success{instance=\"shard-a\",job=\"backstop_stop_monitor\"} 1");
+  has("backstop_stop_monitor_last_success_timestamp_seconds{instance=\"shard-a\",job=\"backstop_stop_monitor\"}");
+}
+
+}  // namespace
+}  // namespace backstop::testing

@@ -1,0 +1,29 @@
+// Run metrics of a batch binary: a CronJob exits before any scrape, so when a
+// Pushgateway URL is configured the run's figures are pushed with
+// prometheus-cpp's push client (POST: a failed run keeps the previous
+// last-success timestamp). A push failure is logged, never fails the run.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "monitor/stop_monitor.h"
+
+namespace backstop::monitor {
+
+struct PushTarget {
+  std::string host;
+  std::string port;
+  std::string job = "backstop_stop_monitor";
+  std::map<std::string, std::string> labels;  // grouping labels, e.g. the monitor's shard
+};
+
+// "http://host:port" → target; throws runtime::UsageError naming the problem.
+PushTarget parse_pushgateway_url(const std::string& url);
+
+// Pushes the figures of one run (possibly several passes with --continuous).
+// Returns the HTTP status (200 on success) or -1 when the gateway was unreachable.
+int push_run_metrics(const PushTarget& target, const PassSummary& last_pass, bool success, double run_seconds);
+
+}  // namespace backstop::monitor
