@@ -4,14 +4,20 @@
 #   2. backfill throughput on N operations (default 1,000,000) vs one
 #      `UPDATE ... FROM` doing the same arithmetic in SQL
 #   3. Decimal money operations vs double (Google Benchmark)
-# Usage: ./dev bench [--operations N]
+#   4. P1: one stop-monitor pass (dry run) over 100,000 and 1,000,000 active
+#      operations on 500 symbols with 0.1 % triggering; the 1M/100k ratio
+#   5. P2: exits recorded per second against the simulator vs pgbench's
+#      simple-update TPS with the same number of clients
+# Usage: ./dev bench [--operations N] [--only 1,2,3,4,5]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/lib.sh"
 operations=1000000
+only=1,2,3,4,5
 while (($#)); do
   case "$1" in
     --operations) operations=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -19,10 +25,18 @@ done
 ensure_packages
 BUILD_TYPE=Release build_tree build-release -DBACKSTOP_TESTS=OFF
 BIN="$ROOT/build-release/bin"
-trap pg_stop EXIT
 pg_start 58432
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 
+want() { [[ ",$only," == *",$1,"* ]]; }
+SIM_PID=
+cleanup() {
+  [[ -n "$SIM_PID" ]] && kill "$SIM_PID" 2>/dev/null || true
+  pg_stop
+}
+trap cleanup EXIT
+
+if want 1; then
 echo
 echo "## 1. Cold start (binary with nothing to do) vs psql baseline"
 createdb bench_idle
@@ -31,7 +45,9 @@ createdb bench_idle
 "$BIN/cmdbench" --runs 50 --label "backfill (nothing to do)" -- "$BIN/backfill" --database-url dbname=bench_idle --log-level warn
 "$BIN/cmdbench" --runs 50 --label "migrate up (nothing to do)" -- "$BIN/migrate" --database-url dbname=bench_idle --log-level warn up
 echo "goal: < 50 ms and < 30 MB RSS"
+fi
 
+if want 2; then
 echo
 echo "## 2. Backfill throughput on $operations operations vs a single UPDATE ... FROM"
 createdb bench_src
@@ -66,7 +82,72 @@ printf "%-46s %8.2f s  %10.0f rows/s  (ratio %.2f)\n" "backfill: levels + genesi
   "$(echo "$operations / $backfill_s" | bc -l)" "$(echo "$sql_s / $backfill_s" | bc -l)"
 echo "genesis events written: $events; levels identical to the SQL baseline: $([[ "$same" == "$base" ]] && echo yes || echo NO)"
 tail -1 /tmp/backstop-bench-backfill.txt
+fi
 
+if want 3; then
 echo
 echo "## 3. Decimal vs double (ns per operation)"
 "$BIN/decimal_bench" --benchmark_min_time=0.2 2>/dev/null | grep -E "^BM_"
+fi
+
+if want 4 || want 5; then
+  port_file=$(mktemp /tmp/backstop-bench-sim.XXXXXX); rm -f "$port_file"
+  "$BIN/exchange-sim" --port-file "$port_file" --api-key bench --api-secret bench-secret 2>/dev/null &
+  SIM_PID=$!
+  for _ in $(seq 100); do [[ -s "$port_file" ]] && break; sleep 0.05; done
+  SIM="http://127.0.0.1:$(cat "$port_file")"
+  symbols=$(for s in $(seq 0 499); do printf '{"symbol":"SYM%d","price":"%d","stepSize":"0.001","minQty":"0.001","tickSize":"0.0001"},' "$s" $((100 + s)); done)
+  curl -fsS -X POST "$SIM/admin/symbols" -d "[${symbols%,}]" >/dev/null
+  export BACKSTOP_EXCHANGE_URL=$SIM BACKSTOP_EXCHANGE_API_KEY=bench BACKSTOP_EXCHANGE_API_SECRET=bench-secret
+fi
+
+# median of the passes' own "seconds" (snapshot + scan + decisions), in ms
+pass_ms() {
+  local db=$1 runs=$2
+  for _ in $(seq "$runs"); do
+    "$BIN/stop-monitor" --database-url "dbname=$db" --dry-run --json --log-level warn | head -1 |
+      sed -E 's/.*"seconds":([0-9.e-]+).*/\1/'
+  done | sort -g | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)] * 1000}'
+}
+
+if want 4; then
+echo
+echo "## 4. P1: one stop-monitor pass (dry run), 500 symbols, 0.1 % of operations crossed"
+declare -A p1
+for n in 100000 1000000; do
+  createdb "p1_$n"
+  "$BIN/migrate" --database-url "dbname=p1_$n" up >/dev/null 2>&1
+  "${PSQL[@]}" -d "p1_$n" -v n="$n" -f "$ROOT/bench/p1_book.sql" >/dev/null
+  triggered=$("$BIN/stop-monitor" --database-url "dbname=p1_$n" --dry-run --json --log-level warn | head -1 |
+    sed -E 's/.*"triggered":([0-9]+).*/\1/')
+  pass_ms "p1_$n" 3 >/dev/null  # warm the cache
+  p1[$n]=$(pass_ms "p1_$n" 15)
+  printf "%-46s %8s ms  (%s triggered)\n" "pass over $n active operations" "${p1[$n]}" "$triggered"
+done
+printf "%-46s %8.2f  (goal < 2; goal < 50 ms at 1M)\n" "ratio 1M / 100k" "$(echo "${p1[1000000]} / ${p1[100000]}" | bc -l)"
+fi
+
+if want 5; then
+echo
+echo "## 5. P2: exits recorded per second (simulator, zero latency) vs pgbench simple-update, 4 clients"
+createdb p2
+"$BIN/migrate" --database-url dbname=p2 up >/dev/null 2>&1
+exits=4000
+"${PSQL[@]}" -d p2 -c "INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour)
+  SELECT t, 1000000, 1000000 FROM generate_series(1, 100) t" \
+  -c "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price)
+  SELECT 1 + i % 100, 'SYM' || (i % 500), 'BUY', 200 + i % 500, 1, (100 + i % 500) * 1.01 FROM generate_series(1, $exits) i"
+start=$(date +%s.%N)
+for c in 1 2 3 4; do "$BIN/stop-monitor" --database-url dbname=p2 --log-level warn >/dev/null & done
+wait
+end=$(date +%s.%N)
+executed=$(psql -X -At -d p2 -c "SELECT count(*) FROM stop_executions WHERE status = 'EXECUTED'")
+orders=$(curl -fsS "$SIM/admin/ledger" | grep -o '"orderId"' | wc -l)
+exit_rate=$(echo "$executed / ($end - $start)" | bc -l)
+createdb p2_pgbench
+pgbench -i -q -s 10 p2_pgbench >/dev/null 2>&1
+tps=$(pgbench -N -c 4 -j 2 -T 10 p2_pgbench 2>/dev/null | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | tail -1)
+printf "%-46s %10.0f TPS\n" "pgbench -N, 4 clients (baseline)" "$tps"
+printf "%-46s %10.0f exits/s  (%s exits, %s orders at the exchange; ratio %.2f, goal >= 0.5)\n" \
+  "stop-monitor, 4 processes" "$exit_rate" "$executed" "$orders" "$(echo "$exit_rate / $tps" | bc -l)"
+fi

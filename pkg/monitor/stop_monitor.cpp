@@ -258,8 +258,10 @@ std::string StopMonitor::drive(const core::Execution& start, const core::Protect
   }
   if (!current) return "missing";
   const core::Execution& x = *current;
-  if (x.status == core::ExecutionStatus::kExecuted) return "executed";
-  if (x.status == core::ExecutionStatus::kFailed) return "failed";
+  // Finished by another process between our claim (or scan) and our lock: not ours to count.
+  if (x.status == core::ExecutionStatus::kExecuted || x.status == core::ExecutionStatus::kFailed) {
+    return "already-finished";
+  }
   const core::Side exit = x.side.value_or(core::exit_side(position.side));
   const Decimal trigger_price = x.trigger_price.value_or(price.value_or(Decimal()));
   const Decimal target_quantity = x.quantity.value_or(position.quantity);
