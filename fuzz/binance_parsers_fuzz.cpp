@@ -38,6 +38,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)binance::parse_server_time(body);
   } catch (const binance::ProtocolError&) {
   }
+  try {
+    (void)binance::parse_stream_message(body);
+  } catch (const binance::ProtocolError&) {
+  }
   (void)binance::parse_error_body(body);
   (void)binance::classify_http_error(binance::Call::kPlaceOrder, 400, body, std::nullopt);
   try {

@@ -4,10 +4,16 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <fstream>
 #include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "sim/simulator.h"
+#include "ws_streams.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Binance-spot-compatible exchange simulator", "exchange-sim"};
@@ -18,12 +24,43 @@ int main(int argc, char** argv) {
   app.add_option("--host", host, "listen address")->capture_default_str();
   app.add_option("--port", port, "listen port (0: any free port)")->capture_default_str();
   app.add_option("--port-file", port_file, "write the bound port to this file once listening");
+  int ws_port = 0;
+  std::string ws_port_file;
+  app.add_option("--ws-port", ws_port, "WebSocket stream port (0: any free port)")->capture_default_str();
+  app.add_option("--ws-port-file", ws_port_file, "write the bound WebSocket port to this file");
   app.add_option("--api-key", api_key, "API key of the default account")->capture_default_str();
   app.add_option("--api-secret", secret, "secret of the default account");
   CLI11_PARSE(app, argc, argv);
 
   backstop::sim::Simulator simulator;
   simulator.add_account(api_key, secret);
+
+  // WebSocket streams (see ws_streams.h): every price change is published.
+  backstop::sim::WsStreams streams;
+  const int bound_ws = streams.start(host, ws_port);
+  if (bound_ws < 0) {
+    std::cerr << "exchange-sim: cannot listen for WebSocket streams on " << host << ":" << ws_port << "\n";
+    return 3;
+  }
+  std::int64_t trade_id = 0;
+  std::mutex publish_mutex;
+  simulator.set_price_listener([&](const std::string& symbol, backstop::core::Decimal last, backstop::core::Decimal bid,
+                                   backstop::core::Decimal ask, std::int64_t time_ms) {
+    std::string lower = symbol;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::lock_guard lock(publish_mutex);
+    ++trade_id;
+    const nlohmann::json trade = {{"e", "trade"}, {"E", time_ms}, {"s", symbol}, {"t", trade_id},
+                                  {"p", last.to_fixed_string()}, {"q", "1.00000000"}, {"T", time_ms},
+                                  {"m", false}, {"M", true}};
+    const nlohmann::json book = {{"u", trade_id}, {"s", symbol}, {"b", bid.to_fixed_string()}, {"B", "1000.00000000"},
+                                 {"a", ask.to_fixed_string()}, {"A", "1000.00000000"}};
+    streams.publish(lower, trade.dump(), book.dump());
+  });
+  if (!ws_port_file.empty()) {
+    std::ofstream(ws_port_file + ".tmp") << bound_ws << "\n";
+    std::rename((ws_port_file + ".tmp").c_str(), ws_port_file.c_str());
+  }
   httplib::Server server;
   server.new_task_queue = [] { return new httplib::ThreadPool(16); };
   auto handler = [&](const httplib::Request& req, httplib::Response& res) {
@@ -64,10 +101,12 @@ int main(int argc, char** argv) {
     std::ofstream(port_file + ".tmp") << bound << "\n";
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
-  std::cerr << "exchange-sim listening on http://" << host << ":" << bound << "\n";
+  std::cerr << "exchange-sim listening on http://" << host << ":" << bound << " and ws://" << host << ":" << bound_ws
+            << "\n";
   static httplib::Server* running = &server;
   std::signal(SIGTERM, [](int) { running->stop(); });
   std::signal(SIGINT, [](int) { running->stop(); });
   server.listen_after_bind();
+  streams.stop();
   return 0;
 }

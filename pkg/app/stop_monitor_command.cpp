@@ -1,5 +1,6 @@
 #include "app/stop_monitor_command.h"
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include "exchange/binance_client.h"
 #include "monitor/run_metrics.h"
 #include "monitor/stop_monitor.h"
+#include "monitor/stream_runner.h"
 #include "runtime/log.h"
 #include "store/db.h"
 
@@ -29,6 +31,12 @@ nlohmann::json to_json(const monitor::PassSummary& s) {
                       {"pending", s.pending},       {"resumed", s.resumed},     {"blocked", s.blocked},
                       {"seconds", s.seconds},       {"triggers", reports}};
   if (!s.error.empty()) j["error"] = s.error;
+  if (!s.claim_latencies_us.empty()) {
+    std::vector<std::int64_t> sorted = s.claim_latencies_us;
+    std::sort(sorted.begin(), sorted.end());
+    auto at = [&](double q) { return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(q * static_cast<double>(sorted.size())))]; };
+    j["claim_latency_us"] = {{"count", sorted.size()}, {"p50", at(0.5)}, {"p99", at(0.99)}, {"max", sorted.back()}};
+  }
   return j;
 }
 
@@ -69,6 +77,10 @@ void StopMonitorCommand::add_to(CLI::App& app) {
   app.add_flag("--dry-run", dry_run_, "evaluate and print; write nothing, send nothing");
   app.add_flag("--json", json_, "print the pass summary as JSON");
   app.add_flag("--continuous", continuous_, "repeat passes until SIGTERM");
+  app.add_flag("--stream", stream_, "act on every WebSocket price tick (plus a REST pass every --interval) until SIGTERM");
+  app.add_option("--stream-url", stream_url_, "Binance-compatible WebSocket stream base URL")
+      ->envname("BACKSTOP_STREAM_URL")
+      ->capture_default_str();
   app.add_option("--interval", interval_s_, "seconds between passes with --continuous")
       ->check(CLI::Range(0.01, 3600.0))
       ->capture_default_str();
@@ -115,10 +127,23 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
     options.filter.tenants = tenants_;
     options.filter.symbols = symbols_;
     options.max_price_age = std::chrono::milliseconds(max_price_age_ms_);
+    if (stream_) options.source = core::EventSource::kStream;
     monitor::StopMonitor monitor(*connection, client, options);
 
     std::signal(SIGTERM, [](int) { stop_requested = true; });
     std::signal(SIGINT, [](int) { stop_requested = true; });
+    if (stream_) {
+      store::MonitorRepository repository(*connection);
+      auto stream = exchange::make_cpprest_price_stream(stream_url_);
+      monitor::StreamOptions stream_options;
+      stream_options.backstop_interval =
+          std::chrono::milliseconds(static_cast<std::int64_t>(interval_s_ * 1000));
+      stream_options.book = source == core::PriceSource::kBook;
+      monitor::StreamRunner runner(monitor, repository, *stream, options.filter, stream_options);
+      const monitor::PassSummary total = runner.run(stop_requested);
+      std::cout << (json_ ? to_json(total).dump() + "\n" : to_text(total, dry_run_)) << std::flush;
+      return total.failed > 0 ? runtime::ExitCode::kPartialFailure : runtime::ExitCode::kOk;
+    }
     runtime::ExitCode exit_code = runtime::ExitCode::kOk;
     do {
       const monitor::PassSummary summary = monitor.run_pass();

@@ -31,6 +31,8 @@ class StopMonitorCommand {
   std::string price_source_ = "last";
   int max_price_age_ms_ = 30000;
   std::string pushgateway_url_;
+  bool stream_ = false;
+  std::string stream_url_ = "wss://stream.binance.com:9443";
   std::string metrics_instance_;
 };
 

@@ -186,6 +186,25 @@ std::int64_t parse_server_time(std::string_view body) {
   return integer_field(parse_json(body, "time"), "serverTime", "time");
 }
 
+std::optional<StreamTick> parse_stream_message(std::string_view body) {
+  const json document = parse_json(body, "stream message");
+  if (!document.is_object()) throw ProtocolError("stream message: expected a JSON object");
+  const json& data = document.contains("data") ? document["data"] : document;  // combined streams wrap it
+  const std::string where = "stream message";
+  if (!data.is_object() || !data.contains("s")) return std::nullopt;  // e.g. {"result":null,"id":1}
+  StreamTick tick;
+  tick.symbol = text_field(data, "s", where);
+  if (data.contains("e")) {
+    if (text_field(data, "e", where) != "trade") return std::nullopt;
+    tick.last = decimal_field(data, "p", where);
+    tick.event_time_ms = integer_field(data, "T", where);
+  } else {
+    tick.bid = decimal_field(data, "b", where);
+    tick.ask = decimal_field(data, "a", where);
+  }
+  return tick;
+}
+
 ErrorBody parse_error_body(std::string_view body) {
   try {
     const json document = json::parse(body);

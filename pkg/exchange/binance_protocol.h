@@ -29,6 +29,17 @@ ExchangeRules parse_exchange_info(std::string_view body);           // GET /api/
 Order parse_order(std::string_view body);                           // POST/GET /api/v3/order
 std::int64_t parse_server_time(std::string_view body);              // GET /api/v3/time
 
+// One WebSocket message of a (combined) <symbol>@trade or <symbol>@bookTicker
+// stream; nullopt for messages that carry no price (subscription replies).
+struct StreamTick {
+  std::string symbol;
+  std::optional<Decimal> last;  // trade price
+  std::optional<Decimal> bid;   // bookTicker
+  std::optional<Decimal> ask;
+  std::int64_t event_time_ms = 0;
+};
+std::optional<StreamTick> parse_stream_message(std::string_view body);
+
 // Error code and message of an error body {"code":-2010,"msg":"..."}; code 0
 // and the raw text (shortened) when the body is not that shape.
 struct ErrorBody {

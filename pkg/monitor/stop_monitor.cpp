@@ -83,6 +83,27 @@ class TokenLock {
 
 }  // namespace
 
+void accumulate(PassSummary& total, const PassSummary& pass) {
+  total.symbols = std::max(total.symbols, pass.symbols);
+  total.candidates += pass.candidates;
+  total.triggered += pass.triggered;
+  total.duplicates += pass.duplicates;
+  total.executed += pass.executed;
+  total.failed += pass.failed;
+  total.pending += pass.pending;
+  total.resumed += pass.resumed;
+  total.dust += pass.dust;
+  for (const auto& [reason, n] : pass.blocked) total.blocked[reason] += n;
+  total.reports.insert(total.reports.end(), pass.reports.begin(), pass.reports.end());
+  total.claim_latencies_us.insert(total.claim_latencies_us.end(), pass.claim_latencies_us.begin(),
+                                  pass.claim_latencies_us.end());
+  total.seconds += pass.seconds;
+  if (pass.price_error) {
+    total.price_error = true;
+    total.error = pass.error;
+  }
+}
+
 StopMonitor::StopMonitor(pqxx::connection& connection, exchange::Exchange& exchange, MonitorOptions options)
     : connection_(connection), exchange_(exchange), options_(std::move(options)), repository_(connection) {}
 
@@ -185,6 +206,16 @@ void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, co
   summary.candidates = static_cast<std::int64_t>(candidates.size());
   std::vector<std::int64_t> triggered_ids;
 
+  // Evaluate every candidate, then claim all triggered exits in one transaction
+  // (a tick's claims are committed together, before any order is sent), then
+  // drive each claimed exit.
+  struct Claimed {
+    core::ProtectedPosition position;
+    std::optional<Decimal> price;
+    std::size_t report;
+  };
+  std::vector<Claimed> claimed;
+  std::vector<Event> claims;
   for (const core::ProtectedPosition& position : candidates) {
     const exchange::Quote& quote = prices.at(position.symbol);
     const auto price = core::decisive_price(core::Quote{quote.last, quote.bid, quote.ask}, position.side,
@@ -196,7 +227,7 @@ void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, co
     TriggerReport report{position.id.value, position.tenant.value, position.symbol,
                          std::string(core::to_string(position.side)), std::string(core::to_string(trigger->kind)),
                          trigger->level.to_string(), trigger->price.to_string(),
-                         core::execution_token(position.id, trigger->kind, trigger->level), ""};
+                         core::execution_token(position.id, trigger->kind, trigger->level), "", 0};
     if (resumed_.count(report.token) != 0) continue;  // already driven by this pass's resume step
     if (options_.dry_run) {
       report.outcome = "dry-run";
@@ -219,30 +250,54 @@ void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, co
     claim.payload = json{{"level", trigger->level.to_string()},
                          {"price_source", std::string(core::to_string(options_.price_source))}}
                         .dump();
-    if (append(claim)) {
-      log::info("duplicate execution prevented", {{"operation", position.id.value}, {"token", report.token}});
-      ++summary.duplicates;
-      report.outcome = "duplicate";
-      summary.reports.push_back(std::move(report));
-      continue;
-    }
-    runtime::fault_point("stop_monitor.after_trigger");
-    log::info("stop triggered", {{"operation", position.id.value},
-                                 {"tenant", position.tenant.value},
-                                 {"symbol", position.symbol},
-                                 {"kind", std::string(core::to_string(trigger->kind))},
-                                 {"level", trigger->level.to_string()},
-                                 {"price", trigger->price.to_string()}});
-    pqxx::read_transaction read(connection_);
-    const auto execution = store::EventStore::execution(read, report.token);
-    read.commit();
-    if (!execution) continue;
-    report.outcome = drive(*execution, position, price, received);
-    if (report.outcome == "executed") ++summary.executed;
-    if (report.outcome == "failed") ++summary.failed;
-    if (report.outcome == "pending") ++summary.pending;
-    if (report.outcome.rfind("blocked:", 0) == 0) ++summary.blocked[report.outcome.substr(8)];
+    claims.push_back(std::move(claim));
+    claimed.push_back({position, price, summary.reports.size()});
     summary.reports.push_back(std::move(report));
+  }
+  if (!claims.empty()) {
+    std::set<std::string> won;
+    {
+      pqxx::work tx(connection_);
+      const store::AppendResult appended = store::EventStore::append(tx, std::move(claims));
+      tx.commit();
+      for (const Event& e : appended.appended) won.insert(e.execution_token);
+    }
+    const std::int64_t latency_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now() - received).count();
+    for (const Claimed& c : claimed) {
+      TriggerReport& report = summary.reports[c.report];
+      if (won.count(report.token) == 0) {
+        log::info("duplicate execution prevented", {{"operation", report.operation_id}, {"token", report.token}});
+        ++summary.duplicates;
+        report.outcome = "duplicate";
+        continue;
+      }
+      report.claim_latency_us = latency_us;
+      summary.claim_latencies_us.push_back(latency_us);
+      log::info("stop triggered", {{"operation", report.operation_id},
+                                   {"tenant", report.tenant_id},
+                                   {"symbol", report.symbol},
+                                   {"kind", report.kind},
+                                   {"level", report.level},
+                                   {"price", report.price},
+                                   {"claim_latency_us", latency_us}});
+    }
+    for (const Claimed& c : claimed) {
+      TriggerReport& report = summary.reports[c.report];
+      if (report.outcome == "duplicate") continue;
+      runtime::fault_point("stop_monitor.after_trigger");
+      std::optional<core::Execution> execution;
+      {
+        pqxx::read_transaction read(connection_);
+        execution = store::EventStore::execution(read, report.token);
+      }
+      if (!execution) continue;
+      report.outcome = drive(*execution, c.position, c.price, received);
+      if (report.outcome == "executed") ++summary.executed;
+      if (report.outcome == "failed") ++summary.failed;
+      if (report.outcome == "pending") ++summary.pending;
+      if (report.outcome.rfind("blocked:", 0) == 0) ++summary.blocked[report.outcome.substr(8)];
+    }
   }
   if (!options_.dry_run) repository_.record_checkpoint(symbol_prices, triggered_ids);
 }

@@ -51,6 +51,7 @@ struct TriggerReport {
   std::string price;
   std::string token;
   std::string outcome;  // executed, failed, blocked:<reason>, duplicate, pending, dry-run
+  std::int64_t claim_latency_us = 0;  // price received -> STOP_TRIGGERED committed
 };
 
 struct PassSummary {
@@ -66,9 +67,13 @@ struct PassSummary {
   std::map<std::string, std::int64_t> blocked;  // by reason
   std::vector<TriggerReport> reports;
   double seconds = 0;
+  std::vector<std::int64_t> claim_latencies_us;  // one per STOP_TRIGGERED this process committed
   bool price_error = false;
   std::string error;  // why the pass could not run (exchange unreachable, ...)
 };
+
+// Adds `pass` into `total` (counts, reports, latencies).
+void accumulate(PassSummary& total, const PassSummary& pass);
 
 class StopMonitor {
  public:

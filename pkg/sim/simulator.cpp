@@ -107,8 +107,27 @@ void Simulator::add_symbol(const SymbolConfig& symbol, Decimal price) {
   books_[symbol.symbol] = Book{symbol, price, price, price};
 }
 
-void Simulator::set_price(const std::string& symbol, Decimal last, std::optional<Decimal> bid, std::optional<Decimal> ask) {
+void Simulator::set_price_listener(PriceListener listener) {
   std::lock_guard lock(mutex_);
+  listener_ = std::move(listener);
+}
+
+void Simulator::set_price(const std::string& symbol, Decimal last, std::optional<Decimal> bid, std::optional<Decimal> ask) {
+  PriceListener listener;
+  Book book;
+  std::int64_t time_ms = 0;
+  {
+    std::lock_guard lock(mutex_);
+    update_price(symbol, last, bid, ask);
+    listener = listener_;
+    book = books_.at(symbol);
+    time_ms = server_time_ms();
+  }
+  if (listener) listener(symbol, book.last, book.bid, book.ask, time_ms);
+}
+
+void Simulator::update_price(const std::string& symbol, Decimal last, std::optional<Decimal> bid,
+                             std::optional<Decimal> ask) {
   auto it = books_.find(symbol);
   if (it == books_.end()) {
     SymbolConfig config;

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -82,6 +83,12 @@ class Simulator {
   void set_faults(const Faults& faults);
   std::vector<LedgerEntry> ledger() const;
 
+  // Called (outside the simulator's lock) after every price change, e.g. to
+  // publish it on the WebSocket streams.
+  using PriceListener = std::function<void(const std::string& symbol, Decimal last, Decimal bid, Decimal ask,
+                                           std::int64_t time_ms)>;
+  void set_price_listener(PriceListener listener);
+
  private:
   struct Book {
     SymbolConfig config;
@@ -96,6 +103,7 @@ class Simulator {
     LedgerEntry entry;
   };
 
+  void update_price(const std::string& symbol, Decimal last, std::optional<Decimal> bid, std::optional<Decimal> ask);
   SimResponse admin(const SimRequest& request);
   SimResponse api(const SimRequest& request);
   SimResponse place_order(const std::map<std::string, std::string>& params, const std::string& api_key);
@@ -111,6 +119,7 @@ class Simulator {
   std::map<std::string, std::size_t> by_client_id_;  // api_key + '\n' + symbol + '\n' + client id -> latest order
   Faults faults_;
   std::int64_t next_order_id_ = 1;
+  PriceListener listener_;
 };
 
 std::map<std::string, std::string> parse_query(const std::string& query);

@@ -70,7 +70,10 @@ std::vector<core::ProtectedPosition> MonitorRepository::candidates(const std::ve
     long_exit.add(std::optional<Decimal>(p.long_exit));
     short_exit.add(std::optional<Decimal>(p.short_exit));
   }
-  const std::string active = " o.status = 'ACTIVE' AND o.symbol = p.symbol" + filter_sql(4);
+  // Operations with an exit already in progress are left to the resume step.
+  const std::string active = " o.status = 'ACTIVE' AND o.symbol = p.symbol" + filter_sql(4) +
+                             " AND NOT EXISTS (SELECT 1 FROM stop_executions x WHERE x.operation_id = o.id"
+                             " AND x.status IN ('TRIGGERED', 'BLOCKED', 'SUBMITTED'))";
   const std::string sql =
       std::string("SELECT DISTINCT ON (o.id) ") + kPositionColumns +
       " FROM unnest($1::text[], $2::numeric[], $3::numeric[]) AS p(symbol, long_exit, short_exit) "
@@ -115,6 +118,17 @@ void MonitorRepository::record_checkpoint(const std::vector<SymbolPrice>& prices
                    ids.str());
   }
   tx.commit();
+}
+
+std::vector<std::string> MonitorRepository::active_symbols(const ScanFilter& filter) {
+  pqxx::read_transaction tx(connection_);
+  std::vector<std::string> symbols;
+  for (const auto& row : tx.exec_params("SELECT DISTINCT o.symbol FROM operation o WHERE o.status = 'ACTIVE' "
+                                        "AND o.symbol IS NOT NULL" + filter_sql(1) + " ORDER BY 1",
+                                        tenants_literal(filter), symbols_literal(filter))) {
+    symbols.push_back(row[0].as<std::string>());
+  }
+  return symbols;
 }
 
 std::vector<core::Execution> MonitorRepository::unfinished(const ScanFilter& filter) {

@@ -39,6 +39,9 @@ class MonitorRepository {
   // One row per symbol per pass; triggered operations get their own counters.
   void record_checkpoint(const std::vector<SymbolPrice>& prices, const std::vector<std::int64_t>& triggered);
 
+  // Symbols with ACTIVE operations (what a stream must subscribe to).
+  std::vector<std::string> active_symbols(const ScanFilter& filter);
+
   // Executions not finished (TRIGGERED, BLOCKED, SUBMITTED) of ACTIVE operations.
   std::vector<core::Execution> unfinished(const ScanFilter& filter);
   std::optional<core::ProtectedPosition> position(std::int64_t operation_id);

@@ -125,3 +125,26 @@ TEST(ClientOrderId, DeterministicAndBinanceCompatible) {
 
 }  // namespace
 }  // namespace backstop::exchange
+
+namespace backstop::exchange {
+namespace {
+TEST(BinanceStream, TradeBookAndOtherMessages) {
+  const auto trade = binance::parse_stream_message(
+      R"({"stream":"btcusdt@trade","data":{"e":"trade","E":1672515782136,"s":"BTCUSDT","t":12345,
+      "p":"93000.10000000","q":"0.01000000","T":1672515782130,"m":true,"M":true}})");
+  ASSERT_TRUE(trade);
+  EXPECT_EQ(trade->symbol, "BTCUSDT");
+  EXPECT_EQ(trade->last, Decimal::parse("93000.1"));
+  EXPECT_EQ(trade->event_time_ms, 1672515782130);
+  const auto book = binance::parse_stream_message(
+      R"({"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21","a":"25.36520000","A":"40.66"})");
+  ASSERT_TRUE(book);
+  EXPECT_EQ(book->bid, Decimal::parse("25.3519"));
+  EXPECT_EQ(book->ask, Decimal::parse("25.3652"));
+  EXPECT_FALSE(book->last);
+  EXPECT_FALSE(binance::parse_stream_message(R"({"result":null,"id":1})"));
+  EXPECT_THROW((void)binance::parse_stream_message(R"({"e":"trade","s":"X","p":1,"T":1})"), binance::ProtocolError);
+  EXPECT_THROW((void)binance::parse_stream_message("not json"), binance::ProtocolError);
+}
+}  // namespace
+}  // namespace backstop::exchange

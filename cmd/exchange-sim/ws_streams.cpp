@@ -1,0 +1,107 @@
+// Compiled as C++17 (see ws_streams.h).
+#include "ws_streams.h"
+
+#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/server.hpp>
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace backstop::sim {
+
+using WsServer = websocketpp::server<websocketpp::config::asio>;
+
+struct WsStreams::State {
+  WsServer server;
+  std::mutex mutex;
+  struct Subscription {
+    std::set<std::string> streams;
+    bool combined = false;
+  };
+  std::map<websocketpp::connection_hdl, Subscription, std::owner_less<websocketpp::connection_hdl>> subscribers;
+  std::thread thread;
+  bool running = false;
+};
+
+WsStreams::WsStreams() : state_(std::make_unique<State>()) {}
+
+WsStreams::~WsStreams() { stop(); }
+
+int WsStreams::start(const std::string& host, int port) {
+  State& s = *state_;
+  s.server.clear_access_channels(websocketpp::log::alevel::all);
+  s.server.clear_error_channels(websocketpp::log::elevel::all);
+  s.server.init_asio();
+  s.server.set_reuse_addr(true);
+  s.server.set_open_handler([&s](websocketpp::connection_hdl hdl) {
+    const std::string resource = s.server.get_con_from_hdl(hdl)->get_resource();
+    State::Subscription sub;
+    std::string list;
+    if (resource.rfind("/ws/", 0) == 0) {
+      list = resource.substr(4);
+    } else if (const auto at = resource.find("streams="); at != std::string::npos) {
+      list = resource.substr(at + 8);
+      sub.combined = true;
+    }
+    std::size_t start = 0;
+    while (start <= list.size()) {
+      const auto end = list.find('/', start);
+      const std::string stream = list.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      if (!stream.empty()) sub.streams.insert(stream);
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.subscribers[hdl] = sub;
+  });
+  s.server.set_close_handler([&s](websocketpp::connection_hdl hdl) {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.subscribers.erase(hdl);
+  });
+  websocketpp::lib::error_code ec;
+  s.server.listen(websocketpp::lib::asio::ip::tcp::endpoint(websocketpp::lib::asio::ip::address::from_string(host),
+                                                            static_cast<unsigned short>(port)),
+                  ec);
+  if (ec) return -1;
+  s.server.start_accept(ec);
+  if (ec) return -1;
+  websocketpp::lib::asio::error_code asio_ec;
+  const int bound = s.server.get_local_endpoint(asio_ec).port();
+  if (asio_ec) return -1;
+  s.thread = std::thread([&s] { s.server.run(); });
+  s.running = true;
+  return bound;
+}
+
+void WsStreams::publish(const std::string& lower_symbol, const std::string& trade_json, const std::string& book_json) {
+  State& s = *state_;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  for (const auto& [hdl, sub] : s.subscribers) {
+    for (const auto& [stream, data] :
+         {std::pair<std::string, const std::string*>{lower_symbol + "@trade", &trade_json},
+          std::pair<std::string, const std::string*>{lower_symbol + "@bookTicker", &book_json}}) {
+      if (sub.streams.count(stream) == 0) continue;
+      const std::string message = sub.combined ? "{\"stream\":\"" + stream + "\",\"data\":" + *data + "}" : *data;
+      websocketpp::lib::error_code ec;
+      s.server.send(hdl, message, websocketpp::frame::opcode::text, ec);  // a client that left is not an error
+    }
+  }
+}
+
+void WsStreams::stop() {
+  State& s = *state_;
+  if (!s.running) return;
+  websocketpp::lib::error_code ec;
+  s.server.stop_listening(ec);
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    for (const auto& [hdl, sub] : s.subscribers) s.server.close(hdl, websocketpp::close::status::going_away, "", ec);
+  }
+  s.server.stop();
+  if (s.thread.joinable()) s.thread.join();
+  s.running = false;
+}
+
+}  // namespace backstop::sim
