@@ -13,7 +13,7 @@ using nlohmann::json;
 json parse_json(std::string_view body, std::string_view what) {
   try {
     return json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e2222 (found by fuzzing)
     std::string shown(body.substr(0, 120));
     throw ProtocolError("malformed JSON in " + std::string(what) + " (" + e.what() + "): \"" + shown +
                         (body.size() > 120 ? "...\"" : "\""));

@@ -409,3 +409,43 @@ TEST_F(StopMonitorTest, RunMetricsArePushedToARealPushgateway) {
 
 }  // namespace
 }  // namespace backstop::testing
+
+namespace backstop::testing {
+namespace {
+
+// The ws port file is written after the HTTP one; both exist once the sim is up.
+TEST_F(StopMonitorTest, StreamAndCronRacingOnTheSameTicksExitEachPositionOnce) {
+  constexpr int kOperations = 300;
+  db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) "
+          "VALUES (1, 100000, 100000);"
+          "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+          "SELECT 1, 'BTCUSDT', 'BUY', 95000, 0.01, 94000 - i FROM generate_series(0, " +
+          std::to_string(kOperations - 1) + ") i");
+  sim.prices({{"BTCUSDT", "95000"}});
+  Process stream({binary("stop-monitor"), "--database-url", db.url(), "--json", "--stream", "--interval", "0.2"},
+                 sim.env());
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // subscribed
+  std::vector<std::unique_ptr<Process>> crons;
+  for (int step = 0; step < kOperations; step += 30) {
+    sim.prices({{"BTCUSDT", std::to_string(94000 - step - 29)}});  // crosses 30 more stops
+    crons.push_back(std::make_unique<Process>(
+        std::vector<std::string>{binary("stop-monitor"), "--database-url", db.url(), "--json"}, sim.env()));
+  }
+  for (auto& cron : crons) EXPECT_EQ(cron->wait().exit_code, 0);
+  for (int i = 0; i < 100 && db.count("SELECT count(*) FROM stop_executions WHERE status = 'EXECUTED'") < kOperations;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  stream.kill(SIGTERM);
+  const ProcessResult streamed = stream.wait();
+  EXPECT_EQ(streamed.exit_code, 0) << streamed.err.substr(0, 2000);
+  EXPECT_EQ(sim.ledger().size(), static_cast<std::size_t>(kOperations));
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'EXECUTED'"), kOperations);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_TRIGGERED'"), kOperations);
+  EXPECT_GT(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_TRIGGERED' AND source = 'stream'"), 0);
+  const json summary = json::parse(streamed.out.substr(0, streamed.out.find('\n')));
+  EXPECT_GT(summary.at("claim_latency_us").at("count").get<int>(), 0);
+}
+
+}  // namespace
+}  // namespace backstop::testing

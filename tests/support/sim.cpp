@@ -15,22 +15,27 @@ SimServer::SimServer() {
   port_file_ = (std::filesystem::temp_directory_path() /
                 ("backstop-sim-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".port"))
                    .string();
+  ws_port_file_ = port_file_ + ".ws";
   std::filesystem::remove(port_file_);
+  std::filesystem::remove(ws_port_file_);
   process_ = std::make_unique<Process>(std::vector<std::string>{binary("exchange-sim"), "--port-file", port_file_,
-                                                                "--api-key", kApiKey, "--api-secret", kApiSecret});
+                                                                "--ws-port-file", ws_port_file_, "--api-key", kApiKey,
+                                                                "--api-secret", kApiSecret});
   for (int i = 0; i < 500 && !std::filesystem::exists(port_file_); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  std::ifstream in(port_file_);
-  int port = 0;
-  if (!(in >> port)) throw std::runtime_error("exchange-sim did not start");
+  std::ifstream in(port_file_), ws_in(ws_port_file_);
+  int port = 0, ws_port = 0;
+  if (!(in >> port) || !(ws_in >> ws_port)) throw std::runtime_error("exchange-sim did not start");
   url_ = "http://127.0.0.1:" + std::to_string(port);
+  ws_url_ = "ws://127.0.0.1:" + std::to_string(ws_port);
   http_ = exchange::make_cpprest_transport(url_, std::chrono::seconds(10));
 }
 
 SimServer::~SimServer() {
   process_->kill(SIGTERM);
   std::filesystem::remove(port_file_);
+  std::filesystem::remove(ws_port_file_);
 }
 
 nlohmann::json SimServer::get(const std::string& path) const {
@@ -46,6 +51,7 @@ void SimServer::post(const std::string& path, const nlohmann::json& body) const 
 
 Env SimServer::env() const {
   return {{"BACKSTOP_EXCHANGE_URL", url_},
+          {"BACKSTOP_STREAM_URL", ws_url_},
           {"BACKSTOP_EXCHANGE_API_KEY", kApiKey},
           {"BACKSTOP_EXCHANGE_API_SECRET", kApiSecret},
           {"BACKSTOP_LOG_FORMAT", "json"}};

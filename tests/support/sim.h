@@ -15,6 +15,7 @@ class SimServer {
   SimServer();
   ~SimServer();
   [[nodiscard]] const std::string& url() const { return url_; }
+  [[nodiscard]] const std::string& ws_url() const { return ws_url_; }
   static constexpr const char* kApiKey = "test-key";
   static constexpr const char* kApiSecret = "test-secret";
 
@@ -33,7 +34,9 @@ class SimServer {
   std::unique_ptr<Process> process_;
   std::unique_ptr<exchange::HttpTransport> http_;
   std::string url_;
+  std::string ws_url_;
   std::string port_file_;
+  std::string ws_port_file_;
 };
 
 }  // namespace backstop::testing

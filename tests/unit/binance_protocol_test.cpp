@@ -53,6 +53,11 @@ TEST(BinanceParsing, MalformedBodiesGiveClearErrors) {
     }
   }
   EXPECT_THROW((void)binance::parse_order(R"({"symbol":"X","orderId":"1"})"), binance::ProtocolError);
+  // Found by the fuzzer: a number out of double range made the JSON library throw
+  // out_of_range instead of parse_error, which escaped as an uncaught exception.
+  EXPECT_THROW((void)binance::parse_ticker_prices(R"({"symbol":"BTCUSDT","transactTime":1509e2222})"),
+               binance::ProtocolError);
+  EXPECT_THROW((void)binance::parse_order(R"({"orderId":1e999999})"), binance::ProtocolError);
   EXPECT_THROW((void)binance::parse_order(R"({"symbol":"X","orderId":1,"clientOrderId":"a","status":"WEIRD",
       "origQty":"1","executedQty":"1","cummulativeQuoteQty":"1"})"),
                binance::ProtocolError);
