@@ -1,6 +1,7 @@
 #include "monitor/stop_monitor.h"
 
 #include <algorithm>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -105,7 +106,11 @@ void accumulate(PassSummary& total, const PassSummary& pass) {
 }
 
 StopMonitor::StopMonitor(pqxx::connection& connection, exchange::Exchange& exchange, MonitorOptions options)
-    : connection_(connection), exchange_(exchange), options_(std::move(options)), repository_(connection) {}
+    : connection_(connection),
+      exchange_(exchange),
+      options_(std::move(options)),
+      repository_(connection),
+      random_(std::random_device{}()) {}
 
 std::optional<std::string> StopMonitor::append(Event event) {
   pqxx::work tx(connection_);
@@ -282,17 +287,27 @@ void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, co
                                    {"price", report.price},
                                    {"claim_latency_us", latency_us}});
     }
-    for (const Claimed& c : claimed) {
-      TriggerReport& report = summary.reports[c.report];
-      if (report.outcome == "duplicate") continue;
-      runtime::fault_point("stop_monitor.after_trigger");
+    // Drive every crossed exit, also those another process claimed: the token
+    // lock lets one process at a time work on an execution and the state read
+    // under it skips finished ones, so concurrent monitors share the work
+    // instead of one winner driving a whole batch alone. Each process goes
+    // through the list in its own random order to meet the others less.
+    std::vector<const Claimed*> order;
+    for (const Claimed& c : claimed) order.push_back(&c);
+    std::shuffle(order.begin(), order.end(), random_);
+    for (const Claimed* c : order) {
+      TriggerReport& report = summary.reports[c->report];
+      const bool ours = report.outcome != "duplicate";
+      if (ours) runtime::fault_point("stop_monitor.after_trigger");
       std::optional<core::Execution> execution;
       {
         pqxx::read_transaction read(connection_);
         execution = store::EventStore::execution(read, report.token);
       }
       if (!execution) continue;
-      report.outcome = drive(*execution, c.position, c.price, received);
+      const std::string outcome = drive(*execution, c->position, c->price, received);
+      if (!ours && (outcome == "locked" || outcome == "already-finished")) continue;
+      report.outcome = outcome;
       if (report.outcome == "executed") ++summary.executed;
       if (report.outcome == "failed") ++summary.failed;
       if (report.outcome == "pending") ++summary.pending;
@@ -330,6 +345,12 @@ std::string StopMonitor::drive(const core::Execution& start, const core::Protect
     return std::string("failed");
   };
   auto record_breaker = [&](const std::optional<exchange::ExchangeError>& error) {
+    if (!error) {
+      // The common case: a success on a closed, clean breaker changes nothing; don't lock the hot row.
+      pqxx::read_transaction read(connection_);
+      const core::CircuitBreaker seen = repository_.read_breaker(read, x.symbol);
+      if (seen.state == core::BreakerState::kClosed && seen.failure_count == 0) return;
+    }
     pqxx::work tx(connection_);
     const core::CircuitBreaker b = repository_.lock_breaker(tx, x.symbol);
     const core::CircuitBreaker next = error ? core::breaker_on_failure(b, std::chrono::system_clock::now())
@@ -352,9 +373,15 @@ std::string StopMonitor::drive(const core::Execution& start, const core::Protect
     const exchange::SymbolRules* rules = rules_for(x.symbol);
     pqxx::work tx(connection_);
     const auto tenant = repository_.lock_tenant(tx, x.tenant_id.value);
-    const core::CircuitBreaker breaker = repository_.lock_breaker(tx, x.symbol);
+    // Read the breaker without locking; only a state change (OPEN -> HALF_OPEN
+    // trial) takes the row lock and decides again on the locked row.
+    core::CircuitBreaker breaker = repository_.read_breaker(tx, x.symbol);
     const auto now = std::chrono::system_clock::now();
-    const core::BreakerDecision decision = core::breaker_allows(breaker, now);
+    core::BreakerDecision decision = core::breaker_allows(breaker, now);
+    if (!(decision.next == breaker)) {
+      breaker = repository_.lock_breaker(tx, x.symbol);
+      decision = core::breaker_allows(breaker, now);
+    }
     core::PreTradeContext context;
     context.tenant = tenant.limits;
     context.executions_last_minute = tenant.submitted_last_minute;
@@ -506,13 +533,13 @@ std::string StopMonitor::drive(const core::Execution& start, const core::Protect
     if (remaining.is_positive()) payload["dust_remainder"] = remaining.to_string();
     e.payload = payload.dump();
     pqxx::work tx(connection_);
-    const auto tenant = repository_.lock_tenant(tx, x.tenant_id.value);
+    const core::TenantGuardrails limits = repository_.tenant_limits(tx, x.tenant_id.value);
     store::EventStore::append(tx, {std::move(e)});
     if (remaining.is_positive()) {
       tx.exec_params("UPDATE operation SET close_reason = $2 WHERE id = $1", x.operation_id.value,
                      "dust remainder " + remaining.to_string() + " below the exchange minimum");
     }
-    const core::SlippageVerdict verdict = core::judge_fill_slippage(tenant.limits, slippage);
+    const core::SlippageVerdict verdict = core::judge_fill_slippage(limits, slippage);
     if (verdict == core::SlippageVerdict::kPauseTenant) {
       repository_.pause_tenant(tx, x.tenant_id.value,
                                "fill slippage " + slippage.to_string() + " % on operation " +

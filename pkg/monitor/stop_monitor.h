@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <random>
 #include <set>
 #include <pqxx/pqxx>
 #include <string>
@@ -99,6 +100,7 @@ class StopMonitor {
   store::MonitorRepository repository_;
   std::optional<exchange::ExchangeRules> rules_;
   std::set<std::string> resumed_;  // tokens the current pass already drove
+  std::mt19937_64 random_;
 };
 
 }  // namespace backstop::monitor

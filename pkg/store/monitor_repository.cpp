@@ -48,6 +48,34 @@ std::optional<core::ProtectedPosition> row_to_position(const pqxx::row& row) {
   return p;
 }
 
+const char* const kLimitColumns =
+    "trading_enabled, max_slippage_pct, slippage_pause_threshold_pct, max_executions_per_minute, "
+    "max_executions_per_hour, paused_at IS NOT NULL";
+
+core::TenantGuardrails row_to_limits(const pqxx::row& row) {
+  core::TenantGuardrails limits;
+  limits.trading_enabled = row[0].as<bool>();
+  limits.max_slippage_pct = row[1].as<Decimal>();
+  limits.slippage_pause_threshold_pct = row[2].as<Decimal>();
+  limits.max_executions_per_minute = row[3].as<int>();
+  limits.max_executions_per_hour = row[4].as<int>();
+  limits.paused = row[5].as<bool>();
+  return limits;
+}
+
+const char* const kBreakerColumns =
+    "state, failure_count, failure_threshold, retry_delay_seconds, extract(epoch FROM opened_at)::bigint";
+
+core::CircuitBreaker row_to_breaker(const pqxx::row& row) {
+  core::CircuitBreaker b;
+  b.state = core::parse_breaker_state(row[0].c_str()).value_or(core::BreakerState::kClosed);
+  b.failure_count = row[1].as<int>();
+  b.failure_threshold = row[2].as<int>();
+  b.retry_delay = std::chrono::seconds(row[3].as<int>());
+  if (!row[4].is_null()) b.opened_at = core::TimePoint(std::chrono::seconds(row[4].as<std::int64_t>()));
+  return b;
+}
+
 std::int64_t lock_key(const std::string& token) {
   // FNV-1a 64: stable across processes and versions (hashtext() is not promised to be).
   std::uint64_t h = 1469598103934665603ULL;
@@ -166,16 +194,9 @@ void MonitorRepository::unlock(const std::string& token) {
 MonitorRepository::TenantState MonitorRepository::lock_tenant(pqxx::work& tx, std::int64_t tenant) {
   tx.exec_params("INSERT INTO tenant_config (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING", tenant);
   const pqxx::row row = tx.exec_params1(
-      "SELECT trading_enabled, max_slippage_pct, slippage_pause_threshold_pct, max_executions_per_minute, "
-      "max_executions_per_hour, paused_at IS NOT NULL FROM tenant_config WHERE tenant_id = $1 FOR UPDATE",
-      tenant);
+      std::string("SELECT ") + kLimitColumns + " FROM tenant_config WHERE tenant_id = $1 FOR UPDATE", tenant);
   TenantState state;
-  state.limits.trading_enabled = row[0].as<bool>();
-  state.limits.max_slippage_pct = row[1].as<Decimal>();
-  state.limits.slippage_pause_threshold_pct = row[2].as<Decimal>();
-  state.limits.max_executions_per_minute = row[3].as<int>();
-  state.limits.max_executions_per_hour = row[4].as<int>();
-  state.limits.paused = row[5].as<bool>();
+  state.limits = row_to_limits(row);
   // First submissions only: a resend of the same execution is not a new execution.
   const pqxx::row counts = tx.exec_params1(
       "SELECT count(*) FILTER (WHERE triggered_at > now() - interval '1 minute'), count(*) FROM stop_executions "
@@ -192,19 +213,22 @@ void MonitorRepository::pause_tenant(pqxx::work& tx, std::int64_t tenant, const 
                  tenant, reason);
 }
 
+core::TenantGuardrails MonitorRepository::tenant_limits(pqxx::transaction_base& tx, std::int64_t tenant) {
+  const pqxx::result rows =
+      tx.exec_params(std::string("SELECT ") + kLimitColumns + " FROM tenant_config WHERE tenant_id = $1", tenant);
+  return rows.empty() ? core::TenantGuardrails{} : row_to_limits(rows[0]);
+}
+
+core::CircuitBreaker MonitorRepository::read_breaker(pqxx::transaction_base& tx, const std::string& symbol) {
+  const pqxx::result rows = tx.exec_params(
+      std::string("SELECT ") + kBreakerColumns + " FROM circuit_breaker_state WHERE symbol = $1", symbol);
+  return rows.empty() ? core::CircuitBreaker{} : row_to_breaker(rows[0]);
+}
+
 core::CircuitBreaker MonitorRepository::lock_breaker(pqxx::work& tx, const std::string& symbol) {
   tx.exec_params("INSERT INTO circuit_breaker_state (symbol) VALUES ($1) ON CONFLICT (symbol) DO NOTHING", symbol);
-  const pqxx::row row = tx.exec_params1(
-      "SELECT state, failure_count, failure_threshold, retry_delay_seconds, "
-      "extract(epoch FROM opened_at)::bigint FROM circuit_breaker_state WHERE symbol = $1 FOR UPDATE",
-      symbol);
-  core::CircuitBreaker b;
-  b.state = core::parse_breaker_state(row[0].c_str()).value_or(core::BreakerState::kClosed);
-  b.failure_count = row[1].as<int>();
-  b.failure_threshold = row[2].as<int>();
-  b.retry_delay = std::chrono::seconds(row[3].as<int>());
-  if (!row[4].is_null()) b.opened_at = core::TimePoint(std::chrono::seconds(row[4].as<std::int64_t>()));
-  return b;
+  return row_to_breaker(tx.exec_params1(
+      std::string("SELECT ") + kBreakerColumns + " FROM circuit_breaker_state WHERE symbol = $1 FOR UPDATE", symbol));
 }
 
 void MonitorRepository::save_breaker(pqxx::work& tx, const std::string& symbol, const core::CircuitBreaker& b,

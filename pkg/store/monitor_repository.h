@@ -59,8 +59,12 @@ class MonitorRepository {
   // Locks the tenant's config row (created with defaults if missing) in `tx`, so
   // rate limits hold across concurrent monitors.
   TenantState lock_tenant(pqxx::work& tx, std::int64_t tenant);
+  // The tenant's limits without locking or counting (defaults if no row).
+  core::TenantGuardrails tenant_limits(pqxx::transaction_base& tx, std::int64_t tenant);
   void pause_tenant(pqxx::work& tx, std::int64_t tenant, const std::string& reason);
 
+  // The breaker without a row lock: enough to decide while nothing changes.
+  core::CircuitBreaker read_breaker(pqxx::transaction_base& tx, const std::string& symbol);
   core::CircuitBreaker lock_breaker(pqxx::work& tx, const std::string& symbol);
   void save_breaker(pqxx::work& tx, const std::string& symbol, const core::CircuitBreaker& breaker,
                     const std::optional<std::string>& last_error);

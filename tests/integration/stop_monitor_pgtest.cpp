@@ -230,32 +230,47 @@ TEST_F(StopMonitorTest, KilledAtEachStepThenReRunExitsExactlyOnce) {
   EXPECT_EQ(run({binary("migrate"), "--database-url", db.url(), "replay"}).exit_code, 0);
 }
 
-TEST_F(StopMonitorTest, ConcurrentMonitorsExecuteEachTriggerOnce) {
-  constexpr int kOperations = 600;
+TEST_F(StopMonitorTest, SixteenCronProcessesAndAStreamExecuteTenThousandTriggersExactlyOnce) {
+  constexpr int kOperations = 10000;
   db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) "
-          "SELECT t, 100000, 100000 FROM generate_series(1, 4) t;"
+          "SELECT t, 1000000, 1000000 FROM generate_series(1, 20) t;"
           "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
-          "SELECT 1 + i % 4, CASE WHEN i % 2 = 0 THEN 'BTCUSDT' ELSE 'ETHUSDT' END, 'BUY', 100000, 0.01, "
+          "SELECT 1 + i % 20, CASE WHEN i % 2 = 0 THEN 'BTCUSDT' ELSE 'ETHUSDT' END, 'BUY', 100000, 0.01, "
           "CASE WHEN i % 2 = 0 THEN 93500 ELSE 3010 END "
           "FROM generate_series(1, " + std::to_string(kOperations) + ") i");
-  sim.prices({{"BTCUSDT", "93000"}, {"ETHUSDT", "3000"}});
-  std::vector<std::unique_ptr<Process>> runs;
-  for (int i = 0; i < 8; ++i) {
-    Env env = sim.env();
-    runs.push_back(std::make_unique<Process>(
-        std::vector<std::string>{binary("stop-monitor"), "--database-url", db.url(), "--json"}, env));
+  sim.prices({{"BTCUSDT", "95000"}, {"ETHUSDT", "3100"}});
+  Process stream({binary("stop-monitor"), "--database-url", db.url(), "--json", "--stream", "--interval", "1"},
+                 sim.env());
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // subscribed
+  sim.prices({{"BTCUSDT", "93000"}, {"ETHUSDT", "3000"}});       // every stop crossed at once
+  std::vector<std::unique_ptr<Process>> crons;
+  for (int i = 0; i < 16; ++i) {
+    crons.push_back(std::make_unique<Process>(
+        std::vector<std::string>{binary("stop-monitor"), "--database-url", db.url(), "--json"}, sim.env()));
   }
   std::int64_t executed = 0, duplicates = 0;
-  for (auto& p : runs) {
-    const ProcessResult r = p->wait(std::chrono::seconds(300));
+  for (auto& p : crons) {
+    const ProcessResult r = p->wait(std::chrono::seconds(600));
     ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 2000);
     executed += summary(r).at("executed").get<std::int64_t>();
     duplicates += summary(r).at("duplicates").get<std::int64_t>();
   }
+  for (int i = 0; i < 300 && db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  stream.kill(SIGTERM);
+  const ProcessResult streamed = stream.wait(std::chrono::seconds(120));
+  ASSERT_EQ(streamed.exit_code, 0) << streamed.err.substr(0, 2000);
+  executed += summary(streamed).at("executed").get<std::int64_t>();
   EXPECT_EQ(executed, kOperations);
   EXPECT_GT(duplicates, 0);  // they really raced
-  EXPECT_EQ(sim.ledger().size(), static_cast<std::size_t>(kOperations));
+  const json ledger = sim.ledger();
+  EXPECT_EQ(ledger.size(), static_cast<std::size_t>(kOperations));  // exactly one order per position
+  std::set<std::string> client_ids;
+  for (const auto& o : ledger) client_ids.insert(o.at("clientOrderId").get<std::string>());
+  EXPECT_EQ(client_ids.size(), static_cast<std::size_t>(kOperations));
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'EXECUTED'"), kOperations);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_TRIGGERED'"), kOperations);
   EXPECT_EQ(db.count("SELECT count(*) FROM operation WHERE status = 'CLOSED'"), kOperations);
 }
 
