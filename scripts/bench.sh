@@ -8,12 +8,14 @@
 #      operations on 500 symbols with 0.1 % triggering; the 1M/100k ratio
 #   5. P2: exits recorded per second against the simulator vs pgbench's
 #      simple-update TPS with the same number of clients
-# Usage: ./dev bench [--operations N] [--only 1,2,3,4,5]
+#   6. P4: stop-monitor --stream, price tick received -> STOP_TRIGGERED
+#      committed, p50/p99 over 1,000 ticks that each cross one stop
+# Usage: ./dev bench [--operations N] [--only 1,2,3,4,5,6]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/lib.sh"
 operations=1000000
-only=1,2,3,4,5
+only=1,2,3,4,5,6
 while (($#)); do
   case "$1" in
     --operations) operations=$2; shift 2 ;;
@@ -90,14 +92,15 @@ echo "## 3. Decimal vs double (ns per operation)"
 "$BIN/decimal_bench" --benchmark_min_time=0.2 2>/dev/null | grep -E "^BM_"
 fi
 
-if want 4 || want 5; then
+if want 4 || want 5 || want 6; then
   port_file=$(mktemp /tmp/backstop-bench-sim.XXXXXX); rm -f "$port_file"
-  "$BIN/exchange-sim" --port-file "$port_file" --api-key bench --api-secret bench-secret 2>/dev/null &
+  "$BIN/exchange-sim" --port-file "$port_file" --ws-port-file "$port_file.ws" --api-key bench --api-secret bench-secret 2>/dev/null &
   SIM_PID=$!
   for _ in $(seq 100); do [[ -s "$port_file" ]] && break; sleep 0.05; done
   SIM="http://127.0.0.1:$(cat "$port_file")"
+  export BACKSTOP_STREAM_URL="ws://127.0.0.1:$(cat "$port_file.ws")"
   symbols=$(for s in $(seq 0 499); do printf '{"symbol":"SYM%d","price":"%d","stepSize":"0.001","minQty":"0.001","tickSize":"0.0001"},' "$s" $((100 + s)); done)
-  curl -fsS -X POST "$SIM/admin/symbols" -d "[${symbols%,}]" >/dev/null
+  curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/symbols" -d "[${symbols%,}]" >/dev/null
   export BACKSTOP_EXCHANGE_URL=$SIM BACKSTOP_EXCHANGE_API_KEY=bench BACKSTOP_EXCHANGE_API_SECRET=bench-secret
 fi
 
@@ -138,8 +141,9 @@ exits=4000
   -c "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price)
   SELECT 1 + i % 100, 'SYM' || (i % 500), 'BUY', 200 + i % 500, 1, (100 + i % 500) * 1.01 FROM generate_series(1, $exits) i"
 start=$(date +%s.%N)
-for c in 1 2 3 4; do "$BIN/stop-monitor" --database-url dbname=p2 --log-level warn >/dev/null & done
-wait
+pids=()
+for c in 1 2 3 4; do "$BIN/stop-monitor" --database-url dbname=p2 --log-level warn >/dev/null & pids+=($!); done
+wait "${pids[@]}"
 end=$(date +%s.%N)
 executed=$(psql -X -At -d p2 -c "SELECT count(*) FROM stop_executions WHERE status = 'EXECUTED'")
 orders=$(curl -fsS "$SIM/admin/ledger" | grep -o '"orderId"' | wc -l)
@@ -150,4 +154,28 @@ tps=$(pgbench -N -c 4 -j 2 -T 10 p2_pgbench 2>/dev/null | sed -nE 's/^tps = ([0-
 printf "%-46s %10.0f TPS\n" "pgbench -N, 4 clients (baseline)" "$tps"
 printf "%-46s %10.0f exits/s  (%s exits, %s orders at the exchange; ratio %.2f, goal >= 0.5)\n" \
   "stop-monitor, 4 processes" "$exit_rate" "$executed" "$orders" "$(echo "$exit_rate / $tps" | bc -l)"
+fi
+
+if want 6; then
+echo
+echo "## 6. P4: --stream, tick received -> STOP_TRIGGERED committed (1,000 ticks, one stop crossed per tick)"
+createdb p4
+"$BIN/migrate" --database-url dbname=p4 up >/dev/null 2>&1
+"${PSQL[@]}" -d p4 -c "INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour)
+  VALUES (1, 1000000, 1000000)" \
+  -c "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price)
+  SELECT 1, 'SYM7', 'BUY', 200, 1, 106 - i * 0.001 FROM generate_series(0, 999) i"
+curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/prices" -d '{"SYM7":"107"}' >/dev/null
+"$BIN/stop-monitor" --database-url dbname=p4 --stream --json --interval 60 --log-level warn >/tmp/backstop-p4.json &
+stream_pid=$!
+sleep 1
+for i in $(seq 0 999); do
+  curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/prices" -d "{\"SYM7\":\"$(echo "106 - $i * 0.001" | bc -l)\"}" >/dev/null
+done
+sleep 1
+kill -TERM "$stream_pid"; wait "$stream_pid" || true
+latency=$(sed -nE 's/.*"claim_latency_us":\{"count":([0-9]+),"max":([0-9]+),"p50":([0-9]+),"p99":([0-9]+)\}.*/\1 \3 \4 \2/p' /tmp/backstop-p4.json)
+read -r count p50 p99 max <<<"$latency"
+printf "%-46s p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%s ticks that triggered; goal p99 < 5 ms)\n" \
+  "tick -> STOP_TRIGGERED committed" "$(echo "$p50/1000" | bc -l)" "$(echo "$p99/1000" | bc -l)" "$(echo "$max/1000" | bc -l)" "$count"
 fi

@@ -51,7 +51,7 @@ SIM_PID=$!
 for _ in $(seq 100); do [[ -s "$port_file" ]] && break; sleep 0.05; done
 SIM="http://127.0.0.1:$(cat "$port_file")"
 export BACKSTOP_EXCHANGE_URL=$SIM BACKSTOP_EXCHANGE_API_KEY=demo-key BACKSTOP_EXCHANGE_API_SECRET=demo-secret
-curl -fsS -X POST "$SIM/admin/symbols" -d '[
+curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/symbols" -d '[
   {"symbol":"BTCUSDT","base":"BTC","quote":"USDT","price":"95000","stepSize":"0.00001","minQty":"0.00001","minNotional":"5","tickSize":"0.01"},
   {"symbol":"ETHUSDT","base":"ETH","quote":"USDT","price":"3000","stepSize":"0.0001","minQty":"0.0001","minNotional":"5","tickSize":"0.01"},
   {"symbol":"SOLUSDT","base":"SOL","quote":"USDT","price":"187.42","stepSize":"0.001","minQty":"0.001","minNotional":"5","tickSize":"0.01"},
@@ -60,14 +60,14 @@ curl -fsS -X POST "$SIM/admin/symbols" -d '[
   {"symbol":"DOGEUSDT","base":"DOGE","quote":"USDT","price":"0.15","stepSize":"1","minQty":"1","minNotional":"5","tickSize":"0.00001"},
   {"symbol":"LTCUSDT","base":"LTC","quote":"USDT","price":"80","stepSize":"0.001","minQty":"0.001","minNotional":"5","tickSize":"0.01"},
   {"symbol":"DOTUSDT","base":"DOT","quote":"USDT","price":"7.1","stepSize":"0.01","minQty":"0.01","minNotional":"5","tickSize":"0.001"}]' >/dev/null
-curl -fsS -X POST "$SIM/admin/faults" -d '{"slippagePct":"0.02"}' >/dev/null
+curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/faults" -d '{"slippagePct":"0.02"}' >/dev/null
 "${PSQL[@]}" -c "UPDATE tenant_config SET trading_enabled = false WHERE tenant_id = 3"
 
 while IFS='|' read -r step prices note; do
   [[ "$step" =~ ^# || -z "$step" ]] && continue
   if [[ "$step" == 5 ]]; then "${PSQL[@]}" -c "UPDATE tenant_config SET trading_enabled = true WHERE tenant_id = 3"; fi
   log "price step $step: $note"
-  curl -fsS -X POST "$SIM/admin/prices" -d "$prices" >/dev/null
+  curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/prices" -d "$prices" >/dev/null
   "$BIN/stop-monitor" || echo "stop-monitor exit code: $?"
 done <"$ROOT/demo/price_path.txt"
 

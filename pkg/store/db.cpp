@@ -10,6 +10,10 @@ std::unique_ptr<pqxx::connection> connect(const std::string& url, std::string_vi
     auto connection = std::make_unique<pqxx::connection>(url);
     pqxx::nontransaction setup(*connection);
     setup.exec("SET TIME ZONE 'UTC'");
+    // Short OLTP statements: JIT compilation costs more than it saves. The
+    // trigger scan's estimate over a million rows made PostgreSQL spend 270 ms
+    // compiling a query that runs in 19 ms.
+    setup.exec("SET jit = off");
     setup.exec_params("SELECT set_config('application_name', $1, false)", std::string(application_name));
     return connection;
   } catch (const pqxx::broken_connection& e) {
