@@ -1,12 +1,11 @@
 #include "core/event.h"
 
-#include <array>
-#include <utility>
+#include "core/enum_names.h"
 
 namespace backstop::core {
 namespace {
 
-constexpr std::array<std::pair<EventType, std::string_view>, 7> kEventTypes{{
+constexpr NameTable<EventType, 7> kEventTypes{{
     {EventType::kStopTriggered, "STOP_TRIGGERED"},
     {EventType::kExecutionSubmitted, "EXECUTION_SUBMITTED"},
     {EventType::kExecuted, "EXECUTED"},
@@ -16,7 +15,7 @@ constexpr std::array<std::pair<EventType, std::string_view>, 7> kEventTypes{{
     {EventType::kStopConfigured, "STOP_CONFIGURED"},
 }};
 
-constexpr std::array<std::pair<EventSource, std::string_view>, 5> kSources{{
+constexpr NameTable<EventSource, 5> kSources{{
     {EventSource::kCron, "cron"},
     {EventSource::kStream, "stream"},
     {EventSource::kManual, "manual"},
@@ -24,27 +23,10 @@ constexpr std::array<std::pair<EventSource, std::string_view>, 5> kSources{{
     {EventSource::kTrailing, "trailing"},
 }};
 
-constexpr std::array<std::pair<TriggerKind, std::string_view>, 2> kKinds{{
+constexpr NameTable<TriggerKind, 2> kKinds{{
     {TriggerKind::kStopLoss, "STOP_LOSS"},
     {TriggerKind::kTakeProfit, "TAKE_PROFIT"},
 }};
-
-template <typename Enum, std::size_t N>
-std::string_view name_of(const std::array<std::pair<Enum, std::string_view>, N>& table, Enum value) {
-  for (const auto& [candidate, name] : table) {
-    if (candidate == value) return name;
-  }
-  return "UNKNOWN";
-}
-
-template <typename Enum, std::size_t N>
-std::optional<Enum> value_of(const std::array<std::pair<Enum, std::string_view>, N>& table,
-                             std::string_view text) {
-  for (const auto& [candidate, name] : table) {
-    if (name == text) return candidate;
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 

@@ -1,12 +1,11 @@
 #include "core/guardrails.h"
 
-#include <array>
-#include <utility>
+#include "core/enum_names.h"
 
 namespace backstop::core {
 namespace {
 
-constexpr std::array<std::pair<BlockReason, std::string_view>, 7> kReasons{{
+constexpr NameTable<BlockReason, 7> kReasons{{
     {BlockReason::kKillSwitch, "KILL_SWITCH"},
     {BlockReason::kTenantPaused, "TENANT_PAUSED"},
     {BlockReason::kRateLimitPerMinute, "RATE_LIMIT_MINUTE"},
@@ -16,7 +15,7 @@ constexpr std::array<std::pair<BlockReason, std::string_view>, 7> kReasons{{
     {BlockReason::kSlippageLimit, "SLIPPAGE_LIMIT"},
 }};
 
-constexpr std::array<std::pair<BreakerState, std::string_view>, 3> kStates{{
+constexpr NameTable<BreakerState, 3> kStates{{
     {BreakerState::kClosed, "CLOSED"},
     {BreakerState::kOpen, "OPEN"},
     {BreakerState::kHalfOpen, "HALF_OPEN"},
@@ -24,33 +23,13 @@ constexpr std::array<std::pair<BreakerState, std::string_view>, 3> kStates{{
 
 }  // namespace
 
-std::string_view to_string(BlockReason reason) {
-  for (const auto& [r, name] : kReasons) {
-    if (r == reason) return name;
-  }
-  return "UNKNOWN";
-}
+std::string_view to_string(BlockReason reason) { return name_of(kReasons, reason); }
 
-std::optional<BlockReason> parse_block_reason(std::string_view text) {
-  for (const auto& [r, name] : kReasons) {
-    if (name == text) return r;
-  }
-  return std::nullopt;
-}
+std::optional<BlockReason> parse_block_reason(std::string_view text) { return value_of(kReasons, text); }
 
-std::string_view to_string(BreakerState state) {
-  for (const auto& [s, name] : kStates) {
-    if (s == state) return name;
-  }
-  return "UNKNOWN";
-}
+std::string_view to_string(BreakerState state) { return name_of(kStates, state); }
 
-std::optional<BreakerState> parse_breaker_state(std::string_view text) {
-  for (const auto& [s, name] : kStates) {
-    if (name == text) return s;
-  }
-  return std::nullopt;
-}
+std::optional<BreakerState> parse_breaker_state(std::string_view text) { return value_of(kStates, text); }
 
 BreakerDecision breaker_allows(const CircuitBreaker& breaker, TimePoint now) {
   switch (breaker.state) {

@@ -1,13 +1,13 @@
 #include "core/projection.h"
 
-#include <array>
 #include <initializer_list>
-#include <utility>
+
+#include "core/enum_names.h"
 
 namespace backstop::core {
 namespace {
 
-constexpr std::array<std::pair<ExecutionStatus, std::string_view>, 5> kStatuses{{
+constexpr NameTable<ExecutionStatus, 5> kStatuses{{
     {ExecutionStatus::kTriggered, "TRIGGERED"},
     {ExecutionStatus::kBlocked, "BLOCKED"},
     {ExecutionStatus::kSubmitted, "SUBMITTED"},
@@ -28,18 +28,10 @@ void require_status(const Execution& execution, const Event& event,
 
 }  // namespace
 
-std::string_view to_string(ExecutionStatus status) {
-  for (const auto& [candidate, name] : kStatuses) {
-    if (candidate == status) return name;
-  }
-  return "UNKNOWN";
-}
+std::string_view to_string(ExecutionStatus status) { return name_of(kStatuses, status); }
 
 std::optional<ExecutionStatus> parse_execution_status(std::string_view text) {
-  for (const auto& [candidate, name] : kStatuses) {
-    if (name == text) return candidate;
-  }
-  return std::nullopt;
+  return value_of(kStatuses, text);
 }
 
 bool is_execution_event(EventType type) {

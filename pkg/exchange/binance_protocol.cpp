@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/hex.h"
+
 namespace backstop::exchange::binance {
 namespace {
 
@@ -75,13 +77,7 @@ std::string sign(std::string_view secret, std::string_view payload) {
            reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), digest, &length) == nullptr) {
     throw std::runtime_error("HMAC-SHA256 failed");
   }
-  static const char* const kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xF];
-  }
-  return hex;
+  return core::to_hex(digest, length);
 }
 
 std::string url_encode(std::string_view value) {

@@ -2,13 +2,13 @@
 
 #include <openssl/evp.h>
 
-#include <array>
-#include <utility>
+#include "core/enum_names.h"
+#include "core/hex.h"
 
 namespace backstop::exchange {
 namespace {
 
-constexpr std::array<std::pair<OrderStatus, std::string_view>, 8> kStatuses{{
+constexpr core::NameTable<OrderStatus, 8> kStatuses{{
     {OrderStatus::kNew, "NEW"},
     {OrderStatus::kPartiallyFilled, "PARTIALLY_FILLED"},
     {OrderStatus::kFilled, "FILLED"},
@@ -39,19 +39,9 @@ std::string ExchangeError::describe() const {
   return text + ": " + message;
 }
 
-std::string_view to_string(OrderStatus status) {
-  for (const auto& [s, name] : kStatuses) {
-    if (s == status) return name;
-  }
-  return "UNKNOWN";
-}
+std::string_view to_string(OrderStatus status) { return core::name_of(kStatuses, status); }
 
-std::optional<OrderStatus> parse_order_status(std::string_view text) {
-  for (const auto& [s, name] : kStatuses) {
-    if (name == text) return s;
-  }
-  return std::nullopt;
-}
+std::optional<OrderStatus> parse_order_status(std::string_view text) { return core::value_of(kStatuses, text); }
 
 std::optional<Decimal> Order::average_price() const {
   if (!executed_qty.is_positive()) return std::nullopt;
@@ -81,12 +71,8 @@ std::string client_order_id(std::string_view execution_token, int attempt) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_Digest(execution_token.data(), execution_token.size(), digest, &length, EVP_sha256(), nullptr);
-  static const char* const kHex = "0123456789abcdef";
-  std::string id = "bs";
-  for (unsigned int i = 0; i < 15; ++i) {
-    id += kHex[digest[i] >> 4];
-    id += kHex[digest[i] & 0xF];
-  }
+  // 15 bytes = 30 hex digits: "bs" + 30 + "-" + attempt stays within Binance's 36 characters.
+  const std::string id = "bs" + core::to_hex(digest, 15);
   return id + "-" + std::to_string(attempt);
 }
 

@@ -6,6 +6,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "core/hex.h"
 #include "store/db.h"
 
 namespace backstop::store {
@@ -25,13 +26,8 @@ std::string new_uuid() {
   }
   bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);  // version 4
   bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);  // RFC 4122 variant
-  static const char* const kHex = "0123456789abcdef";
-  std::string text;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) text += '-';
-    text += kHex[bytes[i] >> 4];
-    text += kHex[bytes[i] & 0x0F];
-  }
+  std::string text = core::to_hex(bytes, 16);
+  for (const std::size_t at : {8, 13, 18, 23}) text.insert(at, 1, '-');
   return text;
 }
 

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/hex.h"
 #include "runtime/exit_code.h"
 #include "runtime/log.h"
 #include "store/db.h"
@@ -123,13 +124,7 @@ std::string sha256_hex(const std::string& data) {
   if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
     throw std::runtime_error("SHA-256 failed");
   }
-  static const char* const kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xF];
-  }
-  return hex;
+  return core::to_hex(digest, length);
 }
 
 std::vector<Migration> parse_migration_files(const std::vector<std::pair<std::string, std::string>>& files) {
