@@ -27,7 +27,7 @@ std::string new_uuid() {
   bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);  // version 4
   bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);  // RFC 4122 variant
   std::string text = core::to_hex(bytes, 16);
-  for (const std::size_t at : {8, 13, 18, 23}) text.insert(at, 1, '-');
+  for (const std::size_t at : {std::size_t{8}, std::size_t{13}, std::size_t{18}, std::size_t{23}}) text.insert(at, 1, '-');
   return text;
 }
 
