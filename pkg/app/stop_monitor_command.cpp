@@ -133,13 +133,18 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
     std::signal(SIGTERM, [](int) { stop_requested = true; });
     std::signal(SIGINT, [](int) { stop_requested = true; });
     if (stream_) {
+      // The claimer (this connection) and the driver (its own connection and
+      // exchange client) work on separate threads; see stream_runner.h.
+      auto driver_connection = store::connect(common.database_url, "backstop-stop-monitor-driver");
+      exchange::BinanceClient driver_client(config, exchange::make_cpprest_transport(exchange_url_, config.timeout));
+      monitor::StopMonitor driver(*driver_connection, driver_client, options);
       store::MonitorRepository repository(*connection);
       auto stream = exchange::make_cpprest_price_stream(stream_url_);
       monitor::StreamOptions stream_options;
       stream_options.backstop_interval =
           std::chrono::milliseconds(static_cast<std::int64_t>(interval_s_ * 1000));
       stream_options.book = source == core::PriceSource::kBook;
-      monitor::StreamRunner runner(monitor, repository, *stream, options.filter, stream_options);
+      monitor::StreamRunner runner(monitor, driver, repository, *stream, options.filter, stream_options);
       const monitor::PassSummary total = runner.run(stop_requested);
       std::cout << (json_ ? to_json(total).dump() + "\n" : to_text(total, dry_run_)) << std::flush;
       return total.failed > 0 ? runtime::ExitCode::kPartialFailure : runtime::ExitCode::kOk;

@@ -193,6 +193,11 @@ void StopMonitor::resume_unfinished(const exchange::PriceSnapshot* prices, core:
 
 void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, core::TimePoint received,
                                        PassSummary& summary) {
+  drive_claimed(claim(prices, received, summary), summary);
+}
+
+std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& prices, core::TimePoint received,
+                                            PassSummary& summary) {
   std::vector<store::SymbolPrice> symbol_prices;
   for (const auto& [symbol, quote] : prices) {
     if (!options_.filter.symbols.empty() &&
@@ -211,15 +216,9 @@ void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, co
   summary.candidates = static_cast<std::int64_t>(candidates.size());
   std::vector<std::int64_t> triggered_ids;
 
-  // Evaluate every candidate, then claim all triggered exits in one transaction
-  // (a tick's claims are committed together, before any order is sent), then
-  // drive each claimed exit.
-  struct Claimed {
-    core::ProtectedPosition position;
-    std::optional<Decimal> price;
-    std::size_t report;
-  };
-  std::vector<Claimed> claimed;
+  // Evaluate every candidate, then claim all triggered exits in one transaction:
+  // a tick's claims are committed together, before any order is sent.
+  std::vector<ClaimedExit> claimed;
   std::vector<Event> claims;
   for (const core::ProtectedPosition& position : candidates) {
     const exchange::Quote& quote = prices.at(position.symbol);
@@ -236,7 +235,7 @@ void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, co
     if (resumed_.count(report.token) != 0) continue;  // already driven by this pass's resume step
     if (options_.dry_run) {
       report.outcome = "dry-run";
-      summary.reports.push_back(std::move(report));
+      claimed.push_back({position, price, received, std::move(report)});
       continue;
     }
     Event claim;
@@ -256,8 +255,7 @@ void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, co
                          {"price_source", std::string(core::to_string(options_.price_source))}}
                         .dump();
     claims.push_back(std::move(claim));
-    claimed.push_back({position, price, summary.reports.size()});
-    summary.reports.push_back(std::move(report));
+    claimed.push_back({position, price, received, std::move(report)});
   }
   if (!claims.empty()) {
     std::set<std::string> won;
@@ -269,8 +267,8 @@ void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, co
     }
     const std::int64_t latency_us =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now() - received).count();
-    for (const Claimed& c : claimed) {
-      TriggerReport& report = summary.reports[c.report];
+    for (ClaimedExit& c : claimed) {
+      TriggerReport& report = c.report;
       if (won.count(report.token) == 0) {
         log::info("duplicate execution prevented", {{"operation", report.operation_id}, {"token", report.token}});
         ++summary.duplicates;
@@ -287,34 +285,41 @@ void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, co
                                    {"price", report.price},
                                    {"claim_latency_us", latency_us}});
     }
-    // Drive every crossed exit, also those another process claimed: the token
-    // lock lets one process at a time work on an execution and the state read
-    // under it skips finished ones, so concurrent monitors share the work
-    // instead of one winner driving a whole batch alone. Each process goes
-    // through the list in its own random order to meet the others less.
-    std::vector<const Claimed*> order;
-    for (const Claimed& c : claimed) order.push_back(&c);
-    std::shuffle(order.begin(), order.end(), random_);
-    for (const Claimed* c : order) {
-      TriggerReport& report = summary.reports[c->report];
-      const bool ours = report.outcome != "duplicate";
-      if (ours) runtime::fault_point("stop_monitor.after_trigger");
-      std::optional<core::Execution> execution;
-      {
-        pqxx::read_transaction read(connection_);
-        execution = store::EventStore::execution(read, report.token);
-      }
-      if (!execution) continue;
-      const std::string outcome = drive(*execution, c->position, c->price, received);
-      if (!ours && (outcome == "locked" || outcome == "already-finished")) continue;
-      report.outcome = outcome;
-      if (report.outcome == "executed") ++summary.executed;
-      if (report.outcome == "failed") ++summary.failed;
-      if (report.outcome == "pending") ++summary.pending;
-      if (report.outcome.rfind("blocked:", 0) == 0) ++summary.blocked[report.outcome.substr(8)];
-    }
   }
   if (!options_.dry_run) repository_.record_checkpoint(symbol_prices, triggered_ids);
+  return claimed;
+}
+
+void StopMonitor::drive_claimed(std::vector<ClaimedExit> claimed, PassSummary& summary) {
+  // Drive every crossed exit, also those another process claimed: the token
+  // lock lets one process at a time work on an execution and the state read
+  // under it skips finished ones, so concurrent monitors share the work
+  // instead of one winner driving a whole batch alone. Each process goes
+  // through the list in its own random order to meet the others less.
+  std::shuffle(claimed.begin(), claimed.end(), random_);
+  for (ClaimedExit& c : claimed) {
+    TriggerReport& report = c.report;
+    if (report.outcome == "dry-run") {
+      summary.reports.push_back(std::move(report));
+      continue;
+    }
+    const bool ours = report.outcome != "duplicate";
+    if (ours) runtime::fault_point("stop_monitor.after_trigger");
+    std::optional<core::Execution> execution;
+    {
+      pqxx::read_transaction read(connection_);
+      execution = store::EventStore::execution(read, report.token);
+    }
+    if (execution) {
+      const std::string outcome = drive(*execution, c.position, c.price, c.received);
+      if (ours || (outcome != "locked" && outcome != "already-finished")) report.outcome = outcome;
+    }
+    if (report.outcome == "executed") ++summary.executed;
+    if (report.outcome == "failed") ++summary.failed;
+    if (report.outcome == "pending") ++summary.pending;
+    if (report.outcome.rfind("blocked:", 0) == 0) ++summary.blocked[report.outcome.substr(8)];
+    summary.reports.push_back(std::move(report));
+  }
 }
 
 std::string StopMonitor::drive(const core::Execution& start, const core::ProtectedPosition& position,

@@ -73,6 +73,15 @@ struct PassSummary {
   std::string error;  // why the pass could not run (exchange unreachable, ...)
 };
 
+// An exit crossed by a price: claimed by this process (report.outcome empty),
+// claimed by another one first ("duplicate"), or only evaluated ("dry-run").
+struct ClaimedExit {
+  core::ProtectedPosition position;
+  std::optional<core::Decimal> price;
+  core::TimePoint received;
+  TriggerReport report;
+};
+
 // Adds `pass` into `total` (counts, reports, latencies).
 void accumulate(PassSummary& total, const PassSummary& pass);
 
@@ -84,6 +93,14 @@ class StopMonitor {
   // A pass on prices that arrived from a stream (one or more symbols), without
   // the REST snapshot. `received` is when the prices were received.
   PassSummary run_on_prices(const exchange::PriceSnapshot& prices, core::TimePoint received);
+
+  // The two halves of evaluating prices, for callers that claim on one thread
+  // (fast: evaluation + one transaction) and drive on another (orders):
+  // claim() commits the STOP_TRIGGERED events and the checkpoint;
+  // drive_claimed() takes each exit to a terminal state (or a block).
+  std::vector<ClaimedExit> claim(const exchange::PriceSnapshot& prices, core::TimePoint received,
+                                 PassSummary& summary);
+  void drive_claimed(std::vector<ClaimedExit> claimed, PassSummary& summary);
 
  private:
   struct Work;  // one execution being driven to a terminal state

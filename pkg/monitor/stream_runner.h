@@ -1,10 +1,12 @@
 // stop-monitor --stream: act on every price tick of a WebSocket stream instead
 // of once per CronJob run. Ticks are coalesced per symbol (the latest price
-// wins) and evaluated on the monitor's thread; a REST pass every
-// `backstop_interval` still runs (it resumes unfinished executions and covers a
-// silent or broken stream), and the subscription follows the set of symbols
-// that have ACTIVE operations. The stream and a CronJob can run at the same
-// time: the execution token makes them agree on each exit.
+// wins). Two threads with their own connections: the claimer evaluates each
+// batch of ticks and commits the STOP_TRIGGERED claims at once, so a tick is
+// never queued behind the orders of earlier ones; the driver takes the claimed
+// exits to the exchange and runs a REST pass every `backstop_interval` (it
+// resumes unfinished executions and covers a silent or broken stream). The
+// subscription follows the set of symbols that have ACTIVE operations. A stream
+// and CronJobs can run at the same time: the execution token makes them agree.
 #pragma once
 
 #include <atomic>
@@ -24,13 +26,15 @@ struct StreamOptions {
 
 class StreamRunner {
  public:
-  StreamRunner(StopMonitor& monitor, store::MonitorRepository& repository, exchange::PriceStream& stream,
-               store::ScanFilter filter, StreamOptions options);
+  // `claimer` and `driver` must use different connections (and exchange clients).
+  StreamRunner(StopMonitor& claimer, StopMonitor& driver, store::MonitorRepository& repository,
+               exchange::PriceStream& stream, store::ScanFilter filter, StreamOptions options);
   // Runs until `stop` becomes true; returns everything it did.
   PassSummary run(const std::atomic<bool>& stop);
 
  private:
-  StopMonitor& monitor_;
+  StopMonitor& claimer_;
+  StopMonitor& driver_;
   store::MonitorRepository& repository_;
   exchange::PriceStream& stream_;
   store::ScanFilter filter_;
