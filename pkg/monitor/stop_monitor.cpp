@@ -147,6 +147,10 @@ PassSummary StopMonitor::run_pass() {
   } else {
     if (!options_.dry_run) resume_unfinished(&prices.value(), received, summary);
     evaluate_and_execute(prices.value(), received, summary);
+    // Exits another process claimed while this pass ran are not among this
+    // pass's candidates (in-progress exits are excluded from the scan): help
+    // drive them too, under the token lock.
+    if (!options_.dry_run) resume_unfinished(&prices.value(), received, summary);
   }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
@@ -164,6 +168,7 @@ PassSummary StopMonitor::run_on_prices(const exchange::PriceSnapshot& prices, co
 void StopMonitor::resume_unfinished(const exchange::PriceSnapshot* prices, core::TimePoint received,
                                     PassSummary& summary) {
   for (const core::Execution& x : repository_.unfinished(options_.filter)) {
+    if (resumed_.count(x.execution_token) != 0) continue;  // this pass already drove it
     const auto position = repository_.position(x.operation_id.value);
     if (!position) continue;
     std::optional<Decimal> price;
@@ -305,6 +310,7 @@ void StopMonitor::drive_claimed(std::vector<ClaimedExit> claimed, PassSummary& s
     }
     const bool ours = report.outcome != "duplicate";
     if (ours) runtime::fault_point("stop_monitor.after_trigger");
+    resumed_.insert(report.token);
     std::optional<core::Execution> execution;
     {
       pqxx::read_transaction read(connection_);
