@@ -88,8 +88,10 @@ Execution apply_to_execution(const std::optional<Execution>& current, const Even
   next.last_event_seq = event.seq;
   switch (event.type) {
     case EventType::kBlocked:
+      // From SUBMITTED only when the order is known not to exist at the exchange
+      // (never sent, or "no such order"): a guardrail holds it until it clears.
       require_status(next, event, {ExecutionStatus::kTriggered, ExecutionStatus::kBlocked,
-                                   ExecutionStatus::kFailed});
+                                   ExecutionStatus::kSubmitted, ExecutionStatus::kFailed});
       next.status = ExecutionStatus::kBlocked;
       next.blocked_reason = event.reason;
       next.blocked_at = event.occurred_at;

@@ -1,6 +1,9 @@
 #include "monitor/stop_monitor.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
+#include <span>
 #include <random>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -29,21 +32,28 @@ struct Submission {
   Decimal quote_before;
 };
 
-std::optional<Submission> last_submission(pqxx::connection& connection, const std::string& token) {
+// The latest EXECUTION_SUBMITTED of each token, by token.
+std::map<std::string, Submission> last_submissions(pqxx::connection& connection, const std::vector<std::string>& tokens) {
+  std::map<std::string, Submission> result;
+  if (tokens.empty()) return result;
+  store::ArrayLiteral literal;
+  for (const auto& t : tokens) literal.add(t);
   pqxx::read_transaction tx(connection);
-  const pqxx::result rows = tx.exec_params(
-      "SELECT payload::text FROM stop_events WHERE execution_token = $1 AND event_type = 'EXECUTION_SUBMITTED' "
-      "ORDER BY event_seq DESC LIMIT 1",
-      token);
-  if (rows.empty()) return std::nullopt;
-  const json p = json::parse(rows[0][0].as<std::string>());
-  Submission s;
-  s.attempt = p.at("attempt").get<int>();
-  s.client_order_id = p.at("client_order_id").get<std::string>();
-  s.quantity = Decimal::parse(p.at("order_quantity").get<std::string>());
-  s.filled_before = Decimal::parse(p.at("filled_before").get<std::string>());
-  s.quote_before = Decimal::parse(p.at("quote_before").get<std::string>());
-  return s;
+  for (const auto& row : tx.exec_params(
+           "SELECT DISTINCT ON (execution_token) execution_token, payload::text FROM stop_events "
+           "WHERE execution_token = ANY($1::text[]) AND event_type = 'EXECUTION_SUBMITTED' "
+           "ORDER BY execution_token, event_seq DESC",
+           literal.str())) {
+    const json p = json::parse(row[1].as<std::string>());
+    Submission s;
+    s.attempt = p.at("attempt").get<int>();
+    s.client_order_id = p.at("client_order_id").get<std::string>();
+    s.quantity = Decimal::parse(p.at("order_quantity").get<std::string>());
+    s.filled_before = Decimal::parse(p.at("filled_before").get<std::string>());
+    s.quote_before = Decimal::parse(p.at("quote_before").get<std::string>());
+    result.emplace(row[0].as<std::string>(), std::move(s));
+  }
+  return result;
 }
 
 Event base_event(const core::Execution& x, EventType type, core::EventSource source) {
@@ -59,27 +69,27 @@ Event base_event(const core::Execution& x, EventType type, core::EventSource sou
   return e;
 }
 
-class TokenLock {
+// The advisory locks of one batch: taken together, released together (also
+// when the batch throws).
+class TokenLocks {
  public:
-  TokenLock(store::MonitorRepository& repository, const std::string& token)
-      : repository_(repository), token_(token), held_(repository.try_lock(token)) {}
-  ~TokenLock() {
-    if (held_) {
-      try {
-        repository_.unlock(token_);
-      } catch (const std::exception& e) {
-        log::warn("could not release execution lock", {{"token", token_}, {"error", e.what()}});
-      }
+  TokenLocks(store::MonitorRepository& repository, const std::vector<std::string>& tokens)
+      : repository_(repository), held_(repository.try_lock(tokens)) {}
+  ~TokenLocks() {
+    if (held_.empty()) return;
+    try {
+      repository_.unlock(std::vector<std::string>(held_.begin(), held_.end()));
+    } catch (const std::exception& e) {
+      log::warn("could not release execution locks", {{"locks", held_.size()}, {"error", e.what()}});
     }
   }
-  TokenLock(const TokenLock&) = delete;
-  TokenLock& operator=(const TokenLock&) = delete;
-  [[nodiscard]] bool held() const { return held_; }
+  TokenLocks(const TokenLocks&) = delete;
+  TokenLocks& operator=(const TokenLocks&) = delete;
+  [[nodiscard]] bool held(const std::string& token) const { return held_.count(token) != 0; }
 
  private:
   store::MonitorRepository& repository_;
-  std::string token_;
-  bool held_;
+  std::set<std::string> held_;
 };
 
 }  // namespace
@@ -165,35 +175,74 @@ PassSummary StopMonitor::run_on_prices(const exchange::PriceSnapshot& prices, co
   return summary;
 }
 
+// One execution on its way to a terminal state: what the caller knows, then
+// what the stages read and decided.
+struct StopMonitor::Work {
+  std::string token;
+  core::ProtectedPosition position;
+  std::optional<Decimal> price;  // the decisive price that reached the monitor, if any
+  core::TimePoint price_time;
+  core::Execution x;                     // the state read under the token lock
+  std::optional<Submission> submission;  // the order to send (or to find first)
+  bool query_first = false;              // submitted before: the order may already exist
+  bool exchange_answered = false;        // an order ended: good news for the breaker
+  bool trial = false;                    // the one HALF_OPEN trial of its symbol's breaker
+  std::optional<Event> blocked;          // BLOCKED, written by record() (guard() writes its own)
+  std::optional<Event> terminal;         // EXECUTED or FAILED, written by record()
+  std::optional<Decimal> dust_remainder;
+  bool dust = false;  // a remainder (or the whole quantity) below the exchange's minimum
+  std::string outcome;  // executed, failed, pending, blocked:<reason>, locked, already-finished, missing
+};
+
 void StopMonitor::resume_unfinished(const exchange::PriceSnapshot* prices, core::TimePoint received,
                                     PassSummary& summary) {
-  for (const core::Execution& x : repository_.unfinished(options_.filter)) {
+  std::vector<core::Execution> unfinished;
+  std::vector<std::int64_t> operation_ids;
+  for (core::Execution& x : repository_.unfinished(options_.filter)) {
     if (resumed_.count(x.execution_token) != 0) continue;  // this pass already drove it
-    const auto position = repository_.position(x.operation_id.value);
-    if (!position) continue;
-    std::optional<Decimal> price;
+    operation_ids.push_back(x.operation_id.value);
+    unfinished.push_back(std::move(x));
+  }
+  if (unfinished.empty()) return;
+  const auto positions = repository_.positions(operation_ids);
+  std::vector<Work> works;
+  for (const core::Execution& x : unfinished) {
+    const auto position = positions.find(x.operation_id.value);
+    if (position == positions.end()) continue;
+    Work w;
+    w.token = x.execution_token;
+    w.position = position->second;
+    w.price_time = received;
     if (prices != nullptr) {
       if (const auto q = prices->find(x.symbol); q != prices->end()) {
-        price = core::decisive_price(core::Quote{q->second.last, q->second.bid, q->second.ask}, position->side,
-                                     options_.price_source);
+        w.price = core::decisive_price(core::Quote{q->second.last, q->second.bid, q->second.ask}, w.position.side,
+                                       options_.price_source);
       }
     }
-    const std::string outcome = drive(x, *position, price, received);
-    resumed_.insert(x.execution_token);
-    const auto level = x.trigger_kind == core::TriggerKind::kTakeProfit ? core::effective_target(*position)
-                                                                         : core::effective_stop(*position);
-    if (outcome == "locked") continue;  // another process is on it right now
-    ++summary.resumed;
-    if (outcome == "executed") ++summary.executed;
-    if (outcome == "failed") ++summary.failed;
-    if (outcome == "pending") ++summary.pending;
-    if (outcome.rfind("blocked:", 0) == 0) ++summary.blocked[outcome.substr(8)];
-    summary.reports.push_back({x.operation_id.value, x.tenant_id.value, x.symbol,
-                               std::string(core::to_string(position->side)),
-                               x.trigger_kind ? std::string(core::to_string(*x.trigger_kind)) : "",
-                               level ? level->to_string() : "", price ? price->to_string() : "",
-                               x.execution_token, "resumed:" + outcome});
+    works.push_back(std::move(w));
   }
+  drive(works);
+  for (const Work& w : works) {
+    resumed_.insert(w.token);
+    if (w.outcome == "locked") continue;  // another process is on it right now
+    ++summary.resumed;
+    count_outcome(w.outcome, summary);
+    if (w.dust) ++summary.dust;
+    const auto level = w.x.trigger_kind == core::TriggerKind::kTakeProfit ? core::effective_target(w.position)
+                                                                           : core::effective_stop(w.position);
+    summary.reports.push_back({w.position.id.value, w.position.tenant.value, w.position.symbol,
+                               std::string(core::to_string(w.position.side)),
+                               w.x.trigger_kind ? std::string(core::to_string(*w.x.trigger_kind)) : "",
+                               level ? level->to_string() : "", w.price ? w.price->to_string() : "", w.token,
+                               "resumed:" + w.outcome});
+  }
+}
+
+void StopMonitor::count_outcome(const std::string& outcome, PassSummary& summary) {
+  if (outcome == "executed") ++summary.executed;
+  if (outcome == "failed") ++summary.failed;
+  if (outcome == "pending") ++summary.pending;
+  if (outcome.rfind("blocked:", 0) == 0) ++summary.blocked[outcome.substr(8)];
 }
 
 void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, core::TimePoint received,
@@ -302,91 +351,150 @@ void StopMonitor::drive_claimed(std::vector<ClaimedExit> claimed, PassSummary& s
   // instead of one winner driving a whole batch alone. Each process goes
   // through the list in its own random order to meet the others less.
   std::shuffle(claimed.begin(), claimed.end(), random_);
-  for (ClaimedExit& c : claimed) {
-    TriggerReport& report = c.report;
-    if (report.outcome == "dry-run") {
-      summary.reports.push_back(std::move(report));
-      continue;
-    }
+  std::vector<Work> works;
+  std::vector<std::size_t> driven;  // index into `claimed` of each work
+  for (std::size_t i = 0; i < claimed.size(); ++i) {
+    ClaimedExit& c = claimed[i];
+    if (c.report.outcome == "dry-run") continue;
+    if (c.report.outcome != "duplicate") runtime::fault_point("stop_monitor.after_trigger");
+    resumed_.insert(c.report.token);
+    Work w;
+    w.token = c.report.token;
+    w.position = c.position;
+    w.price = c.price;
+    w.price_time = c.received;
+    works.push_back(std::move(w));
+    driven.push_back(i);
+  }
+  drive(works);
+  for (std::size_t k = 0; k < works.size(); ++k) {
+    TriggerReport& report = claimed[driven[k]].report;
+    const std::string& outcome = works[k].outcome;
+    // A duplicate claim driven here counts only if this process did the work.
     const bool ours = report.outcome != "duplicate";
-    if (ours) runtime::fault_point("stop_monitor.after_trigger");
-    resumed_.insert(report.token);
-    std::optional<core::Execution> execution;
-    {
-      pqxx::read_transaction read(connection_);
-      execution = store::EventStore::execution(read, report.token);
+    if (ours || (outcome != "locked" && outcome != "already-finished" && outcome != "missing")) {
+      report.outcome = outcome;
     }
-    if (execution) {
-      const std::string outcome = drive(*execution, c.position, c.price, c.received);
-      if (ours || (outcome != "locked" && outcome != "already-finished")) report.outcome = outcome;
-    }
-    if (report.outcome == "executed") ++summary.executed;
-    if (report.outcome == "failed") ++summary.failed;
-    if (report.outcome == "pending") ++summary.pending;
-    if (report.outcome.rfind("blocked:", 0) == 0) ++summary.blocked[report.outcome.substr(8)];
-    summary.reports.push_back(std::move(report));
+    count_outcome(report.outcome, summary);
+    if (works[k].dust && report.outcome == outcome) ++summary.dust;
+  }
+  for (ClaimedExit& c : claimed) summary.reports.push_back(std::move(c.report));
+}
+
+void StopMonitor::drive(std::vector<Work>& works) {
+  const std::size_t batch = std::max<std::size_t>(1, options_.batch_size);
+  for (std::size_t first = 0; first < works.size(); first += batch) {
+    drive_batch(std::span<Work>(works).subspan(first, std::min(batch, works.size() - first)));
   }
 }
 
-std::string StopMonitor::drive(const core::Execution& start, const core::ProtectedPosition& position,
-                               std::optional<Decimal> price, core::TimePoint price_time) {
-  TokenLock lock(repository_, start.execution_token);
-  if (!lock.held()) return "locked";
-  std::optional<core::Execution> current;
+void StopMonitor::drive_batch(std::span<Work> batch) {
+  std::vector<std::string> tokens;
+  for (const Work& w : batch) tokens.push_back(w.token);
+  const TokenLocks locks(repository_, tokens);
+  std::vector<std::string> held;
+  for (const auto& t : tokens) {
+    if (locks.held(t)) held.push_back(t);
+  }
+  std::map<std::string, core::Execution> states;
   {
     pqxx::read_transaction tx(connection_);
-    current = store::EventStore::execution(tx, start.execution_token);
+    states = store::EventStore::executions(tx, held);
   }
-  if (!current) return "missing";
-  const core::Execution& x = *current;
-  // Finished by another process between our claim (or scan) and our lock: not ours to count.
-  if (x.status == core::ExecutionStatus::kExecuted || x.status == core::ExecutionStatus::kFailed) {
-    return "already-finished";
+  std::vector<std::string> submitted_tokens;
+  for (const auto& [token, x] : states) {
+    if (x.status == core::ExecutionStatus::kSubmitted) submitted_tokens.push_back(token);
   }
-  const core::Side exit = x.side.value_or(core::exit_side(position.side));
-  const Decimal trigger_price = x.trigger_price.value_or(price.value_or(Decimal()));
-  const Decimal target_quantity = x.quantity.value_or(position.quantity);
+  const auto submissions = last_submissions(connection_, submitted_tokens);
+  {
+    std::set<std::string> symbols;
+    for (const auto& [token, x] : states) symbols.insert(x.symbol);
+    pqxx::read_transaction tx(connection_);
+    breakers_ = repository_.read_breakers(tx, symbols);
+  }
 
-  auto fail = [&](const std::string& error, std::optional<std::string> order_id = std::nullopt) {
-    Event e = base_event(x, EventType::kFailed, options_.source);
-    e.error_message = error;
-    e.exchange_order_id = std::move(order_id);
-    append(std::move(e));
-    log::error("exit failed", {{"operation", x.operation_id.value}, {"token", x.execution_token}, {"error", error}});
-    return std::string("failed");
-  };
-  auto record_breaker = [&](const std::optional<exchange::ExchangeError>& error) {
-    if (!error) {
-      // The common case: a success on a closed, clean breaker changes nothing; don't lock the hot row.
-      pqxx::read_transaction read(connection_);
-      const core::CircuitBreaker seen = repository_.read_breaker(read, x.symbol);
-      if (seen.state == core::BreakerState::kClosed && seen.failure_count == 0) return;
+  std::vector<Work*> to_guard;
+  for (Work& w : batch) {
+    if (!locks.held(w.token)) {
+      w.outcome = "locked";  // another process is on it right now
+      continue;
     }
-    pqxx::work tx(connection_);
-    const core::CircuitBreaker b = repository_.lock_breaker(tx, x.symbol);
-    const core::CircuitBreaker next = error ? core::breaker_on_failure(b, std::chrono::system_clock::now())
-                                            : core::breaker_on_success(b);
-    if (!(next == b)) {
-      repository_.save_breaker(tx, x.symbol, next, error ? std::optional<std::string>(error->describe()) : std::nullopt);
-      if (next.state != b.state) {
-        log::warn("circuit breaker changed", {{"symbol", x.symbol}, {"state", std::string(core::to_string(next.state))}});
-      }
+    const auto state = states.find(w.token);
+    if (state == states.end()) {
+      w.outcome = "missing";
+      continue;
     }
-    tx.commit();
-  };
+    w.x = state->second;
+    switch (w.x.status) {
+      case core::ExecutionStatus::kExecuted:
+      case core::ExecutionStatus::kFailed:
+        // Finished by another process between our claim (or scan) and our lock: not ours to count.
+        w.outcome = "already-finished";
+        break;
+      case core::ExecutionStatus::kSubmitted:
+        if (const auto s = submissions.find(w.token); s != submissions.end()) {
+          w.submission = s->second;
+          w.query_first = true;
+        } else {
+          fail(w, "execution is SUBMITTED but its submission event is missing");
+        }
+        break;
+      default:  // TRIGGERED or BLOCKED: guardrails, then the first submission
+        to_guard.push_back(&w);
+    }
+  }
+  guard(to_guard);
+  // A breaker's trial goes first: its success closes the breaker for the rest.
+  for (const bool trials : {true, false}) {
+    for (Work& w : batch) {
+      if (w.trial == trials && w.submission && w.outcome.empty() && !w.terminal) send(w);
+    }
+  }
+  record(batch);
+}
 
-  std::optional<Submission> submission;
-  if (x.status == core::ExecutionStatus::kSubmitted) {
-    submission = last_submission(connection_, x.execution_token);
-  } else {
-    // TRIGGERED or BLOCKED: guardrails, then the first submission.
-    if (!target_quantity.is_positive()) return fail("operation has no quantity to exit");
-    const exchange::SymbolRules* rules = rules_for(x.symbol);
-    pqxx::work tx(connection_);
-    const auto tenant = repository_.lock_tenant(tx, x.tenant_id.value);
-    // Read the breaker without locking; only a state change (OPEN -> HALF_OPEN
-    // trial) takes the row lock and decides again on the locked row.
-    core::CircuitBreaker breaker = repository_.read_breaker(tx, x.symbol);
+void StopMonitor::fail(Work& w, const std::string& error, std::optional<std::string> order_id) {
+  Event e = base_event(w.x, EventType::kFailed, options_.source);
+  e.error_message = error;
+  e.exchange_order_id = std::move(order_id);
+  w.terminal = std::move(e);
+}
+
+const exchange::SymbolRules* StopMonitor::known_rules(const std::string& symbol) const {
+  if (!rules_) return nullptr;
+  const auto it = rules_->find(symbol);
+  return it == rules_->end() ? nullptr : &it->second;
+}
+
+void StopMonitor::guard(const std::vector<Work*>& works) {
+  if (works.empty()) return;
+  std::set<std::int64_t> tenants;
+  std::set<std::string> symbols;
+  for (const Work* w : works) {
+    tenants.insert(w->x.tenant_id.value);
+    symbols.insert(w->x.symbol);
+  }
+  for (const auto& symbol : symbols) rules_for(symbol);  // fetched before any row is locked
+
+  pqxx::work tx(connection_);
+  auto tenant_states = repository_.lock_tenants(tx, tenants);
+  // Breakers as read at the start of the batch, without locking; only a state
+  // change (OPEN -> HALF_OPEN trial) takes the row lock and decides again on
+  // the locked row. The batch carries each symbol's breaker forward, so a
+  // trial is granted once.
+  std::vector<Event> events;
+  std::vector<std::pair<Work*, std::string>> blocked;
+  std::vector<std::string> failures;
+  for (Work* w : works) {
+    const core::Execution& x = w->x;
+    const Decimal trigger_price = x.trigger_price.value_or(w->price.value_or(Decimal()));
+    const Decimal target_quantity = x.quantity.value_or(w->position.quantity);
+    if (!target_quantity.is_positive()) {
+      fail(*w, "operation has no quantity to exit");
+      continue;
+    }
+    auto& tenant = tenant_states[x.tenant_id.value];
+    core::CircuitBreaker& breaker = breakers_[x.symbol];
     const auto now = std::chrono::system_clock::now();
     core::BreakerDecision decision = core::breaker_allows(breaker, now);
     if (!(decision.next == breaker)) {
@@ -398,69 +506,118 @@ std::string StopMonitor::drive(const core::Execution& start, const core::Protect
     context.executions_last_minute = tenant.submitted_last_minute;
     context.executions_last_hour = tenant.submitted_last_hour;
     context.breaker_allows = decision.allow;
-    context.price_age = price ? std::chrono::duration_cast<std::chrono::milliseconds>(now - price_time)
-                              : std::chrono::milliseconds::max();
+    context.price_age = w->price ? std::chrono::duration_cast<std::chrono::milliseconds>(now - w->price_time)
+                                 : std::chrono::milliseconds::max();
     context.max_price_age = options_.max_price_age;
     const Decimal level = x.trigger_kind == core::TriggerKind::kTakeProfit
-                              ? core::effective_target(position).value_or(trigger_price)
-                              : core::effective_stop(position).value_or(trigger_price);
+                              ? core::effective_target(w->position).value_or(trigger_price)
+                              : core::effective_stop(w->position).value_or(trigger_price);
     context.level = level;
-    context.price = price.value_or(level);
+    context.price = w->price.value_or(level);
     if (const auto block = core::pre_trade_block(context)) {
       const std::string reason(core::to_string(*block));
       if (x.status != core::ExecutionStatus::kBlocked || x.blocked_reason != reason) {
         Event e = base_event(x, EventType::kBlocked, options_.source);
         e.reason = reason;
-        e.trigger_price = price;
-        store::EventStore::append(tx, {std::move(e)});
+        e.trigger_price = w->price;
+        events.push_back(std::move(e));
       }
-      tx.commit();
-      log::warn("exit blocked by a guardrail", {{"operation", x.operation_id.value}, {"reason", reason}});
-      return "blocked:" + reason;
+      w->outcome = "blocked:" + reason;
+      blocked.emplace_back(w, reason);
+      continue;
     }
+    const exchange::SymbolRules* rules = known_rules(x.symbol);
     if (rules == nullptr) {
-      tx.abort();
-      return fail("no exchange rules for symbol " + x.symbol + " (not listed or exchangeInfo unreachable)");
+      fail(*w, "no exchange rules for symbol " + x.symbol + " (not listed or exchangeInfo unreachable)");
+      continue;
     }
     const auto quantity = exchange::market_quantity(*rules, target_quantity, context.price);
     if (!quantity) {
-      tx.abort();
-      return fail("quantity " + target_quantity.to_string() + " is below the minimum quantity or notional of " +
-                  x.symbol + " (dust)");
+      fail(*w, "quantity " + target_quantity.to_string() + " is below the minimum quantity or notional of " +
+                   x.symbol + " (dust)");
+      w->dust = true;
+      continue;
     }
-    if (!(decision.next == breaker)) repository_.save_breaker(tx, x.symbol, decision.next, std::nullopt);
-    submission = Submission{1, exchange::client_order_id(x.execution_token, 1), *quantity, Decimal(), Decimal()};
+    if (!(decision.next == breaker)) {
+      repository_.save_breaker(tx, x.symbol, decision.next, std::nullopt);
+      w->trial = decision.next.state == core::BreakerState::kHalfOpen;
+      breaker = decision.next;
+    }
+    // Submitted before (then blocked): that order may exist after all, so look first.
+    w->query_first = x.submitted_at.has_value();
+    ++tenant.submitted_last_minute;
+    ++tenant.submitted_last_hour;
+    w->submission = Submission{1, exchange::client_order_id(x.execution_token, 1), *quantity, Decimal(), Decimal()};
     Event e = base_event(x, EventType::kExecutionSubmitted, options_.source);
     e.quantity = *quantity;
     e.payload = json{{"attempt", 1},
-                     {"client_order_id", submission->client_order_id},
+                     {"client_order_id", w->submission->client_order_id},
                      {"order_quantity", quantity->to_string()},
                      {"filled_before", "0"},
                      {"quote_before", "0"}}
                     .dump();
-    store::EventStore::append(tx, {std::move(e)});
-    tx.commit();
-    runtime::fault_point("stop_monitor.after_submit");
+    events.push_back(std::move(e));
   }
-  if (!submission) return fail("execution is SUBMITTED but its submission event is missing");
+  store::EventStore::append(tx, std::move(events));
+  tx.commit();
+  for (const auto& [w, reason] : blocked) {
+    log::warn("exit blocked by a guardrail", {{"operation", w->x.operation_id.value}, {"reason", reason}});
+  }
+  for (const Work* w : works) {
+    if (w->submission) runtime::fault_point("stop_monitor.after_submit");
+  }
+}
 
-  // Drive the submission to a terminal state: send (or find) the order, then
-  // exit any remainder of a partial fill with the next deterministic client id.
-  bool query_first = x.status == core::ExecutionStatus::kSubmitted;
+void StopMonitor::note_breaker_failure(const std::string& symbol, const exchange::ExchangeError& error) {
+  pqxx::work tx(connection_);
+  const core::CircuitBreaker b = repository_.lock_breaker(tx, symbol);
+  const core::CircuitBreaker next = core::breaker_on_failure(b, std::chrono::system_clock::now());
+  breakers_[symbol] = next;
+  if (!(next == b)) {
+    repository_.save_breaker(tx, symbol, next, error.describe());
+    if (next.state != b.state) {
+      log::warn("circuit breaker changed", {{"symbol", symbol}, {"state", std::string(core::to_string(next.state))}});
+    }
+  }
+  tx.commit();
+}
+
+void StopMonitor::send(Work& w) {
+  const core::Execution& x = w.x;
+  const core::Side exit = x.side.value_or(core::exit_side(w.position.side));
+  const Decimal trigger_price = x.trigger_price.value_or(w.price.value_or(Decimal()));
+  const Decimal target_quantity = x.quantity.value_or(w.position.quantity);
+  Submission& submission = *w.submission;
+  // Drive the submission to an end: send (or find) the order, then exit any
+  // remainder of a partial fill with the next deterministic client id.
+  bool query_first = w.query_first;
   for (;;) {
     std::optional<exchange::Order> order;
     if (query_first) {
-      auto found = exchange_.query_order(x.symbol, submission->client_order_id);
+      auto found = exchange_.query_order(x.symbol, submission.client_order_id);
       if (!found.ok()) {
         log::warn("order status query failed; will retry on a later pass",
                   {{"token", x.execution_token}, {"error", found.error().describe()}});
-        return "pending";
+        w.outcome = "pending";
+        return;
       }
       order = found.value();
     }
     if (!order) {
-      auto placed = exchange_.place_market_order(
-          {x.symbol, exit, submission->quantity, submission->client_order_id});
+      // The order does not exist. If the symbol's breaker is not closed (opened
+      // by failures earlier in this batch, or by another process), it waits as
+      // BLOCKED; a first attempt only, as a later one's predecessor filled.
+      const auto breaker = breakers_.find(x.symbol);
+      if (!w.trial && submission.attempt == 1 && breaker != breakers_.end() &&
+          breaker->second.state != core::BreakerState::kClosed) {
+        Event e = base_event(x, EventType::kBlocked, options_.source);
+        e.reason = std::string(core::to_string(core::BlockReason::kCircuitOpen));
+        e.trigger_price = w.price;
+        w.blocked = std::move(e);
+        w.outcome = "blocked:" + *w.blocked->reason;
+        return;
+      }
+      auto placed = exchange_.place_market_order({x.symbol, exit, submission.quantity, submission.client_order_id});
       runtime::fault_point("stop_monitor.after_exchange_answer");
       if (placed.ok()) {
         order = placed.value();
@@ -468,21 +625,23 @@ std::string StopMonitor::drive(const core::Execution& start, const core::Protect
         const exchange::ExchangeError& error = placed.error();
         if (error.error_class == exchange::ErrorClass::kTerminal) {
           // A business rejection (-2010, a filter) says nothing about the exchange's health.
-          return fail("order rejected: " + error.describe());
+          fail(w, "order rejected: " + error.describe());
+          return;
         }
-        record_breaker(error);
+        note_breaker_failure(x.symbol, error);
         if (error.error_class != exchange::ErrorClass::kStatusUnknown) {
           // Not placed: a later pass queries (finds nothing, -2013) and resends the same id.
           log::warn("order not placed; will retry on a later pass",
                     {{"token", x.execution_token}, {"error", error.describe()}});
-          return "pending";
+          w.outcome = "pending";
+          return;
         }
         // Status unknown: the order may exist. Ask, never resend blindly.
         log::warn("order status unknown; querying by client order id",
-                  {{"token", x.execution_token}, {"client_order_id", submission->client_order_id}, {"error", error.describe()}});
+                  {{"token", x.execution_token}, {"client_order_id", submission.client_order_id}, {"error", error.describe()}});
         for (int i = 0; i < options_.unknown_status_queries && !order; ++i) {
           std::this_thread::sleep_for(options_.query_backoff * (i + 1));
-          auto found = exchange_.query_order(x.symbol, submission->client_order_id);
+          auto found = exchange_.query_order(x.symbol, submission.client_order_id);
           if (found.ok() && found.value()) order = found.value();
         }
         if (!order) {
@@ -490,23 +649,28 @@ std::string StopMonitor::drive(const core::Execution& start, const core::Protect
           // land later, so the resend waits for a later pass, which queries again
           // first and resends the same client id only if the exchange still says -2013.
           log::warn("order not found after a status-unknown answer; left SUBMITTED for the next pass",
-                    {{"token", x.execution_token}, {"client_order_id", submission->client_order_id}});
-          return "pending";
+                    {{"token", x.execution_token}, {"client_order_id", submission.client_order_id}});
+          w.outcome = "pending";
+          return;
         }
       }
     }
-    if (!order->done()) return "pending";  // a market order still working: look again next pass
-    record_breaker(std::nullopt);
-    const Decimal filled = submission->filled_before + order->executed_qty;
-    const Decimal quote = submission->quote_before + order->cummulative_quote_qty;
+    if (!order->done()) {  // a market order still working: look again next pass
+      w.outcome = "pending";
+      return;
+    }
+    w.exchange_answered = true;
+    breakers_[x.symbol] = core::breaker_on_success(breakers_[x.symbol]);  // written by record()
+    const Decimal filled = submission.filled_before + order->executed_qty;
+    const Decimal quote = submission.quote_before + order->cummulative_quote_qty;
     const Decimal remaining = target_quantity - filled;
-    if (remaining.is_positive() && !order->executed_qty.is_zero() && submission->attempt < options_.max_order_attempts) {
+    if (remaining.is_positive() && !order->executed_qty.is_zero() && submission.attempt < options_.max_order_attempts) {
       const exchange::SymbolRules* rules = rules_for(x.symbol);
       const auto next_quantity =
-          rules != nullptr ? exchange::market_quantity(*rules, remaining, price.value_or(trigger_price)) : std::nullopt;
+          rules != nullptr ? exchange::market_quantity(*rules, remaining, w.price.value_or(trigger_price)) : std::nullopt;
       if (next_quantity) {
         // Partial fill: record it and exit the remainder with the next client id.
-        Submission next{submission->attempt + 1, exchange::client_order_id(x.execution_token, submission->attempt + 1),
+        Submission next{submission.attempt + 1, exchange::client_order_id(x.execution_token, submission.attempt + 1),
                         *next_quantity, filled, quote};
         Event e = base_event(x, EventType::kExecutionSubmitted, options_.source);
         e.quantity = *next_quantity;
@@ -525,49 +689,119 @@ std::string StopMonitor::drive(const core::Execution& start, const core::Protect
       }
     }
     if (filled.is_zero()) {
-      return fail("order " + std::to_string(order->order_id) + " ended " + std::string(exchange::to_string(order->status)) +
-                      " with nothing filled",
-                  std::to_string(order->order_id));
+      fail(w,
+           "order " + std::to_string(order->order_id) + " ended " + std::string(exchange::to_string(order->status)) +
+               " with nothing filled",
+           std::to_string(order->order_id));
+      return;
     }
     const Decimal fill_price = Decimal::div(quote, filled, core::Rounding::kHalfUp);
-    const Decimal slippage = core::slippage_pct(exit, trigger_price, fill_price);
     Event e = base_event(x, EventType::kExecuted, options_.source);
     e.fill_price = fill_price;
-    e.slippage_pct = slippage;
+    e.slippage_pct = core::slippage_pct(exit, trigger_price, fill_price);
     e.quantity = filled;
     e.trigger_price = trigger_price;
     e.exchange_order_id = std::to_string(order->order_id);
-    json payload = {{"attempts", submission->attempt},
+    json payload = {{"attempts", submission.attempt},
                     {"filled_quantity", filled.to_string()},
                     {"quote_quantity", quote.to_string()},
                     {"last_status", std::string(exchange::to_string(order->status))}};
-    if (remaining.is_positive()) payload["dust_remainder"] = remaining.to_string();
-    e.payload = payload.dump();
-    pqxx::work tx(connection_);
-    const core::TenantGuardrails limits = repository_.tenant_limits(tx, x.tenant_id.value);
-    store::EventStore::append(tx, {std::move(e)});
     if (remaining.is_positive()) {
-      tx.exec_params("UPDATE operation SET close_reason = $2 WHERE id = $1", x.operation_id.value,
-                     "dust remainder " + remaining.to_string() + " below the exchange minimum");
+      payload["dust_remainder"] = remaining.to_string();
+      w.dust_remainder = remaining;
+      w.dust = true;
     }
-    const core::SlippageVerdict verdict = core::judge_fill_slippage(limits, slippage);
-    if (verdict == core::SlippageVerdict::kPauseTenant) {
-      repository_.pause_tenant(tx, x.tenant_id.value,
-                               "fill slippage " + slippage.to_string() + " % on operation " +
-                                   std::to_string(x.operation_id.value) + " reached the pause threshold");
+    e.payload = payload.dump();
+    w.terminal = std::move(e);
+    return;
+  }
+}
+
+void StopMonitor::record(std::span<Work> batch) {
+  std::vector<Work*> finished;
+  std::set<std::int64_t> tenants;
+  std::set<std::string> healthy;  // symbols whose exchange answered with an ended order
+  for (Work& w : batch) {
+    if (w.terminal) {
+      finished.push_back(&w);
+      tenants.insert(w.x.tenant_id.value);
     }
-    tx.commit();
-    if (verdict != core::SlippageVerdict::kWithinLimit) {
-      log::warn(verdict == core::SlippageVerdict::kPauseTenant ? "tenant paused: fill slippage over the pause threshold"
-                                                                : "fill slippage over the tenant's limit",
-                {{"tenant", x.tenant_id.value}, {"operation", x.operation_id.value}, {"slippage_pct", slippage.to_string()}});
+    if (w.exchange_answered) healthy.insert(w.x.symbol);
+  }
+  std::vector<Event> events;
+  for (const Work& w : batch) {
+    if (w.blocked) events.push_back(*w.blocked);
+  }
+  if (finished.empty() && healthy.empty() && events.empty()) return;
+  pqxx::work tx(connection_);
+  // Lock order as in guard(): tenants, breakers, then executions and operations.
+  const auto limits = repository_.tenant_limits(tx, tenants);
+  std::map<Work*, core::SlippageVerdict> verdicts;
+  for (Work* w : finished) {
+    if (w->terminal->type != EventType::kExecuted || !w->terminal->slippage_pct) continue;
+    const core::SlippageVerdict verdict = core::judge_fill_slippage(limits.at(w->x.tenant_id.value),
+                                                                    *w->terminal->slippage_pct);
+    verdicts[w] = verdict;
+  }
+  std::set<std::int64_t> pausing;
+  for (const auto& [w, verdict] : verdicts) {
+    if (verdict == core::SlippageVerdict::kPauseTenant) pausing.insert(w->x.tenant_id.value);
+  }
+  for (const std::int64_t tenant : pausing) {
+    for (const auto& [w, verdict] : verdicts) {
+      if (verdict != core::SlippageVerdict::kPauseTenant || w->x.tenant_id.value != tenant) continue;
+      repository_.pause_tenant(tx, tenant,
+                               "fill slippage " + w->terminal->slippage_pct->to_string() + " % on operation " +
+                                   std::to_string(w->x.operation_id.value) + " reached the pause threshold");
+      break;
     }
-    log::info("exit executed", {{"operation", x.operation_id.value},
-                                {"tenant", x.tenant_id.value},
-                                {"order", std::to_string(order->order_id)},
-                                {"fill_price", fill_price.to_string()},
-                                {"slippage_pct", slippage.to_string()}});
-    return "executed";
+  }
+  // A success on a closed, clean breaker changes nothing: only other ones take the row lock.
+  for (const auto& [symbol, seen] : repository_.read_breakers(tx, healthy)) {
+    if (seen.state == core::BreakerState::kClosed && seen.failure_count == 0) continue;
+    const core::CircuitBreaker b = repository_.lock_breaker(tx, symbol);
+    const core::CircuitBreaker next = core::breaker_on_success(b);
+    if (next == b) continue;
+    repository_.save_breaker(tx, symbol, next, std::nullopt);
+    if (next.state != b.state) {
+      log::warn("circuit breaker changed", {{"symbol", symbol}, {"state", std::string(core::to_string(next.state))}});
+    }
+  }
+  for (Work* w : finished) events.push_back(*w->terminal);
+  store::EventStore::append(tx, std::move(events));
+  for (Work* w : finished) {
+    if (!w->dust_remainder) continue;
+    tx.exec_params("UPDATE operation SET close_reason = $2 WHERE id = $1", w->x.operation_id.value,
+                   "dust remainder " + w->dust_remainder->to_string() + " below the exchange minimum");
+  }
+  tx.commit();
+  for (const Work& w : batch) {
+    if (w.blocked) {
+      log::warn("exit blocked by a guardrail before its order was sent",
+                {{"operation", w.x.operation_id.value}, {"reason", *w.blocked->reason}});
+    }
+  }
+  for (Work* w : finished) {
+    const Event& e = *w->terminal;
+    if (e.type == EventType::kFailed) {
+      w->outcome = "failed";
+      log::error("exit failed",
+                 {{"operation", w->x.operation_id.value}, {"token", w->token}, {"error", e.error_message.value_or("")}});
+      continue;
+    }
+    w->outcome = "executed";
+    if (const auto v = verdicts.find(w); v != verdicts.end() && v->second != core::SlippageVerdict::kWithinLimit) {
+      log::warn(v->second == core::SlippageVerdict::kPauseTenant ? "tenant paused: fill slippage over the pause threshold"
+                                                                 : "fill slippage over the tenant's limit",
+                {{"tenant", w->x.tenant_id.value},
+                 {"operation", w->x.operation_id.value},
+                 {"slippage_pct", e.slippage_pct->to_string()}});
+    }
+    log::info("exit executed", {{"operation", w->x.operation_id.value},
+                                {"tenant", w->x.tenant_id.value},
+                                {"order", e.exchange_order_id.value_or("")},
+                                {"fill_price", e.fill_price ? e.fill_price->to_string() : ""},
+                                {"slippage_pct", e.slippage_pct ? e.slippage_pct->to_string() : ""}});
   }
 }
 

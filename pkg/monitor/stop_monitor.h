@@ -20,6 +20,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -40,6 +41,10 @@ struct MonitorOptions {
   int max_order_attempts = 5;      // partial fills and "no such order" resends per execution
   int unknown_status_queries = 3;  // queries after a status-unknown answer before leaving it to a later pass
   std::chrono::milliseconds query_backoff{200};
+  // Executions driven together: their locks, reads, guardrail decisions and
+  // terminal events share one statement or transaction per stage, while each
+  // order is still its own request.
+  std::size_t batch_size = 64;
 };
 
 struct TriggerReport {
@@ -106,16 +111,29 @@ class StopMonitor {
   struct Work;  // one execution being driven to a terminal state
   void evaluate_and_execute(const exchange::PriceSnapshot& prices, core::TimePoint received, PassSummary& summary);
   void resume_unfinished(const exchange::PriceSnapshot* prices, core::TimePoint received, PassSummary& summary);
-  std::string drive(const core::Execution& execution, const core::ProtectedPosition& position,
-                    std::optional<core::Decimal> price, core::TimePoint price_time);
+  static void count_outcome(const std::string& outcome, PassSummary& summary);
+  // Each work to a terminal state, a block or "pending", batch_size at a time:
+  //   lock the tokens (those another process holds are "locked") → read their
+  //   state → guard(): guardrails and EXECUTION_SUBMITTED (or BLOCKED) in one
+  //   transaction → send(): each order, or find it first if it was submitted
+  //   before → record(): EXECUTED / FAILED, breakers, pauses in one transaction.
+  void drive(std::vector<Work>& works);
+  void drive_batch(std::span<Work> batch);
+  void guard(const std::vector<Work*>& works);
+  void send(Work& work);
+  void record(std::span<Work> batch);
+  void fail(Work& work, const std::string& error, std::optional<std::string> order_id = std::nullopt);
+  void note_breaker_failure(const std::string& symbol, const exchange::ExchangeError& error);
   std::optional<std::string> append(core::Event event);  // nullopt: appended; else why not
-  const exchange::SymbolRules* rules_for(const std::string& symbol);
+  const exchange::SymbolRules* rules_for(const std::string& symbol);  // fetches exchangeInfo if unknown
+  [[nodiscard]] const exchange::SymbolRules* known_rules(const std::string& symbol) const;
 
   pqxx::connection& connection_;
   exchange::Exchange& exchange_;
   MonitorOptions options_;
   store::MonitorRepository repository_;
   std::optional<exchange::ExchangeRules> rules_;
+  std::map<std::string, core::CircuitBreaker> breakers_;  // the current batch's view, by symbol
   std::set<std::string> resumed_;  // tokens the current pass already drove
   std::mt19937_64 random_;
 };

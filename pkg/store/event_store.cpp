@@ -353,6 +353,21 @@ std::optional<Execution> EventStore::execution(pqxx::transaction_base& tx, const
   return row_to_execution(rows[0]);
 }
 
+std::map<std::string, Execution> EventStore::executions(pqxx::transaction_base& tx,
+                                                        const std::vector<std::string>& tokens) {
+  std::map<std::string, Execution> result;
+  if (tokens.empty()) return result;
+  ArrayLiteral literal;
+  for (const auto& t : tokens) literal.add(t);
+  for (const auto& row : tx.exec_params(std::string("SELECT ") + kExecutionColumns +
+                                            " FROM stop_executions WHERE execution_token = ANY($1::text[])",
+                                        literal.str())) {
+    Execution x = row_to_execution(row);
+    result.emplace(x.execution_token, std::move(x));
+  }
+  return result;
+}
+
 namespace {
 
 std::string show(const std::optional<Decimal>& d) { return d ? d->to_string() : "NULL"; }

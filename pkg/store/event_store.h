@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ class EventStore {
   static std::vector<core::Event> history(pqxx::transaction_base& tx, core::OperationId operation);
 
   static std::optional<core::Execution> execution(pqxx::transaction_base& tx, const std::string& token);
+  // Those of `tokens` that exist, by token.
+  static std::map<std::string, core::Execution> executions(pqxx::transaction_base& tx,
+                                                           const std::vector<std::string>& tokens);
 
   // Rebuilds stop_executions and the operations' levels from stop_events alone
   // and compares them with the live rows. With `rewrite`, replaces what differs

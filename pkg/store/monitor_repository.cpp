@@ -1,5 +1,7 @@
 #include "store/monitor_repository.h"
 
+#include <set>
+
 #include "store/db.h"
 #include "store/event_store.h"
 
@@ -161,50 +163,88 @@ std::vector<std::string> MonitorRepository::active_symbols(const ScanFilter& fil
 
 std::vector<core::Execution> MonitorRepository::unfinished(const ScanFilter& filter) {
   pqxx::read_transaction tx(connection_);
+  std::vector<std::string> tokens;
+  for (const auto& row : tx.exec_params(
+           "SELECT x.execution_token FROM stop_executions x JOIN operation o ON o.id = x.operation_id "
+           "WHERE x.status IN ('TRIGGERED', 'BLOCKED', 'SUBMITTED') AND o.status = 'ACTIVE'" +
+               filter_sql(1) + " ORDER BY x.triggered_at, x.execution_token",
+           tenants_literal(filter), symbols_literal(filter))) {
+    tokens.push_back(row[0].as<std::string>());
+  }
+  auto found = EventStore::executions(tx, tokens);
   std::vector<core::Execution> result;
-  const pqxx::result rows = tx.exec_params(
-      "SELECT x.execution_token FROM stop_executions x JOIN operation o ON o.id = x.operation_id "
-      "WHERE x.status IN ('TRIGGERED', 'BLOCKED', 'SUBMITTED') AND o.status = 'ACTIVE'" +
-          filter_sql(1) + " ORDER BY x.triggered_at",
-      tenants_literal(filter), symbols_literal(filter));
-  for (const auto& row : rows) {
-    if (auto x = EventStore::execution(tx, row[0].as<std::string>())) result.push_back(std::move(*x));
+  for (const auto& t : tokens) {
+    if (auto it = found.find(t); it != found.end()) result.push_back(std::move(it->second));
   }
   return result;
 }
 
-std::optional<core::ProtectedPosition> MonitorRepository::position(std::int64_t operation_id) {
+std::map<std::int64_t, core::ProtectedPosition> MonitorRepository::positions(
+    const std::vector<std::int64_t>& operation_ids) {
+  std::map<std::int64_t, core::ProtectedPosition> result;
+  if (operation_ids.empty()) return result;
+  ArrayLiteral ids;
+  for (const auto id : operation_ids) ids.add(id);
   pqxx::read_transaction tx(connection_);
-  const pqxx::result rows =
-      tx.exec_params(std::string("SELECT ") + kPositionColumns + " FROM operation o WHERE o.id = $1", operation_id);
-  if (rows.empty()) return std::nullopt;
-  return row_to_position(rows[0]);
+  for (const auto& row : tx.exec_params(std::string("SELECT ") + kPositionColumns +
+                                            " FROM operation o WHERE o.id = ANY($1::bigint[])",
+                                        ids.str())) {
+    if (auto p = row_to_position(row)) result.emplace(p->id.value, std::move(*p));
+  }
+  return result;
 }
 
-bool MonitorRepository::try_lock(const std::string& token) {
+std::set<std::string> MonitorRepository::try_lock(const std::vector<std::string>& tokens) {
+  std::set<std::string> locked;
+  if (tokens.empty()) return locked;
+  ArrayLiteral keys;
+  for (const auto& t : tokens) keys.add(lock_key(t));
   pqxx::nontransaction tx(connection_);
-  return tx.exec_params1("SELECT pg_try_advisory_lock($1)", lock_key(token))[0].as<bool>();
+  // One call per key in array order; the result says which ones this session got.
+  const pqxx::result rows = tx.exec_params(
+      "SELECT k.ord, pg_try_advisory_lock(k.key) FROM unnest($1::bigint[]) WITH ORDINALITY AS k(key, ord) "
+      "ORDER BY k.ord",
+      keys.str());
+  for (const auto& row : rows) {
+    if (row[1].as<bool>()) locked.insert(tokens.at(row[0].as<std::size_t>() - 1));
+  }
+  return locked;
 }
 
-void MonitorRepository::unlock(const std::string& token) {
+void MonitorRepository::unlock(const std::vector<std::string>& tokens) {
+  if (tokens.empty()) return;
+  ArrayLiteral keys;
+  for (const auto& t : tokens) keys.add(lock_key(t));
   pqxx::nontransaction tx(connection_);
-  tx.exec_params("SELECT pg_advisory_unlock($1)", lock_key(token));
+  tx.exec_params("SELECT pg_advisory_unlock(k) FROM unnest($1::bigint[]) AS k", keys.str());
 }
 
-MonitorRepository::TenantState MonitorRepository::lock_tenant(pqxx::work& tx, std::int64_t tenant) {
-  tx.exec_params("INSERT INTO tenant_config (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING", tenant);
-  const pqxx::row row = tx.exec_params1(
-      std::string("SELECT ") + kLimitColumns + " FROM tenant_config WHERE tenant_id = $1 FOR UPDATE", tenant);
-  TenantState state;
-  state.limits = row_to_limits(row);
+std::map<std::int64_t, MonitorRepository::TenantState> MonitorRepository::lock_tenants(
+    pqxx::work& tx, const std::set<std::int64_t>& tenants) {
+  std::map<std::int64_t, TenantState> result;
+  if (tenants.empty()) return result;
+  ArrayLiteral ids;
+  for (const auto t : tenants) ids.add(t);
+  tx.exec_params("INSERT INTO tenant_config (tenant_id) SELECT unnest($1::bigint[]) ORDER BY 1 "
+                 "ON CONFLICT (tenant_id) DO NOTHING",
+                 ids.str());
+  for (const auto& row : tx.exec_params(std::string("SELECT tenant_id, ") + kLimitColumns +
+                                            " FROM tenant_config WHERE tenant_id = ANY($1::bigint[]) "
+                                            "ORDER BY tenant_id FOR UPDATE",
+                                        ids.str())) {
+    result[row[0].as<std::int64_t>()].limits = row_to_limits(row.slice(1, row.size()));
+  }
   // First submissions only: a resend of the same execution is not a new execution.
-  const pqxx::row counts = tx.exec_params1(
-      "SELECT count(*) FILTER (WHERE triggered_at > now() - interval '1 minute'), count(*) FROM stop_executions "
-      "WHERE tenant_id = $1 AND submitted_at IS NOT NULL AND triggered_at > now() - interval '1 hour'",
-      tenant);
-  state.submitted_last_minute = counts[0].as<int>();
-  state.submitted_last_hour = counts[1].as<int>();
-  return state;
+  for (const auto& row : tx.exec_params(
+           "SELECT tenant_id, count(*) FILTER (WHERE triggered_at > now() - interval '1 minute'), count(*) "
+           "FROM stop_executions WHERE tenant_id = ANY($1::bigint[]) AND submitted_at IS NOT NULL "
+           "AND triggered_at > now() - interval '1 hour' GROUP BY tenant_id",
+           ids.str())) {
+    TenantState& state = result[row[0].as<std::int64_t>()];
+    state.submitted_last_minute = row[1].as<int>();
+    state.submitted_last_hour = row[2].as<int>();
+  }
+  return result;
 }
 
 void MonitorRepository::pause_tenant(pqxx::work& tx, std::int64_t tenant, const std::string& reason) {
@@ -213,16 +253,38 @@ void MonitorRepository::pause_tenant(pqxx::work& tx, std::int64_t tenant, const 
                  tenant, reason);
 }
 
-core::TenantGuardrails MonitorRepository::tenant_limits(pqxx::transaction_base& tx, std::int64_t tenant) {
-  const pqxx::result rows =
-      tx.exec_params(std::string("SELECT ") + kLimitColumns + " FROM tenant_config WHERE tenant_id = $1", tenant);
-  return rows.empty() ? core::TenantGuardrails{} : row_to_limits(rows[0]);
+std::map<std::int64_t, core::TenantGuardrails> MonitorRepository::tenant_limits(
+    pqxx::transaction_base& tx, const std::set<std::int64_t>& tenants) {
+  std::map<std::int64_t, core::TenantGuardrails> result;
+  if (tenants.empty()) return result;
+  ArrayLiteral ids;
+  for (const auto t : tenants) {
+    ids.add(t);
+    result[t] = core::TenantGuardrails{};
+  }
+  for (const auto& row : tx.exec_params(std::string("SELECT tenant_id, ") + kLimitColumns +
+                                            " FROM tenant_config WHERE tenant_id = ANY($1::bigint[])",
+                                        ids.str())) {
+    result[row[0].as<std::int64_t>()] = row_to_limits(row.slice(1, row.size()));
+  }
+  return result;
 }
 
-core::CircuitBreaker MonitorRepository::read_breaker(pqxx::transaction_base& tx, const std::string& symbol) {
-  const pqxx::result rows = tx.exec_params(
-      std::string("SELECT ") + kBreakerColumns + " FROM circuit_breaker_state WHERE symbol = $1", symbol);
-  return rows.empty() ? core::CircuitBreaker{} : row_to_breaker(rows[0]);
+std::map<std::string, core::CircuitBreaker> MonitorRepository::read_breakers(pqxx::transaction_base& tx,
+                                                                              const std::set<std::string>& symbols) {
+  std::map<std::string, core::CircuitBreaker> result;
+  if (symbols.empty()) return result;
+  ArrayLiteral names;
+  for (const auto& s : symbols) {
+    names.add(s);
+    result[s] = core::CircuitBreaker{};
+  }
+  for (const auto& row : tx.exec_params(std::string("SELECT symbol, ") + kBreakerColumns +
+                                            " FROM circuit_breaker_state WHERE symbol = ANY($1::text[])",
+                                        names.str())) {
+    result[row[0].as<std::string>()] = row_to_breaker(row.slice(1, row.size()));
+  }
+  return result;
 }
 
 core::CircuitBreaker MonitorRepository::lock_breaker(pqxx::work& tx, const std::string& symbol) {

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -42,29 +44,36 @@ class MonitorRepository {
   // Symbols with ACTIVE operations (what a stream must subscribe to).
   std::vector<std::string> active_symbols(const ScanFilter& filter);
 
-  // Executions not finished (TRIGGERED, BLOCKED, SUBMITTED) of ACTIVE operations.
+  // Executions not finished (TRIGGERED, BLOCKED, SUBMITTED) of ACTIVE operations,
+  // oldest trigger first.
   std::vector<core::Execution> unfinished(const ScanFilter& filter);
-  std::optional<core::ProtectedPosition> position(std::int64_t operation_id);
+  // The operations by id (those that exist and are well formed).
+  std::map<std::int64_t, core::ProtectedPosition> positions(const std::vector<std::int64_t>& operation_ids);
 
-  // Session-level advisory lock per execution token: held while a process works
-  // on the execution, released by PostgreSQL if the process dies.
-  bool try_lock(const std::string& token);
-  void unlock(const std::string& token);
+  // Session-level advisory locks per execution token: held while a process works
+  // on the execution, released by PostgreSQL if the process dies. try_lock
+  // returns the tokens it got (never waits); unlock releases them.
+  std::set<std::string> try_lock(const std::vector<std::string>& tokens);
+  void unlock(const std::vector<std::string>& tokens);
 
   struct TenantState {
     core::TenantGuardrails limits;
     int submitted_last_minute = 0;
     int submitted_last_hour = 0;
   };
-  // Locks the tenant's config row (created with defaults if missing) in `tx`, so
-  // rate limits hold across concurrent monitors.
-  TenantState lock_tenant(pqxx::work& tx, std::int64_t tenant);
-  // The tenant's limits without locking or counting (defaults if no row).
-  core::TenantGuardrails tenant_limits(pqxx::transaction_base& tx, std::int64_t tenant);
+  // Locks the tenants' config rows (created with defaults if missing) in `tx`,
+  // in id order, so rate limits hold across concurrent monitors; with each
+  // tenant's first submissions in the last minute and hour.
+  std::map<std::int64_t, TenantState> lock_tenants(pqxx::work& tx, const std::set<std::int64_t>& tenants);
+  // The tenants' limits without locking or counting (defaults if no row).
+  std::map<std::int64_t, core::TenantGuardrails> tenant_limits(pqxx::transaction_base& tx,
+                                                               const std::set<std::int64_t>& tenants);
   void pause_tenant(pqxx::work& tx, std::int64_t tenant, const std::string& reason);
 
-  // The breaker without a row lock: enough to decide while nothing changes.
-  core::CircuitBreaker read_breaker(pqxx::transaction_base& tx, const std::string& symbol);
+  // Breakers without a row lock: enough to decide while nothing changes
+  // (a symbol without a row is a closed breaker with the defaults).
+  std::map<std::string, core::CircuitBreaker> read_breakers(pqxx::transaction_base& tx,
+                                                            const std::set<std::string>& symbols);
   core::CircuitBreaker lock_breaker(pqxx::work& tx, const std::string& symbol);
   void save_breaker(pqxx::work& tx, const std::string& symbol, const core::CircuitBreaker& breaker,
                     const std::optional<std::string>& last_error);

@@ -77,6 +77,16 @@ TEST(ExecutionProjection, BlockedThenRetriedCountsResubmissions) {
   EXPECT_EQ(x.retry_count, 1);
 }
 
+TEST(ExecutionProjection, SubmissionThatNeverReachedTheExchangeCanBeBlocked) {
+  Event blocked = event(EventType::kBlocked, 3, "t3");
+  blocked.reason = "CIRCUIT_OPEN";
+  const Execution x = fold({event(EventType::kStopTriggered, 1, "t1"), event(EventType::kExecutionSubmitted, 2, "t2"),
+                            blocked, event(EventType::kExecutionSubmitted, 4, "t4")});
+  EXPECT_EQ(x.status, ExecutionStatus::kSubmitted);
+  EXPECT_EQ(x.blocked_reason, "CIRCUIT_OPEN");
+  EXPECT_EQ(x.retry_count, 1);
+}
+
 TEST(ExecutionProjection, ImpossibleTransitionsAreRefused) {
   const Event triggered = event(EventType::kStopTriggered, 1, "t1");
   EXPECT_THROW((void)apply_to_execution(std::nullopt, event(EventType::kExecuted, 1, "t")), ProjectionError);
