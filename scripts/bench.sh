@@ -133,27 +133,49 @@ fi
 if want 5; then
 echo
 echo "## 5. P2: exits recorded per second (simulator, zero latency) vs pgbench simple-update, 4 clients"
-createdb p2
-"$BIN/migrate" --database-url dbname=p2 up >/dev/null 2>&1
 exits=4000
-"${PSQL[@]}" -d p2 -c "INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour)
-  SELECT t, 1000000, 1000000 FROM generate_series(1, 100) t" \
-  -c "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price)
-  SELECT 1 + i % 100, 'SYM' || (i % 500), 'BUY', 200 + i % 500, 1, (100 + i % 500) * 1.01 FROM generate_series(1, $exits) i"
-start=$(date +%s.%N)
-pids=()
-for c in 1 2 3 4; do "$BIN/stop-monitor" --database-url dbname=p2 --log-level warn >/dev/null & pids+=($!); done
-wait "${pids[@]}"
-end=$(date +%s.%N)
-executed=$(psql -X -At -d p2 -c "SELECT count(*) FROM stop_executions WHERE status = 'EXECUTED'")
-orders=$(curl -fsS "$SIM/admin/ledger" | grep -o '"orderId"' | wc -l)
-exit_rate=$(echo "$executed / ($end - $start)" | bc -l)
+p2_book() {  # a fresh database with $exits crossed stops over 100 tenants and 500 symbols
+  dropdb --if-exists "$1" >/dev/null 2>&1; createdb "$1"
+  "$BIN/migrate" --database-url "dbname=$1" up >/dev/null 2>&1
+  "${PSQL[@]}" -d "$1" -c "INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour)
+    SELECT t, 1000000, 1000000 FROM generate_series(1, 100) t" \
+    -c "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price)
+    SELECT 1 + i % 100, 'SYM' || (i % 500), 'BUY', 200 + i % 500, 1, (100 + i % 500) * 1.01 FROM generate_series(1, $exits) i"
+}
+# $1 database, $2 "sharded" (each process owns a quarter of the tenants, the way
+# StopMonitors scale) or "racing" (all four see every exit and race for it)
+p2_run() {
+  local start end pids=() c
+  start=$(date +%s.%N)
+  for c in 0 1 2 3; do
+    if [[ $2 == sharded ]]; then
+      "$BIN/stop-monitor" --database-url "dbname=$1" --log-level warn --tenant "$(seq -s, $((c + 1)) 4 100)" >/dev/null &
+    else
+      "$BIN/stop-monitor" --database-url "dbname=$1" --log-level warn >/dev/null &
+    fi
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  end=$(date +%s.%N)
+  local executed
+  executed=$(psql -X -At -d "$1" -c "SELECT count(*) FROM stop_executions WHERE status = 'EXECUTED'")
+  echo "$executed $(echo "$executed / ($end - $start)" | bc -l)"
+}
+ledger_orders() { curl -fsS "$SIM/admin/ledger" | { grep -o '"orderId"' || true; } | wc -l; }
 createdb p2_pgbench
 pgbench -i -q -s 10 p2_pgbench >/dev/null 2>&1
 tps=$(pgbench -N -c 4 -j 2 -T 10 p2_pgbench 2>/dev/null | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | tail -1)
 printf "%-46s %10.0f TPS\n" "pgbench -N, 4 clients (baseline)" "$tps"
-printf "%-46s %10.0f exits/s  (%s exits, %s orders at the exchange; ratio %.2f, goal >= 0.5)\n" \
-  "stop-monitor, 4 processes" "$exit_rate" "$executed" "$orders" "$(echo "$exit_rate / $tps" | bc -l)"
+orders_before=$(ledger_orders)
+p2_book p2; read -r executed rate < <(p2_run p2 sharded)
+orders=$(( $(ledger_orders) - orders_before ))
+printf "%-46s %10.0f exits/s  (%s exits, %s orders; ratio %.2f, goal >= 0.5)\n" \
+  "stop-monitor, 4 processes, tenant shards" "$rate" "$executed" "$orders" "$(echo "$rate / $tps" | bc -l)"
+orders_before=$(ledger_orders)
+p2_book p2_race; read -r executed rate < <(p2_run p2_race racing)
+orders=$(( $(ledger_orders) - orders_before ))
+printf "%-46s %10.0f exits/s  (%s exits, %s orders; ratio %.2f)\n" \
+  "stop-monitor, 4 processes racing for every exit" "$rate" "$executed" "$orders" "$(echo "$rate / $tps" | bc -l)"
 fi
 
 if want 6; then

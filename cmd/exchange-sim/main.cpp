@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   }
   httplib::Server server;
   server.new_task_queue = [] { return new httplib::ThreadPool(16); };
+  server.set_tcp_nodelay(true);  // as real HTTP servers do: no Nagle delay between header and body writes
   auto handler = [&](const httplib::Request& req, httplib::Response& res) {
     backstop::sim::SimRequest request;
     request.method = req.method;

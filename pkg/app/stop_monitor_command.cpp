@@ -84,8 +84,9 @@ void StopMonitorCommand::add_to(CLI::App& app) {
   app.add_option("--interval", interval_s_, "seconds between passes with --continuous")
       ->check(CLI::Range(0.01, 3600.0))
       ->capture_default_str();
-  app.add_option("--tenant", tenants_, "only these tenants (repeatable; shards work between monitors)");
-  app.add_option("--symbol", symbols_, "only these symbols (repeatable)");
+  app.add_option("--tenant", tenants_, "only these tenants (repeatable or comma-separated; shards work between monitors)")
+      ->delimiter(',');
+  app.add_option("--symbol", symbols_, "only these symbols (repeatable or comma-separated)")->delimiter(',');
   app.add_option("--price-source", price_source_, "last (last trade) or book (bid for longs, ask for shorts)")
       ->check(CLI::IsMember({"last", "book"}))
       ->capture_default_str();
@@ -112,6 +113,7 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
   const auto run_start = std::chrono::steady_clock::now();
   try {
     auto connection = store::connect(common.database_url, "backstop-stop-monitor");
+    exchange::configure_http_threads(1);
     exchange::BinanceConfig config;
     config.base_url = exchange_url_;
     config.api_key = api_key_;

@@ -1,5 +1,8 @@
 // The only file that includes cpprestsdk.
 #include <cpprest/http_client.h>
+#include <pplx/threadpool.h>
+
+#include <mutex>
 
 #include <system_error>
 
@@ -68,6 +71,17 @@ class CpprestTransport : public HttpTransport {
 };
 
 }  // namespace
+
+void configure_http_threads(std::size_t threads) {
+  static std::once_flag once;
+  std::call_once(once, [threads] {
+    try {
+      crossplat::threadpool::initialize_with_threads(threads);
+    } catch (const std::exception&) {
+      // Already initialized by an earlier request: keep what is there.
+    }
+  });
+}
 
 std::unique_ptr<HttpTransport> make_cpprest_transport(const std::string& base_url, std::chrono::milliseconds timeout) {
   return std::make_unique<CpprestTransport>(base_url, timeout);

@@ -268,7 +268,6 @@ std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& price
   summary.symbols = static_cast<std::int64_t>(symbol_prices.size());
   const auto candidates = repository_.candidates(symbol_prices, options_.filter);
   summary.candidates = static_cast<std::int64_t>(candidates.size());
-  std::vector<std::int64_t> triggered_ids;
 
   // Evaluate every candidate, then claim all triggered exits in one transaction:
   // a tick's claims are committed together, before any order is sent.
@@ -280,7 +279,6 @@ std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& price
                                             options_.price_source);
     const auto trigger = price ? core::evaluate(position, *price) : std::nullopt;
     if (!trigger) continue;  // a percentage-only row that is not crossed
-    triggered_ids.push_back(position.id.value);
     ++summary.triggered;
     TriggerReport report{position.id.value, position.tenant.value, position.symbol,
                          std::string(core::to_string(position.side)), std::string(core::to_string(trigger->kind)),
@@ -311,13 +309,20 @@ std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& price
     claims.push_back(std::move(claim));
     claimed.push_back({position, price, received, std::move(report)});
   }
-  if (!claims.empty()) {
+  if (!options_.dry_run) {
+    // The claims and the pass's checkpoint in one transaction; the operations
+    // whose trigger this process won get their own check time and count.
     std::set<std::string> won;
     {
       pqxx::work tx(connection_);
       const store::AppendResult appended = store::EventStore::append(tx, std::move(claims));
+      std::vector<std::int64_t> won_ids;
+      for (const Event& e : appended.appended) {
+        won.insert(e.execution_token);
+        won_ids.push_back(e.operation_id.value);
+      }
+      repository_.record_checkpoint(tx, symbol_prices, won_ids);
       tx.commit();
-      for (const Event& e : appended.appended) won.insert(e.execution_token);
     }
     const std::int64_t latency_us =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now() - received).count();
@@ -340,7 +345,6 @@ std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& price
                                    {"claim_latency_us", latency_us}});
     }
   }
-  if (!options_.dry_run) repository_.record_checkpoint(symbol_prices, triggered_ids);
   return claimed;
 }
 

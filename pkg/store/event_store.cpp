@@ -215,7 +215,13 @@ AppendResult EventStore::append(pqxx::work& tx, std::vector<Event> events) {
   for (Event& e : events) {
     validate(e);
     e.event_id = new_uuid();
-    if (core::is_execution_event(e.type)) execution_tokens.insert(e.execution_token);
+    // A STOP_TRIGGERED starts its execution: there is no row to lock, and the
+    // unique (token, type) index settles a race for it (the loser waits for the
+    // winner's commit, then is a duplicate). Locking an existing row for it would
+    // only make every loser of a race write a row lock.
+    if (core::is_execution_event(e.type) && e.type != core::EventType::kStopTriggered) {
+      execution_tokens.insert(e.execution_token);
+    }
     if (core::affects_operation(e.type)) operation_ids.insert(e.operation_id.value);
   }
 

@@ -125,7 +125,7 @@ std::vector<core::ProtectedPosition> MonitorRepository::candidates(const std::ve
   return result;
 }
 
-void MonitorRepository::record_checkpoint(const std::vector<SymbolPrice>& prices,
+void MonitorRepository::record_checkpoint(pqxx::work& tx, const std::vector<SymbolPrice>& prices,
                                           const std::vector<std::int64_t>& triggered) {
   if (prices.empty()) return;
   ArrayLiteral symbols, last;
@@ -133,7 +133,6 @@ void MonitorRepository::record_checkpoint(const std::vector<SymbolPrice>& prices
     symbols.add(p.symbol);
     last.add(std::optional<Decimal>(p.long_exit));
   }
-  pqxx::work tx(connection_);
   tx.exec_params(
       "INSERT INTO monitor_checkpoint (symbol, last_checked_at, last_price, passes) "
       "SELECT s, now(), p, 1 FROM unnest($1::text[], $2::numeric[]) AS u(s, p) ORDER BY s "
@@ -147,7 +146,6 @@ void MonitorRepository::record_checkpoint(const std::vector<SymbolPrice>& prices
                    "WHERE id = ANY($1::bigint[])",
                    ids.str());
   }
-  tx.commit();
 }
 
 std::vector<std::string> MonitorRepository::active_symbols(const ScanFilter& filter) {

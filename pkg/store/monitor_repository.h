@@ -39,7 +39,8 @@ class MonitorRepository {
   // that still rely on percentages (decided by core::evaluate).
   std::vector<core::ProtectedPosition> candidates(const std::vector<SymbolPrice>& prices, const ScanFilter& filter);
   // One row per symbol per pass; triggered operations get their own counters.
-  void record_checkpoint(const std::vector<SymbolPrice>& prices, const std::vector<std::int64_t>& triggered);
+  void record_checkpoint(pqxx::work& tx, const std::vector<SymbolPrice>& prices,
+                         const std::vector<std::int64_t>& triggered);
 
   // Symbols with ACTIVE operations (what a stream must subscribe to).
   std::vector<std::string> active_symbols(const ScanFilter& filter);
