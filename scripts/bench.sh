@@ -133,7 +133,7 @@ fi
 if want 5; then
 echo
 echo "## 5. P2: exits recorded per second (simulator, zero latency) vs pgbench simple-update, 4 clients"
-exits=4000
+exits=10000
 p2_book() {  # a fresh database with $exits crossed stops over 100 tenants and 500 symbols
   dropdb --if-exists "$1" >/dev/null 2>&1; createdb "$1"
   "$BIN/migrate" --database-url "dbname=$1" up >/dev/null 2>&1

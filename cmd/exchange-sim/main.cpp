@@ -1,6 +1,7 @@
 // exchange-sim: a Binance-spot-compatible exchange on 127.0.0.1 for paper
 // trading, tests and benchmarks. See pkg/sim/simulator.h for what it does.
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -64,6 +65,15 @@ int main(int argc, char** argv) {
   httplib::Server server;
   server.new_task_queue = [] { return new httplib::ThreadPool(16); };
   server.set_tcp_nodelay(true);  // as real HTTP servers do: no Nagle delay between header and body writes
+  // Real exchanges accept bursts of connections; the backlog of 5 compiled into
+  // Debian's libcpp-httplib drops the SYN of a sixth concurrent connect, which
+  // the client retries a second later. Remember the listening socket so that
+  // its backlog can be raised once it listens.
+  int listening_socket = -1;
+  server.set_socket_options([&listening_socket](int sock) {
+    httplib::default_socket_options(sock);
+    listening_socket = sock;
+  });
   auto handler = [&](const httplib::Request& req, httplib::Response& res) {
     backstop::sim::SimRequest request;
     request.method = req.method;
@@ -98,6 +108,7 @@ int main(int argc, char** argv) {
     std::cerr << "exchange-sim: cannot listen on " << host << ":" << port << "\n";
     return 3;
   }
+  if (listening_socket >= 0) ::listen(listening_socket, SOMAXCONN);
   if (!port_file.empty()) {
     std::ofstream(port_file + ".tmp") << bound << "\n";
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());

@@ -43,8 +43,8 @@ std::int64_t BinanceClient::clock_offset_ms() const {
   return offset_ms_;
 }
 
-Result<HttpResponse> BinanceClient::send_once(binance::Call call, const std::string& method, const std::string& path,
-                                              const Params& params, bool is_signed) {
+Result<HttpRequest> BinanceClient::prepare(const std::string& method, const std::string& path, const Params& params,
+                                           bool is_signed) {
   {
     std::lock_guard lock(mutex_);
     if (std::chrono::steady_clock::now() < banned_until_) {
@@ -70,13 +70,16 @@ Result<HttpResponse> BinanceClient::send_once(binance::Call call, const std::str
     request.headers["X-MBX-APIKEY"] = config_.api_key;
   }
   request.target = path + (query.empty() ? "" : "?" + query);
-  HttpResponse response;
-  try {
-    response = transport_->send(request);
-  } catch (const TransportError& e) {
+  return request;
+}
+
+Result<HttpResponse> BinanceClient::complete(binance::Call call, HttpOutcome outcome) {
+  if (!outcome.response) {
+    const TransportError& e = *outcome.error;
     const bool unknown = e.maybe_sent() && call == binance::Call::kPlaceOrder;
     return ExchangeError{unknown ? ErrorClass::kStatusUnknown : ErrorClass::kRetryable, 0, 0, e.what(), std::nullopt};
   }
+  HttpResponse& response = *outcome.response;
   {
     std::lock_guard lock(mutex_);
     if (const auto it = response.headers.find("x-mbx-used-weight-1m"); it != response.headers.end()) {
@@ -86,13 +89,26 @@ Result<HttpResponse> BinanceClient::send_once(binance::Call call, const std::str
       }
     }
   }
-  if (response.status >= 200 && response.status < 300) return response;
+  if (response.status >= 200 && response.status < 300) return std::move(response);
   ExchangeError error = binance::classify_http_error(call, response.status, response.body, retry_after(response));
   if (error.error_class == ErrorClass::kBanned) {
     std::lock_guard lock(mutex_);
     banned_until_ = std::chrono::steady_clock::now() + error.retry_after.value_or(std::chrono::seconds(120));
   }
   return error;
+}
+
+Result<HttpResponse> BinanceClient::send_once(binance::Call call, const std::string& method, const std::string& path,
+                                              const Params& params, bool is_signed) {
+  auto request = prepare(method, path, params, is_signed);
+  if (!request.ok()) return request.error();
+  HttpOutcome outcome;
+  try {
+    outcome.response = transport_->send(request.value());
+  } catch (const TransportError& e) {
+    outcome.error = e;
+  }
+  return complete(call, std::move(outcome));
 }
 
 bool BinanceClient::sync_time() {
@@ -146,21 +162,58 @@ Result<ExchangeRules> BinanceClient::rules() {
   }
 }
 
-Result<Order> BinanceClient::place_market_order(const OrderRequest& request) {
-  auto response = call(binance::Call::kPlaceOrder, "POST", "/api/v3/order",
-                       {{"symbol", request.symbol},
-                        {"side", std::string(core::to_string(request.side))},
-                        {"type", "MARKET"},
-                        {"quantity", request.quantity.to_string()},
-                        {"newClientOrderId", request.client_order_id},
-                        {"newOrderRespType", "FULL"}},
-                       true);
+BinanceClient::Params BinanceClient::order_params(const OrderRequest& request) {
+  return {{"symbol", request.symbol},
+          {"side", std::string(core::to_string(request.side))},
+          {"type", "MARKET"},
+          {"quantity", request.quantity.to_string()},
+          {"newClientOrderId", request.client_order_id},
+          {"newOrderRespType", "FULL"}};
+}
+
+Result<Order> BinanceClient::order_from(Result<HttpResponse> response) {
   if (!response.ok()) return response.error();
   try {
     return binance::parse_order(response.value().body);
   } catch (const binance::ProtocolError& e) {
     return protocol_failure(binance::Call::kPlaceOrder, e.what());
   }
+}
+
+Result<Order> BinanceClient::place_market_order(const OrderRequest& request) {
+  return order_from(call(binance::Call::kPlaceOrder, "POST", "/api/v3/order", order_params(request), true));
+}
+
+std::vector<Result<Order>> BinanceClient::place_market_orders(const std::vector<OrderRequest>& requests) {
+  std::vector<std::optional<Result<Order>>> answers(requests.size());
+  std::vector<HttpRequest> wire;
+  std::vector<std::size_t> sent;  // index into requests of each wire request
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    auto prepared = prepare("POST", "/api/v3/order", order_params(requests[i]), true);
+    if (!prepared.ok()) {
+      answers[i] = Result<Order>(prepared.error());
+      continue;
+    }
+    wire.push_back(std::move(prepared.value()));
+    sent.push_back(i);
+  }
+  std::vector<HttpOutcome> outcomes = transport_->send_all(wire);
+  bool resynced = false;
+  for (std::size_t k = 0; k < sent.size(); ++k) {
+    const std::size_t i = sent[k];
+    auto response = complete(binance::Call::kPlaceOrder, std::move(outcomes[k]));
+    // -1021: rejected before execution because our clock is off; resync once and
+    // send that order again, alone (as call() does).
+    if (!response.ok() && response.error().code == binance::kInvalidTimestamp && (resynced || sync_time())) {
+      resynced = true;
+      response = send_once(binance::Call::kPlaceOrder, "POST", "/api/v3/order", order_params(requests[i]), true);
+    }
+    answers[i] = order_from(std::move(response));
+  }
+  std::vector<Result<Order>> out;
+  out.reserve(answers.size());
+  for (auto& a : answers) out.push_back(std::move(*a));
+  return out;
 }
 
 Result<std::optional<Order>> BinanceClient::query_order(const std::string& symbol, const std::string& client_order_id) {

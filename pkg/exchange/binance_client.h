@@ -34,6 +34,7 @@ class BinanceClient : public Exchange {
   Result<PriceSnapshot> prices() override;
   Result<ExchangeRules> rules() override;
   Result<Order> place_market_order(const OrderRequest& request) override;
+  std::vector<Result<Order>> place_market_orders(const std::vector<OrderRequest>& requests) override;
   Result<std::optional<Order>> query_order(const std::string& symbol, const std::string& client_order_id) override;
 
   [[nodiscard]] int used_weight() const;  // X-MBX-USED-WEIGHT-1M of the last answer
@@ -45,6 +46,11 @@ class BinanceClient : public Exchange {
                             bool is_signed);
   Result<HttpResponse> send_once(binance::Call call, const std::string& method, const std::string& path,
                                  const Params& params, bool is_signed);
+  // send_once in two halves, so that several requests can be in flight at once.
+  Result<HttpRequest> prepare(const std::string& method, const std::string& path, const Params& params, bool is_signed);
+  Result<HttpResponse> complete(binance::Call call, HttpOutcome outcome);
+  static Params order_params(const OrderRequest& request);
+  static Result<Order> order_from(Result<HttpResponse> response);
   bool sync_time();
 
   BinanceConfig config_;

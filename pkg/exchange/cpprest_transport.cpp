@@ -24,26 +24,55 @@ class CpprestTransport : public HttpTransport {
         client_(base_url_, config_) {}
 
   HttpResponse send(const HttpRequest& request) override {
-    if (request.method == "GET") return send_with(client_, request);
+    if (request.method == "GET") return finish(request, client_.request(message_for(request)));
     // cpprestsdk silently re-sends a request whose pooled (reused) connection
     // turns out to be closed (handle_failed_read_status_line). For an order that
     // is a second order. Non-GET requests therefore get a client of their own, so
     // their connection is never a reused one, and they ask the server to close it.
     http::client::http_client one_shot(base_url_, config_);
-    HttpRequest closing = request;
-    closing.headers["Connection"] = "close";
-    return send_with(one_shot, closing);
+    return finish(request, one_shot.request(message_for(closing(request))));
+  }
+
+  std::vector<HttpOutcome> send_all(const std::vector<HttpRequest>& requests) override {
+    // Every request on a connection of its own (as send() does for non-GET
+    // ones), all in flight together; the clients live until every answer is in.
+    std::vector<std::unique_ptr<http::client::http_client>> clients;
+    std::vector<pplx::task<http::http_response>> pending;
+    for (const HttpRequest& request : requests) {
+      clients.push_back(std::make_unique<http::client::http_client>(base_url_, config_));
+      pending.push_back(clients.back()->request(message_for(closing(request))));
+    }
+    std::vector<HttpOutcome> outcomes(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      try {
+        outcomes[i].response = finish(requests[i], std::move(pending[i]));
+      } catch (const TransportError& e) {
+        outcomes[i].error = e;
+      }
+    }
+    return outcomes;
   }
 
  private:
-  static HttpResponse send_with(http::client::http_client& client, const HttpRequest& request) {
+  static HttpRequest closing(const HttpRequest& request) {
+    HttpRequest copy = request;
+    copy.headers["Connection"] = "close";
+    return copy;
+  }
+
+  static http::http_request message_for(const HttpRequest& request) {
     http::http_request message(request.method);
     message.set_request_uri(request.target);
     for (const auto& [name, value] : request.headers) message.headers().add(name, value);
     if (!request.body.empty()) message.set_body(request.body, "application/x-www-form-urlencoded");
+    return message;
+  }
+
+  // Waits for the answer; throws TransportError when there is none.
+  static HttpResponse finish(const HttpRequest& request, pplx::task<http::http_response> task) {
     try {
       // .get() observes the task's exception: an unobserved one would terminate.
-      http::http_response response = client.request(message).get();
+      http::http_response response = task.get();
       HttpResponse out;
       out.status = response.status_code();
       for (const auto& [name, value] : response.headers()) {
@@ -59,10 +88,15 @@ class CpprestTransport : public HttpTransport {
       const bool not_sent = code == std::errc::connection_refused || code == std::errc::host_unreachable ||
                             code == std::errc::network_unreachable ||
                             std::string(e.what()).find("resolve") != std::string::npos;
-      throw TransportError(std::string("HTTP ") + request.method + " " + request.target.substr(0, request.target.find('?')) +
-                               ": " + e.what(),
-                           !not_sent);
+      throw TransportError(describe(request) + ": " + e.what(), !not_sent);
+    } catch (const std::exception& e) {
+      // Anything else in the middle of an exchange: it may have been sent.
+      throw TransportError(describe(request) + ": " + e.what(), true);
     }
+  }
+
+  static std::string describe(const HttpRequest& request) {
+    return "HTTP " + request.method + " " + request.target.substr(0, request.target.find('?'));
   }
 
   std::string base_url_;

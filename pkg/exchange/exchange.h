@@ -108,6 +108,15 @@ class Exchange {
   virtual Result<PriceSnapshot> prices() = 0;
   virtual Result<ExchangeRules> rules() = 0;
   virtual Result<Order> place_market_order(const OrderRequest& request) = 0;
+  // Several orders in flight at once, answers in the same order. Each one is
+  // sent exactly once, as place_market_order would send it. This default sends
+  // them one after another.
+  virtual std::vector<Result<Order>> place_market_orders(const std::vector<OrderRequest>& requests) {
+    std::vector<Result<Order>> answers;
+    answers.reserve(requests.size());
+    for (const auto& r : requests) answers.push_back(place_market_order(r));
+    return answers;
+  }
   // nullopt: the exchange has no order with this client id (-2013).
   virtual Result<std::optional<Order>> query_order(const std::string& symbol, const std::string& client_order_id) = 0;
 };

@@ -7,7 +7,9 @@
 #include <map>
 #include <memory>
 #include <stdexcept>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace backstop::exchange {
 
@@ -36,11 +38,30 @@ class TransportError : public std::runtime_error {
   bool maybe_sent_;
 };
 
+// One request's end when several are sent at once: a response or why there is none.
+struct HttpOutcome {
+  std::optional<HttpResponse> response;
+  std::optional<TransportError> error;
+};
+
 class HttpTransport {
  public:
   virtual ~HttpTransport() = default;
   // Throws TransportError; HTTP error statuses are responses, not exceptions.
   virtual HttpResponse send(const HttpRequest& request) = 0;
+  // The requests at once (each exactly as send() would send it, never resent),
+  // outcomes in the same order. This default sends them one after another.
+  virtual std::vector<HttpOutcome> send_all(const std::vector<HttpRequest>& requests) {
+    std::vector<HttpOutcome> outcomes(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      try {
+        outcomes[i].response = send(requests[i]);
+      } catch (const TransportError& e) {
+        outcomes[i].error = e;
+      }
+    }
+    return outcomes;
+  }
 };
 
 // Sizes cpprestsdk's process-wide thread pool (its default is 40 threads, whose

@@ -185,7 +185,6 @@ struct StopMonitor::Work {
   core::Execution x;                     // the state read under the token lock
   std::optional<Submission> submission;  // the order to send (or to find first)
   bool query_first = false;              // submitted before: the order may already exist
-  bool exchange_answered = false;        // an order ended: good news for the breaker
   bool trial = false;                    // the one HALF_OPEN trial of its symbol's breaker
   std::optional<Event> blocked;          // BLOCKED, written by record() (guard() writes its own)
   std::optional<Event> terminal;         // EXECUTED or FAILED, written by record()
@@ -448,11 +447,51 @@ void StopMonitor::drive_batch(std::span<Work> batch) {
     }
   }
   guard(to_guard);
-  // A breaker's trial goes first: its success closes the breaker for the rest.
-  for (const bool trials : {true, false}) {
-    for (Work& w : batch) {
-      if (w.trial == trials && w.submission && w.outcome.empty() && !w.terminal) send(w);
+  // A breaker's trial goes first, alone: its success closes the breaker for
+  // the rest. Submissions from earlier passes look for their order first, one
+  // at a time; new orders go orders_in_flight at a time.
+  auto sendable = [](const Work& w) { return w.submission && w.outcome.empty() && !w.terminal; };
+  bool tried = false;
+  for (Work& w : batch) {
+    if (w.trial && sendable(w)) {
+      send(w);
+      tried = true;
     }
+  }
+  if (tried) {
+    // Those the trial's breaker held back go now if its success closed it.
+    std::vector<Work*> again;
+    for (Work& w : batch) {
+      const auto b = breakers_.find(w.x.symbol);
+      if (w.outcome == "blocked:CIRCUIT_OPEN" && !w.blocked && b != breakers_.end() &&
+          b->second.state == core::BreakerState::kClosed) {
+        w.outcome.clear();
+        again.push_back(&w);
+      }
+    }
+    guard(again);
+  }
+  std::vector<Work*> fresh;
+  for (Work& w : batch) {
+    if (w.trial || !sendable(w)) continue;
+    if (w.query_first) {
+      send(w);
+    } else {
+      fresh.push_back(&w);
+    }
+  }
+  const std::size_t in_flight = std::max<std::size_t>(1, options_.orders_in_flight);
+  for (std::size_t first = 0; first < fresh.size(); first += in_flight) {
+    std::vector<Work*> going;
+    std::vector<exchange::OrderRequest> requests;
+    for (std::size_t i = first; i < std::min(fresh.size(), first + in_flight); ++i) {
+      if (held_by_breaker(*fresh[i])) continue;
+      going.push_back(fresh[i]);
+      requests.push_back(order_request(*fresh[i]));
+    }
+    if (going.empty()) continue;
+    auto answers = exchange_.place_market_orders(requests);
+    for (std::size_t i = 0; i < going.size(); ++i) send(*going[i], std::move(answers[i]));
   }
   record(batch);
 }
@@ -565,10 +604,30 @@ void StopMonitor::guard(const std::vector<Work*>& works) {
   store::EventStore::append(tx, std::move(events));
   tx.commit();
   for (const auto& [w, reason] : blocked) {
+    w->x.status = core::ExecutionStatus::kBlocked;
+    w->x.blocked_reason = reason;
     log::warn("exit blocked by a guardrail", {{"operation", w->x.operation_id.value}, {"reason", reason}});
   }
   for (const Work* w : works) {
     if (w->submission) runtime::fault_point("stop_monitor.after_submit");
+  }
+}
+
+void StopMonitor::note_breaker_success(const std::string& symbol) {
+  // The common case: a success on a closed, clean breaker changes nothing and
+  // takes no lock. Failures and successes are applied in the order their
+  // answers are handled.
+  core::CircuitBreaker& seen = breakers_[symbol];
+  if (seen.state == core::BreakerState::kClosed && seen.failure_count == 0) return;
+  pqxx::work tx(connection_);
+  const core::CircuitBreaker b = repository_.lock_breaker(tx, symbol);
+  const core::CircuitBreaker next = core::breaker_on_success(b);
+  seen = next;
+  if (next == b) return;
+  repository_.save_breaker(tx, symbol, next, std::nullopt);
+  tx.commit();
+  if (next.state != b.state) {
+    log::warn("circuit breaker changed", {{"symbol", symbol}, {"state", std::string(core::to_string(next.state))}});
   }
 }
 
@@ -586,7 +645,29 @@ void StopMonitor::note_breaker_failure(const std::string& symbol, const exchange
   tx.commit();
 }
 
-void StopMonitor::send(Work& w) {
+bool StopMonitor::held_by_breaker(Work& w) {
+  // The order does not exist. If the symbol's breaker is not closed (opened by
+  // failures earlier in this batch, or by another process), it waits as
+  // BLOCKED; a first attempt only, as a later one's predecessor filled.
+  const auto breaker = breakers_.find(w.x.symbol);
+  if (w.trial || w.submission->attempt != 1 || breaker == breakers_.end() ||
+      breaker->second.state == core::BreakerState::kClosed) {
+    return false;
+  }
+  Event e = base_event(w.x, EventType::kBlocked, options_.source);
+  e.reason = std::string(core::to_string(core::BlockReason::kCircuitOpen));
+  e.trigger_price = w.price;
+  w.blocked = std::move(e);
+  w.outcome = "blocked:" + *w.blocked->reason;
+  return true;
+}
+
+exchange::OrderRequest StopMonitor::order_request(const Work& w) {
+  const core::Side exit = w.x.side.value_or(core::exit_side(w.position.side));
+  return {w.x.symbol, exit, w.submission->quantity, w.submission->client_order_id};
+}
+
+void StopMonitor::send(Work& w, std::optional<exchange::Result<exchange::Order>> answer) {
   const core::Execution& x = w.x;
   const core::Side exit = x.side.value_or(core::exit_side(w.position.side));
   const Decimal trigger_price = x.trigger_price.value_or(w.price.value_or(Decimal()));
@@ -594,7 +675,9 @@ void StopMonitor::send(Work& w) {
   Submission& submission = *w.submission;
   // Drive the submission to an end: send (or find) the order, then exit any
   // remainder of a partial fill with the next deterministic client id.
-  bool query_first = w.query_first;
+  // `answer` is the exchange's answer to this work's first order when the
+  // caller already sent it (with others at once).
+  bool query_first = w.query_first && !answer;
   for (;;) {
     std::optional<exchange::Order> order;
     if (query_first) {
@@ -608,20 +691,9 @@ void StopMonitor::send(Work& w) {
       order = found.value();
     }
     if (!order) {
-      // The order does not exist. If the symbol's breaker is not closed (opened
-      // by failures earlier in this batch, or by another process), it waits as
-      // BLOCKED; a first attempt only, as a later one's predecessor filled.
-      const auto breaker = breakers_.find(x.symbol);
-      if (!w.trial && submission.attempt == 1 && breaker != breakers_.end() &&
-          breaker->second.state != core::BreakerState::kClosed) {
-        Event e = base_event(x, EventType::kBlocked, options_.source);
-        e.reason = std::string(core::to_string(core::BlockReason::kCircuitOpen));
-        e.trigger_price = w.price;
-        w.blocked = std::move(e);
-        w.outcome = "blocked:" + *w.blocked->reason;
-        return;
-      }
-      auto placed = exchange_.place_market_order({x.symbol, exit, submission.quantity, submission.client_order_id});
+      if (!answer && held_by_breaker(w)) return;
+      auto placed = answer ? std::move(*answer) : exchange_.place_market_order(order_request(w));
+      answer.reset();
       runtime::fault_point("stop_monitor.after_exchange_answer");
       if (placed.ok()) {
         order = placed.value();
@@ -663,8 +735,7 @@ void StopMonitor::send(Work& w) {
       w.outcome = "pending";
       return;
     }
-    w.exchange_answered = true;
-    breakers_[x.symbol] = core::breaker_on_success(breakers_[x.symbol]);  // written by record()
+    note_breaker_success(x.symbol);
     const Decimal filled = submission.filled_before + order->executed_qty;
     const Decimal quote = submission.quote_before + order->cummulative_quote_qty;
     const Decimal remaining = target_quantity - filled;
@@ -724,21 +795,19 @@ void StopMonitor::send(Work& w) {
 void StopMonitor::record(std::span<Work> batch) {
   std::vector<Work*> finished;
   std::set<std::int64_t> tenants;
-  std::set<std::string> healthy;  // symbols whose exchange answered with an ended order
   for (Work& w : batch) {
     if (w.terminal) {
       finished.push_back(&w);
       tenants.insert(w.x.tenant_id.value);
     }
-    if (w.exchange_answered) healthy.insert(w.x.symbol);
   }
   std::vector<Event> events;
   for (const Work& w : batch) {
     if (w.blocked) events.push_back(*w.blocked);
   }
-  if (finished.empty() && healthy.empty() && events.empty()) return;
+  if (finished.empty() && events.empty()) return;
   pqxx::work tx(connection_);
-  // Lock order as in guard(): tenants, breakers, then executions and operations.
+  // Lock order as in guard(): tenants, then executions and operations.
   const auto limits = repository_.tenant_limits(tx, tenants);
   std::map<Work*, core::SlippageVerdict> verdicts;
   for (Work* w : finished) {
@@ -758,17 +827,6 @@ void StopMonitor::record(std::span<Work> batch) {
                                "fill slippage " + w->terminal->slippage_pct->to_string() + " % on operation " +
                                    std::to_string(w->x.operation_id.value) + " reached the pause threshold");
       break;
-    }
-  }
-  // A success on a closed, clean breaker changes nothing: only other ones take the row lock.
-  for (const auto& [symbol, seen] : repository_.read_breakers(tx, healthy)) {
-    if (seen.state == core::BreakerState::kClosed && seen.failure_count == 0) continue;
-    const core::CircuitBreaker b = repository_.lock_breaker(tx, symbol);
-    const core::CircuitBreaker next = core::breaker_on_success(b);
-    if (next == b) continue;
-    repository_.save_breaker(tx, symbol, next, std::nullopt);
-    if (next.state != b.state) {
-      log::warn("circuit breaker changed", {{"symbol", symbol}, {"state", std::string(core::to_string(next.state))}});
     }
   }
   for (Work* w : finished) events.push_back(*w->terminal);

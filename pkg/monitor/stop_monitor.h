@@ -45,6 +45,9 @@ struct MonitorOptions {
   // terminal events share one statement or transaction per stage, while each
   // order is still its own request.
   std::size_t batch_size = 64;
+  // New orders of a batch sent at once, each on its own connection (the
+  // exchange answers them in parallel; fewer hand-offs per order).
+  std::size_t orders_in_flight = 8;
 };
 
 struct TriggerReport {
@@ -120,9 +123,12 @@ class StopMonitor {
   void drive(std::vector<Work>& works);
   void drive_batch(std::span<Work> batch);
   void guard(const std::vector<Work*>& works);
-  void send(Work& work);
+  void send(Work& work, std::optional<exchange::Result<exchange::Order>> answer = std::nullopt);
+  bool held_by_breaker(Work& work);  // true: the work is BLOCKED (CIRCUIT_OPEN) instead of sent
+  static exchange::OrderRequest order_request(const Work& work);
   void record(std::span<Work> batch);
   void fail(Work& work, const std::string& error, std::optional<std::string> order_id = std::nullopt);
+  void note_breaker_success(const std::string& symbol);
   void note_breaker_failure(const std::string& symbol, const exchange::ExchangeError& error);
   std::optional<std::string> append(core::Event event);  // nullopt: appended; else why not
   const exchange::SymbolRules* rules_for(const std::string& symbol);  // fetches exchangeInfo if unknown

@@ -241,7 +241,7 @@ TEST_F(StopMonitorTest, SixteenCronProcessesAndAStreamExecuteTenThousandTriggers
   sim.prices({{"BTCUSDT", "95000"}, {"ETHUSDT", "3100"}});
   Process stream({binary("stop-monitor"), "--database-url", db.url(), "--json", "--stream", "--interval", "1"},
                  sim.env());
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // subscribed
+  ASSERT_TRUE(stream.wait_for_stderr("price stream open"));  // subscribed
   sim.prices({{"BTCUSDT", "93000"}, {"ETHUSDT", "3000"}});       // every stop crossed at once
   std::vector<std::unique_ptr<Process>> crons;
   for (int i = 0; i < 16; ++i) {
@@ -308,22 +308,45 @@ TEST_F(StopMonitorTest, RateLimitPerTenantHoldsTheRestForLater) {
 }
 
 TEST_F(StopMonitorTest, CircuitBreakerOpensAfterThreeExchangeFailures) {
-  for (int i = 1; i <= 4; ++i) operation(i, 1, "BTCUSDT", "BUY", "0.1", "93100", nullptr);
+  for (int i = 1; i <= 3; ++i) operation(i, 1, "BTCUSDT", "BUY", "0.1", "93100", nullptr);
   sim.prices({{"BTCUSDT", "93000"}});
   sim.faults({{"error5xxBeforeExecute", 3}});
-  const ProcessResult r = monitor();
+  ProcessResult r = monitor();
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(db.scalar("SELECT state || ' ' || failure_count FROM circuit_breaker_state WHERE symbol = 'BTCUSDT'"),
             "OPEN 3");
-  EXPECT_EQ(summary(r).at("blocked").at("CIRCUIT_OPEN"), 1);
+  EXPECT_EQ(summary(r).at("pending"), 3);  // never reached the exchange: submitted, not placed
   EXPECT_TRUE(sim.ledger().empty());
-  // After the retry delay one trial goes out; its success closes the breaker.
+
+  // While it is OPEN nothing goes out: a new exit is blocked by the guardrails,
+  // and the three submissions the exchange says it never got are held as well.
+  operation(4, 1, "BTCUSDT", "BUY", "0.1", "93100", nullptr);
+  r = monitor();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(summary(r).at("blocked").at("CIRCUIT_OPEN"), 4);
+  EXPECT_EQ(events_of(1), "STOP_TRIGGERED,EXECUTION_SUBMITTED,BLOCKED");
+  EXPECT_EQ(events_of(4), "STOP_TRIGGERED,BLOCKED");
+  EXPECT_TRUE(sim.ledger().empty());
+
+  // After the retry delay one trial goes out alone; its success closes the
+  // breaker and the rest follow in the same pass.
   db.exec("UPDATE circuit_breaker_state SET opened_at = now() - interval '301 seconds'");
-  const ProcessResult later = monitor();
-  ASSERT_EQ(later.exit_code, 0) << later.err;
-  EXPECT_EQ(db.scalar("SELECT state FROM circuit_breaker_state WHERE symbol = 'BTCUSDT'"), "CLOSED");
-  EXPECT_EQ(sim.ledger().size(), 4u);
+  r = monitor();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(db.scalar("SELECT state || ' ' || failure_count FROM circuit_breaker_state WHERE symbol = 'BTCUSDT'"),
+            "CLOSED 0");
+  const json ledger = sim.ledger();
+  ASSERT_EQ(ledger.size(), 4u);
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_executions WHERE status = 'EXECUTED'"), 4);
+  // The resubmissions reuse their first client ids: the exchange never had them.
+  std::set<std::string> ids;
+  for (const auto& o : ledger) ids.insert(o.at("clientOrderId").get<std::string>());
+  EXPECT_EQ(ids.size(), 4u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events e WHERE e.event_type = 'EXECUTION_SUBMITTED' "
+                     "AND e.payload->>'client_order_id' NOT IN (SELECT payload->>'client_order_id' FROM stop_events "
+                     "WHERE event_type = 'EXECUTION_SUBMITTED' AND execution_token = e.execution_token "
+                     "ORDER BY event_seq LIMIT 1)"),
+            0);
 }
 
 TEST_F(StopMonitorTest, StalePriceIsNotActedOn) {
@@ -440,7 +463,7 @@ TEST_F(StopMonitorTest, StreamAndCronRacingOnTheSameTicksExitEachPositionOnce) {
   sim.prices({{"BTCUSDT", "95000"}});
   Process stream({binary("stop-monitor"), "--database-url", db.url(), "--json", "--stream", "--interval", "0.2"},
                  sim.env());
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // subscribed
+  ASSERT_TRUE(stream.wait_for_stderr("price stream open"));  // subscribed
   std::vector<std::unique_ptr<Process>> crons;
   for (int step = 0; step < kOperations; step += 30) {
     sim.prices({{"BTCUSDT", std::to_string(94000 - step - 29)}});  // crosses 30 more stops

@@ -102,4 +102,13 @@ ProcessResult Process::wait(std::chrono::seconds timeout) {
 
 ProcessResult run(std::vector<std::string> args, const Env& env) { return Process(std::move(args), env).wait(); }
 
+bool Process::wait_for_stderr(const std::string& text, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (slurp(err_path_).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 }  // namespace backstop::testing

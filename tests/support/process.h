@@ -32,6 +32,8 @@ class Process {
   ProcessResult wait(std::chrono::seconds timeout = std::chrono::seconds(120));
   void kill(int signal);
   [[nodiscard]] pid_t pid() const { return pid_; }
+  // Waits until the process has written `text` to stderr (true) or `timeout` passed.
+  bool wait_for_stderr(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
  private:
   pid_t pid_ = -1;
