@@ -191,9 +191,12 @@ curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/prices" -d '{"
 "$BIN/stop-monitor" --database-url dbname=p4 --stream --json --interval 60 --log-level warn >/tmp/backstop-p4.json &
 stream_pid=$!
 sleep 1
-for i in $(seq 0 999); do
-  curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/prices" -d "{\"SYM7\":\"$(echo "106 - $i * 0.001" | bc -l)\"}" >/dev/null
-done
+# The simulator replays the path itself (one tick every 5 ms), so that nothing
+# of the harness competes with the monitor for the CPU while it is measured.
+steps=$(for i in $(seq 0 999); do m=$((106000 - i)); printf '{"SYM7":"%d.%03d"},' $((m / 1000)) $((m % 1000)); done)
+curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/price-path" \
+  -d "{\"intervalMs\":5,\"steps\":[${steps%,}]}" >/dev/null
+until curl -fsS "$SIM/admin/price-path" | grep -q '"remaining":0'; do sleep 0.2; done
 sleep 1
 kill -TERM "$stream_pid"; wait "$stream_pid" || true
 latency=$(sed -nE 's/.*"claim_latency_us":\{"count":([0-9]+),"max":([0-9]+),"p50":([0-9]+),"p99":([0-9]+)\}.*/\1 \3 \4 \2/p' /tmp/backstop-p4.json)

@@ -39,7 +39,7 @@ std::map<std::string, Submission> last_submissions(pqxx::connection& connection,
   store::ArrayLiteral literal;
   for (const auto& t : tokens) literal.add(t);
   pqxx::read_transaction tx(connection);
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : store::exec_prepared(tx, "bs_last_submissions",
            "SELECT DISTINCT ON (execution_token) execution_token, payload::text FROM stop_events "
            "WHERE execution_token = ANY($1::text[]) AND event_type = 'EXECUTION_SUBMITTED' "
            "ORDER BY execution_token, event_seq DESC",
@@ -314,6 +314,12 @@ std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& price
     std::set<std::string> won;
     {
       pqxx::work tx(connection_);
+      // The claim does not wait for its WAL flush: nothing leaves the process on
+      // the strength of a claim alone. The next step of every exit, its
+      // EXECUTION_SUBMITTED (or BLOCKED/FAILED), commits synchronously before
+      // any order is sent, and that flush covers the claim's earlier WAL record.
+      // A claim lost in a server crash is simply claimed again.
+      tx.exec("SET LOCAL synchronous_commit = off");
       const store::AppendResult appended = store::EventStore::append(tx, std::move(claims));
       std::vector<std::int64_t> won_ids;
       for (const Event& e : appended.appended) {

@@ -264,7 +264,52 @@ SimResponse Simulator::admin(const SimRequest& request) {
     set_faults(f);
     return json_response(json::object());
   }
+  if (request.method == "POST" && request.path == "/admin/price-path") {
+    // {"intervalMs": 5, "steps": [{"BTCUSDT": "93000"}, {"BTCUSDT": "92990", "ETHUSDT": "3000"}, ...]}
+    std::vector<std::map<std::string, Decimal>> steps;
+    for (const json& step : body.at("steps")) {
+      std::map<std::string, Decimal> prices;
+      for (const auto& [symbol, value] : step.items()) {
+        std::lock_guard lock(mutex_);
+        if (books_.count(symbol) == 0) throw std::invalid_argument("unknown symbol " + symbol + " in the price path");
+        prices[symbol] = decimal_of(value, symbol);
+      }
+      steps.push_back(std::move(prices));
+    }
+    const std::size_t count = steps.size();
+    replay_prices(std::move(steps), std::chrono::milliseconds(body.value("intervalMs", 0)));
+    return json_response(json{{"steps", count}});
+  }
+  if (request.method == "GET" && request.path == "/admin/price-path") {
+    return json_response(json{{"remaining", replay_remaining()}});
+  }
   return error_response(404, -1, "unknown admin endpoint " + request.method + " " + request.path);
+}
+
+Simulator::~Simulator() {
+  if (replay_.joinable()) {
+    replay_.request_stop();
+    replay_.join();
+  }
+}
+
+void Simulator::replay_prices(std::vector<std::map<std::string, Decimal>> steps, std::chrono::milliseconds interval) {
+  if (replay_.joinable()) {
+    replay_.request_stop();
+    replay_.join();
+  }
+  replay_remaining_ = steps.size();
+  replay_ = std::jthread([this, steps = std::move(steps), interval](const std::stop_token& stop) {
+    auto next = std::chrono::steady_clock::now();
+    for (const auto& step : steps) {
+      if (stop.stop_requested()) break;
+      std::this_thread::sleep_until(next);
+      for (const auto& [symbol, price] : step) set_price(symbol, price);
+      --replay_remaining_;
+      next += interval;
+    }
+    replay_remaining_ = 0;
+  });
 }
 
 std::optional<SimResponse> Simulator::authenticate(const SimRequest& request, std::map<std::string, std::string>& params,

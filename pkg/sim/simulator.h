@@ -8,6 +8,7 @@
 // binary only forwards.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -15,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/decimal.h"
@@ -89,6 +91,15 @@ class Simulator {
                                            std::int64_t time_ms)>;
   void set_price_listener(PriceListener listener);
 
+  // Replays a price path on a thread of its own: one step (symbol -> last
+  // price) every `interval`, replacing a replay still running. The admin
+  // endpoint POST /admin/price-path calls this; GET reports what is left.
+  void replay_prices(std::vector<std::map<std::string, Decimal>> steps, std::chrono::milliseconds interval);
+  [[nodiscard]] std::size_t replay_remaining() const { return replay_remaining_; }
+  ~Simulator();
+  Simulator(const Simulator&) = delete;
+  Simulator& operator=(const Simulator&) = delete;
+
  private:
   struct Book {
     SymbolConfig config;
@@ -120,6 +131,8 @@ class Simulator {
   Faults faults_;
   std::int64_t next_order_id_ = 1;
   PriceListener listener_;
+  std::atomic<std::size_t> replay_remaining_{0};
+  std::jthread replay_;
 };
 
 std::map<std::string, std::string> parse_query(const std::string& query);

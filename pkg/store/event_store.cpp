@@ -152,7 +152,7 @@ void upsert_executions(pqxx::work& tx, const std::map<std::string, Execution>& e
     retries.add(std::int64_t{x.retry_count});
     last_seq.add(x.last_event_seq);
   }
-  tx.exec_params(
+  exec_prepared(tx, "bs_upsert_executions",
       "INSERT INTO stop_executions (execution_token, operation_id, tenant_id, symbol, trigger_kind, side, status, "
       "source, trigger_price, quantity, fill_price, slippage_pct, exchange_order_id, error_message, blocked_reason, "
       "triggered_at, blocked_at, submitted_at, executed_at, failed_at, retry_count, last_event_seq) "
@@ -183,7 +183,7 @@ void write_operations(pqxx::work& tx, const std::map<std::int64_t, core::Operati
     target.add(p.target_price);
     closed.add(p.closed ? std::string_view("true") : std::string_view("false"));
   }
-  tx.exec_params(
+  exec_prepared(tx, "bs_write_operations",
       "UPDATE operation o SET stop_price = u.stop_price, target_price = u.target_price, "
       "status = CASE WHEN u.closed AND o.status = 'ACTIVE' THEN 'CLOSED' ELSE o.status END, "
       "closed_at = CASE WHEN u.closed AND o.closed_at IS NULL THEN now() ELSE o.closed_at END, updated_at = now() "
@@ -197,7 +197,7 @@ std::map<std::int64_t, core::OperationProjection> lock_operations(pqxx::work& tx
   if (ids.empty()) return result;
   ArrayLiteral list;
   for (const auto id : ids) list.add(id);
-  for (const auto& row : tx.exec_params("SELECT id, stop_price, target_price, status <> 'ACTIVE' FROM operation "
+  for (const auto& row : exec_prepared(tx, "bs_lock_operations", "SELECT id, stop_price, target_price, status <> 'ACTIVE' FROM operation "
                                         "WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
                                         list.str())) {
     result[row[0].as<std::int64_t>()] = {decimal_or_null(row[1]), decimal_or_null(row[2]), row[3].as<bool>()};
@@ -231,7 +231,7 @@ AppendResult EventStore::append(pqxx::work& tx, std::vector<Event> events) {
   if (!execution_tokens.empty()) {
     ArrayLiteral tokens;
     for (const auto& t : execution_tokens) tokens.add(std::string_view(t));
-    for (const auto& row : tx.exec_params(std::string("SELECT ") + kExecutionColumns +
+    for (const auto& row : exec_prepared(tx, "bs_lock_executions", std::string("SELECT ") + kExecutionColumns +
                                               " FROM stop_executions WHERE execution_token = ANY($1::text[]) "
                                               "ORDER BY execution_token FOR UPDATE",
                                           tokens.str())) {
@@ -265,7 +265,7 @@ AppendResult EventStore::append(pqxx::work& tx, std::vector<Event> events) {
     error.add(e.error_message);
     payload.add(e.payload);
   }
-  const pqxx::result inserted = tx.exec_params(
+  const pqxx::result inserted = exec_prepared(tx, "bs_append_events",
       "WITH input AS ("
       "  SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], "
       "    $7::text[], $8::text[], $9::text[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], "
@@ -365,7 +365,7 @@ std::map<std::string, Execution> EventStore::executions(pqxx::transaction_base& 
   if (tokens.empty()) return result;
   ArrayLiteral literal;
   for (const auto& t : tokens) literal.add(t);
-  for (const auto& row : tx.exec_params(std::string("SELECT ") + kExecutionColumns +
+  for (const auto& row : exec_prepared(tx, "bs_executions", std::string("SELECT ") + kExecutionColumns +
                                             " FROM stop_executions WHERE execution_token = ANY($1::text[])",
                                         literal.str())) {
     Execution x = row_to_execution(row);

@@ -117,7 +117,7 @@ std::vector<core::ProtectedPosition> MonitorRepository::candidates(const std::ve
       "      OR (o.target_price IS NULL AND o.stop_gain_percent IS NOT NULL))"
       ") o ORDER BY o.id";
   pqxx::read_transaction tx(connection_);
-  const pqxx::result rows = tx.exec_params(sql, symbols.str(), long_exit.str(), short_exit.str(),
+  const pqxx::result rows = exec_prepared(tx, "bs_candidates", sql, symbols.str(), long_exit.str(), short_exit.str(),
                                            tenants_literal(filter), symbols_literal(filter));
   for (const auto& row : rows) {
     if (auto p = row_to_position(row)) result.push_back(std::move(*p));
@@ -133,7 +133,7 @@ void MonitorRepository::record_checkpoint(pqxx::work& tx, const std::vector<Symb
     symbols.add(p.symbol);
     last.add(std::optional<Decimal>(p.long_exit));
   }
-  tx.exec_params(
+  exec_prepared(tx, "bs_checkpoint",
       "INSERT INTO monitor_checkpoint (symbol, last_checked_at, last_price, passes) "
       "SELECT s, now(), p, 1 FROM unnest($1::text[], $2::numeric[]) AS u(s, p) ORDER BY s "
       "ON CONFLICT (symbol) DO UPDATE SET last_checked_at = now(), last_price = EXCLUDED.last_price, "
@@ -142,7 +142,7 @@ void MonitorRepository::record_checkpoint(pqxx::work& tx, const std::vector<Symb
   if (!triggered.empty()) {
     ArrayLiteral ids;
     for (const auto id : triggered) ids.add(id);
-    tx.exec_params("UPDATE operation SET last_stop_check_at = now(), stop_check_count = stop_check_count + 1 "
+    exec_prepared(tx, "bs_checkpoint_triggered", "UPDATE operation SET last_stop_check_at = now(), stop_check_count = stop_check_count + 1 "
                    "WHERE id = ANY($1::bigint[])",
                    ids.str());
   }
@@ -162,7 +162,7 @@ std::vector<std::string> MonitorRepository::active_symbols(const ScanFilter& fil
 std::vector<core::Execution> MonitorRepository::unfinished(const ScanFilter& filter) {
   pqxx::read_transaction tx(connection_);
   std::vector<std::string> tokens;
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : exec_prepared(tx, "bs_unfinished",
            "SELECT x.execution_token FROM stop_executions x JOIN operation o ON o.id = x.operation_id "
            "WHERE x.status IN ('TRIGGERED', 'BLOCKED', 'SUBMITTED') AND o.status = 'ACTIVE'" +
                filter_sql(1) + " ORDER BY x.triggered_at, x.execution_token",
@@ -184,7 +184,7 @@ std::map<std::int64_t, core::ProtectedPosition> MonitorRepository::positions(
   ArrayLiteral ids;
   for (const auto id : operation_ids) ids.add(id);
   pqxx::read_transaction tx(connection_);
-  for (const auto& row : tx.exec_params(std::string("SELECT ") + kPositionColumns +
+  for (const auto& row : exec_prepared(tx, "bs_positions", std::string("SELECT ") + kPositionColumns +
                                             " FROM operation o WHERE o.id = ANY($1::bigint[])",
                                         ids.str())) {
     if (auto p = row_to_position(row)) result.emplace(p->id.value, std::move(*p));
@@ -199,7 +199,7 @@ std::set<std::string> MonitorRepository::try_lock(const std::vector<std::string>
   for (const auto& t : tokens) keys.add(lock_key(t));
   pqxx::nontransaction tx(connection_);
   // One call per key in array order; the result says which ones this session got.
-  const pqxx::result rows = tx.exec_params(
+  const pqxx::result rows = exec_prepared(tx, "bs_try_lock",
       "SELECT k.ord, pg_try_advisory_lock(k.key) FROM unnest($1::bigint[]) WITH ORDINALITY AS k(key, ord) "
       "ORDER BY k.ord",
       keys.str());
@@ -214,7 +214,7 @@ void MonitorRepository::unlock(const std::vector<std::string>& tokens) {
   ArrayLiteral keys;
   for (const auto& t : tokens) keys.add(lock_key(t));
   pqxx::nontransaction tx(connection_);
-  tx.exec_params("SELECT pg_advisory_unlock(k) FROM unnest($1::bigint[]) AS k", keys.str());
+  exec_prepared(tx, "bs_unlock", "SELECT pg_advisory_unlock(k) FROM unnest($1::bigint[]) AS k", keys.str());
 }
 
 std::map<std::int64_t, MonitorRepository::TenantState> MonitorRepository::lock_tenants(
@@ -223,17 +223,17 @@ std::map<std::int64_t, MonitorRepository::TenantState> MonitorRepository::lock_t
   if (tenants.empty()) return result;
   ArrayLiteral ids;
   for (const auto t : tenants) ids.add(t);
-  tx.exec_params("INSERT INTO tenant_config (tenant_id) SELECT unnest($1::bigint[]) ORDER BY 1 "
+  exec_prepared(tx, "bs_ensure_tenants", "INSERT INTO tenant_config (tenant_id) SELECT unnest($1::bigint[]) ORDER BY 1 "
                  "ON CONFLICT (tenant_id) DO NOTHING",
                  ids.str());
-  for (const auto& row : tx.exec_params(std::string("SELECT tenant_id, ") + kLimitColumns +
+  for (const auto& row : exec_prepared(tx, "bs_lock_tenants", std::string("SELECT tenant_id, ") + kLimitColumns +
                                             " FROM tenant_config WHERE tenant_id = ANY($1::bigint[]) "
                                             "ORDER BY tenant_id FOR UPDATE",
                                         ids.str())) {
     result[row[0].as<std::int64_t>()].limits = row_to_limits(row.slice(1, row.size()));
   }
   // First submissions only: a resend of the same execution is not a new execution.
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : exec_prepared(tx, "bs_tenant_counts",
            "SELECT tenant_id, count(*) FILTER (WHERE triggered_at > now() - interval '1 minute'), count(*) "
            "FROM stop_executions WHERE tenant_id = ANY($1::bigint[]) AND submitted_at IS NOT NULL "
            "AND triggered_at > now() - interval '1 hour' GROUP BY tenant_id",
@@ -260,7 +260,7 @@ std::map<std::int64_t, core::TenantGuardrails> MonitorRepository::tenant_limits(
     ids.add(t);
     result[t] = core::TenantGuardrails{};
   }
-  for (const auto& row : tx.exec_params(std::string("SELECT tenant_id, ") + kLimitColumns +
+  for (const auto& row : exec_prepared(tx, "bs_tenant_limits", std::string("SELECT tenant_id, ") + kLimitColumns +
                                             " FROM tenant_config WHERE tenant_id = ANY($1::bigint[])",
                                         ids.str())) {
     result[row[0].as<std::int64_t>()] = row_to_limits(row.slice(1, row.size()));
@@ -277,7 +277,7 @@ std::map<std::string, core::CircuitBreaker> MonitorRepository::read_breakers(pqx
     names.add(s);
     result[s] = core::CircuitBreaker{};
   }
-  for (const auto& row : tx.exec_params(std::string("SELECT symbol, ") + kBreakerColumns +
+  for (const auto& row : exec_prepared(tx, "bs_read_breakers", std::string("SELECT symbol, ") + kBreakerColumns +
                                             " FROM circuit_breaker_state WHERE symbol = ANY($1::text[])",
                                         names.str())) {
     result[row[0].as<std::string>()] = row_to_breaker(row.slice(1, row.size()));
