@@ -90,6 +90,15 @@ void StopMonitorCommand::add_to(CLI::App& app) {
   app.add_option("--price-source", price_source_, "last (last trade) or book (bid for longs, ask for shorts)")
       ->check(CLI::IsMember({"last", "book"}))
       ->capture_default_str();
+  app.add_option("--batch-size", batch_size_, "exits driven together (one lock call, read and transaction per stage)")
+      ->check(CLI::Range(1, 1000))
+      ->envname("BACKSTOP_BATCH_SIZE")
+      ->capture_default_str();
+  app.add_option("--orders-in-flight", orders_in_flight_,
+                 "new orders sent at once, each on its own connection (1: one after another)")
+      ->check(CLI::Range(1, 64))
+      ->envname("BACKSTOP_ORDERS_IN_FLIGHT")
+      ->capture_default_str();
   app.add_option("--max-price-age-ms", max_price_age_ms_, "older prices are not acted on (guardrail)")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
@@ -129,6 +138,8 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
     options.filter.tenants = tenants_;
     options.filter.symbols = symbols_;
     options.max_price_age = std::chrono::milliseconds(max_price_age_ms_);
+    options.batch_size = static_cast<std::size_t>(batch_size_);
+    options.orders_in_flight = static_cast<std::size_t>(orders_in_flight_);
     if (stream_) options.source = core::EventSource::kStream;
     monitor::StopMonitor monitor(*connection, client, options);
 

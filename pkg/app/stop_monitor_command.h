@@ -30,6 +30,8 @@ class StopMonitorCommand {
   std::vector<std::string> symbols_;
   std::string price_source_ = "last";
   int max_price_age_ms_ = 30000;
+  int batch_size_ = 64;
+  int orders_in_flight_ = 8;
   std::string pushgateway_url_;
   bool stream_ = false;
   std::string stream_url_ = "wss://stream.binance.com:9443";

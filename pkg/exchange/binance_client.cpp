@@ -1,5 +1,6 @@
 #include "exchange/binance_client.h"
 
+#include <algorithm>
 #include <thread>
 
 namespace backstop::exchange {
@@ -47,9 +48,17 @@ Result<HttpRequest> BinanceClient::prepare(const std::string& method, const std:
                                            bool is_signed) {
   {
     std::lock_guard lock(mutex_);
-    if (std::chrono::steady_clock::now() < banned_until_) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < banned_until_) {
       return ExchangeError{ErrorClass::kBanned, 418, 0, "IP banned by the exchange (HTTP 418); not calling until the ban ends",
-                           std::chrono::duration_cast<std::chrono::seconds>(banned_until_ - std::chrono::steady_clock::now())};
+                           std::chrono::duration_cast<std::chrono::seconds>(banned_until_ - now)};
+    }
+    // After a 429 Binance expects silence for Retry-After seconds; calling on
+    // is what turns a rate limit into an IP ban (418).
+    if (now < backoff_until_) {
+      return ExchangeError{ErrorClass::kRateLimited, 429, 0,
+                           "rate limited by the exchange (HTTP 429); not calling until its Retry-After has passed",
+                           std::chrono::duration_cast<std::chrono::seconds>(backoff_until_ - now)};
     }
   }
   std::string query;
@@ -94,6 +103,11 @@ Result<HttpResponse> BinanceClient::complete(binance::Call call, HttpOutcome out
   if (error.error_class == ErrorClass::kBanned) {
     std::lock_guard lock(mutex_);
     banned_until_ = std::chrono::steady_clock::now() + error.retry_after.value_or(std::chrono::seconds(120));
+  }
+  if (error.error_class == ErrorClass::kRateLimited) {
+    std::lock_guard lock(mutex_);
+    backoff_until_ = std::max(backoff_until_,
+                              std::chrono::steady_clock::now() + error.retry_after.value_or(std::chrono::seconds(1)));
   }
   return error;
 }

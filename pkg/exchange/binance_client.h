@@ -60,6 +60,7 @@ class BinanceClient : public Exchange {
   std::int64_t offset_ms_ = 0;
   int used_weight_ = 0;
   std::chrono::steady_clock::time_point banned_until_{};
+  std::chrono::steady_clock::time_point backoff_until_{};  // after a 429, for its Retry-After
 };
 
 }  // namespace backstop::exchange

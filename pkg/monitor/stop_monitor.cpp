@@ -710,7 +710,12 @@ void StopMonitor::send(Work& w, std::optional<exchange::Result<exchange::Order>>
           fail(w, "order rejected: " + error.describe());
           return;
         }
-        note_breaker_failure(x.symbol, error);
+        // A rate limit or ban is about this client's request weight, not the
+        // symbol's market: it does not count against the symbol's breaker.
+        if (error.error_class != exchange::ErrorClass::kRateLimited &&
+            error.error_class != exchange::ErrorClass::kBanned) {
+          note_breaker_failure(x.symbol, error);
+        }
         if (error.error_class != exchange::ErrorClass::kStatusUnknown) {
           // Not placed: a later pass queries (finds nothing, -2013) and resends the same id.
           log::warn("order not placed; will retry on a later pass",

@@ -256,6 +256,7 @@ SimResponse Simulator::admin(const SimRequest& request) {
     f.error_5xx_after_execute = body.value("error5xxAfterExecute", 0);
     f.error_5xx_before_execute = body.value("error5xxBeforeExecute", 0);
     f.rate_limit = body.value("rateLimit", 0);
+    f.order_rate_limit = body.value("orderRateLimit", 0);
     f.ban = body.value("ban", 0);
     f.malformed = body.value("malformed", 0);
     f.partial_fill = body.value("partialFill", 0);
@@ -400,6 +401,12 @@ SimResponse Simulator::api(const SimRequest& request) {
 }
 
 SimResponse Simulator::place_order(const std::map<std::string, std::string>& params, const std::string& api_key) {
+  if (faults_.order_rate_limit > 0) {
+    --faults_.order_rate_limit;
+    SimResponse r = error_response(429, -1015, "Too many new orders; current limit is 50 orders per 10 SECOND.");
+    r.headers["Retry-After"] = "1";
+    return r;
+  }
   for (const char* required : {"symbol", "side", "type", "quantity"}) {
     if (params.count(required) == 0) {
       return error_response(400, -1102, std::string("Mandatory parameter '") + required + "' was not sent, was empty/null, or malformed.");

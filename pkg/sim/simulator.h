@@ -56,6 +56,7 @@ struct Faults {
   int error_5xx_after_execute = 0; // next N orders: execute, then answer 503
   int error_5xx_before_execute = 0;
   int rate_limit = 0;              // next N requests: 429 with Retry-After
+  int order_rate_limit = 0;        // next N new orders: 429 -1015 (too many orders) with Retry-After
   int ban = 0;                     // next N requests: 418
   int malformed = 0;               // next N order answers: broken JSON (after executing)
   int partial_fill = 0;            // next N orders: fill half, then EXPIRED

@@ -349,6 +349,23 @@ TEST_F(StopMonitorTest, CircuitBreakerOpensAfterThreeExchangeFailures) {
             0);
 }
 
+TEST_F(StopMonitorTest, RateLimitedOrderWaitsForRetryAfterWithoutTrippingTheBreaker) {
+  operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
+  sim.prices({{"BTCUSDT", "93000"}});
+  operation(2, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
+  sim.faults({{"orderRateLimit", 1}});  // the first order: 429 -1015 with Retry-After: 1
+  ProcessResult r = monitor({"--json"}, {{"BACKSTOP_ORDERS_IN_FLIGHT", "1"}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(summary(r).at("pending"), 2) << r.out;  // the second one was not even sent: quiet for Retry-After
+  EXPECT_TRUE(sim.ledger().empty());
+  EXPECT_EQ(db.count("SELECT count(*) FROM circuit_breaker_state WHERE failure_count > 0"), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  r = monitor();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sim.ledger().size(), 2u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_executions WHERE status = 'EXECUTED'"), 2);
+}
+
 TEST_F(StopMonitorTest, StalePriceIsNotActedOn) {
   operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
   sim.prices({{"BTCUSDT", "93000"}});
