@@ -7,7 +7,8 @@
 #   4. P1: one stop-monitor pass (dry run) over 100,000 and 1,000,000 active
 #      operations on 500 symbols with 0.1 % triggering; the 1M/100k ratio
 #   5. P2: exits recorded per second against the simulator vs pgbench's
-#      simple-update TPS with the same number of clients
+#      simple-update TPS with the same number of clients (4 processes sharded
+#      by tenant, then the same 4 racing for every exit)
 #   6. P4: stop-monitor --stream, price tick received -> STOP_TRIGGERED
 #      committed, p50/p99 over 1,000 ticks that each cross one stop
 # Usage: ./dev bench [--operations N] [--only 1,2,3,4,5,6]
