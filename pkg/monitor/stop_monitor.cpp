@@ -265,7 +265,23 @@ std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& price
     symbol_prices.push_back({symbol, *long_exit, *short_exit});
   }
   summary.symbols = static_cast<std::int64_t>(symbol_prices.size());
-  const auto candidates = repository_.candidates(symbol_prices, options_.filter);
+  // The scan runs in the claim's own transaction (a dry run only reads).
+  std::optional<pqxx::work> tx;
+  std::optional<pqxx::read_transaction> read;
+  if (options_.dry_run) {
+    read.emplace(connection_);
+  } else {
+    tx.emplace(connection_);
+    // The claim does not wait for its WAL flush: nothing leaves the process on
+    // the strength of a claim alone. The next step of every exit, its
+    // EXECUTION_SUBMITTED (or BLOCKED/FAILED), commits synchronously before
+    // any order is sent, and that flush covers the claim's earlier WAL record.
+    // A claim lost in a server crash is simply claimed again.
+    tx->exec("SET LOCAL synchronous_commit = off");
+  }
+  const auto candidates = repository_.candidates(tx ? static_cast<pqxx::transaction_base&>(*tx) : *read,
+                                                 symbol_prices, options_.filter);
+  if (read) read->commit();
   summary.candidates = static_cast<std::int64_t>(candidates.size());
 
   // Evaluate every candidate, then claim all triggered exits in one transaction:
@@ -313,21 +329,14 @@ std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& price
     // whose trigger this process won get their own check time and count.
     std::set<std::string> won;
     {
-      pqxx::work tx(connection_);
-      // The claim does not wait for its WAL flush: nothing leaves the process on
-      // the strength of a claim alone. The next step of every exit, its
-      // EXECUTION_SUBMITTED (or BLOCKED/FAILED), commits synchronously before
-      // any order is sent, and that flush covers the claim's earlier WAL record.
-      // A claim lost in a server crash is simply claimed again.
-      tx.exec("SET LOCAL synchronous_commit = off");
-      const store::AppendResult appended = store::EventStore::append(tx, std::move(claims));
+      const store::AppendResult appended = store::EventStore::append(*tx, std::move(claims));
       std::vector<std::int64_t> won_ids;
       for (const Event& e : appended.appended) {
         won.insert(e.execution_token);
         won_ids.push_back(e.operation_id.value);
       }
-      repository_.record_checkpoint(tx, symbol_prices, won_ids);
-      tx.commit();
+      repository_.record_checkpoint(*tx, symbol_prices, won_ids);
+      tx->commit();
     }
     const std::int64_t latency_us =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now() - received).count();

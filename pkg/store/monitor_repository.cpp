@@ -90,7 +90,8 @@ std::int64_t lock_key(const std::string& token) {
 
 }  // namespace
 
-std::vector<core::ProtectedPosition> MonitorRepository::candidates(const std::vector<SymbolPrice>& prices,
+std::vector<core::ProtectedPosition> MonitorRepository::candidates(pqxx::transaction_base& tx,
+                                                                   const std::vector<SymbolPrice>& prices,
                                                                    const ScanFilter& filter) {
   std::vector<core::ProtectedPosition> result;
   if (prices.empty()) return result;
@@ -116,7 +117,6 @@ std::vector<core::ProtectedPosition> MonitorRepository::candidates(const std::ve
       "    AND ((o.stop_price IS NULL AND o.stop_loss_percent IS NOT NULL)"
       "      OR (o.target_price IS NULL AND o.stop_gain_percent IS NOT NULL))"
       ") o ORDER BY o.id";
-  pqxx::read_transaction tx(connection_);
   const pqxx::result rows = exec_prepared(tx, "bs_candidates", sql, symbols.str(), long_exit.str(), short_exit.str(),
                                            tenants_literal(filter), symbols_literal(filter));
   for (const auto& row : rows) {

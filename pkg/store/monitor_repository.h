@@ -37,7 +37,8 @@ class MonitorRepository {
   // ACTIVE operations whose stop or target is crossed at these prices (a range
   // scan per symbol on the scan indexes, never every active row), plus those
   // that still rely on percentages (decided by core::evaluate).
-  std::vector<core::ProtectedPosition> candidates(const std::vector<SymbolPrice>& prices, const ScanFilter& filter);
+  std::vector<core::ProtectedPosition> candidates(pqxx::transaction_base& tx, const std::vector<SymbolPrice>& prices,
+                                                 const ScanFilter& filter);
   // One row per symbol per pass; triggered operations get their own counters.
   void record_checkpoint(pqxx::work& tx, const std::vector<SymbolPrice>& prices,
                          const std::vector<std::int64_t>& triggered);
