@@ -33,12 +33,11 @@ struct Submission {
 };
 
 // The latest EXECUTION_SUBMITTED of each token, by token.
-std::map<std::string, Submission> last_submissions(pqxx::connection& connection, const std::vector<std::string>& tokens) {
+std::map<std::string, Submission> last_submissions(pqxx::transaction_base& tx, const std::vector<std::string>& tokens) {
   std::map<std::string, Submission> result;
   if (tokens.empty()) return result;
   store::ArrayLiteral literal;
   for (const auto& t : tokens) literal.add(t);
-  pqxx::read_transaction tx(connection);
   for (const auto& row : store::exec_prepared(tx, "bs_last_submissions",
            "SELECT DISTINCT ON (execution_token) execution_token, payload::text FROM stop_events "
            "WHERE execution_token = ANY($1::text[]) AND event_type = 'EXECUTION_SUBMITTED' "
@@ -414,20 +413,19 @@ void StopMonitor::drive_batch(std::span<Work> batch) {
   for (const auto& t : tokens) {
     if (locks.held(t)) held.push_back(t);
   }
+  // The batch's state in one read: executions, their last submissions, breakers.
   std::map<std::string, core::Execution> states;
+  std::map<std::string, Submission> submissions;
   {
     pqxx::read_transaction tx(connection_);
     states = store::EventStore::executions(tx, held);
-  }
-  std::vector<std::string> submitted_tokens;
-  for (const auto& [token, x] : states) {
-    if (x.status == core::ExecutionStatus::kSubmitted) submitted_tokens.push_back(token);
-  }
-  const auto submissions = last_submissions(connection_, submitted_tokens);
-  {
+    std::vector<std::string> submitted_tokens;
     std::set<std::string> symbols;
-    for (const auto& [token, x] : states) symbols.insert(x.symbol);
-    pqxx::read_transaction tx(connection_);
+    for (const auto& [token, x] : states) {
+      if (x.status == core::ExecutionStatus::kSubmitted) submitted_tokens.push_back(token);
+      symbols.insert(x.symbol);
+    }
+    submissions = last_submissions(tx, submitted_tokens);
     breakers_ = repository_.read_breakers(tx, symbols);
   }
 
@@ -836,18 +834,16 @@ void StopMonitor::record(std::span<Work> batch) {
                                                                     *w->terminal->slippage_pct);
     verdicts[w] = verdict;
   }
-  std::set<std::int64_t> pausing;
-  for (const auto& [w, verdict] : verdicts) {
-    if (verdict == core::SlippageVerdict::kPauseTenant) pausing.insert(w->x.tenant_id.value);
+  // Each tenant paused once, for its first such fill, in tenant id order (the row lock order).
+  std::map<std::int64_t, const Work*> pausing;
+  for (Work* w : finished) {
+    const auto v = verdicts.find(w);
+    if (v != verdicts.end() && v->second == core::SlippageVerdict::kPauseTenant) pausing.emplace(w->x.tenant_id.value, w);
   }
-  for (const std::int64_t tenant : pausing) {
-    for (const auto& [w, verdict] : verdicts) {
-      if (verdict != core::SlippageVerdict::kPauseTenant || w->x.tenant_id.value != tenant) continue;
-      repository_.pause_tenant(tx, tenant,
-                               "fill slippage " + w->terminal->slippage_pct->to_string() + " % on operation " +
-                                   std::to_string(w->x.operation_id.value) + " reached the pause threshold");
-      break;
-    }
+  for (const auto& [tenant, w] : pausing) {
+    repository_.pause_tenant(tx, tenant,
+                             "fill slippage " + w->terminal->slippage_pct->to_string() + " % on operation " +
+                                 std::to_string(w->x.operation_id.value) + " reached the pause threshold");
   }
   for (Work* w : finished) events.push_back(*w->terminal);
   store::EventStore::append(tx, std::move(events));

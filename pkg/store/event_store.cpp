@@ -352,13 +352,6 @@ std::vector<Event> EventStore::history(pqxx::transaction_base& tx, core::Operati
   return events;
 }
 
-std::optional<Execution> EventStore::execution(pqxx::transaction_base& tx, const std::string& token) {
-  const auto rows = tx.exec_params(
-      std::string("SELECT ") + kExecutionColumns + " FROM stop_executions WHERE execution_token = $1", token);
-  if (rows.empty()) return std::nullopt;
-  return row_to_execution(rows[0]);
-}
-
 std::map<std::string, Execution> EventStore::executions(pqxx::transaction_base& tx,
                                                         const std::vector<std::string>& tokens) {
   std::map<std::string, Execution> result;

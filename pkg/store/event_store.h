@@ -46,7 +46,6 @@ class EventStore {
 
   static std::vector<core::Event> history(pqxx::transaction_base& tx, core::OperationId operation);
 
-  static std::optional<core::Execution> execution(pqxx::transaction_base& tx, const std::string& token);
   // Those of `tokens` that exist, by token.
   static std::map<std::string, core::Execution> executions(pqxx::transaction_base& tx,
                                                            const std::vector<std::string>& tokens);
