@@ -2,6 +2,7 @@
 
 #include "core/enum_names.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace backstop::core {
@@ -95,6 +96,91 @@ Decimal hand_span_level(const TrailingRule& rule, const TrailingPosition& p, std
   return protective(rule, p, level);
 }
 
+namespace {
+
+const Decimal kMaxPrice = Decimal::from_units(Decimal::kMaxRaw);
+
+// Hand-Span level of step n >= 2 in units, rounded as the rule says, without
+// leaving Int128 (n is bounded by the caller).
+Int128 hand_span_units(const TrailingRule& rule, const TrailingPosition& p, Int128 span, Int128 n) {
+  const Int128 moved = span * (n - 1);
+  const Int128 level = is_long(p) ? p.entry.units() + moved : p.entry.units() - moved;
+  if (!rule.tick_size || level <= 0 || level > Decimal::kMaxRaw) return level;
+  return protective(rule, p, Decimal::from_units(level)).units();
+}
+
+Decimal hand_span_wake(const TrailingRule& rule, const TrailingPosition& p) {
+  const Int128 span = (p.entry - p.initial_stop).abs().units();
+  const Int128 stop = p.stop.units(), entry = p.entry.units();
+  const bool long_side = is_long(p);
+  auto tighter = [&](Int128 level) { return long_side ? level > stop : level < stop; };
+  Int128 n = 1;
+  if (!tighter(hand_span_level(rule, p, 1).units())) {
+    // From two spans on the levels only tighten with n: the first n whose level
+    // beats the stop, by bisection below a bound where it surely does.
+    const Int128 ahead = long_side ? stop - entry : entry - stop;  // how far the stop already is
+    Int128 low = 2, high = std::max<Int128>(2, (ahead > 0 ? ahead / span : 0) + 2);
+    while (low < high) {
+      const Int128 mid = low + (high - low) / 2;
+      if (tighter(hand_span_units(rule, p, span, mid))) {
+        high = mid;
+      } else {
+        low = mid + 1;
+      }
+    }
+    n = low;
+  }
+  if (n > std::numeric_limits<std::int64_t>::max()) return long_side ? kMaxPrice : Decimal();
+  const Int128 wake = long_side ? entry + n * span : entry - n * span;
+  if (wake > Decimal::kMaxRaw) return kMaxPrice;
+  if (wake <= 0) return Decimal();
+  return Decimal::from_units(wake);
+}
+
+// Offset modes: where the stop would go at price p (before the usable check).
+// A percent distance is rounded toward a smaller distance, i.e. a tighter stop.
+Decimal offset_level(const TrailingRule& rule, const TrailingPosition& p, Decimal price) {
+  Decimal distance = rule.offset;
+  if (rule.mode == TrailingMode::kPercent) distance = Decimal::mul_div(price, rule.offset, kHundred, Rounding::kFloor);
+  const Int128 level = is_long(p) ? price.units() - distance.units() : price.units() + distance.units();
+  if (level <= 0) return Decimal();
+  if (level > Decimal::kMaxRaw) return kMaxPrice;
+  return protective(rule, p, Decimal::from_units(level));
+}
+
+Decimal offset_wake(const TrailingRule& rule, const TrailingPosition& p) {
+  // The level never falls as the price rises (a percent distance grows by at
+  // most one unit per unit of price): bisect for the first price whose level
+  // beats the stop (long), the last one (short).
+  Int128 low = 1, high = Decimal::kMaxRaw;
+  if (is_long(p)) {
+    if (!(offset_level(rule, p, kMaxPrice) > p.stop)) return kMaxPrice;
+    while (low < high) {
+      const Int128 mid = low + (high - low) / 2;
+      if (offset_level(rule, p, Decimal::from_units(mid)) > p.stop) {
+        high = mid;
+      } else {
+        low = mid + 1;
+      }
+    }
+    const Decimal wake = Decimal::from_units(low);
+    return rule.activation_price ? std::max(wake, *rule.activation_price) : wake;
+  }
+  if (!(offset_level(rule, p, Decimal::from_units(1)) < p.stop)) return Decimal();
+  while (low < high) {
+    const Int128 mid = low + (high - low + 1) / 2;
+    if (offset_level(rule, p, Decimal::from_units(mid)) < p.stop) {
+      low = mid;
+    } else {
+      high = mid - 1;
+    }
+  }
+  const Decimal wake = Decimal::from_units(low);
+  return rule.activation_price ? std::min(wake, *rule.activation_price) : wake;
+}
+
+}  // namespace
+
 std::optional<StopAdjustment> trail(const TrailingRule& rule, const TrailingPosition& p, Decimal price) {
   StopAdjustment a;
   a.old_stop = p.stop;
@@ -112,17 +198,16 @@ std::optional<StopAdjustment> trail(const TrailingRule& rule, const TrailingPosi
       if (rule.activation_price && (is_long(p) ? price < *rule.activation_price : price > *rule.activation_price)) {
         return std::nullopt;
       }
-      Decimal distance = rule.offset;
-      if (rule.mode == TrailingMode::kPercent) {
-        // Rounded toward a smaller distance, i.e. a tighter stop.
-        distance = Decimal::mul_div(price, rule.offset, kHundred, Rounding::kFloor);
-      }
-      a.new_stop = protective(rule, p, is_long(p) ? price - distance : price + distance);
+      a.new_stop = offset_level(rule, p, price);
       break;
     }
   }
   if (!usable(p, a.new_stop, price)) return std::nullopt;
   return a;
+}
+
+Decimal wake_price(const TrailingRule& rule, const TrailingPosition& p) {
+  return rule.mode == TrailingMode::kHandSpan ? hand_span_wake(rule, p) : offset_wake(rule, p);
 }
 
 std::string adjustment_token(OperationId operation, TrailingMode mode, const StopAdjustment& adjustment) {

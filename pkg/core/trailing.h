@@ -82,6 +82,17 @@ void validate(const TrailingRule& rule, const TrailingPosition& position);
 [[nodiscard]] std::optional<StopAdjustment> trail(const TrailingRule& rule, const TrailingPosition& position,
                                                   Decimal price);
 
+// The price at which the rule may next move the stop: a long's stop cannot
+// move at any price below it, a short's at any price above it. A pass then
+// reads only the operations whose wake price the market reached (an index
+// range, as the trigger scan), however many others are active. A lower bound
+// (long) / upper bound (short), exact in the usual cases: at the wake price
+// itself the stop moves unless a level would land at or beyond the price (a
+// break-even above the price on a tiny span), and then the row is looked at
+// again on later passes until it can move. A long whose next level lies past
+// the largest price gets Decimal::max(); a short that can never move, zero.
+[[nodiscard]] Decimal wake_price(const TrailingRule& rule, const TrailingPosition& position);
+
 // Deterministic token of an adjustment, so that a re-run adjusts nothing
 // twice: "op<id>-HS-<n>" for Hand-Span, "op<id>-TR-<new stop>" for offsets.
 [[nodiscard]] std::string adjustment_token(OperationId operation, TrailingMode mode, const StopAdjustment& adjustment);

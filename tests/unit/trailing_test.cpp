@@ -249,7 +249,105 @@ TEST(HandSpanProperty, RandomPathsNeverLoosenAndMatchTheReference) {
       const Decimal level = reference_level(rule, ref, at, n);
       if (n > 0 && (is_long ? level > ref.stop && level < at : level < ref.stop && level > at)) ref.stop = level;
       ASSERT_EQ(p.stop, ref.stop) << "path " << path << " step " << step << " price " << at;
+      // The wake price is a bound: no move short of it (checked on the next price).
+      const Decimal wake = wake_price(rule, p);
+      const Decimal next = Decimal::from_units(std::max<Int128>(1, price + (is_long ? -1 : 1) * (step % 7)));
+      if (is_long ? next < wake : next > wake) {
+        ASSERT_FALSE(trail(rule, p, next)) << "path " << path;
+      }
       if (!is_long) price = 2 * entry_units - price;  // back to the long walk's coordinates
+    }
+  }
+}
+
+TEST(WakePrice, HandSpanWorkedExamples) {
+  const TrailingRule rule;
+  TrailingPosition p = long_position("50000", "49000");
+  EXPECT_EQ(wake_price(rule, p).to_string(), "51000");
+  p.stop = D("50075");
+  EXPECT_EQ(wake_price(rule, p).to_string(), "52000");
+  p.stop = D("53000");
+  EXPECT_EQ(wake_price(rule, p).to_string(), "55000");
+  TrailingPosition s = short_position("3000", "3100");
+  EXPECT_EQ(wake_price(rule, s).to_string(), "2900");
+  s.stop = D("2995.50673989");
+  EXPECT_EQ(wake_price(rule, s).to_string(), "2800");
+  // At the wake price the stop moves; one unit short of it, it does not.
+  for (const auto& pos : {long_position("50000", "49000"), short_position("3000", "3100")}) {
+    const Decimal wake = wake_price(rule, pos);
+    EXPECT_TRUE(trail(rule, pos, wake));
+    EXPECT_FALSE(trail(rule, pos, pos.side == Side::kBuy ? wake - D("0.00000001") : wake + D("0.00000001")));
+  }
+}
+
+TEST(WakePrice, ManualTighterStopWaitsForTheStepThatBeatsIt) {
+  const TrailingRule rule;
+  TrailingPosition p = long_position("50000", "49000");
+  p.stop = D("52500");  // by hand: steps 1..3 (50075, 51000, 52000) would not beat it
+  EXPECT_EQ(wake_price(rule, p).to_string(), "54000");
+  EXPECT_FALSE(trail(rule, p, D("53999.99999999")));
+  EXPECT_EQ(trail(rule, p, D("54000"))->new_stop.to_string(), "53000");
+  TrailingPosition s = short_position("3000", "3100");
+  s.stop = D("2850");
+  EXPECT_EQ(wake_price(rule, s).to_string(), "2700");
+}
+
+TEST(WakePrice, TinySpanIsALowerBound) {
+  const TrailingRule rule;
+  const TrailingPosition p = long_position("100", "99.99");  // break-even 100.15 is 15 spans up
+  const Decimal wake = wake_price(rule, p);
+  EXPECT_EQ(wake.to_string(), "100.01");
+  EXPECT_FALSE(trail(rule, p, wake));  // the break-even would be above the price: later
+  EXPECT_TRUE(trail(rule, p, D("100.16")));
+}
+
+TEST(WakePrice, OffsetModes) {
+  TrailingRule percent;
+  percent.mode = TrailingMode::kPercent;
+  percent.offset = D("5");
+  EXPECT_EQ(wake_price(percent, {Side::kBuy, D("90"), D("85"), D("95")}).to_string(), "100.00000001");
+  EXPECT_FALSE(trail(percent, {Side::kBuy, D("90"), D("85"), D("95")}, D("100")));
+  EXPECT_TRUE(trail(percent, {Side::kBuy, D("90"), D("85"), D("95")}, D("100.00000001")));
+  percent.activation_price = D("110");
+  EXPECT_EQ(wake_price(percent, {Side::kBuy, D("90"), D("85"), D("95")}).to_string(), "110");
+  TrailingRule absolute;
+  absolute.mode = TrailingMode::kAbsolute;
+  absolute.offset = D("3");
+  EXPECT_EQ(wake_price(absolute, {Side::kBuy, D("90"), D("85"), D("95")}).to_string(), "98.00000001");
+  EXPECT_EQ(wake_price(absolute, {Side::kSell, D("100"), D("105"), D("105")}).to_string(), "101.99999999");
+  absolute.activation_price = D("97");
+  EXPECT_EQ(wake_price(absolute, {Side::kSell, D("100"), D("105"), D("105")}).to_string(), "97");
+  // A short whose stop is already within the offset of zero can never move.
+  absolute.activation_price.reset();
+  EXPECT_EQ(wake_price(absolute, {Side::kSell, D("2"), D("4"), D("3")}).to_string(), "0");
+}
+
+TEST(WakePropertyOffsets, NoMoveShortOfTheWakePrice) {
+  std::mt19937_64 random(7);
+  for (int i = 0; i < 3000; ++i) {
+    TrailingRule rule;
+    rule.mode = i % 2 == 0 ? TrailingMode::kPercent : TrailingMode::kAbsolute;
+    const auto units = [&](std::int64_t lo, std::int64_t hi) {
+      return Decimal::from_units(std::uniform_int_distribution<std::int64_t>(lo, hi)(random));
+    };
+    rule.offset = rule.mode == TrailingMode::kPercent ? units(1, 9'000'000'000) : units(1, 500'000'000'000);
+    if (i % 3 == 0) rule.activation_price = units(1, 2'000'000'000'000);
+    if (i % 5 == 0) rule.tick_size = D("0.01");
+    const bool is_long = i % 4 < 2;
+    const Decimal stop = units(100'000'000, 1'000'000'000'000);
+    const TrailingPosition p{is_long ? Side::kBuy : Side::kSell, stop, stop, stop};
+    const Decimal wake = wake_price(rule, p);
+    for (int k = 0; k < 20; ++k) {
+      const Decimal price = units(1, 3'000'000'000'000);
+      if (is_long ? price < wake : price > wake) {
+        ASSERT_FALSE(trail(rule, p, price)) << i << " " << price;
+      }
+    }
+    // Just past the bound the stop moves, unless activation or a tick holds it back.
+    if (!rule.tick_size && !wake.is_zero() && wake < D("999999999999")) {
+      if (!rule.activation_price || wake != *rule.activation_price) {
+        ASSERT_TRUE(trail(rule, p, wake)) << i << " wake " << wake;
+      }
     }
   }
 }
