@@ -38,6 +38,24 @@ std::string_view to_string(TrailingMode mode) { return name_of(kModes, mode); }
 std::optional<TrailingMode> parse_trailing_mode(std::string_view text) { return value_of(kModes, text); }
 std::string_view to_string(AdjustReason reason) { return name_of(kReasons, reason); }
 
+std::optional<TrailingRule> effective_rule(const TrailingConfig& config) {
+  const std::optional<std::string>& name = config.mode ? config.mode : config.tenant_mode;
+  if (!name || *name == "NONE") return std::nullopt;
+  const auto mode = parse_trailing_mode(*name);
+  if (!mode) throw TrailingError("unknown trailing mode '" + *name + "'");
+  TrailingRule rule;
+  rule.mode = *mode;
+  rule.fee_pct = config.fee_pct;
+  rule.slippage_buffer_pct = config.slippage_buffer_pct;
+  rule.activation_price = config.activation_price;
+  if (*mode != TrailingMode::kHandSpan) {
+    const auto offset = config.offset ? config.offset : config.tenant_offset;
+    if (!offset) throw TrailingError(std::string(to_string(*mode)) + " trailing needs an offset (trailing_offset)");
+    rule.offset = *offset;
+  }
+  return rule;
+}
+
 void validate(const TrailingRule& rule, const TrailingPosition& p) {
   if (!p.entry.is_positive()) throw TrailingError("entry price must be positive, got " + p.entry.to_string());
   if (!p.stop.is_positive()) throw TrailingError("stop price must be positive, got " + p.stop.to_string());

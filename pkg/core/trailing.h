@@ -69,6 +69,21 @@ struct StopAdjustment {
   std::int64_t step = 0;  // Hand-Span's n; 0 in the offset modes
 };
 
+// Where an operation's rule comes from: its own settings, else its tenant's.
+struct TrailingConfig {
+  std::optional<std::string> mode;         // the operation's: a mode, "NONE", or nullopt (the tenant's)
+  std::optional<Decimal> offset;           // the operation's, else the tenant's
+  std::optional<Decimal> activation_price;
+  std::optional<std::string> tenant_mode;  // nullopt: the tenant does not trail by default
+  std::optional<Decimal> tenant_offset;
+  Decimal fee_pct = Decimal::parse("0.10");
+  Decimal slippage_buffer_pct = Decimal::parse("0.05");
+};
+
+// The rule in force, or nullopt when the operation does not trail. Throws
+// TrailingError for an unknown mode or an offset mode without an offset.
+[[nodiscard]] std::optional<TrailingRule> effective_rule(const TrailingConfig& config);
+
 // Throws TrailingError naming what is wrong (zero span, initial stop on the
 // wrong side of the entry, offset not positive, percent offset >= 100, ...).
 void validate(const TrailingRule& rule, const TrailingPosition& position);

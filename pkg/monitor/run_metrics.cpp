@@ -5,6 +5,7 @@
 #include <prometheus/registry.h>
 
 #include <chrono>
+#include <map>
 #include <regex>
 
 #include "runtime/exit_code.h"
@@ -24,51 +25,22 @@ PushTarget parse_pushgateway_url(const std::string& url) {
   return target;
 }
 
-int push_run_metrics(const PushTarget& target, const PassSummary& pass, bool success, double run_seconds) {
+int push_run_figures(const PushTarget& target, const std::string& prefix, const std::vector<RunFigure>& figures,
+                     bool success, double run_seconds) {
   auto registry = std::make_shared<prometheus::Registry>();
-  auto& triggered = prometheus::BuildGauge()
-                        .Name("backstop_stop_monitor_last_run_triggers")
-                        .Help("Stops and targets found crossed in the last run")
-                        .Register(*registry);
-  triggered.Add({}).Set(static_cast<double>(pass.triggered));
-  auto& executions = prometheus::BuildGauge()
-                         .Name("backstop_stop_monitor_last_run_executions")
-                         .Help("Exits of the last run by outcome")
-                         .Register(*registry);
-  executions.Add({{"outcome", "executed"}}).Set(static_cast<double>(pass.executed));
-  executions.Add({{"outcome", "failed"}}).Set(static_cast<double>(pass.failed));
-  executions.Add({{"outcome", "pending"}}).Set(static_cast<double>(pass.pending));
-  executions.Add({{"outcome", "duplicate"}}).Set(static_cast<double>(pass.duplicates));
-  auto& blocked = prometheus::BuildGauge()
-                      .Name("backstop_stop_monitor_last_run_blocked")
-                      .Help("Exits held back by a guardrail in the last run, by reason")
-                      .Register(*registry);
-  for (const auto& [reason, n] : pass.blocked) blocked.Add({{"reason", reason}}).Set(static_cast<double>(n));
-  auto& duration = prometheus::BuildGauge()
-                       .Name("backstop_stop_monitor_last_run_duration_seconds")
-                       .Help("Wall time of the last run")
-                       .Register(*registry);
-  duration.Add({}).Set(run_seconds);
-  auto& outcome = prometheus::BuildGauge()
-                      .Name("backstop_stop_monitor_last_run_success")
-                      .Help("1 if the last run succeeded, 0 if it failed")
-                      .Register(*registry);
-  outcome.Add({}).Set(success ? 1 : 0);
+  std::map<std::string, prometheus::Family<prometheus::Gauge>*> families;
+  auto gauge = [&](const std::string& name, const std::string& help) -> prometheus::Family<prometheus::Gauge>& {
+    auto& family = families[name];
+    if (family == nullptr) family = &prometheus::BuildGauge().Name(name).Help(help).Register(*registry);
+    return *family;
+  };
+  for (const RunFigure& f : figures) gauge(prefix + "_" + f.name, f.help).Add(f.labels).Set(f.value);
+  gauge(prefix + "_last_run_duration_seconds", "Wall time of the last run").Add({}).Set(run_seconds);
+  gauge(prefix + "_last_run_success", "1 if the last run succeeded, 0 if it failed").Add({}).Set(success ? 1 : 0);
   const double now =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  auto& last_run = prometheus::BuildGauge()
-                       .Name("backstop_stop_monitor_last_run_timestamp_seconds")
-                       .Help("When the last run finished")
-                       .Register(*registry);
-  last_run.Add({}).Set(now);
-  if (success) {
-    prometheus::BuildGauge()
-        .Name("backstop_stop_monitor_last_success_timestamp_seconds")
-        .Help("When a run last succeeded")
-        .Register(*registry)
-        .Add({})
-        .Set(now);
-  }
+  gauge(prefix + "_last_run_timestamp_seconds", "When the last run finished").Add({}).Set(now);
+  if (success) gauge(prefix + "_last_success_timestamp_seconds", "When a run last succeeded").Add({}).Set(now);
   prometheus::Gateway gateway(target.host, target.port, target.job, target.labels);
   gateway.RegisterCollectable(registry);
   const int status = gateway.PushAdd();
@@ -77,6 +49,23 @@ int push_run_metrics(const PushTarget& target, const PassSummary& pass, bool suc
               {{"gateway", target.host + ":" + target.port}, {"status", status}});
   }
   return status;
+}
+
+int push_run_metrics(const PushTarget& target, const PassSummary& pass, bool success, double run_seconds) {
+  std::vector<RunFigure> figures = {
+      {"last_run_triggers", "Stops and targets found crossed in the last run", {}, static_cast<double>(pass.triggered)},
+  };
+  const char* const executions = "Exits of the last run by outcome";
+  figures.push_back({"last_run_executions", executions, {{"outcome", "executed"}}, static_cast<double>(pass.executed)});
+  figures.push_back({"last_run_executions", executions, {{"outcome", "failed"}}, static_cast<double>(pass.failed)});
+  figures.push_back({"last_run_executions", executions, {{"outcome", "pending"}}, static_cast<double>(pass.pending)});
+  figures.push_back(
+      {"last_run_executions", executions, {{"outcome", "duplicate"}}, static_cast<double>(pass.duplicates)});
+  for (const auto& [reason, n] : pass.blocked) {
+    figures.push_back({"last_run_blocked", "Exits held back by a guardrail in the last run, by reason",
+                       {{"reason", reason}}, static_cast<double>(n)});
+  }
+  return push_run_figures(target, "backstop_stop_monitor", figures, success, run_seconds);
 }
 
 }  // namespace backstop::monitor

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "monitor/stop_monitor.h"
 
@@ -22,7 +23,20 @@ struct PushTarget {
 // "http://host:port" → target; throws runtime::UsageError naming the problem.
 PushTarget parse_pushgateway_url(const std::string& url);
 
-// Pushes the figures of one run (possibly several passes with --continuous).
+// One gauge of a run: <prefix>_<name>{labels} = value.
+struct RunFigure {
+  std::string name;
+  std::string help;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+
+// Pushes `figures` and <prefix>_last_run_{duration_seconds,success,timestamp_seconds}
+// (and _last_success_timestamp_seconds after a success) to target.job.
+int push_run_figures(const PushTarget& target, const std::string& prefix, const std::vector<RunFigure>& figures,
+                     bool success, double run_seconds);
+
+// Pushes the figures of one stop-monitor run (possibly several passes with --continuous).
 // Returns the HTTP status (200 on success) or -1 when the gateway was unreachable.
 int push_run_metrics(const PushTarget& target, const PassSummary& last_pass, bool success, double run_seconds);
 

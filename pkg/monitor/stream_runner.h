@@ -13,16 +13,11 @@
 #include <chrono>
 
 #include "exchange/price_stream.h"
+#include "monitor/price_feed.h"
 #include "monitor/stop_monitor.h"
 #include "store/monitor_repository.h"
 
 namespace backstop::monitor {
-
-struct StreamOptions {
-  std::chrono::milliseconds backstop_interval{5000};
-  std::chrono::milliseconds reconnect_delay{1000};
-  bool book = false;  // @bookTicker (bid/ask) instead of @trade
-};
 
 class StreamRunner {
  public:

@@ -10,25 +10,6 @@ namespace {
 
 using core::Decimal;
 
-// Tenant and symbol filters as parameters $first and $first+1 (empty array: no filter).
-std::string filter_sql(int first_param) {
-  const std::string t = "$" + std::to_string(first_param), s = "$" + std::to_string(first_param + 1);
-  return " AND (cardinality(" + t + "::bigint[]) = 0 OR o.tenant_id = ANY(" + t + "::bigint[]))" +
-         " AND (cardinality(" + s + "::text[]) = 0 OR o.symbol = ANY(" + s + "::text[]))";
-}
-
-std::string tenants_literal(const ScanFilter& filter) {
-  ArrayLiteral a;
-  for (const auto t : filter.tenants) a.add(t);
-  return a.str();
-}
-
-std::string symbols_literal(const ScanFilter& filter) {
-  ArrayLiteral a;
-  for (const auto& s : filter.symbols) a.add(s);
-  return a.str();
-}
-
 const char* const kPositionColumns =
     "o.id, o.tenant_id, o.symbol, o.side, o.quantity, o.average_entry_price, o.stop_price, o.target_price, "
     "o.stop_loss_percent, o.stop_gain_percent";
@@ -89,6 +70,25 @@ std::int64_t lock_key(const std::string& token) {
 }
 
 }  // namespace
+
+// Tenant and symbol filters as parameters $first and $first+1 (empty array: no filter).
+std::string filter_sql(int first_param) {
+  const std::string t = "$" + std::to_string(first_param), s = "$" + std::to_string(first_param + 1);
+  return " AND (cardinality(" + t + "::bigint[]) = 0 OR o.tenant_id = ANY(" + t + "::bigint[]))" +
+         " AND (cardinality(" + s + "::text[]) = 0 OR o.symbol = ANY(" + s + "::text[]))";
+}
+
+std::string tenants_literal(const ScanFilter& filter) {
+  ArrayLiteral a;
+  for (const auto t : filter.tenants) a.add(t);
+  return a.str();
+}
+
+std::string symbols_literal(const ScanFilter& filter) {
+  ArrayLiteral a;
+  for (const auto& s : filter.symbols) a.add(s);
+  return a.str();
+}
 
 std::vector<core::ProtectedPosition> MonitorRepository::candidates(pqxx::transaction_base& tx,
                                                                    const std::vector<SymbolPrice>& prices,

@@ -22,6 +22,12 @@ struct ScanFilter {
   std::vector<std::string> symbols;   // empty: all
 };
 
+// `filter` in SQL on the alias `o`, as parameters $first_param (tenants) and
+// $first_param + 1 (symbols), whose values are these literals (empty: no filter).
+std::string filter_sql(int first_param);
+std::string tenants_literal(const ScanFilter& filter);
+std::string symbols_literal(const ScanFilter& filter);
+
 // The prices a pass compares per symbol: what a long's exit meets and what a
 // short's exit meets (both the last price in `last` mode).
 struct SymbolPrice {

@@ -77,6 +77,19 @@ constexpr Expectation kExpected[] = {
     {4, Kind::kIndex, "operation", "idx_operation_tenant_status"},
     {5, Kind::kTable, "monitor_checkpoint", ""},
     {5, Kind::kTable, "operation_check_status", ""},
+    {6, Kind::kColumn, "operation", "trailing_mode"},
+    {6, Kind::kColumn, "operation", "initial_stop_price"},
+    {6, Kind::kColumn, "operation", "trail_wake_price"},
+    {6, Kind::kColumn, "operation", "trail_error"},
+    {6, Kind::kColumn, "tenant_config", "trailing_mode"},
+    {6, Kind::kColumn, "tenant_config", "trailing_fee_pct"},
+    {6, Kind::kTrigger, "operation", "operation_trail_inputs_changed"},
+    {6, Kind::kTrigger, "tenant_config", "tenant_trailing_changed"},
+    {7, Kind::kIndex, "operation", "idx_operation_trail_wake"},
+    {7, Kind::kIndex, "operation", "idx_operation_trail_unarmed_own"},
+    {7, Kind::kIndex, "operation", "idx_operation_trail_unarmed_tenant"},
+    {7, Kind::kConstraint, "operation", "operation_trailing_mode_check"},
+    {7, Kind::kConstraint, "operation", "operation_trailing_offset_check"},
 };
 
 std::string describe(const Expectation& e) {

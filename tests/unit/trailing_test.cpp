@@ -354,3 +354,38 @@ TEST(WakePropertyOffsets, NoMoveShortOfTheWakePrice) {
 
 }  // namespace
 }  // namespace backstop::core
+
+namespace backstop::core {
+namespace {
+
+TEST(EffectiveRule, OperationOverridesTenantDefault) {
+  TrailingConfig c;
+  EXPECT_FALSE(effective_rule(c));  // neither trails
+  c.tenant_mode = "HAND_SPAN";
+  c.fee_pct = Decimal::parse("0.2");
+  auto rule = effective_rule(c);
+  ASSERT_TRUE(rule);
+  EXPECT_EQ(rule->mode, TrailingMode::kHandSpan);
+  EXPECT_EQ(rule->fee_pct.to_string(), "0.2");
+  c.mode = "NONE";
+  EXPECT_FALSE(effective_rule(c));  // switched off for this operation
+  c.mode = "PERCENT";
+  EXPECT_THROW((void)effective_rule(c), TrailingError);  // no offset anywhere
+  c.tenant_offset = Decimal::parse("2");
+  EXPECT_EQ(effective_rule(c)->offset.to_string(), "2");
+  c.offset = Decimal::parse("1.5");
+  c.activation_price = Decimal::parse("100");
+  rule = effective_rule(c);
+  EXPECT_EQ(rule->offset.to_string(), "1.5");
+  EXPECT_EQ(rule->activation_price->to_string(), "100");
+  c.mode = "SIDEWAYS";
+  try {
+    (void)effective_rule(c);
+    FAIL();
+  } catch (const TrailingError& e) {
+    EXPECT_STREQ(e.what(), "unknown trailing mode 'SIDEWAYS'");
+  }
+}
+
+}  // namespace
+}  // namespace backstop::core

@@ -1,0 +1,33 @@
+// Following a live price stream for the symbols that have ACTIVE operations:
+// ticks are coalesced per symbol (the latest price wins) and handed over in
+// batches; the subscription follows the set of symbols, and a closed or
+// unavailable stream is reopened after a delay. Used by stop-monitor --stream
+// (claims) and trailing-stop --stream (adjustments).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+
+#include "core/trigger.h"
+#include "exchange/exchange.h"
+#include "exchange/price_stream.h"
+#include "store/monitor_repository.h"
+
+namespace backstop::monitor {
+
+struct StreamOptions {
+  std::chrono::milliseconds backstop_interval{5000};
+  std::chrono::milliseconds reconnect_delay{1000};
+  bool book = false;  // @bookTicker (bid/ask) instead of @trade
+};
+
+// Runs until `stop`: on_prices gets each batch of ticks with when its oldest
+// tick arrived; every_interval (if set) runs once at the start and then every
+// backstop_interval, whether or not the stream is up.
+void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repository,
+                   const store::ScanFilter& filter, const StreamOptions& options, const std::atomic<bool>& stop,
+                   const std::function<void(const exchange::PriceSnapshot&, core::TimePoint)>& on_prices,
+                   const std::function<void()>& every_interval = {});
+
+}  // namespace backstop::monitor
