@@ -20,3 +20,9 @@ INSERT INTO operation (tenant_id, symbol, side, status, average_entry_price, qua
   (3, 'DOGEUSDT', 'BUY', 'ACTIVE', 0.15,       10000,      0.16, NULL, NULL, NULL),  -- stop above entry
   (3, 'LTCUSDT', 'BUY',  'ACTIVE', NULL,       3,          NULL, NULL, 2,    NULL),  -- no entry price
   (2, 'DOTUSDT', 'SELL', 'ACTIVE', 7.1,        20,         NULL, NULL, NULL, NULL);  -- nothing configured
+
+-- A long that trails with Hand-Span (DOMAIN §4): entry 80, stop 78, so one
+-- span is 2; trailing-stop moves the stop to break-even at 82, to 84 at 86.
+INSERT INTO operation (tenant_id, symbol, side, status, average_entry_price, quantity,
+                       stop_price, target_price, trailing_mode) VALUES
+  (1, 'LTCUSDT', 'BUY', 'ACTIVE', 80, 3, 78, 95, 'HAND_SPAN');

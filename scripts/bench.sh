@@ -11,12 +11,15 @@
 #      by tenant, then the same 4 racing for every exit)
 #   6. P4: stop-monitor --stream, price tick received -> STOP_TRIGGERED
 #      committed, p50/p99 over 1,000 ticks that each cross one stop
-# Usage: ./dev bench [--operations N] [--only 1,2,3,4,5,6]
+#   7. trailing-stop: one pass over 1,000,000 active Hand-Span operations
+#      (P1's book) by how many actually move: 0, ~1,000, ~10,000, ~100,000;
+#      beside it, the first pass that computes every wake price
+# Usage: ./dev bench [--operations N] [--only 1,2,3,4,5,6,7]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/lib.sh"
 operations=1000000
-only=1,2,3,4,5,6
+only=1,2,3,4,5,6,7
 while (($#)); do
   case "$1" in
     --operations) operations=$2; shift 2 ;;
@@ -93,7 +96,7 @@ echo "## 3. Decimal vs double (ns per operation)"
 "$BIN/decimal_bench" --benchmark_min_time=0.2 2>/dev/null | grep -E "^BM_"
 fi
 
-if want 4 || want 5 || want 6; then
+if want 4 || want 5 || want 6 || want 7; then
   port_file=$(mktemp /tmp/backstop-bench-sim.XXXXXX); rm -f "$port_file"
   "$BIN/exchange-sim" --port-file "$port_file" --ws-port-file "$port_file.ws" --api-key bench --api-secret bench-secret 2>/dev/null &
   SIM_PID=$!
@@ -204,4 +207,46 @@ latency=$(sed -nE 's/.*"claim_latency_us":\{"count":([0-9]+),"max":([0-9]+),"p50
 read -r count p50 p99 max <<<"$latency"
 printf "%-46s p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%s ticks that triggered; goal p99 < 5 ms)\n" \
   "tick -> STOP_TRIGGERED committed" "$(echo "$p50/1000" | bc -l)" "$(echo "$p99/1000" | bc -l)" "$(echo "$max/1000" | bc -l)" "$count"
+fi
+
+if want 7; then
+echo
+echo "## 7. trailing-stop: one pass over 1,000,000 active operations (Hand-Span, 500 symbols) by how many move"
+dropdb --if-exists trail >/dev/null 2>&1; createdb trail
+"$BIN/migrate" --database-url dbname=trail up >/dev/null 2>&1
+"${PSQL[@]}" -d trail -v n=1000000 -f "$ROOT/bench/p1_book.sql" >/dev/null
+"${PSQL[@]}" -d trail -c "INSERT INTO tenant_config (tenant_id, trailing_mode) SELECT t, 'HAND_SPAN' FROM generate_series(1, 100) t" >/dev/null
+# prices: every symbol at 100 + s, except the first $1 symbols: 25 % in their
+# operations' favour (even symbols hold 2,000 longs each: up; odd ones 2,000
+# shorts: down), so that 2,000 x $1 operations move
+trail_prices() {
+  local json="{"
+  for s in $(seq 0 499); do
+    local cents=$(( (100 + s) * 100 ))
+    if ((s < $1)); then
+      if ((s % 2 == 0)); then cents=$(( (100 + s) * 125 )); else cents=$(( (100 + s) * 75 )); fi
+    fi
+    json+="\"SYM$s\":\"$((cents / 100)).$(printf '%02d' $((cents % 100)))\","
+  done
+  curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/prices" -d "${json%,}}" >/dev/null
+}
+trail_pass() {  # prints "seconds adjusted due"
+  "$BIN/trailing-stop" --database-url dbname=trail --json --log-level error | head -1 |
+    sed -E 's/.*"adjusted":([0-9]+).*"due":([0-9]+).*"seconds":([0-9.e-]+).*/\3 \1 \2/'
+}
+trail_prices 0
+read -r first_s first_adj first_due <<<"$(trail_pass)"
+"${PSQL[@]}" -d trail -c "VACUUM ANALYZE operation" >/dev/null
+printf "%-46s %8.2f s   (%s wake prices computed and written)\n" "first pass: every wake price" "$first_s" "$first_due"
+for m in 0 1 5 50; do
+  trail_prices "$m"
+  read -r secs adj due <<<"$(trail_pass)"
+  printf "%-46s %8.1f ms  (%s due, %s STOP_ADJUSTED)\n" "pass, $((m * 2000)) operations can move" "$(echo "$secs * 1000" | bc -l)" "$due" "$adj"
+  "${PSQL[@]}" -d trail -c "UPDATE operation SET stop_price = initial_stop_price WHERE initial_stop_price IS NOT NULL" >/dev/null
+  trail_pass >/dev/null  # re-arm the rows set back, at base prices
+done
+trail_prices 0
+p1_same=$(for _ in 1 2 3; do "$BIN/stop-monitor" --database-url dbname=trail --dry-run --json --log-level warn | head -1 |
+  sed -E 's/.*"seconds":([0-9.e-]+).*/\1/'; done | sort -g | sed -n 2p)
+printf "%-46s %8.1f ms  (baseline: the same book and prices, nothing crossed)\n" "stop-monitor dry-run pass (P1)" "$(echo "$p1_same * 1000" | bc -l)"
 fi

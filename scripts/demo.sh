@@ -2,8 +2,9 @@
 # The main job on an embedded default: a private PostgreSQL on 127.0.0.1 and the
 # exchange simulator in paper mode. Migrations, a demo book with legacy
 # percentage stops, backfill (dry run, real run, re-run), then a price path that
-# hits stops and targets while stop-monitor runs a pass per step; finally the
-# event log, the executions, the simulator's ledger, a replay check and verify.
+# hits stops and targets while trailing-stop and stop-monitor run a pass per
+# step (one position's stop trails up and is then hit); finally the event log,
+# the executions, the simulator's ledger, a replay check and verify.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/lib.sh"
@@ -68,9 +69,14 @@ while IFS='|' read -r step prices note; do
   if [[ "$step" == 5 ]]; then "${PSQL[@]}" -c "UPDATE tenant_config SET trading_enabled = true WHERE tenant_id = 3"; fi
   log "price step $step: $note"
   curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/prices" -d "$prices" >/dev/null
+  "$BIN/trailing-stop" | tail -1 || echo "trailing-stop exit code: $?"
   "$BIN/stop-monitor" || echo "stop-monitor exit code: $?"
 done <"$ROOT/demo/price_path.txt"
 
+log "the trailed position (op 12): its stop moves, then the exit"
+"${PSQL[@]}" -c "SELECT event_seq AS seq, event_type, execution_token AS token, trigger_price AS price,
+  stop_price AS new_stop, reason, payload->>'step' AS step, fill_price FROM stop_events
+  WHERE operation_id = 12 ORDER BY event_seq"
 log "event log (stop_events)"
 "${PSQL[@]}" -c "SELECT event_seq AS seq, event_type, operation_id AS op, tenant_id AS tenant, symbol, source,
   execution_token AS token, coalesce(trigger_price, stop_price) AS price, fill_price, slippage_pct AS slip,

@@ -90,6 +90,8 @@ constexpr Expectation kExpected[] = {
     {7, Kind::kIndex, "operation", "idx_operation_trail_unarmed_tenant"},
     {7, Kind::kConstraint, "operation", "operation_trailing_mode_check"},
     {7, Kind::kConstraint, "operation", "operation_trailing_offset_check"},
+    {8, Kind::kIndex, "outbox", "idx_outbox_drain"},
+    {8, Kind::kIndex, "outbox", "idx_outbox_parked"},
 };
 
 std::string describe(const Expectation& e) {

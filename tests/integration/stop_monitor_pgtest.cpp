@@ -7,6 +7,7 @@
 
 #include "support/pg.h"
 #include "support/process.h"
+#include "support/rabbit.h"
 #include "support/sim.h"
 
 namespace backstop::testing {
@@ -419,18 +420,6 @@ TEST_F(StopMonitorTest, SlippageBeyondThePauseThresholdPausesTheTenant) {
 
 namespace backstop::testing {
 namespace {
-
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 TEST_F(StopMonitorTest, RunMetricsArePushedToARealPushgateway) {
   const int port = free_port();

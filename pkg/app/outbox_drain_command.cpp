@@ -1,0 +1,183 @@
+#include "app/outbox_drain_command.h"
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "monitor/run_metrics.h"
+#include "outbox/drainer.h"
+#include "runtime/log.h"
+#include "store/db.h"
+
+namespace backstop::app {
+namespace {
+
+std::atomic<bool> stop_requested{false};
+
+void sleep_unless_stopped(std::chrono::milliseconds duration) {
+  const auto until = std::chrono::steady_clock::now() + duration;
+  while (!stop_requested && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+nlohmann::json to_json(const outbox::DrainSummary& s) {
+  nlohmann::json j = {{"published", s.published},
+                      {"failed", s.failed},
+                      {"parked", s.parked},
+                      {"batches", s.batches},
+                      {"backlog", s.after.backlog},
+                      {"oldest_age_seconds", s.after.oldest_age_seconds},
+                      {"parked_rows", s.after.parked},
+                      {"seconds", s.seconds}};
+  if (!s.error.empty()) j["error"] = s.error;
+  return j;
+}
+
+std::string to_text(const outbox::DrainSummary& s) {
+  char line[300];
+  std::snprintf(line, sizeof line,
+                "%lld published, %lld failed attempts, %lld parked; backlog %lld (oldest %.1f s), %lld parked rows, "
+                "%.3f s\n",
+                static_cast<long long>(s.published), static_cast<long long>(s.failed),
+                static_cast<long long>(s.parked), static_cast<long long>(s.after.backlog), s.after.oldest_age_seconds,
+                static_cast<long long>(s.after.parked), s.seconds);
+  return (s.error.empty() ? "" : "error: " + s.error + "\n") + std::string(line);
+}
+
+void push(const monitor::PushTarget& target, const outbox::DrainSummary& s, bool success, double seconds) {
+  std::vector<monitor::RunFigure> figures = {
+      {"published", "Outbox rows published and confirmed by this run", {}, static_cast<double>(s.published)},
+      {"failed", "Publish attempts that failed in this run (nack, unroutable)", {}, static_cast<double>(s.failed)},
+      {"parked", "Outbox rows parked by this run after the retry limit", {}, static_cast<double>(s.parked)},
+      {"backlog", "Unpublished outbox rows (not parked)", {}, static_cast<double>(s.after.backlog)},
+      {"oldest_age_seconds", "Age of the oldest unpublished outbox row", {}, s.after.oldest_age_seconds},
+      {"parked_rows", "Outbox rows parked after the retry limit (kept, never deleted)", {},
+       static_cast<double>(s.after.parked)},
+  };
+  monitor::push_run_figures(target, "backstop_outbox_drain", figures, success, seconds);
+}
+
+}  // namespace
+
+void OutboxDrainCommand::add_to(CLI::App& app) {
+  app.add_option("--amqp-url", amqp_url_, "RabbitMQ URL amqp://user:password@host:port/vhost")
+      ->envname("BACKSTOP_AMQP_URL")
+      ->capture_default_str();
+  app.add_option("--amqp-user", amqp_user_, "user (overrides the URL's; e.g. from a Secret)")
+      ->envname("BACKSTOP_AMQP_USER");
+  app.add_option("--amqp-password", amqp_password_, "password (overrides the URL's; prefer the environment)")
+      ->envname("BACKSTOP_AMQP_PASSWORD");
+  app.add_option("--exchange", exchange_, "durable topic exchange the events are published to")
+      ->envname("BACKSTOP_AMQP_EXCHANGE")
+      ->capture_default_str();
+  app.add_option("--batch-size", batch_size_, "rows per transaction and confirm batch")
+      ->check(CLI::Range(1, 10000))
+      ->envname("BACKSTOP_BATCH_SIZE")
+      ->capture_default_str();
+  app.add_flag("--once", once_, "drain what is ready now, then exit (CronJob); default: run until SIGTERM");
+  app.add_flag("--json", json_, "print the run summary as JSON");
+  app.add_flag("--no-mandatory", no_mandatory_,
+               "do not treat unroutable messages (no queue bound for the routing key) as failures");
+  app.add_option("--poll-interval-ms", poll_interval_ms_, "wait when nothing was ready (continuous mode)")
+      ->check(CLI::Range(1, 60000))
+      ->capture_default_str();
+  app.add_option("--timeout-ms", timeout_ms_, "broker connect / confirm timeout")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
+  app.add_option("--max-retries", max_retries_, "failed attempts before a row is parked")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--retry-backoff-ms", retry_backoff_ms_, "wait after a row's first failure, doubled per retry")
+      ->check(CLI::Range(0, 3600000))
+      ->capture_default_str();
+  app.add_option("--max-backoff-ms", max_backoff_ms_, "longest wait between a row's attempts")
+      ->check(CLI::Range(0, 86400000))
+      ->capture_default_str();
+  app.add_option("--pushgateway-url", pushgateway_url_, "push the run's metrics here (http://host:port)")
+      ->envname("BACKSTOP_PUSHGATEWAY_URL");
+  app.add_option("--metrics-instance", metrics_instance_, "grouping label of this drainer's metrics")
+      ->envname("BACKSTOP_METRICS_INSTANCE");
+}
+
+runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) {
+  std::optional<monitor::PushTarget> target;
+  if (!pushgateway_url_.empty()) {
+    target = monitor::parse_pushgateway_url(pushgateway_url_);
+    target->job = "backstop_outbox_drain";
+    if (!metrics_instance_.empty()) target->labels["instance"] = metrics_instance_;
+  }
+  outbox::BrokerConfig broker;
+  broker.url = amqp_url_;
+  if (!amqp_user_.empty()) broker.user = amqp_user_;
+  if (!amqp_password_.empty()) broker.password = amqp_password_;
+  broker.timeout = std::chrono::milliseconds(timeout_ms_);
+  outbox::DrainOptions options;
+  options.exchange = exchange_;
+  options.batch_size = static_cast<std::size_t>(batch_size_);
+  options.mandatory = !no_mandatory_;
+  options.retry.max_retries = max_retries_;
+  options.retry.backoff = std::chrono::milliseconds(retry_backoff_ms_);
+  options.retry.max_backoff = std::chrono::milliseconds(max_backoff_ms_);
+
+  std::signal(SIGTERM, [](int) { stop_requested = true; });
+  std::signal(SIGINT, [](int) { stop_requested = true; });
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  try {
+    auto connection = store::connect(common.database_url, "backstop-outbox-drain");
+    outbox::Drainer drainer(*connection, options);
+    std::unique_ptr<outbox::AmqpPublisher> publisher;
+    outbox::DrainSummary total;
+    auto reconnect_delay = std::chrono::milliseconds(500);
+    auto next_push = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (!stop_requested) {
+      try {
+        if (!publisher) {
+          publisher = std::make_unique<outbox::AmqpPublisher>(broker);
+          log::info("connected to RabbitMQ", {{"url", outbox::redact_url(broker.url)}, {"exchange", exchange_}});
+          reconnect_delay = std::chrono::milliseconds(500);
+        }
+        const outbox::DrainSummary round = drainer.round(*publisher);
+        accumulate(total, round);
+        if (round.published + round.failed == 0) {
+          if (once_) break;
+          sleep_unless_stopped(std::chrono::milliseconds(poll_interval_ms_));
+        }
+      } catch (const outbox::BrokerError& e) {
+        // Whatever was not confirmed goes out again after reconnecting.
+        publisher.reset();
+        total.broker_error = true;
+        total.error = e.what();
+        log::error("RabbitMQ unavailable; unconfirmed rows stay unpublished",
+                   {{"error", e.what()}, {"retry_in_ms", static_cast<std::int64_t>(reconnect_delay.count())}});
+        if (once_) break;
+        sleep_unless_stopped(reconnect_delay);
+        reconnect_delay = std::min(reconnect_delay * 2, std::chrono::milliseconds(30000));
+      }
+      if (target && std::chrono::steady_clock::now() >= next_push) {
+        pqxx::read_transaction tx(*connection);
+        total.after = store::OutboxRepository::stats(tx);
+        push(*target, total, !total.broker_error, elapsed());
+        next_push = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+      }
+    }
+    {
+      pqxx::read_transaction tx(*connection);
+      total.after = store::OutboxRepository::stats(tx);
+    }
+    total.seconds = elapsed();
+    std::cout << (json_ ? to_json(total).dump() + "\n" : to_text(total)) << std::flush;
+    const bool broker_down = once_ && total.broker_error;
+    if (target) push(*target, total, !broker_down, total.seconds);
+    if (broker_down) return runtime::ExitCode::kDependencyUnavailable;
+    return total.parked > 0 ? runtime::ExitCode::kPartialFailure : runtime::ExitCode::kOk;
+  } catch (const pqxx::broken_connection& e) {
+    throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());
+  }
+}
+
+}  // namespace backstop::app

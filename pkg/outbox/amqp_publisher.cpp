@@ -1,0 +1,235 @@
+#include "outbox/amqp_publisher.h"
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <sys/time.h>
+
+#include <map>
+#include <regex>
+#include <set>
+
+namespace backstop::outbox {
+namespace {
+
+constexpr amqp_channel_t kChannel = 1;
+
+amqp_bytes_t bytes(const std::string& s) { return amqp_bytes_t{s.size(), const_cast<char*>(s.data())}; }
+std::string text(amqp_bytes_t b) { return std::string(static_cast<const char*>(b.bytes), b.len); }
+
+timeval to_timeval(std::chrono::milliseconds ms) {
+  return timeval{static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
+std::string describe(const amqp_rpc_reply_t& reply) {
+  switch (reply.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+      return "ok";
+    case AMQP_RESPONSE_NONE:
+      return "no reply (missing RPC reply type)";
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+      return amqp_error_string2(reply.library_error);
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+      if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        const auto* m = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
+        return "connection closed by the broker: " + std::to_string(m->reply_code) + " " + text(m->reply_text);
+      }
+      if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        const auto* m = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
+        return "channel closed by the broker: " + std::to_string(m->reply_code) + " " + text(m->reply_text);
+      }
+      return "broker error (method " + std::to_string(reply.reply.id) + ")";
+  }
+  return "unknown reply";
+}
+
+}  // namespace
+
+std::string redact_url(const std::string& url) {
+  static const std::regex password(R"(^(amqps?://[^:/@]*):[^@]*@)");
+  return std::regex_replace(url, password, "$1:***@");
+}
+
+struct AmqpPublisher::State {
+  BrokerConfig config;
+  amqp_connection_state_t conn = nullptr;
+  bool open = false;
+  std::uint64_t next_tag = 1;  // delivery tags of the confirm-mode channel
+  std::set<std::string> declared;
+
+  void check(const amqp_rpc_reply_t& reply, const std::string& what) const {
+    if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
+      throw BrokerError(what + " failed on " + redact_url(config.url) + ": " + describe(reply));
+    }
+  }
+  void check_last(const std::string& what) const { check(amqp_get_rpc_reply(conn), what); }
+};
+
+AmqpPublisher::AmqpPublisher(BrokerConfig config) : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.config = std::move(config);
+  std::vector<char> url(s.config.url.begin(), s.config.url.end());
+  url.push_back('\0');
+  amqp_connection_info info{};
+  amqp_default_connection_info(&info);
+  if (amqp_parse_url(url.data(), &info) != AMQP_STATUS_OK) {
+    throw BrokerError("invalid AMQP URL '" + redact_url(s.config.url) +
+                      "': expected amqp://user:password@host:port/vhost");
+  }
+  if (info.ssl) throw BrokerError("amqps:// is not supported by this build; use amqp:// inside the cluster");
+  // "amqp://host:5672/" parses to the vhost "", which cannot exist: RabbitMQ's
+  // default vhost "/" is meant (spelled %2f in a URL).
+  const std::string vhost = (info.vhost == nullptr || *info.vhost == '\0') ? "/" : info.vhost;
+  const std::string user = s.config.user.value_or(info.user);
+  const std::string password = s.config.password.value_or(info.password);
+  s.conn = amqp_new_connection();
+  amqp_socket_t* socket = amqp_tcp_socket_new(s.conn);
+  if (socket == nullptr) throw BrokerError("cannot create a TCP socket for AMQP");
+  timeval timeout = to_timeval(s.config.timeout);
+  const int status = amqp_socket_open_noblock(socket, info.host, info.port, &timeout);
+  if (status != AMQP_STATUS_OK) {
+    amqp_destroy_connection(s.conn);
+    s.conn = nullptr;
+    throw BrokerError("cannot connect to RabbitMQ at " + redact_url(s.config.url) + ": " + amqp_error_string2(status));
+  }
+  amqp_set_rpc_timeout(s.conn, &timeout);
+  amqp_set_handshake_timeout(s.conn, &timeout);
+  try {
+    s.check(amqp_login(s.conn, vhost.c_str(), 0, 131072, s.config.heartbeat_seconds, AMQP_SASL_METHOD_PLAIN, user.c_str(),
+                       password.c_str()),
+            "AMQP login");
+    amqp_channel_open(s.conn, kChannel);
+    s.check_last("opening the AMQP channel");
+    amqp_confirm_select(s.conn, kChannel);
+    s.check_last("confirm.select");
+  } catch (...) {
+    amqp_destroy_connection(s.conn);
+    s.conn = nullptr;
+    throw;
+  }
+  s.open = true;
+}
+
+AmqpPublisher::~AmqpPublisher() {
+  if (state_->conn == nullptr) return;
+  if (state_->open) {
+    amqp_channel_close(state_->conn, kChannel, AMQP_REPLY_SUCCESS);
+    amqp_connection_close(state_->conn, AMQP_REPLY_SUCCESS);
+  }
+  amqp_destroy_connection(state_->conn);
+}
+
+void AmqpPublisher::declare_exchange(const std::string& name) {
+  State& s = *state_;
+  if (s.declared.count(name) != 0) return;
+  amqp_exchange_declare(s.conn, kChannel, bytes(name), amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
+  s.check_last("declaring exchange '" + name + "'");
+  s.declared.insert(name);
+}
+
+std::vector<PublishOutcome> AmqpPublisher::publish(const std::vector<Message>& messages, bool mandatory) {
+  State& s = *state_;
+  std::vector<PublishOutcome> outcomes(messages.size());
+  if (messages.empty()) return outcomes;
+  static const std::string kContentType = "application/json";
+  const std::uint64_t first_tag = s.next_tag;
+  std::map<std::string, std::size_t> by_id;  // message id -> index, to place a basic.return
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const Message& m = messages[i];
+    amqp_basic_properties_t props{};
+    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
+                   AMQP_BASIC_TIMESTAMP_FLAG;
+    props.content_type = bytes(kContentType);
+    props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    props.message_id = bytes(m.message_id);
+    props.timestamp = static_cast<std::uint64_t>(m.timestamp);
+    const int rc = amqp_basic_publish(s.conn, kChannel, bytes(m.exchange), bytes(m.routing_key), mandatory ? 1 : 0, 0,
+                                      &props, bytes(m.body));
+    if (rc != AMQP_STATUS_OK) {
+      s.open = false;
+      throw BrokerError(std::string("publishing failed: ") + amqp_error_string2(rc));
+    }
+    by_id[m.message_id] = i;
+    ++s.next_tag;
+  }
+  // 0: waiting, 1: answered.
+  std::vector<char> answered(messages.size(), 0);
+  std::size_t remaining = messages.size();
+  auto settle = [&](std::uint64_t tag, bool multiple, bool ack) {
+    const std::uint64_t from = multiple ? first_tag : tag;
+    for (std::uint64_t t = std::max(from, first_tag); t <= tag && t < first_tag + messages.size(); ++t) {
+      const std::size_t i = t - first_tag;
+      if (answered[i] != 0) continue;
+      answered[i] = 1;
+      --remaining;
+      if (!ack) {
+        outcomes[i].delivered = false;
+        outcomes[i].error = "nack: the broker could not take the message";
+      } else if (outcomes[i].error.empty()) {
+        outcomes[i].delivered = true;
+      }
+    }
+  };
+  while (remaining > 0) {
+    amqp_frame_t frame;
+    timeval timeout = to_timeval(s.config.timeout);
+    const int rc = amqp_simple_wait_frame_noblock(s.conn, &frame, &timeout);
+    if (rc != AMQP_STATUS_OK) {
+      s.open = false;
+      throw BrokerError(rc == AMQP_STATUS_TIMEOUT
+                            ? "no publisher confirm within " + std::to_string(s.config.timeout.count()) + " ms"
+                            : std::string("waiting for publisher confirms failed: ") + amqp_error_string2(rc));
+    }
+    if (frame.frame_type != AMQP_FRAME_METHOD) continue;
+    switch (frame.payload.method.id) {
+      case AMQP_BASIC_ACK_METHOD: {
+        const auto* ack = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+        settle(ack->delivery_tag, ack->multiple != 0, true);
+        break;
+      }
+      case AMQP_BASIC_NACK_METHOD: {
+        const auto* nack = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
+        settle(nack->delivery_tag, nack->multiple != 0, false);
+        break;
+      }
+      case AMQP_BASIC_RETURN_METHOD: {
+        // Unroutable: the message comes back (header + body), then its ack.
+        const auto* ret = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);
+        const std::string why = "returned: " + std::to_string(ret->reply_code) + " " + text(ret->reply_text) +
+                                " (no queue bound for routing key '" + text(ret->routing_key) + "')";
+        amqp_message_t returned;
+        const amqp_rpc_reply_t r = amqp_read_message(s.conn, frame.channel, &returned, 0);
+        if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+          s.open = false;
+          throw BrokerError("reading a returned message failed: " + describe(r));
+        }
+        if ((returned.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0) {
+          const auto it = by_id.find(text(returned.properties.message_id));
+          if (it != by_id.end()) outcomes[it->second].error = why;
+        }
+        amqp_destroy_message(&returned);
+        break;
+      }
+      case AMQP_CHANNEL_CLOSE_METHOD: {
+        const auto* close = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
+        const std::string why = std::to_string(close->reply_code) + " " + text(close->reply_text);
+        amqp_channel_close_ok_t ok{};
+        amqp_send_method(s.conn, kChannel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+        s.open = false;
+        throw BrokerError("the broker closed the channel: " + why);
+      }
+      case AMQP_CONNECTION_CLOSE_METHOD: {
+        const auto* close = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
+        s.open = false;
+        throw BrokerError("the broker closed the connection: " + std::to_string(close->reply_code) + " " +
+                          text(close->reply_text));
+      }
+      default:
+        break;
+    }
+    amqp_maybe_release_buffers(s.conn);
+  }
+  amqp_maybe_release_buffers(s.conn);
+  return outcomes;
+}
+
+}  // namespace backstop::outbox

@@ -1,0 +1,71 @@
+// Publishing to RabbitMQ with rabbitmq-c (AMQP 0-9-1): one connection, one
+// channel in confirm mode, durable topic exchanges declared once.
+//
+// publish() sends a batch of persistent messages back to back and then reads
+// the broker's answers for all of them (confirms are handled in batches, not
+// one round trip per message). A message is delivered when its basic.ack
+// arrives and no basic.return came before it (mandatory: an unroutable message
+// is a failure even though the broker acks it). A basic.nack is a failure.
+// Anything that breaks the connection or the channel throws BrokerError: the
+// fate of the messages not yet confirmed is then unknown, and the caller sends
+// them again later (delivery is at least once; consumers dedupe by message id).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace backstop::outbox {
+
+class BrokerError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct BrokerConfig {
+  std::string url = "amqp://guest:guest@127.0.0.1:5672/";  // amqp://user:password@host:port/vhost
+  std::optional<std::string> user;      // override the URL's (e.g. from a Secret)
+  std::optional<std::string> password;  // override the URL's; never logged
+  std::chrono::milliseconds timeout{10000};
+  int heartbeat_seconds = 30;
+};
+
+// The URL without its password, for logs and errors.
+std::string redact_url(const std::string& url);
+
+struct Message {
+  std::string exchange;
+  std::string routing_key;
+  std::string message_id;  // the event id
+  std::string body;        // JSON
+  std::int64_t timestamp = 0;  // seconds since the epoch
+};
+
+struct PublishOutcome {
+  bool delivered = false;
+  std::string error;  // why not: "nack", "returned: 312 NO_ROUTE", ...
+};
+
+class AmqpPublisher {
+ public:
+  // Connects, logs in, opens channel 1 in confirm mode. Throws BrokerError.
+  explicit AmqpPublisher(BrokerConfig config);
+  ~AmqpPublisher();
+  AmqpPublisher(const AmqpPublisher&) = delete;
+  AmqpPublisher& operator=(const AmqpPublisher&) = delete;
+
+  // Declares a durable topic exchange (once per name per connection).
+  void declare_exchange(const std::string& name);
+  // One outcome per message, in order. `mandatory`: unroutable is a failure.
+  std::vector<PublishOutcome> publish(const std::vector<Message>& messages, bool mandatory);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace backstop::outbox

@@ -1,0 +1,59 @@
+// outbox-drain's work (DOMAIN §6): the outbox rows to RabbitMQ, each exactly
+// once on the normal path and at least once whatever happens.
+//
+// A round visits the partitions of store::OutboxRepository; for each one it
+// owns (never waiting for another drainer's), in one transaction: take up to
+// batch_size ready rows in order, publish them back to back as persistent
+// JSON messages (message id = event id) with publisher confirms, then mark the
+// confirmed rows published and count a failed attempt on the others (nack,
+// returned as unroutable), parking a row past the retry limit. If the broker
+// connection or channel breaks, the transaction rolls back and nothing is
+// marked: those rows go out again after reconnecting (consumers dedupe by
+// message id), and no row is charged a retry for a broker outage.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "outbox/amqp_publisher.h"
+#include "store/outbox_repository.h"
+
+namespace backstop::outbox {
+
+struct DrainOptions {
+  std::string exchange = "stop_events";  // the broker exchange for the outbox's "stop_events" rows
+  std::size_t batch_size = 500;          // rows per transaction and confirm batch
+  bool mandatory = true;                 // an unroutable message is a failure
+  store::RetryPolicy retry;
+};
+
+struct DrainSummary {
+  std::int64_t published = 0;
+  std::int64_t failed = 0;  // attempts that failed (the rows wait and retry)
+  std::int64_t parked = 0;  // rows parked by this run
+  std::int64_t batches = 0;
+  bool broker_error = false;
+  std::string error;
+  double seconds = 0;
+  store::OutboxStats after;  // backlog, oldest age and parked rows when the run ended
+};
+
+void accumulate(DrainSummary& total, const DrainSummary& round);
+
+class Drainer {
+ public:
+  Drainer(pqxx::connection& connection, DrainOptions options) : connection_(connection), options_(std::move(options)) {}
+
+  // One pass over every partition (one batch each). Throws BrokerError when
+  // the broker fails; the transaction of the batch in flight is rolled back.
+  DrainSummary round(AmqpPublisher& publisher);
+
+ private:
+  // One batch of one partition; false if another drainer owns it.
+  bool batch(AmqpPublisher& publisher, int partition, DrainSummary& summary);
+
+  pqxx::connection& connection_;
+  DrainOptions options_;
+};
+
+}  // namespace backstop::outbox

@@ -1,0 +1,66 @@
+// outbox-drain's reads and writes (DOMAIN §6).
+//
+// Rows are split into kPartitions by operation id. A drainer works on one
+// partition at a time under a transaction-level advisory lock, so one
+// operation's events are published by one drainer at a time, in outbox_id
+// order; the rows themselves are taken FOR UPDATE SKIP LOCKED as well. Only
+// rows of transactions older than every running one are read (the xid8
+// watermark of DOMAIN §3), so a row that commits late cannot be passed over by
+// later ones. A row whose earlier sibling of the same operation waits for a
+// retry waits with it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+namespace backstop::store {
+
+struct OutboxRow {
+  std::int64_t outbox_id = 0;
+  std::string event_id;
+  std::int64_t operation_id = 0;
+  std::string exchange;
+  std::string routing_key;
+  std::string payload;
+  std::int32_t retry_count = 0;
+  std::int64_t created_at = 0;  // seconds since the epoch
+};
+
+struct OutboxFailure {
+  std::int64_t outbox_id = 0;
+  std::string error;
+};
+
+struct RetryPolicy {
+  int max_retries = 10;  // attempts before a row is parked
+  std::chrono::milliseconds backoff{1000};  // doubled per retry
+  std::chrono::milliseconds max_backoff{300000};
+};
+
+struct OutboxStats {
+  std::int64_t backlog = 0;  // unpublished, not parked
+  double oldest_age_seconds = 0;
+  std::int64_t parked = 0;
+};
+
+class OutboxRepository {
+ public:
+  static constexpr int kPartitions = 16;
+
+  // True if this transaction now owns `partition` (never waits).
+  static bool lock_partition(pqxx::work& tx, int partition);
+  // Up to `limit` rows of the partition ready to publish, in outbox_id order, locked.
+  static std::vector<OutboxRow> claim(pqxx::work& tx, int partition, std::size_t limit);
+  static void mark_published(pqxx::work& tx, const std::vector<std::int64_t>& ids);
+  // Counts a failed attempt with its error; the next attempt waits backoff x
+  // 2^retries; a row that reaches max_retries is parked (kept, never deleted).
+  // Returns how many were parked now.
+  static std::int64_t mark_failed(pqxx::work& tx, const std::vector<OutboxFailure>& failures, const RetryPolicy& policy);
+  static OutboxStats stats(pqxx::transaction_base& tx);
+};
+
+}  // namespace backstop::store
