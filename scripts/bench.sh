@@ -14,12 +14,14 @@
 #   7. trailing-stop: one pass over 1,000,000 active Hand-Span operations
 #      (P1's book) by how many actually move: 0, ~1,000, ~10,000, ~100,000;
 #      beside it, the first pass that computes every wake price
-# Usage: ./dev bench [--operations N] [--only 1,2,3,4,5,6,7]
+#   8. P3: outbox-drain messages/s into a local RabbitMQ with confirms vs a
+#      plain rabbitmq-c loop publishing the same payloads with confirms
+# Usage: ./dev bench [--operations N] [--only 1,2,3,4,5,6,7,8]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/lib.sh"
 operations=1000000
-only=1,2,3,4,5,6,7
+only=1,2,3,4,5,6,7,8
 while (($#)); do
   case "$1" in
     --operations) operations=$2; shift 2 ;;
@@ -38,6 +40,7 @@ want() { [[ ",$only," == *",$1,"* ]]; }
 SIM_PID=
 cleanup() {
   [[ -n "$SIM_PID" ]] && kill "$SIM_PID" 2>/dev/null || true
+  rabbit_stop
   pg_stop
 }
 trap cleanup EXIT
@@ -249,4 +252,29 @@ trail_prices 0
 p1_same=$(for _ in 1 2 3; do "$BIN/stop-monitor" --database-url dbname=trail --dry-run --json --log-level warn | head -1 |
   sed -E 's/.*"seconds":([0-9.e-]+).*/\1/'; done | sort -g | sed -n 2p)
 printf "%-46s %8.1f ms  (baseline: the same book and prices, nothing crossed)\n" "stop-monitor dry-run pass (P1)" "$(echo "$p1_same * 1000" | bc -l)"
+fi
+
+if want 8; then
+echo
+echo "## 8. P3: outbox-drain into a local RabbitMQ (persistent, confirms) vs a plain rabbitmq-c loop, same payloads"
+p3_rows=200000
+rabbit_start 58672
+dropdb --if-exists p3 >/dev/null 2>&1; createdb p3
+"$BIN/migrate" --database-url dbname=p3 up >/dev/null 2>&1
+"${PSQL[@]}" -d p3 -c "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_loss_percent, stop_gain_percent)
+  SELECT 1 + i % 100, 'SYM' || (i % 500), 'BUY', 100 + i % 500, 1, 2, 4 FROM generate_series(1, $p3_rows) i" >/dev/null
+"$BIN/backfill" --database-url dbname=p3 --log-level error >/dev/null  # one genesis event + outbox row each
+"${PSQL[@]}" -d p3 -c "VACUUM ANALYZE outbox" >/dev/null
+"${PSQL[@]}" -d p3 -At -F $'\t' -c "SELECT routing_key, payload::text FROM outbox ORDER BY outbox_id" >/tmp/backstop-p3.tsv
+"$BIN/amqp_baseline" "$AMQP_URL" stop_events /tmp/backstop-p3.tsv 500 --declare-queue audit
+read -r base_n base_s <<<"$("$BIN/amqp_baseline" "$AMQP_URL" stop_events /tmp/backstop-p3.tsv 500)"
+"$BIN/amqp_baseline" "$AMQP_URL" stop_events /tmp/backstop-p3.tsv 500 --declare-queue audit  # purge
+drained=$("$BIN/outbox-drain" --database-url dbname=p3 --amqp-url "$AMQP_URL" --once --json --batch-size 500 --log-level error)
+ours_n=$(sed -E 's/.*"published":([0-9]+).*/\1/' <<<"$drained")
+ours_s=$(sed -E 's/.*"seconds":([0-9.e-]+).*/\1/' <<<"$drained")
+ours=$(echo "$ours_n / $ours_s" | bc -l); base=$(echo "$base_n / $base_s" | bc -l)
+printf "%-46s %8.0f msg/s  (%s rows published and marked, %.2f s)\n" "outbox-drain --once, batches of 500" "$ours" "$ours_n" "$ours_s"
+printf "%-46s %8.0f msg/s  (%s messages, %.2f s)\n" "plain rabbitmq-c loop, confirms per 500 (baseline)" "$base" "$base_n" "$base_s"
+printf "%-46s %8.2f  (goal >= 0.5 and >= 20,000 msg/s)\n" "ratio" "$(echo "$ours / $base" | bc -l)"
+rabbit_stop
 fi

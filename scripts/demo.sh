@@ -87,7 +87,7 @@ log "executions (stop_executions projection)"
   FROM stop_executions ORDER BY operation_id"
 log "orders the simulated exchange accepted (its ledger)"
 curl -fsS "$SIM/admin/ledger"; echo
-log "outbox backlog (published to RabbitMQ by outbox-drain, a later issue)"
+log "outbox backlog (what outbox-drain would publish to RabbitMQ; the demo runs no broker)"
 "${PSQL[@]}" -c "SELECT count(*) AS rows, min(created_at) AS oldest FROM outbox WHERE NOT published"
 log "projection replay check and schema verify"
 "$BIN/migrate" replay

@@ -87,3 +87,31 @@ pg_stop() {
   rm -rf "$PG_DIR"
   PG_DIR=
 }
+
+# A private RabbitMQ node on 127.0.0.1:$1 in a temporary directory (its own
+# Erlang cookie); exports AMQP_URL. rabbit_stop kills it and removes the data.
+rabbit_start() {
+  local port=$1
+  RABBIT_DIR=$(mktemp -d /tmp/backstop-rabbit.XXXXXX)
+  env HOME="$RABBIT_DIR" RABBITMQ_NODENAME="backstop-$port@localhost" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+    RABBITMQ_NODE_PORT="$port" RABBITMQ_DIST_PORT=$((port + 1)) ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_MNESIA_BASE="$RABBIT_DIR/mnesia" RABBITMQ_LOG_BASE="$RABBIT_DIR/log" RABBITMQ_PID_FILE="$RABBIT_DIR/pid" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$RABBIT_DIR/plugins" RABBITMQ_CONFIG_FILE="$RABBIT_DIR/rabbitmq" \
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+    /usr/lib/rabbitmq/bin/rabbitmq-server -detached >"$RABBIT_DIR/start.log" 2>&1
+  AMQP_URL="amqp://guest:guest@127.0.0.1:$port"
+  export AMQP_URL
+  for _ in $(seq 600); do
+    [[ -s "$RABBIT_DIR/pid" ]] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.05
+  done
+  sleep 2  # the listener opens before the default user exists
+  log "RabbitMQ on 127.0.0.1:$port (data in $RABBIT_DIR)"
+}
+
+rabbit_stop() {
+  [[ -n "${RABBIT_DIR:-}" ]] || return 0
+  [[ -s "$RABBIT_DIR/pid" ]] && kill -9 "$(cat "$RABBIT_DIR/pid")" 2>/dev/null || true
+  rm -rf "$RABBIT_DIR"
+  RABBIT_DIR=
+}

@@ -134,6 +134,7 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
     outbox::DrainSummary total;
     auto reconnect_delay = std::chrono::milliseconds(500);
     auto next_push = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    auto last_progress = std::chrono::steady_clock::now();
     while (!stop_requested) {
       try {
         if (!publisher) {
@@ -143,8 +144,18 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
         }
         const outbox::DrainSummary round = drainer.round(*publisher);
         accumulate(total, round);
-        if (round.published + round.failed == 0) {
-          if (once_) break;
+        if (round.published + round.failed > 0) {
+          last_progress = std::chrono::steady_clock::now();
+        } else {
+          if (once_) {
+            // Rows still due but held by another drainer right now: --once
+            // waits for them, up to --timeout-ms without progress of its own.
+            pqxx::read_transaction tx(*connection);
+            if (store::OutboxRepository::due(tx) == 0 ||
+                std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(timeout_ms_)) {
+              break;
+            }
+          }
           sleep_unless_stopped(std::chrono::milliseconds(poll_interval_ms_));
         }
       } catch (const outbox::BrokerError& e) {

@@ -1,5 +1,6 @@
 #include "monitor/price_feed.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -59,6 +60,23 @@ class TickBox {
 };
 
 }  // namespace
+
+std::vector<store::SymbolPrice> symbol_prices(const exchange::PriceSnapshot& prices, const store::ScanFilter& filter,
+                                              core::PriceSource source) {
+  std::vector<store::SymbolPrice> result;
+  for (const auto& [symbol, quote] : prices) {
+    if (!filter.symbols.empty() &&
+        std::find(filter.symbols.begin(), filter.symbols.end(), symbol) == filter.symbols.end()) {
+      continue;
+    }
+    const core::Quote q{quote.last, quote.bid, quote.ask};
+    const auto long_exit = core::decisive_price(q, core::Side::kBuy, source);
+    const auto short_exit = core::decisive_price(q, core::Side::kSell, source);
+    if (!long_exit || !short_exit) continue;  // book side missing: nothing to compare
+    result.push_back({symbol, *long_exit, *short_exit});
+  }
+  return result;
+}
 
 void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repository,
                    const store::ScanFilter& filter, const StreamOptions& options, const std::atomic<bool>& stop,

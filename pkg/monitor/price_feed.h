@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <vector>
 
 #include "core/trigger.h"
 #include "exchange/exchange.h"
@@ -21,6 +22,12 @@ struct StreamOptions {
   std::chrono::milliseconds reconnect_delay{1000};
   bool book = false;  // @bookTicker (bid/ask) instead of @trade
 };
+
+// The prices a pass compares, per symbol of `prices` that `filter` lets
+// through: what a long's exit meets and what a short's exit meets under
+// `source` (symbols missing a book side are left out).
+std::vector<store::SymbolPrice> symbol_prices(const exchange::PriceSnapshot& prices, const store::ScanFilter& filter,
+                                              core::PriceSource source);
 
 // Runs until `stop`: on_prices gets each batch of ticks with when its oldest
 // tick arrived; every_interval (if set) runs once at the start and then every

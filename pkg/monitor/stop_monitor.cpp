@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/guardrails.h"
+#include "monitor/price_feed.h"
 #include "runtime/fault.h"
 #include "runtime/log.h"
 #include "store/db.h"
@@ -250,19 +251,8 @@ void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, co
 
 std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& prices, core::TimePoint received,
                                             PassSummary& summary) {
-  std::vector<store::SymbolPrice> symbol_prices;
-  for (const auto& [symbol, quote] : prices) {
-    if (!options_.filter.symbols.empty() &&
-        std::find(options_.filter.symbols.begin(), options_.filter.symbols.end(), symbol) ==
-            options_.filter.symbols.end()) {
-      continue;
-    }
-    const core::Quote q{quote.last, quote.bid, quote.ask};
-    const auto long_exit = core::decisive_price(q, core::Side::kBuy, options_.price_source);
-    const auto short_exit = core::decisive_price(q, core::Side::kSell, options_.price_source);
-    if (!long_exit || !short_exit) continue;  // book side missing: nothing to compare
-    symbol_prices.push_back({symbol, *long_exit, *short_exit});
-  }
+  const std::vector<store::SymbolPrice> symbol_prices =
+      monitor::symbol_prices(prices, options_.filter, options_.price_source);
   summary.symbols = static_cast<std::int64_t>(symbol_prices.size());
   // The scan runs in the claim's own transaction (a dry run only reads).
   std::optional<pqxx::work> tx;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "monitor/price_feed.h"
 #include "runtime/log.h"
 #include "store/event_store.h"
 
@@ -143,26 +144,15 @@ TrailingSummary TrailingStop::run_on_prices(const exchange::PriceSnapshot& price
 void TrailingStop::run(const exchange::PriceSnapshot& prices, core::TimePoint received, bool unarmed,
                        TrailingSummary& summary) {
   std::vector<store::SymbolPrice> symbol_prices;
-  std::map<std::string, store::SymbolPrice> by_symbol;
   const auto age = std::chrono::system_clock::now() - received;
   if (age > options_.max_price_age) {
     log::warn("prices too old to trail on; only computing wake prices",
               {{"age_ms", std::chrono::duration_cast<std::chrono::milliseconds>(age).count()}});
   } else {
-    for (const auto& [symbol, quote] : prices) {
-      if (!options_.filter.symbols.empty() &&
-          std::find(options_.filter.symbols.begin(), options_.filter.symbols.end(), symbol) ==
-              options_.filter.symbols.end()) {
-        continue;
-      }
-      const core::Quote q{quote.last, quote.bid, quote.ask};
-      const auto long_exit = core::decisive_price(q, core::Side::kBuy, options_.price_source);
-      const auto short_exit = core::decisive_price(q, core::Side::kSell, options_.price_source);
-      if (!long_exit || !short_exit) continue;
-      symbol_prices.push_back({symbol, *long_exit, *short_exit});
-      by_symbol.emplace(symbol, symbol_prices.back());
-    }
+    symbol_prices = monitor::symbol_prices(prices, options_.filter, options_.price_source);
   }
+  std::map<std::string, store::SymbolPrice> by_symbol;
+  for (const auto& p : symbol_prices) by_symbol.emplace(p.symbol, p);
   summary.symbols = static_cast<std::int64_t>(symbol_prices.size());
   std::vector<std::int64_t> due;
   {

@@ -23,7 +23,6 @@ std::vector<OutboxRow> OutboxRepository::claim(pqxx::work& tx, int partition, st
       "FROM outbox o "
       "WHERE o.published = false AND o.parked_at IS NULL AND o.operation_id % 16 = $1 "
       "  AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now()) "
-      "  AND o.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) "
       "  AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.operation_id = o.operation_id "
       "    AND e.outbox_id < o.outbox_id AND e.published = false AND e.parked_at IS NULL "
       "    AND e.next_attempt_at > now()) "
@@ -77,6 +76,15 @@ OutboxStats OutboxRepository::stats(pqxx::transaction_base& tx) {
       "    AND parked_at IS NULL), 0)::double precision, "
       "  (SELECT count(*) FROM outbox WHERE published = false AND parked_at IS NOT NULL)");
   return {row[0].as<std::int64_t>(), row[1].as<double>(), row[2].as<std::int64_t>()};
+}
+
+std::int64_t OutboxRepository::due(pqxx::transaction_base& tx) {
+  return tx.exec1("SELECT count(*) FROM outbox o WHERE o.published = false AND o.parked_at IS NULL "
+                  "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now()) "
+                  "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.operation_id = o.operation_id "
+                  "  AND e.outbox_id < o.outbox_id AND e.published = false AND e.parked_at IS NULL "
+                  "  AND e.next_attempt_at > now())")[0]
+      .as<std::int64_t>();
 }
 
 }  // namespace backstop::store

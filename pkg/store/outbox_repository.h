@@ -3,11 +3,15 @@
 // Rows are split into kPartitions by operation id. A drainer works on one
 // partition at a time under a transaction-level advisory lock, so one
 // operation's events are published by one drainer at a time, in outbox_id
-// order; the rows themselves are taken FOR UPDATE SKIP LOCKED as well. Only
-// rows of transactions older than every running one are read (the xid8
-// watermark of DOMAIN §3), so a row that commits late cannot be passed over by
-// later ones. A row whose earlier sibling of the same operation waits for a
-// retry waits with it.
+// order; the rows themselves are taken FOR UPDATE SKIP LOCKED as well. Rows
+// are flagged published one by one, never skipped by a checkpoint, so a row
+// that commits late is simply published later (no xid8 watermark needed: it
+// would hold the whole outbox back behind any long write transaction in the
+// cluster). Events of one operation come from transactions serialized by the
+// event store's row locks, so id order is commit order for them; the one
+// exception is a claim racing a trailing adjustment, which are concurrent
+// facts and leave in commit order. A row whose earlier sibling of the same
+// operation waits for a retry waits with it.
 #pragma once
 
 #include <chrono>
@@ -61,6 +65,9 @@ class OutboxRepository {
   // Returns how many were parked now.
   static std::int64_t mark_failed(pqxx::work& tx, const std::vector<OutboxFailure>& failures, const RetryPolicy& policy);
   static OutboxStats stats(pqxx::transaction_base& tx);
+  // Rows due now (not published, not parked, not waiting for a retry nor
+  // behind a sibling that does), including those another drainer holds.
+  static std::int64_t due(pqxx::transaction_base& tx);
 };
 
 }  // namespace backstop::store
