@@ -129,7 +129,8 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   try {
     auto connection = store::connect(common.database_url, "backstop-outbox-drain");
-    outbox::Drainer drainer(*connection, options);
+    auto second = store::connect(common.database_url, "backstop-outbox-drain");
+    outbox::Drainer drainer(*connection, *second, options);
     std::unique_ptr<outbox::AmqpPublisher> publisher;
     outbox::DrainSummary total;
     auto reconnect_delay = std::chrono::milliseconds(500);

@@ -55,6 +55,9 @@ struct AmqpPublisher::State {
   bool open = false;
   std::uint64_t next_tag = 1;  // delivery tags of the confirm-mode channel
   std::set<std::string> declared;
+  std::map<std::uint64_t, PublishOutcome> pending;   // sent, not answered yet, by delivery tag
+  std::map<std::uint64_t, PublishOutcome> answered;  // answered, not collected by wait() yet
+  std::map<std::string, std::uint64_t> tag_of_id;    // message id -> tag, to place a basic.return
 
   void check(const amqp_rpc_reply_t& reply, const std::string& what) const {
     if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
@@ -126,15 +129,11 @@ void AmqpPublisher::declare_exchange(const std::string& name) {
   s.declared.insert(name);
 }
 
-std::vector<PublishOutcome> AmqpPublisher::publish(const std::vector<Message>& messages, bool mandatory) {
+AmqpPublisher::Ticket AmqpPublisher::send(const std::vector<Message>& messages, bool mandatory) {
   State& s = *state_;
-  std::vector<PublishOutcome> outcomes(messages.size());
-  if (messages.empty()) return outcomes;
   static const std::string kContentType = "application/json";
-  const std::uint64_t first_tag = s.next_tag;
-  std::map<std::string, std::size_t> by_id;  // message id -> index, to place a basic.return
-  for (std::size_t i = 0; i < messages.size(); ++i) {
-    const Message& m = messages[i];
+  Ticket ticket{s.next_tag, messages.size()};
+  for (const Message& m : messages) {
     amqp_basic_properties_t props{};
     props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
                    AMQP_BASIC_TIMESTAMP_FLAG;
@@ -148,28 +147,35 @@ std::vector<PublishOutcome> AmqpPublisher::publish(const std::vector<Message>& m
       s.open = false;
       throw BrokerError(std::string("publishing failed: ") + amqp_error_string2(rc));
     }
-    by_id[m.message_id] = i;
-    ++s.next_tag;
+    s.tag_of_id[m.message_id] = s.next_tag;
+    s.pending.emplace(s.next_tag++, PublishOutcome{});
   }
-  // 0: waiting, 1: answered.
-  std::vector<char> answered(messages.size(), 0);
-  std::size_t remaining = messages.size();
+  return ticket;
+}
+
+std::vector<PublishOutcome> AmqpPublisher::wait(const Ticket& ticket) {
+  State& s = *state_;
+  const std::uint64_t end = ticket.first_tag + ticket.count;
   auto settle = [&](std::uint64_t tag, bool multiple, bool ack) {
-    const std::uint64_t from = multiple ? first_tag : tag;
-    for (std::uint64_t t = std::max(from, first_tag); t <= tag && t < first_tag + messages.size(); ++t) {
-      const std::size_t i = t - first_tag;
-      if (answered[i] != 0) continue;
-      answered[i] = 1;
-      --remaining;
+    // Every pending tag up to `tag` (multiple) or exactly `tag`.
+    auto it = multiple ? s.pending.begin() : s.pending.find(tag);
+    while (it != s.pending.end() && it->first <= tag) {
+      PublishOutcome& o = it->second;
       if (!ack) {
-        outcomes[i].delivered = false;
-        outcomes[i].error = "nack: the broker could not take the message";
-      } else if (outcomes[i].error.empty()) {
-        outcomes[i].delivered = true;
+        o.error = "nack: the broker could not take the message";
+      } else if (o.error.empty()) {
+        o.delivered = true;
       }
+      s.answered.insert(s.answered.end(), *it);
+      it = s.pending.erase(it);
+      if (!multiple) break;
     }
   };
-  while (remaining > 0) {
+  auto unanswered = [&] {
+    const auto it = s.pending.lower_bound(ticket.first_tag);
+    return it != s.pending.end() && it->first < end;
+  };
+  while (unanswered()) {
     amqp_frame_t frame;
     timeval timeout = to_timeval(s.config.timeout);
     const int rc = amqp_simple_wait_frame_noblock(s.conn, &frame, &timeout);
@@ -203,8 +209,10 @@ std::vector<PublishOutcome> AmqpPublisher::publish(const std::vector<Message>& m
           throw BrokerError("reading a returned message failed: " + describe(r));
         }
         if ((returned.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0) {
-          const auto it = by_id.find(text(returned.properties.message_id));
-          if (it != by_id.end()) outcomes[it->second].error = why;
+          const auto tag = s.tag_of_id.find(text(returned.properties.message_id));
+          if (tag != s.tag_of_id.end()) {
+            if (const auto it = s.pending.find(tag->second); it != s.pending.end()) it->second.error = why;
+          }
         }
         amqp_destroy_message(&returned);
         break;
@@ -228,7 +236,16 @@ std::vector<PublishOutcome> AmqpPublisher::publish(const std::vector<Message>& m
     }
     amqp_maybe_release_buffers(s.conn);
   }
-  amqp_maybe_release_buffers(s.conn);
+  std::vector<PublishOutcome> outcomes;
+  outcomes.reserve(ticket.count);
+  for (std::uint64_t tag = ticket.first_tag; tag < end; ++tag) {
+    const auto it = s.answered.find(tag);
+    outcomes.push_back(it->second);
+    s.answered.erase(it);
+  }
+  for (auto it = s.tag_of_id.begin(); it != s.tag_of_id.end();) {
+    it = it->second >= ticket.first_tag && it->second < end ? s.tag_of_id.erase(it) : std::next(it);
+  }
   return outcomes;
 }
 

@@ -1,9 +1,10 @@
 // Publishing to RabbitMQ with rabbitmq-c (AMQP 0-9-1): one connection, one
 // channel in confirm mode, durable topic exchanges declared once.
 //
-// publish() sends a batch of persistent messages back to back and then reads
-// the broker's answers for all of them (confirms are handled in batches, not
-// one round trip per message). A message is delivered when its basic.ack
+// send() writes a batch of persistent messages back to back and returns at
+// once; wait() reads the broker's answers until every message of that batch is
+// answered (confirms are handled in batches, not one round trip per message,
+// and several batches may be in flight: answers for later ones are kept). A message is delivered when its basic.ack
 // arrives and no basic.return came before it (mandatory: an unroutable message
 // is a failure even though the broker acks it). A basic.nack is a failure.
 // Anything that breaks the connection or the channel throws BrokerError: the
@@ -60,8 +61,18 @@ class AmqpPublisher {
 
   // Declares a durable topic exchange (once per name per connection).
   void declare_exchange(const std::string& name);
-  // One outcome per message, in order. `mandatory`: unroutable is a failure.
-  std::vector<PublishOutcome> publish(const std::vector<Message>& messages, bool mandatory);
+  // A batch in flight: its delivery tags are [first_tag, first_tag + count).
+  struct Ticket {
+    std::uint64_t first_tag = 0;
+    std::size_t count = 0;
+  };
+  // `mandatory`: unroutable is a failure.
+  Ticket send(const std::vector<Message>& messages, bool mandatory);
+  // One outcome per message of the batch, in order.
+  std::vector<PublishOutcome> wait(const Ticket& ticket);
+  std::vector<PublishOutcome> publish(const std::vector<Message>& messages, bool mandatory) {
+    return wait(send(messages, mandatory));
+  }
 
  private:
   struct State;

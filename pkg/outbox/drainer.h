@@ -6,13 +6,17 @@
 // batch_size ready rows in order, publish them back to back as persistent
 // JSON messages (message id = event id) with publisher confirms, then mark the
 // confirmed rows published and count a failed attempt on the others (nack,
-// returned as unroutable), parking a row past the retry limit. If the broker
+// returned as unroutable), parking a row past the retry limit. Two partitions
+// are in flight at a time, each on its own database connection: while the
+// broker confirms one batch, the next is read and sent. If the broker
 // connection or channel breaks, the transaction rolls back and nothing is
 // marked: those rows go out again after reconnecting (consumers dedupe by
 // message id), and no row is charged a retry for a broker outage.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "outbox/amqp_publisher.h"
@@ -42,17 +46,23 @@ void accumulate(DrainSummary& total, const DrainSummary& round);
 
 class Drainer {
  public:
-  Drainer(pqxx::connection& connection, DrainOptions options) : connection_(connection), options_(std::move(options)) {}
+  // Two connections: one batch in flight on each.
+  Drainer(pqxx::connection& first, pqxx::connection& second, DrainOptions options)
+      : connections_{&first, &second}, options_(std::move(options)) {}
 
   // One pass over every partition (one batch each). Throws BrokerError when
   // the broker fails; the transaction of the batch in flight is rolled back.
   DrainSummary round(AmqpPublisher& publisher);
 
  private:
-  // One batch of one partition; false if another drainer owns it.
-  bool batch(AmqpPublisher& publisher, int partition, DrainSummary& summary);
+  struct InFlight;
+  // Reads one partition's batch and sends it (nullopt: nothing to send, or
+  // another drainer owns the partition).
+  std::optional<InFlight> start(AmqpPublisher& publisher, pqxx::connection& connection, int partition);
+  // Waits for the batch's confirms, marks its rows, commits.
+  void finish(AmqpPublisher& publisher, InFlight& batch, DrainSummary& summary);
 
-  pqxx::connection& connection_;
+  pqxx::connection* connections_[2];
   DrainOptions options_;
 };
 
