@@ -13,6 +13,7 @@
 #include "store/event_store.h"
 #include "support/pg.h"
 #include "support/process.h"
+#include "support/pushgateway.h"
 #include "support/rabbit.h"
 
 namespace backstop::testing {
@@ -194,6 +195,25 @@ TEST_F(OutboxDrainTest, UnroutableRowIsRetriedThenParkedNeverDeleted) {
   EXPECT_EQ(reader.take_all().size(), 2u);
   // Parked rows stay parked: a later run does not try them again.
   EXPECT_EQ(summary(drain()).at("failed"), 0);
+}
+
+TEST_F(OutboxDrainTest, RunMetricsArePushed) {
+  QueueReader reader(rabbit.url(), exchange, "audit");
+  events(4, 1);
+  db.exec("UPDATE outbox SET routing_key = 'nowhere.bound' WHERE operation_id = 3");
+  const Pushgateway gateway;
+  const ProcessResult r =
+      drain({"--once", "--max-retries", "1", "--pushgateway-url", gateway.url(), "--metrics-instance", "d1"});
+  EXPECT_EQ(r.exit_code, 1) << r.err.substr(0, 3000);
+  const std::string metrics = gateway.metrics();
+  for (const std::string line : {"backstop_outbox_drain_published{instance=\"d1\",job=\"backstop_outbox_drain\"} 3",
+                                 "backstop_outbox_drain_failed{instance=\"d1\",job=\"backstop_outbox_drain\"} 1",
+                                 "backstop_outbox_drain_parked_rows{instance=\"d1\",job=\"backstop_outbox_drain\"} 1",
+                                 "backstop_outbox_drain_backlog{instance=\"d1\",job=\"backstop_outbox_drain\"} 0",
+                                 "backstop_outbox_drain_oldest_age_seconds{instance=\"d1\",job=\"backstop_outbox_drain\"} 0",
+                                 "backstop_outbox_drain_last_run_success{instance=\"d1\",job=\"backstop_outbox_drain\"} 1"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics.substr(0, 3000);
+  }
 }
 
 TEST_F(OutboxDrainTest, UnreachableBrokerIsExitThreeAndChangesNothing) {

@@ -4,10 +4,11 @@
 
 #include <nlohmann/json.hpp>
 #include <signal.h>
+#include <thread>
 
 #include "support/pg.h"
 #include "support/process.h"
-#include "support/rabbit.h"
+#include "support/pushgateway.h"
 #include "support/sim.h"
 
 namespace backstop::testing {
@@ -408,40 +409,16 @@ TEST_F(StopMonitorTest, SlippageBeyondThePauseThresholdPausesTheTenant) {
             "true true");
 }
 
-}  // namespace
-}  // namespace backstop::testing
-
-#include <netinet/in.h>
-#include <sys/socket.h>
-
-#include <thread>
-
-#include "exchange/http.h"
-
-namespace backstop::testing {
-namespace {
-
 TEST_F(StopMonitorTest, RunMetricsArePushedToARealPushgateway) {
-  const int port = free_port();
-  const std::string url = "http://127.0.0.1:" + std::to_string(port);
-  Process gateway({"/usr/bin/prometheus-pushgateway", "--web.listen-address=127.0.0.1:" + std::to_string(port)});
-  auto http = exchange::make_cpprest_transport(url, std::chrono::seconds(2));
-  bool ready = false;
-  for (int i = 0; i < 200 && !ready; ++i) {
-    try {
-      ready = http->send({"GET", "/-/ready", {}, ""}).status == 200;
-    } catch (const exchange::TransportError&) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-  }
-  ASSERT_TRUE(ready) << "pushgateway did not start";
+  const Pushgateway gateway;
+  const std::string& url = gateway.url();
   db.exec("INSERT INTO tenant_config (tenant_id, trading_enabled) VALUES (2, false)");
   operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
   operation(2, 2, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
   sim.prices({{"BTCUSDT", "93000"}});
   const ProcessResult r = monitor({"--pushgateway-url", url, "--metrics-instance", "shard-a"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string metrics = http->send({"GET", "/metrics", {}, ""}).body;
+  const std::string metrics = gateway.metrics();
   auto has = [&](const std::string& line) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics.substr(0, 3000);
   };

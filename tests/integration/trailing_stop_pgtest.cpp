@@ -9,6 +9,7 @@
 #include "store/event_store.h"
 #include "support/pg.h"
 #include "support/process.h"
+#include "support/pushgateway.h"
 #include "support/sim.h"
 
 namespace backstop::testing {
@@ -158,6 +159,24 @@ TEST_F(TrailingStopTest, PercentOffsetWithActivationPrice) {
   EXPECT_EQ(trimmed(pass_at("BTCUSDT", "120")), "114");
   EXPECT_EQ(trimmed(pass_at("BTCUSDT", "115")), "114");
   EXPECT_EQ(adjustments(1), "op1-TR-104.5:104.5:TRAILING,op1-TR-114:114:TRAILING");
+}
+
+TEST_F(TrailingStopTest, TenantFilterAndRunMetrics) {
+  position(1, 1, "BTCUSDT", "BUY", "50000", "49000");
+  position(2, 2, "BTCUSDT", "BUY", "50000", "49000");
+  const Pushgateway gateway;
+  sim.prices({{"BTCUSDT", "52000"}});
+  const ProcessResult r = trailing({"--tenant", "2", "--pushgateway-url", gateway.url(), "--metrics-instance", "t2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(adjustments(1), "");  // another shard's
+  EXPECT_EQ(adjustments(2), "op2-HS-2:51000:TRAILING");
+  const std::string metrics = gateway.metrics();
+  for (const std::string line :
+       {"backstop_trailing_stop_last_run_operations{instance=\"t2\",job=\"backstop_trailing_stop\",outcome=\"adjusted\"} 1",
+        "backstop_trailing_stop_last_run_due{instance=\"t2\",job=\"backstop_trailing_stop\"} 1",
+        "backstop_trailing_stop_last_run_success{instance=\"t2\",job=\"backstop_trailing_stop\"} 1"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics.substr(0, 3000);
+  }
 }
 
 TEST_F(TrailingStopTest, DryRunWritesNothing) {
