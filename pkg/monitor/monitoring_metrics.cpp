@@ -1,0 +1,59 @@
+#include "monitor/monitoring_metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace backstop::monitor {
+
+std::shared_ptr<prometheus::Registry> monitoring_registry(const store::MonitoringSnapshot& s) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto gauge = [&](const char* name, const char* help) -> prometheus::Family<prometheus::Gauge>& {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(*registry);
+  };
+  gauge("backstop_outbox_backlog", "Outbox rows not yet published (parked rows excluded)")
+      .Add({})
+      .Set(static_cast<double>(s.outbox_backlog));
+  gauge("backstop_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row")
+      .Add({})
+      .Set(s.outbox_oldest_age_seconds);
+  gauge("backstop_outbox_parked_rows", "Outbox rows parked after the retry limit (kept, never deleted)")
+      .Add({})
+      .Set(static_cast<double>(s.outbox_parked));
+  auto& open = gauge("backstop_circuit_breaker_open", "1 while the symbol's circuit breaker is OPEN");
+  auto& since = gauge("backstop_circuit_breaker_opened_timestamp_seconds", "When the symbol's breaker opened");
+  for (const auto& [symbol, opened] : s.breakers_open_since) {
+    open.Add({{"symbol", symbol}}).Set(1);
+    since.Add({{"symbol", symbol}}).Set(opened);
+  }
+  // stop_events is append-only: its count per type only grows, a counter.
+  auto& events = prometheus::BuildCounter()
+                     .Name("backstop_events_total")
+                     .Help("Events in the event store, by type")
+                     .Register(*registry);
+  for (const auto& [type, n] : s.events_by_type) events.Add({{"type", type}}).Increment(static_cast<double>(n));
+  auto& executions = gauge("backstop_executions", "Protective exits by current status");
+  for (const auto& [status, n] : s.executions_by_status) executions.Add({{"status", status}}).Set(static_cast<double>(n));
+  auto& blocked = gauge("backstop_executions_blocked", "Exits held by a guardrail now, by reason");
+  for (const auto& [reason, n] : s.blocked_by_reason) blocked.Add({{"reason", reason}}).Set(static_cast<double>(n));
+  gauge("backstop_executions_blocked_oldest_age_seconds", "How long the oldest blocked exit has waited")
+      .Add({})
+      .Set(s.blocked_oldest_age_seconds);
+  auto& kill = gauge("backstop_kill_switch_engaged", "1 while the tenant's kill switch is engaged");
+  for (const auto& [tenant, engaged] : s.kill_switch_by_tenant) {
+    kill.Add({{"tenant", std::to_string(tenant)}}).Set(engaged ? 1 : 0);
+  }
+  return registry;
+}
+
+std::string monitoring_text(const store::MonitoringSnapshot& snapshot) {
+  const auto registry = monitoring_registry(snapshot);
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry->Collect());
+  return out.str();
+}
+
+}  // namespace backstop::monitor

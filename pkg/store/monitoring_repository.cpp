@@ -1,0 +1,39 @@
+#include "store/monitoring_repository.h"
+
+namespace backstop::store {
+
+MonitoringSnapshot read_monitoring(pqxx::transaction_base& tx) {
+  MonitoringSnapshot s;
+  const pqxx::row outbox = tx.exec1(
+      "SELECT (SELECT count(*) FROM outbox WHERE published = false AND parked_at IS NULL), "
+      "  coalesce((SELECT extract(epoch FROM now() - min(created_at)) FROM outbox "
+      "    WHERE published = false AND parked_at IS NULL), 0)::double precision, "
+      "  (SELECT count(*) FROM outbox WHERE published = false AND parked_at IS NOT NULL)");
+  s.outbox_backlog = outbox[0].as<std::int64_t>();
+  s.outbox_oldest_age_seconds = outbox[1].as<double>();
+  s.outbox_parked = outbox[2].as<std::int64_t>();
+  for (const auto& row : tx.exec("SELECT symbol, extract(epoch FROM coalesce(opened_at, updated_at))::double precision "
+                                 "FROM circuit_breaker_state WHERE state = 'OPEN'")) {
+    s.breakers_open_since[row[0].as<std::string>()] = row[1].as<double>();
+  }
+  for (const auto& row : tx.exec("SELECT event_type, count(*) FROM stop_events GROUP BY event_type")) {
+    s.events_by_type[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+  }
+  for (const auto& row : tx.exec("SELECT status, count(*) FROM stop_executions GROUP BY status")) {
+    s.executions_by_status[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+  }
+  for (const auto& row : tx.exec("SELECT coalesce(blocked_reason, 'UNKNOWN'), count(*) FROM stop_executions "
+                                 "WHERE status = 'BLOCKED' GROUP BY 1")) {
+    s.blocked_by_reason[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+  }
+  s.blocked_oldest_age_seconds =
+      tx.exec1("SELECT coalesce(extract(epoch FROM now() - min(coalesce(triggered_at, blocked_at))), 0)::double precision "
+               "FROM stop_executions WHERE status = 'BLOCKED'")[0]
+          .as<double>();
+  for (const auto& row : tx.exec("SELECT tenant_id, NOT trading_enabled FROM tenant_config")) {
+    s.kill_switch_by_tenant[row[0].as<std::int64_t>()] = row[1].as<bool>();
+  }
+  return s;
+}
+
+}  // namespace backstop::store

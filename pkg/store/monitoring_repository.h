@@ -1,0 +1,27 @@
+// The database-derived figures behind seed 000's monitoring queries, read in
+// one snapshot: what the controller exports as Prometheus gauges and what the
+// alert rules (charts/backstop/rules/backstop-alerts.yaml) read.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <pqxx/pqxx>
+#include <string>
+
+namespace backstop::store {
+
+struct MonitoringSnapshot {
+  std::int64_t outbox_backlog = 0;        // unpublished, not parked
+  double outbox_oldest_age_seconds = 0;   // of the oldest of those (0: none)
+  std::int64_t outbox_parked = 0;         // parked after the retry limit
+  std::map<std::string, double> breakers_open_since;  // OPEN symbol -> opened_at (epoch seconds)
+  std::map<std::string, std::int64_t> events_by_type;
+  std::map<std::string, std::int64_t> executions_by_status;
+  std::map<std::string, std::int64_t> blocked_by_reason;  // executions BLOCKED now
+  double blocked_oldest_age_seconds = 0;
+  std::map<std::int64_t, bool> kill_switch_by_tenant;  // every configured tenant: engaged?
+};
+
+MonitoringSnapshot read_monitoring(pqxx::transaction_base& tx);
+
+}  // namespace backstop::store

@@ -1,0 +1,98 @@
+// The database-derived monitoring figures (seed 000's queries) and their
+// Prometheus exposition: values read from a real PostgreSQL, names the alert
+// rules use, and `promtool check metrics` accepting the text.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include "monitor/monitoring_metrics.h"
+#include "store/event_store.h"
+#include "store/monitoring_repository.h"
+#include "support/pg.h"
+#include "support/process.h"
+
+namespace backstop::testing {
+namespace {
+
+core::Event event(core::EventType type, const std::string& token) {
+  core::Event e;
+  e.operation_id = core::OperationId{1};
+  e.tenant_id = core::TenantId{3};
+  e.symbol = "BTCUSDT";
+  e.type = type;
+  e.source = core::EventSource::kCron;
+  e.execution_token = token;
+  e.trigger_kind = core::TriggerKind::kStopLoss;
+  e.side = core::Side::kSell;
+  e.trigger_price = core::Decimal::parse("93000");
+  if (type == core::EventType::kBlocked) e.reason = "KILL_SWITCH";
+  return e;
+}
+
+TEST(Monitoring, SnapshotOfOutboxBreakersEventsBlocksAndKillSwitches) {
+  TestDatabase db;
+  db.migrate();
+  db.exec("INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+          "VALUES (1, 3, 'BTCUSDT', 'BUY', 95000, 1, 93100);"
+          "INSERT INTO tenant_config (tenant_id, trading_enabled) VALUES (1, true), (3, false);"
+          "INSERT INTO circuit_breaker_state (symbol, state, failure_count, opened_at) "
+          "VALUES ('BTCUSDT', 'OPEN', 3, now() - interval '700 seconds'), ('ETHUSDT', 'CLOSED', 0, NULL)");
+  {
+    auto connection = db.connect();
+    pqxx::work tx(*connection);
+    store::EventStore::append(tx, {event(core::EventType::kStopTriggered, "op1-SL-93100")});
+    store::EventStore::append(tx, {event(core::EventType::kBlocked, "op1-SL-93100")});
+    tx.commit();
+  }
+  db.exec("UPDATE outbox SET parked_at = now() WHERE outbox_id = (SELECT min(outbox_id) FROM outbox);"
+          "UPDATE outbox SET created_at = now() - interval '120 seconds' WHERE parked_at IS NULL;"
+          "UPDATE stop_executions SET triggered_at = now() - interval '1000 seconds'");
+
+  auto connection = db.connect();
+  pqxx::read_transaction tx(*connection);
+  const store::MonitoringSnapshot s = store::read_monitoring(tx);
+  EXPECT_EQ(s.outbox_backlog, 1);
+  EXPECT_GE(s.outbox_oldest_age_seconds, 120);
+  EXPECT_LT(s.outbox_oldest_age_seconds, 180);
+  EXPECT_EQ(s.outbox_parked, 1);
+  ASSERT_EQ(s.breakers_open_since.size(), 1u);
+  EXPECT_NEAR(static_cast<double>(std::time(nullptr)) - s.breakers_open_since.at("BTCUSDT"), 700, 60);
+  EXPECT_EQ(s.events_by_type, (std::map<std::string, std::int64_t>{{"BLOCKED", 1}, {"STOP_TRIGGERED", 1}}));
+  EXPECT_EQ(s.executions_by_status, (std::map<std::string, std::int64_t>{{"BLOCKED", 1}}));
+  EXPECT_EQ(s.blocked_by_reason, (std::map<std::string, std::int64_t>{{"KILL_SWITCH", 1}}));
+  EXPECT_GE(s.blocked_oldest_age_seconds, 1000);
+  EXPECT_EQ(s.kill_switch_by_tenant, (std::map<std::int64_t, bool>{{1, false}, {3, true}}));
+
+  const std::string text = monitor::monitoring_text(s);
+  for (const std::string line : {"backstop_outbox_backlog 1", "backstop_outbox_parked_rows 1",
+                                 "backstop_circuit_breaker_open{symbol=\"BTCUSDT\"} 1",
+                                 "backstop_events_total{type=\"BLOCKED\"} 1",
+                                 "backstop_executions_blocked{reason=\"KILL_SWITCH\"} 1",
+                                 "backstop_kill_switch_engaged{tenant=\"3\"} 1",
+                                 "backstop_kill_switch_engaged{tenant=\"1\"} 0"}) {
+    EXPECT_NE(text.find(line + "\n"), std::string::npos) << line << "\n" << text;
+  }
+  // Every metric name the alert rules read is exported.
+  std::ifstream rules(std::string(BACKSTOP_SOURCE_DIR) + "/charts/backstop/rules/backstop-alerts.yaml");
+  std::stringstream buffer;
+  buffer << rules.rdbuf();
+  const std::string rules_text = buffer.str();
+  for (const std::string name : {"backstop_outbox_backlog", "backstop_outbox_parked_rows", "backstop_circuit_breaker_open",
+                                 "backstop_circuit_breaker_opened_timestamp_seconds", "backstop_events_total",
+                                 "backstop_executions_blocked_oldest_age_seconds", "backstop_kill_switch_engaged"}) {
+    EXPECT_NE(rules_text.find(name), std::string::npos) << name;
+    EXPECT_NE(text.find("# TYPE " + name + " "), std::string::npos) << name;
+  }
+  // promtool's lint of the exposition (names, types, help).
+  const std::string path = "/tmp/backstop-metrics-" + std::to_string(getpid()) + ".txt";
+  std::ofstream(path) << text;
+  const ProcessResult check = run({"/bin/sh", "-c", "promtool check metrics < " + path});
+  std::remove(path.c_str());
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+}
+
+}  // namespace
+}  // namespace backstop::testing
