@@ -1,0 +1,133 @@
+// The Kubernetes API test server (tests/kube) with the real kubectl: apply the
+// StopMonitor CRD and a StopMonitor, get them with the CRD's printer columns and
+// schema defaults, spec changes bump the generation, status goes through its
+// subresource only, a stale update is a 409 conflict, delete.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "support/process.h"
+
+namespace backstop::testing {
+namespace {
+
+const std::string kSource = BACKSTOP_SOURCE_DIR;
+
+// kubectl from PATH (the machine's real client).
+std::string kubectl_path() {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path != nullptr ? path : "/usr/bin");
+  for (std::string d; std::getline(dirs, d, ':');) {
+    if (std::filesystem::exists(d + "/kubectl")) return d + "/kubectl";
+  }
+  return "kubectl-not-found-on-PATH";
+}
+
+class KubeApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/backstop-kube.XXXXXX";
+    dir = mkdtemp(pattern);
+    server = std::make_unique<Process>(
+        std::vector<std::string>{binary("kube-api-test-server"), "--port-file", dir + "/port"});
+    for (int i = 0; i < 200 && !std::filesystem::exists(dir + "/port"); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::string port;
+    std::ifstream(dir + "/port") >> port;
+    ASSERT_FALSE(port.empty()) << "the test server did not start";
+    std::ofstream(dir + "/kubeconfig") << "apiVersion: v1\nkind: Config\n"
+                                          "clusters: [{name: t, cluster: {server: \"http://127.0.0.1:"
+                                       << port
+                                       << "\"}}]\nusers: [{name: t, user: {}}]\n"
+                                          "contexts: [{name: t, context: {cluster: t, user: t, namespace: trading}}]\n"
+                                          "current-context: t\n";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+
+  ProcessResult kubectl(std::vector<std::string> args) const {
+    args.insert(args.begin(), {kubectl_path(), "--kubeconfig", dir + "/kubeconfig"});
+    return run(args, {{"HOME", dir}, {"KUBECACHEDIR", dir + "/cache"}});
+  }
+  ProcessResult apply(const std::string& manifest) const {
+    std::ofstream(dir + "/manifest.yaml") << manifest;
+    return kubectl({"apply", "-f", dir + "/manifest.yaml"});
+  }
+  std::string get(const std::string& jsonpath) const {
+    return kubectl({"get", "stopmonitor", "desk-a", "-o", "jsonpath=" + jsonpath}).out;
+  }
+
+  std::string dir;
+  std::unique_ptr<Process> server;
+};
+
+TEST_F(KubeApiTest, KubectlAppliesTheCrdAndAStopMonitorAndShowsItsColumns) {
+  const ProcessResult crd = kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"});
+  ASSERT_EQ(crd.exit_code, 0) << crd.err;
+  EXPECT_NE(crd.out.find("customresourcedefinition.apiextensions.k8s.io/stopmonitors.backstop.dev created"),
+            std::string::npos);
+  // A namespaced object needs its namespace.
+  const ProcessResult early = kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"});
+  EXPECT_NE(early.exit_code, 0);
+  EXPECT_NE(early.err.find("namespaces \"trading\" not found"), std::string::npos) << early.err;
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+  const ProcessResult created = kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_NE(created.out.find("stopmonitor.backstop.dev/desk-a created"), std::string::npos);
+
+  const ProcessResult table = kubectl({"get", "stopmonitors"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  const std::string header = table.out.substr(0, table.out.find('\n'));
+  for (const char* column : {"NAME", "SCHEDULE", "SUSPENDED", "READY", "LAST RUN", "AGE"}) {
+    EXPECT_NE(header.find(column), std::string::npos) << table.out;
+  }
+  EXPECT_NE(table.out.find("desk-a   * * * * *   false"), std::string::npos) << table.out;
+  EXPECT_EQ(kubectl({"get", "sm"}).out, table.out);  // the short name
+  // Defaults from the schema, as the API server applies them.
+  EXPECT_EQ(get("{.spec.suspend} {.spec.stopMonitor.batchSize} {.spec.exchange.priceSource} {.metadata.generation}"),
+            "false 64 last 1");
+
+  // Re-applying the same manifest changes nothing; a spec change bumps the generation.
+  EXPECT_NE(kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"}).out.find("unchanged"),
+            std::string::npos);
+  std::ifstream example(kSource + "/crds/examples/stopmonitor-desk-a.yaml");
+  std::stringstream text;
+  text << example.rdbuf();
+  std::string changed = text.str();
+  changed.replace(changed.find("schedule: \"* * * * *\""), 21, "schedule: \"*/5 * * * *\"");
+  ASSERT_EQ(apply(changed).exit_code, 0);
+  EXPECT_EQ(get("{.spec.stopMonitor.schedule} {.metadata.generation}"), "*/5 * * * * 2");
+
+  // Status only through its subresource, and without a generation bump.
+  const ProcessResult patched = kubectl(
+      {"patch", "stopmonitor", "desk-a", "--subresource=status", "--type=merge", "-p",
+       R"({"status":{"observedGeneration":2,"conditions":[{"type":"Ready","status":"True","reason":"Reconciled",)"
+       R"("message":"ok","lastTransitionTime":"2026-11-23T00:00:00Z"}]}})"});
+  ASSERT_EQ(patched.exit_code, 0) << patched.err;
+  EXPECT_EQ(get("{.status.conditions[0].status} {.metadata.generation}"), "True 2");
+  EXPECT_NE(kubectl({"get", "sm"}).out.find("True"), std::string::npos);
+  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p", R"({"status":{"observedGeneration":9}})"})
+                .exit_code,
+            0);
+  EXPECT_EQ(get("{.status.observedGeneration}"), "2");  // the main endpoint leaves status alone
+
+  // An update from a stale read is refused (optimistic concurrency).
+  const std::string stale = kubectl({"get", "stopmonitor", "desk-a", "-o", "json"}).out;
+  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p", R"({"spec":{"dryRun":true}})"}).exit_code,
+            0);
+  std::ofstream(dir + "/stale.json") << stale;
+  const ProcessResult conflict = kubectl({"replace", "-f", dir + "/stale.json"});
+  EXPECT_NE(conflict.exit_code, 0);
+  EXPECT_NE(conflict.err.find("the object has been modified"), std::string::npos) << conflict.err;
+
+  const ProcessResult deleted = kubectl({"delete", "stopmonitor", "desk-a"});
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_NE(kubectl({"get", "stopmonitors"}).err.find("No resources found"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace backstop::testing

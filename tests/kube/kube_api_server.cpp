@@ -1,0 +1,561 @@
+// kube-api-test-server: a test fixture (not product code) that speaks enough of
+// the Kubernetes API server's HTTP + JSON for the real kubectl and Backstop's
+// controller: version and discovery (/api, /apis, resource lists, including the
+// groups CustomResourceDefinitions add), OpenAPI v3 (CR schemas taken from their
+// CRD, as the real server publishes them, so kubectl validates StopMonitors
+// client-side; built-in kinds get permissive schemas), create / get / list /
+// update (409 on a stale resourceVersion) / JSON merge patch / delete, generation
+// bumped on spec changes only, the status subresource, and Table output with a
+// CRD's printer columns for `kubectl get`.
+//
+// Not yet: watch, 410 Gone, ownerReference garbage collection, Leases beyond
+// CRUD, strategic merge patch semantics for lists (merged as JSON merge patch).
+//
+//   kube-api-test-server [--port N] [--port-file FILE]
+#include <httplib.h>
+
+#include <chrono>
+#include <csignal>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using nlohmann::json;
+
+struct Resource {
+  std::string group, version, plural, singular, kind;
+  bool namespaced = true;
+  std::vector<std::string> short_names;
+  bool status_subresource = false;
+  json printer_columns = json::array();
+  json schema;  // OpenAPI v3 schema of the kind
+  [[nodiscard]] std::string group_version() const { return group.empty() ? version : group + "/" + version; }
+};
+
+std::string now_rfc3339() {
+  const std::time_t t = std::time(nullptr);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buffer;
+}
+
+std::time_t parse_rfc3339(const std::string& text) {
+  std::tm tm{};
+  std::istringstream in(text);
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
+  return in.fail() ? 0 : timegm(&tm);
+}
+
+std::string human_age(const std::string& timestamp) {
+  const std::time_t t = parse_rfc3339(timestamp);
+  if (t == 0) return "<unknown>";
+  const long s = static_cast<long>(std::time(nullptr) - t);
+  if (s < 120) return std::to_string(std::max(0L, s)) + "s";
+  if (s < 7200) return std::to_string(s / 60) + "m";
+  if (s < 172800) return std::to_string(s / 3600) + "h";
+  return std::to_string(s / 86400) + "d";
+}
+
+std::string new_uid() {
+  static std::mt19937_64 random{std::random_device{}()};
+  char buffer[40];
+  std::snprintf(buffer, sizeof buffer, "%08x-%04x-4%03x-a%03x-%012llx", static_cast<unsigned>(random()),
+                static_cast<unsigned>(random() & 0xffff), static_cast<unsigned>(random() & 0xfff),
+                static_cast<unsigned>(random() & 0xfff), static_cast<unsigned long long>(random() & 0xffffffffffffULL));
+  return buffer;
+}
+
+// RFC 7386 JSON merge patch.
+void merge_patch(json& target, const json& patch) {
+  if (!patch.is_object()) {
+    target = patch;
+    return;
+  }
+  if (!target.is_object()) target = json::object();
+  for (const auto& [key, value] : patch.items()) {
+    if (value.is_null()) {
+      target.erase(key);
+    } else {
+      merge_patch(target[key], value);
+    }
+  }
+}
+
+// Structural defaulting, as the API server does for custom resources: a
+// missing property with a default gets it, then defaults apply inside objects.
+void apply_defaults(json& value, const json& schema) {
+  if (!schema.is_object()) return;
+  if (value.is_object() && schema.contains("properties")) {
+    for (const auto& [name, property] : schema["properties"].items()) {
+      if (!value.contains(name) && property.contains("default")) value[name] = property["default"];
+      if (value.contains(name)) apply_defaults(value[name], property);
+    }
+  }
+  if (value.is_array() && schema.contains("items")) {
+    for (auto& item : value) apply_defaults(item, schema["items"]);
+  }
+}
+
+// The JSONPath subset printer columns use: .a.b, .a[0], .a[?(@.k=="v")].b
+json json_path(const json& object, const std::string& path) {
+  json current = object;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '.') {
+      std::size_t end = path.find_first_of(".[", i + 1);
+      const std::string key = path.substr(i + 1, end == std::string::npos ? std::string::npos : end - i - 1);
+      if (!current.is_object() || !current.contains(key)) return nullptr;
+      current = current[key];
+      i = end == std::string::npos ? path.size() : end;
+    } else if (path[i] == '[') {
+      const std::size_t end = path.find(']', i);
+      const std::string inner = path.substr(i + 1, end - i - 1);
+      if (!current.is_array()) return nullptr;
+      if (inner.rfind("?(@.", 0) == 0) {
+        const std::size_t eq = inner.find("==");
+        const std::string field = inner.substr(4, eq - 4);
+        std::string value = inner.substr(eq + 2, inner.size() - eq - 3);
+        if (!value.empty() && (value.front() == '"' || value.front() == '\'')) value = value.substr(1, value.size() - 2);
+        json found = nullptr;
+        for (const auto& item : current) {
+          if (item.is_object() && item.contains(field) && item[field].is_string() && item[field] == value) {
+            found = item;
+            break;
+          }
+        }
+        if (found.is_null()) return nullptr;
+        current = found;
+      } else {
+        const std::size_t index = std::stoul(inner);
+        if (index >= current.size()) return nullptr;
+        current = current[index];
+      }
+      i = end + 1;
+    } else {
+      return nullptr;
+    }
+  }
+  return current;
+}
+
+json status(int code, const std::string& reason, const std::string& message) {
+  return {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Failure"},
+          {"message", message}, {"reason", reason}, {"code", code}};
+}
+
+class Server {
+ public:
+  Server() {
+    const json open = {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
+    add({"", "v1", "namespaces", "namespace", "Namespace", false, {"ns"}, true, json::array(), open});
+    add({"", "v1", "secrets", "secret", "Secret", true, {}, false, json::array(), open});
+    add({"", "v1", "configmaps", "configmap", "ConfigMap", true, {"cm"}, false, json::array(), open});
+    add({"", "v1", "events", "event", "Event", true, {"ev"}, false, json::array(), open});
+    add({"", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, {"sa"}, false, json::array(), open});
+    add({"batch", "v1", "cronjobs", "cronjob", "CronJob", true, {"cj"}, true, json::array(), open});
+    add({"batch", "v1", "jobs", "job", "Job", true, {}, true, json::array(), open});
+    add({"apps", "v1", "deployments", "deployment", "Deployment", true, {"deploy"}, true, json::array(), open});
+    add({"coordination.k8s.io", "v1", "leases", "lease", "Lease", true, {}, false, json::array(), open});
+    add({"apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
+         "CustomResourceDefinition", false, {"crd", "crds"}, true, json::array(), open});
+    objects_["/namespaces//default"] = stamp(
+        {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "default"}}}}, resources_.at("/namespaces"), "");
+  }
+
+  void handle(const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mutex_);
+    json body;
+    int code = 200;
+    try {
+      code = route(req, body);
+    } catch (const json::exception& e) {
+      code = 400;
+      body = status(400, "BadRequest", std::string("invalid JSON: ") + e.what());
+    }
+    res.status = code;
+    res.set_content(body.dump(), "application/json");
+  }
+
+ private:
+  void add(Resource r) {
+    const std::string key = r.group + "/" + r.plural;
+    versions_[r.group].insert(r.version);
+    resources_[key] = std::move(r);
+  }
+
+  const Resource* find(const std::string& group, const std::string& version, const std::string& plural) const {
+    const auto it = resources_.find(group + "/" + plural);
+    if (it == resources_.end() || it->second.version != version) return nullptr;
+    return &it->second;
+  }
+
+  json stamp(json object, const Resource& r, const std::string& ns) {
+    json& m = object["metadata"];
+    m["uid"] = new_uid();
+    m["creationTimestamp"] = now_rfc3339();
+    m["resourceVersion"] = std::to_string(++revision_);
+    m["generation"] = 1;
+    if (r.namespaced) m["namespace"] = ns;
+    object["apiVersion"] = r.group_version();
+    object["kind"] = r.kind;
+    return object;
+  }
+
+  static std::string key(const Resource& r, const std::string& ns, const std::string& name) {
+    return r.group + "/" + r.plural + "/" + (r.namespaced ? ns : "") + "/" + name;
+  }
+
+  // A CRD was stored: serve its versions.
+  void register_crd(const json& crd) {
+    const json& spec = crd.at("spec");
+    for (const auto& v : spec.at("versions")) {
+      if (!v.value("served", true)) continue;
+      Resource r;
+      r.group = spec.at("group");
+      r.version = v.at("name");
+      r.plural = spec.at("names").at("plural");
+      r.singular = spec.at("names").value("singular", "");
+      r.kind = spec.at("names").at("kind");
+      r.namespaced = spec.value("scope", "Namespaced") == "Namespaced";
+      if (spec.at("names").contains("shortNames")) r.short_names = spec.at("names").at("shortNames");
+      r.status_subresource = v.contains("subresources") && v["subresources"].contains("status");
+      r.printer_columns = v.value("additionalPrinterColumns", json::array());
+      r.schema = v.contains("schema") ? v["schema"]["openAPIV3Schema"] : json{{"type", "object"}};
+      r.schema["properties"]["metadata"] = {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
+      add(std::move(r));
+    }
+  }
+
+  json discovery_list(const std::string& group, const std::string& version) const {
+    json resources = json::array();
+    for (const auto& [k, r] : resources_) {
+      if (r.group != group || r.version != version) continue;
+      json entry = {{"name", r.plural}, {"singularName", r.singular}, {"namespaced", r.namespaced}, {"kind", r.kind},
+                    {"verbs", {"create", "delete", "get", "list", "patch", "update", "watch"}}};
+      if (!r.short_names.empty()) entry["shortNames"] = r.short_names;
+      if (r.group == "backstop.dev") entry["categories"] = {"backstop"};
+      resources.push_back(entry);
+      if (r.status_subresource) {
+        resources.push_back({{"name", r.plural + "/status"}, {"singularName", ""}, {"namespaced", r.namespaced},
+                             {"kind", r.kind}, {"verbs", {"get", "patch", "update"}}});
+      }
+    }
+    return {{"kind", "APIResourceList"}, {"apiVersion", "v1"},
+            {"groupVersion", group.empty() ? version : group + "/" + version}, {"resources", resources}};
+  }
+
+  json openapi_document(const std::string& group, const std::string& version) const {
+    json schemas = json::object();
+    for (const auto& [k, r] : resources_) {
+      if (r.group != group || r.version != version) continue;
+      json schema = r.schema;
+      schema["x-kubernetes-group-version-kind"] = json::array({{{"group", r.group}, {"version", r.version}, {"kind", r.kind}}});
+      const std::string prefix = group.empty() ? "io.k8s.api.core." + version : group + "." + version;
+      schemas[prefix + "." + r.kind] = schema;
+    }
+    // Operations that declare the fieldValidation query parameter: kubectl then
+    // leaves validation to the server (?fieldValidation=Strict).
+    json paths = json::object();
+    for (const auto& [k, r] : resources_) {
+      if (r.group != group || r.version != version) continue;
+      const std::string base = (group.empty() ? "/api/" + version : "/apis/" + group + "/" + version) +
+                               (r.namespaced ? "/namespaces/{namespace}/" : "/") + r.plural;
+      const json gvk = {{"group", r.group}, {"version", r.version}, {"kind", r.kind}};
+      const json field_validation = {{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}},
+                                     {"uniqueItems", true}};
+      paths[base] = {{"post", {{"x-kubernetes-action", "post"}, {"x-kubernetes-group-version-kind", gvk},
+                               {"parameters", json::array({field_validation})}}}};
+      paths[base + "/{name}"] = {
+          {"put", {{"x-kubernetes-action", "put"}, {"x-kubernetes-group-version-kind", gvk},
+                   {"parameters", json::array({field_validation})}}},
+          {"patch", {{"x-kubernetes-action", "patch"}, {"x-kubernetes-group-version-kind", gvk},
+                     {"parameters", json::array({field_validation})}}}};
+    }
+    return {{"openapi", "3.0.0"}, {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}}, {"paths", paths},
+            {"components", {{"schemas", schemas}}}};
+  }
+
+  json table(const Resource& r, const std::vector<json>& items) const {
+    json columns = json::array({{{"name", "Name"}, {"type", "string"}, {"format", "name"}, {"description", "Name"},
+                                 {"priority", 0}}});
+    json printer = r.printer_columns;
+    if (printer.empty()) printer = json::array({{{"name", "Age"}, {"type", "date"}, {"jsonPath", ".metadata.creationTimestamp"}}});
+    for (const auto& c : printer) {
+      columns.push_back({{"name", c.at("name")}, {"type", c.value("type", "string")}, {"format", c.value("format", "")},
+                         {"description", c.value("description", "")}, {"priority", c.value("priority", 0)}});
+    }
+    json rows = json::array();
+    for (const json& item : items) {
+      json cells = json::array({item["metadata"]["name"]});
+      for (const auto& c : printer) {
+        const json value = json_path(item, c.at("jsonPath").get<std::string>());
+        if (value.is_null()) {
+          cells.push_back(nullptr);
+        } else if (c.value("type", "string") == "date" && value.is_string()) {
+          cells.push_back(human_age(value.get<std::string>()));
+        } else {
+          cells.push_back(value);
+        }
+      }
+      rows.push_back({{"cells", cells},
+                      {"object", {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"},
+                                  {"metadata", item["metadata"]}}}});
+    }
+    return {{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"},
+            {"metadata", {{"resourceVersion", std::to_string(revision_)}}}, {"columnDefinitions", columns},
+            {"rows", rows}};
+  }
+
+  int route(const httplib::Request& req, json& out) {
+    const std::string& path = req.path;
+    const bool wants_table = req.get_header_value("Accept").find("as=Table") != std::string::npos;
+    if (req.method == "GET" && path == "/version") {
+      out = {{"major", "1"}, {"minor", "32"}, {"gitVersion", "v1.32.0-backstop-test"}, {"platform", "linux/amd64"}};
+      return 200;
+    }
+    if (req.method == "GET" && path == "/api") {
+      out = {{"kind", "APIVersions"}, {"versions", {"v1"}},
+             {"serverAddressByClientCIDRs", {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", "127.0.0.1"}}}}};
+      return 200;
+    }
+    if (req.method == "GET" && path == "/apis") {
+      json groups = json::array();
+      for (const auto& [group, versions] : versions_) {
+        if (group.empty()) continue;
+        json vs = json::array();
+        for (const auto& v : versions) vs.push_back({{"groupVersion", group + "/" + v}, {"version", v}});
+        groups.push_back({{"name", group}, {"versions", vs}, {"preferredVersion", vs[0]}});
+      }
+      out = {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}};
+      return 200;
+    }
+    if (req.method == "GET" && path == "/openapi/v3") {
+      json paths = json::object();
+      for (const auto& [group, versions] : versions_) {
+        for (const auto& v : versions) {
+          const std::string gv = group.empty() ? "api/" + v : "apis/" + group + "/" + v;
+          paths[gv] = {{"serverRelativeURL", "/openapi/v3/" + gv + "?hash=" + std::to_string(revision_)}};
+        }
+      }
+      out = {{"paths", paths}};
+      return 200;
+    }
+    // Split the path.
+    std::vector<std::string> parts;
+    for (std::size_t i = 1, j; i <= path.size(); i = j + 1) {
+      j = path.find('/', i);
+      if (j == std::string::npos) j = path.size();
+      if (j > i) parts.push_back(path.substr(i, j - i));
+    }
+    if (parts.size() >= 3 && parts[0] == "openapi" && parts[1] == "v3") {
+      const bool core = parts[2] == "api";
+      out = openapi_document(core ? "" : parts[3], core ? parts[3] : parts[4]);
+      return 200;
+    }
+    std::string group, version;
+    std::size_t at;
+    if (!parts.empty() && parts[0] == "api" && parts.size() >= 2) {
+      version = parts[1];
+      at = 2;
+    } else if (!parts.empty() && parts[0] == "apis" && parts.size() >= 3) {
+      group = parts[1];
+      version = parts[2];
+      at = 3;
+    } else if (!parts.empty() && parts[0] == "apis" && parts.size() == 2) {
+      const auto it = versions_.find(parts[1]);
+      if (it == versions_.end()) return (out = status(404, "NotFound", "group not found"), 404);
+      json vs = json::array();
+      for (const auto& v : it->second) vs.push_back({{"groupVersion", parts[1] + "/" + v}, {"version", v}});
+      out = {{"kind", "APIGroup"}, {"apiVersion", "v1"}, {"name", parts[1]}, {"versions", vs}, {"preferredVersion", vs[0]}};
+      return 200;
+    } else {
+      out = status(404, "NotFound", "the server could not find the requested resource");
+      return 404;
+    }
+    if (at == parts.size()) {
+      if (versions_.count(group) == 0 || versions_[group].count(version) == 0) {
+        out = status(404, "NotFound", "the server could not find the requested resource");
+        return 404;
+      }
+      out = discovery_list(group, version);
+      return 200;
+    }
+    std::string ns;
+    if (parts[at] == "namespaces" && parts.size() >= at + 3) {
+      ns = parts[at + 1];
+      at += 2;
+    }
+    const Resource* r = find(group, version, parts[at]);
+    if (r == nullptr) {
+      out = status(404, "NotFound", "the server could not find the requested resource");
+      return 404;
+    }
+    const std::string name = parts.size() > at + 1 ? parts[at + 1] : "";
+    const std::string sub = parts.size() > at + 2 ? parts[at + 2] : "";
+    const std::string what = r->plural + (r->group.empty() ? "" : "." + r->group) + " \"" + name + "\"";
+    auto not_found = [&] {
+      out = status(404, "NotFound", what + " not found");
+      out["details"] = {{"name", name}, {"group", r->group}, {"kind", r->plural}};
+      return 404;
+    };
+
+    if (name.empty()) {
+      if (req.method == "GET") {
+        std::vector<json> items;
+        const std::string prefix = r->group + "/" + r->plural + "/";
+        for (const auto& [k, object] : objects_) {
+          if (k.rfind(prefix, 0) != 0) continue;
+          if (r->namespaced && !ns.empty() && object["metadata"].value("namespace", "") != ns) continue;
+          items.push_back(object);
+        }
+        if (wants_table) {
+          out = table(*r, items);
+        } else {
+          out = {{"kind", r->kind + "List"}, {"apiVersion", r->group_version()},
+                 {"metadata", {{"resourceVersion", std::to_string(revision_)}}}, {"items", items}};
+        }
+        return 200;
+      }
+      if (req.method == "POST") {
+        if (req.get_header_value("Content-Type").find("json") == std::string::npos) {
+          out = status(415, "UnsupportedMediaType",
+                       "the body of the request was in an unknown format - accepted media types include: application/json");
+          return 415;
+        }
+        if (r->namespaced && objects_.count("/namespaces//" + ns) == 0) {
+          out = status(404, "NotFound", "namespaces \"" + ns + "\" not found");
+          out["details"] = {{"name", ns}, {"kind", "namespaces"}};
+          return 404;
+        }
+        json object = json::parse(req.body);
+        if (!r->group.empty() && resources_.count(r->group + "/" + r->plural) != 0 && r->schema.contains("properties") &&
+            r->schema["properties"].contains("spec")) {
+          apply_defaults(object, r->schema);
+        }
+        const std::string new_name = object["metadata"].value("name", "");
+        if (new_name.empty()) return (out = status(422, "Invalid", "metadata.name: Required value"), 422);
+        const std::string k = key(*r, ns, new_name);
+        if (objects_.count(k) != 0) {
+          out = status(409, "AlreadyExists", r->plural + " \"" + new_name + "\" already exists");
+          return 409;
+        }
+        if (r->status_subresource) object.erase("status");
+        objects_[k] = stamp(std::move(object), *r, ns);
+        if (r->plural == "customresourcedefinitions") register_crd(objects_[k]);
+        out = objects_[k];
+        return 201;
+      }
+      return (out = status(405, "MethodNotAllowed", "method not allowed"), 405);
+    }
+
+    const std::string k = key(*r, ns, name);
+    auto it = objects_.find(k);
+    if (req.method == "GET") {
+      if (it == objects_.end()) return not_found();
+      out = wants_table ? table(*r, {it->second}) : it->second;
+      return 200;
+    }
+    if (req.method == "DELETE") {
+      if (it == objects_.end()) return not_found();
+      out = it->second;
+      objects_.erase(it);
+      return 200;
+    }
+    if (req.method == "PUT" || req.method == "PATCH") {
+      if (it == objects_.end()) return not_found();
+      json current = it->second;
+      json next = current;
+      if (req.method == "PUT") {
+        next = json::parse(req.body);
+        const std::string sent = next["metadata"].value("resourceVersion", "");
+        if (!sent.empty() && sent != current["metadata"]["resourceVersion"]) {
+          out = status(409, "Conflict",
+                       "Operation cannot be fulfilled on " + what +
+                           ": the object has been modified; please apply your changes to the latest version and try again");
+          return 409;
+        }
+      } else {
+        const std::string type = req.get_header_value("Content-Type");
+        if (type.find("merge-patch+json") == std::string::npos) {
+          out = status(415, "UnsupportedMediaType", "only merge patches are supported by this test server: " + type);
+          return 415;
+        }
+        merge_patch(next, json::parse(req.body));
+      }
+      if (sub == "status") {
+        current["status"] = next.value("status", json::object());  // only the status changes
+        next = current;
+      } else if (r->status_subresource) {
+        if (current.contains("status")) next["status"] = current["status"]; else next.erase("status");
+      }
+      // Server-owned metadata stays; generation moves when the spec does.
+      for (const char* field : {"uid", "creationTimestamp", "generation", "namespace"}) {
+        if (current["metadata"].contains(field)) next["metadata"][field] = current["metadata"][field];
+      }
+      next["apiVersion"] = r->group_version();
+      next["kind"] = r->kind;
+      if (r->schema.contains("properties") && r->schema["properties"].contains("spec")) apply_defaults(next, r->schema);
+      if (next.value("spec", json()) != current.value("spec", json())) {
+        next["metadata"]["generation"] = current["metadata"].value("generation", 1) + 1;
+      }
+      if (next != current) next["metadata"]["resourceVersion"] = std::to_string(++revision_);
+      it->second = next;
+      if (r->plural == "customresourcedefinitions") register_crd(next);
+      out = next;
+      return 200;
+    }
+    return (out = status(405, "MethodNotAllowed", "method not allowed"), 405);
+  }
+
+  std::mutex mutex_;
+  std::map<std::string, Resource> resources_;             // group/plural -> resource
+  std::map<std::string, std::set<std::string>> versions_;  // group -> versions
+  std::map<std::string, json> objects_;                    // group/plural/ns/name -> object
+  long revision_ = 1;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int port = 0;
+  std::string port_file;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--port") port = std::stoi(argv[i + 1]);
+    if (flag == "--port-file") port_file = argv[i + 1];
+  }
+  Server api;
+  httplib::Server server;
+  auto handler = [&](const httplib::Request& req, httplib::Response& res) { api.handle(req, res); };
+  server.Get(R"(/.*)", handler);
+  server.Post(R"(/.*)", handler);
+  server.Put(R"(/.*)", handler);
+  server.Patch(R"(/.*)", handler);
+  server.Delete(R"(/.*)", handler);
+  const int bound = port == 0 ? server.bind_to_any_port("127.0.0.1") : (server.bind_to_port("127.0.0.1", port) ? port : -1);
+  if (bound < 0) {
+    std::cerr << "kube-api-test-server: cannot listen on port " << port << "\n";
+    return 3;
+  }
+  if (!port_file.empty()) {
+    std::ofstream(port_file + ".tmp") << bound << "\n";
+    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+  }
+  std::cerr << "kube-api-test-server listening on http://127.0.0.1:" << bound << "\n";
+  static httplib::Server* running = &server;
+  std::signal(SIGTERM, [](int) { running->stop(); });
+  server.listen_after_bind();
+  return 0;
+}
