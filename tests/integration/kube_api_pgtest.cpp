@@ -8,8 +8,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <signal.h>
 #include <thread>
 
+#include "exchange/http.h"
 #include "support/process.h"
 
 namespace backstop::testing {
@@ -61,6 +63,12 @@ class KubeApiTest : public ::testing::Test {
     return kubectl({"get", "stopmonitor", "desk-a", "-o", "jsonpath=" + jsonpath}).out;
   }
 
+  [[nodiscard]] std::string url() const {
+    std::string port;
+    std::ifstream(dir + "/port") >> port;
+    return "http://127.0.0.1:" + port;
+  }
+
   std::string dir;
   std::unique_ptr<Process> server;
 };
@@ -86,7 +94,7 @@ TEST_F(KubeApiTest, KubectlAppliesTheCrdAndAStopMonitorAndShowsItsColumns) {
     EXPECT_NE(header.find(column), std::string::npos) << table.out;
   }
   EXPECT_NE(table.out.find("desk-a   * * * * *   false"), std::string::npos) << table.out;
-  EXPECT_EQ(kubectl({"get", "sm"}).out, table.out);  // the short name
+  EXPECT_NE(kubectl({"get", "sm"}).out.find("desk-a   * * * * *   false"), std::string::npos);  // the short name
   // Defaults from the schema, as the API server applies them.
   EXPECT_EQ(get("{.spec.suspend} {.spec.stopMonitor.batchSize} {.spec.exchange.priceSource} {.metadata.generation}"),
             "false 64 last 1");
@@ -127,6 +135,48 @@ TEST_F(KubeApiTest, KubectlAppliesTheCrdAndAStopMonitorAndShowsItsColumns) {
   const ProcessResult deleted = kubectl({"delete", "stopmonitor", "desk-a"});
   EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
   EXPECT_NE(kubectl({"get", "stopmonitors"}).err.find("No resources found"), std::string::npos);
+}
+
+TEST_F(KubeApiTest, WatchStreamsChangesBookmarksAndAnswers410AfterCompaction) {
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+  // The real kubectl lists, then watches from the list's resourceVersion.
+  Process watcher({kubectl_path(), "--kubeconfig", dir + "/kubeconfig", "get", "stopmonitors", "--watch",
+                   "--output-watch-events", "-o", "json"},
+                  {{"HOME", dir}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"}).exit_code, 0);
+  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p", R"({"spec":{"dryRun":true}})"}).exit_code, 0);
+  ASSERT_EQ(kubectl({"delete", "stopmonitor", "desk-a"}).exit_code, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  watcher.kill(SIGTERM);
+  const ProcessResult watched = watcher.wait();
+  // One event each, in order, as the real server would stream them.
+  const std::size_t added = watched.out.find(R"("type":"ADDED")");
+  const std::size_t modified = watched.out.find(R"("type":"MODIFIED")");
+  const std::size_t deleted = watched.out.find(R"("type":"DELETED")");
+  ASSERT_NE(added, std::string::npos) << watched.out << watched.err;
+  ASSERT_NE(modified, std::string::npos) << watched.out;
+  ASSERT_NE(deleted, std::string::npos) << watched.out;
+  EXPECT_LT(added, modified);
+  EXPECT_LT(modified, deleted);
+  EXPECT_EQ(watched.out.find(R"("type":"ADDED")", added + 1), std::string::npos);
+  EXPECT_NE(watched.out.find(R"("dryRun":true)", modified), std::string::npos);
+
+  // A watch from an old resourceVersion still in the history replays it, and a
+  // bookmark carries the current version when the watch ends.
+  auto http = exchange::make_cpprest_transport(url(), std::chrono::seconds(10));
+  const std::string path = "/apis/backstop.dev/v1alpha1/namespaces/trading/stopmonitors?watch=true&timeoutSeconds=1";
+  const std::string replay = http->send({"GET", path + "&resourceVersion=2&allowWatchBookmarks=true", {}, ""}).body;
+  EXPECT_NE(replay.find(R"("type":"ADDED")"), std::string::npos) << replay;
+  EXPECT_NE(replay.find(R"("type":"DELETED")"), std::string::npos) << replay;
+  EXPECT_NE(replay.find(R"("type":"BOOKMARK")"), std::string::npos) << replay;
+  // After compaction the same request is told 410 Gone: relist.
+  ASSERT_EQ(http->send({"POST", "/admin/compact", {}, ""}).status, 200);
+  const std::string expired = http->send({"GET", path + "&resourceVersion=2", {}, ""}).body;
+  EXPECT_NE(expired.find(R"("type":"ERROR")"), std::string::npos) << expired;
+  EXPECT_NE(expired.find(R"("code":410)"), std::string::npos) << expired;
+  EXPECT_NE(expired.find("too old resource version"), std::string::npos) << expired;
 }
 
 }  // namespace

@@ -8,13 +8,21 @@
 // bumped on spec changes only, the status subresource, and Table output with a
 // CRD's printer columns for `kubectl get`.
 //
-// Not yet: watch, 410 Gone, ownerReference garbage collection, Leases beyond
-// CRUD, strategic merge patch semantics for lists (merged as JSON merge patch).
+// Watches: ?watch=true from a resourceVersion (JSON lines: ADDED, MODIFIED,
+// DELETED, BOOKMARK), 410 Gone as an ERROR event once POST /admin/compact
+// dropped the history a watch asks for.
+//
+// Not yet: ownerReference garbage collection, field/label selectors, server-side
+// strict field validation, strategic merge patch semantics for lists (merged
+// as a JSON merge patch), protobuf bodies (415: clients send JSON).
 //
 //   kube-api-test-server [--port N] [--port-file FILE]
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <csignal>
 #include <ctime>
 #include <fstream>
@@ -175,6 +183,10 @@ class Server {
   }
 
   void handle(const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "GET" && (req.get_param_value("watch") == "true" || req.get_param_value("watch") == "1")) {
+      watch(req, res);
+      return;
+    }
     std::lock_guard lock(mutex_);
     json body;
     int code = 200;
@@ -187,6 +199,120 @@ class Server {
     res.status = code;
     res.set_content(body.dump(), "application/json");
   }
+
+ private:
+  struct Event {
+    long revision = 0;
+    std::string type;  // ADDED, MODIFIED, DELETED
+    std::string resource;  // group/plural
+    std::string ns;
+    json object;
+  };
+
+  void record(const std::string& type, const Resource& r, const json& object) {
+    history_.push_back({revision_, type, r.group + "/" + r.plural, object["metadata"].value("namespace", ""), object});
+    while (history_.size() > 10000) {
+      compacted_ = history_.front().revision;
+      history_.pop_front();
+    }
+    changed_.notify_all();
+  }
+
+  // GET ...?watch=true: the events after resourceVersion as JSON lines, until
+  // timeoutSeconds; a resourceVersion older than the retained history gets an
+  // ERROR event with 410 Gone (the client relists); with allowWatchBookmarks a
+  // BOOKMARK carries the current resourceVersion before the stream ends.
+  void watch(const httplib::Request& req, httplib::Response& res) {
+    std::vector<std::string> parts;
+    for (std::size_t i = 1, j; i <= req.path.size(); i = j + 1) {
+      j = req.path.find('/', i);
+      if (j == std::string::npos) j = req.path.size();
+      if (j > i) parts.push_back(req.path.substr(i, j - i));
+    }
+    std::string group, version, ns, plural;
+    std::size_t at = 0;
+    if (parts.size() >= 3 && parts[0] == "api") {
+      version = parts[1];
+      at = 2;
+    } else if (parts.size() >= 4 && parts[0] == "apis") {
+      group = parts[1];
+      version = parts[2];
+      at = 3;
+    }
+    if (at != 0 && parts.size() == at + 3 && parts[at] == "namespaces") {
+      ns = parts[at + 1];
+      at += 2;
+    }
+    std::unique_lock lock(mutex_);
+    const Resource* r = at != 0 && parts.size() == at + 1 ? find(group, version, parts[at]) : nullptr;
+    if (r == nullptr) {
+      res.status = 404;
+      res.set_content(status(404, "NotFound", "the server could not find the requested resource").dump(),
+                      "application/json");
+      return;
+    }
+    const std::string resource = r->group + "/" + r->plural;
+    const std::string kind = r->kind;
+    const std::string api_version = r->group_version();
+    const std::string from_text = req.get_param_value("resourceVersion");
+    long from = from_text.empty() ? 0 : std::stol(from_text);
+    const bool bookmarks = req.get_param_value("allowWatchBookmarks") == "true";
+    const int timeout = req.has_param("timeoutSeconds") ? std::stoi(req.get_param_value("timeoutSeconds")) : 1800;
+    std::string initial;
+    if (from == 0) {
+      // "Any" version: the current objects as ADDED, then what follows.
+      for (const auto& [k, object] : objects_) {
+        if (k.rfind(resource + "/", 0) != 0) continue;
+        if (!ns.empty() && object["metadata"].value("namespace", "") != ns) continue;
+        initial += json{{"type", "ADDED"}, {"object", object}}.dump() + "\n";
+      }
+      from = revision_;
+    } else if (from < compacted_) {
+      initial = json{{"type", "ERROR"},
+                     {"object", status(410, "Expired", "too old resource version: " + std::to_string(from) + " (" +
+                                                           std::to_string(compacted_) + ")")}}
+                    .dump() + "\n";
+      res.status = 200;
+      res.set_content(initial, "application/json");
+      return;
+    }
+    lock.unlock();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
+    auto sent = std::make_shared<long>(from);
+    auto first = std::make_shared<std::string>(std::move(initial));
+    res.status = 200;
+    // The watch media type (also keeps cpp-httplib from gzip-buffering the stream).
+    res.set_chunked_content_provider("application/json;stream=watch", [=, this](std::size_t, httplib::DataSink& sink) {
+      if (!first->empty()) {
+        sink.write(first->data(), first->size());
+        first->clear();
+      }
+      std::unique_lock l(mutex_);
+      changed_.wait_until(l, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)),
+                          [&] { return stopping_ || (!history_.empty() && history_.back().revision > *sent); });
+      std::string lines;
+      for (const Event& e : history_) {
+        if (e.revision <= *sent || e.resource != resource || (!ns.empty() && e.ns != ns)) continue;
+        lines += json{{"type", e.type}, {"object", e.object}}.dump() + "\n";
+      }
+      if (!history_.empty()) *sent = std::max(*sent, history_.back().revision);
+      const bool end = stopping_ || std::chrono::steady_clock::now() >= deadline;
+      if (end && bookmarks) {
+        lines += json{{"type", "BOOKMARK"},
+                      {"object", {{"kind", kind}, {"apiVersion", api_version},
+                                  {"metadata", {{"resourceVersion", std::to_string(revision_)}}}}}}
+                     .dump() + "\n";
+      }
+      l.unlock();
+      if (!lines.empty() && !sink.write(lines.data(), lines.size())) return false;
+      if (end) sink.done();
+      return true;
+    });
+  }
+
+ public:
+  // From a signal handler: no lock; open watches notice within 200 ms.
+  void stop_watches() { stopping_ = true; }
 
  private:
   void add(Resource r) {
@@ -321,6 +447,14 @@ class Server {
   int route(const httplib::Request& req, json& out) {
     const std::string& path = req.path;
     const bool wants_table = req.get_header_value("Accept").find("as=Table") != std::string::npos;
+    // Test control: forget the retained history, as etcd compaction does
+    // (watches from an older resourceVersion then get 410 Gone).
+    if (req.method == "POST" && path == "/admin/compact") {
+      compacted_ = revision_;
+      history_.clear();
+      out = {{"compacted", revision_}};
+      return 200;
+    }
     if (req.method == "GET" && path == "/version") {
       out = {{"major", "1"}, {"minor", "32"}, {"gitVersion", "v1.32.0-backstop-test"}, {"platform", "linux/amd64"}};
       return 200;
@@ -454,6 +588,7 @@ class Server {
         if (r->status_subresource) object.erase("status");
         objects_[k] = stamp(std::move(object), *r, ns);
         if (r->plural == "customresourcedefinitions") register_crd(objects_[k]);
+        record("ADDED", *r, objects_[k]);
         out = objects_[k];
         return 201;
       }
@@ -470,7 +605,9 @@ class Server {
     if (req.method == "DELETE") {
       if (it == objects_.end()) return not_found();
       out = it->second;
+      out["metadata"]["resourceVersion"] = std::to_string(++revision_);
       objects_.erase(it);
+      record("DELETED", *r, out);
       return 200;
     }
     if (req.method == "PUT" || req.method == "PATCH") {
@@ -510,8 +647,10 @@ class Server {
       if (next.value("spec", json()) != current.value("spec", json())) {
         next["metadata"]["generation"] = current["metadata"].value("generation", 1) + 1;
       }
-      if (next != current) next["metadata"]["resourceVersion"] = std::to_string(++revision_);
+      const bool modified = next != current;
+      if (modified) next["metadata"]["resourceVersion"] = std::to_string(++revision_);
       it->second = next;
+      if (modified) record("MODIFIED", *r, next);
       if (r->plural == "customresourcedefinitions") register_crd(next);
       out = next;
       return 200;
@@ -524,6 +663,10 @@ class Server {
   std::map<std::string, std::set<std::string>> versions_;  // group -> versions
   std::map<std::string, json> objects_;                    // group/plural/ns/name -> object
   long revision_ = 1;
+  std::deque<Event> history_;  // for watches
+  long compacted_ = 0;         // watches from before this get 410 Gone
+  std::atomic<bool> stopping_{false};
+  std::condition_variable changed_;
 };
 
 }  // namespace
@@ -554,8 +697,13 @@ int main(int argc, char** argv) {
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
   std::cerr << "kube-api-test-server listening on http://127.0.0.1:" << bound << "\n";
+  server.new_task_queue = [] { return new httplib::ThreadPool(32); };  // watches hold a thread each
   static httplib::Server* running = &server;
-  std::signal(SIGTERM, [](int) { running->stop(); });
+  static Server* state = &api;
+  std::signal(SIGTERM, [](int) {
+    state->stop_watches();
+    running->stop();
+  });
   server.listen_after_bind();
   return 0;
 }
