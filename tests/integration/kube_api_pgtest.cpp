@@ -137,6 +137,37 @@ TEST_F(KubeApiTest, KubectlAppliesTheCrdAndAStopMonitorAndShowsItsColumns) {
   EXPECT_NE(kubectl({"get", "stopmonitors"}).err.find("No resources found"), std::string::npos);
 }
 
+TEST_F(KubeApiTest, DeletingAnOwnerCollectsItsDependentsUnlessOrphaned) {
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+  auto cronjob = [&](const std::string& name, const std::string& owner_uid) {
+    std::string manifest = "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: " + name + "\n";
+    if (!owner_uid.empty()) {
+      manifest += "  ownerReferences:\n  - apiVersion: backstop.dev/v1alpha1\n    kind: StopMonitor\n    name: desk-a\n"
+                  "    uid: " + owner_uid + "\n    controller: true\n";
+    }
+    manifest += "spec:\n  schedule: '* * * * *'\n  jobTemplate: {spec: {template: {spec: {restartPolicy: Never, "
+                "containers: [{name: c, image: busybox}]}}}}\n";
+    return apply(manifest);
+  };
+  for (const char* round : {"background", "orphan"}) {
+    ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"}).exit_code, 0);
+    const std::string uid = get("{.metadata.uid}");
+    ASSERT_FALSE(uid.empty());
+    ASSERT_EQ(cronjob("desk-a-stop-monitor", uid).exit_code, 0);
+    ASSERT_EQ(cronjob("unrelated", "").exit_code, 0);
+    const bool orphan = std::string(round) == "orphan";
+    std::vector<std::string> args = {"delete", "stopmonitor", "desk-a"};
+    if (orphan) args.push_back("--cascade=orphan");
+    const ProcessResult deleted = kubectl(args);
+    ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+    const std::string left = kubectl({"get", "cronjobs", "-o", "name"}).out;
+    EXPECT_EQ(left.find("desk-a-stop-monitor") != std::string::npos, orphan) << round << ": " << left;
+    EXPECT_NE(left.find("cronjob.batch/unrelated"), std::string::npos) << left;
+    ASSERT_EQ(kubectl({"delete", "cronjobs", "--all"}).exit_code, 0);
+  }
+}
+
 TEST_F(KubeApiTest, WatchStreamsChangesBookmarksAndAnswers410AfterCompaction) {
   ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
   ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);

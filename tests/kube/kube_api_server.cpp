@@ -12,7 +12,10 @@
 // DELETED, BOOKMARK), 410 Gone as an ERROR event once POST /admin/compact
 // dropped the history a watch asks for.
 //
-// Not yet: ownerReference garbage collection, field/label selectors, server-side
+// Deleting an object deletes its dependents (ownerReferences), unless the
+// propagation policy is Orphan.
+//
+// Not yet: field/label selectors, server-side
 // strict field validation, strategic merge patch semantics for lists (merged
 // as a JSON merge patch), protobuf bodies (415: clients send JSON).
 //
@@ -343,6 +346,34 @@ class Server {
     return r.group + "/" + r.plural + "/" + (r.namespaced ? ns : "") + "/" + name;
   }
 
+  void remove(const std::string& k, const Resource& r) {
+    json object = objects_.at(k);
+    object["metadata"]["resourceVersion"] = std::to_string(++revision_);
+    objects_.erase(k);
+    record("DELETED", r, object);
+  }
+
+  // The garbage collector: objects whose every owner (ownerReferences by uid)
+  // is gone are deleted too, until nothing more goes.
+  void collect_garbage() {
+    for (bool again = true; again;) {
+      again = false;
+      std::set<std::string> uids;
+      for (const auto& [k, object] : objects_) uids.insert(object["metadata"].value("uid", ""));
+      for (const auto& [k, object] : objects_) {
+        const json& owners = object["metadata"].value("ownerReferences", json::array());
+        if (owners.empty()) continue;
+        bool orphaned = true;
+        for (const auto& owner : owners) orphaned = orphaned && uids.count(owner.value("uid", "")) == 0;
+        if (!orphaned) continue;
+        const std::string resource = k.substr(0, k.find('/', k.find('/') + 1));
+        remove(k, resources_.at(resource));
+        again = true;
+        break;
+      }
+    }
+  }
+
   // A CRD was stored: serve its versions.
   void register_crd(const json& crd) {
     const json& spec = crd.at("spec");
@@ -605,9 +636,14 @@ class Server {
     if (req.method == "DELETE") {
       if (it == objects_.end()) return not_found();
       out = it->second;
-      out["metadata"]["resourceVersion"] = std::to_string(++revision_);
-      objects_.erase(it);
-      record("DELETED", *r, out);
+      bool orphan = false;
+      if (!req.body.empty()) {
+        const json options = json::parse(req.body);
+        orphan = options.value("propagationPolicy", "") == "Orphan" || options.value("orphanDependents", false);
+      }
+      if (req.get_param_value("propagationPolicy") == "Orphan") orphan = true;
+      remove(k, *r);
+      if (!orphan) collect_garbage();
       return 200;
     }
     if (req.method == "PUT" || req.method == "PATCH") {
