@@ -34,8 +34,8 @@ class KubeApiTest : public ::testing::Test {
   void SetUp() override {
     char pattern[] = "/tmp/backstop-kube.XXXXXX";
     dir = mkdtemp(pattern);
-    server = std::make_unique<Process>(
-        std::vector<std::string>{binary("kube-api-test-server"), "--port-file", dir + "/port"});
+    server = std::make_unique<Process>(std::vector<std::string>{binary("kube-api-test-server"), "--port-file",
+                                                                dir + "/port", "--state-file", dir + "/state.json"});
     for (int i = 0; i < 200 && !std::filesystem::exists(dir + "/port"); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -166,6 +166,37 @@ TEST_F(KubeApiTest, DeletingAnOwnerCollectsItsDependentsUnlessOrphaned) {
     EXPECT_NE(left.find("cronjob.batch/unrelated"), std::string::npos) << left;
     ASSERT_EQ(kubectl({"delete", "cronjobs", "--all"}).exit_code, 0);
   }
+}
+
+TEST_F(KubeApiTest, ObjectsSurviveAServerRestartAndOldWatchesAreTold410) {
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"}).exit_code, 0);
+  const std::string uid = get("{.metadata.uid}");
+  const long version = std::stol(get("{.metadata.resourceVersion}"));
+  const std::string address = url();
+  const std::string port = address.substr(address.rfind(':') + 1);
+  server->kill(SIGTERM);
+  server->wait();
+  server = std::make_unique<Process>(std::vector<std::string>{binary("kube-api-test-server"), "--port", port,
+                                                              "--state-file", dir + "/state.json"});
+  bool up = false;
+  for (int i = 0; i < 200 && !up; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    up = kubectl({"get", "stopmonitor", "desk-a", "-o", "name"}).exit_code == 0;
+  }
+  ASSERT_TRUE(up) << "the restarted server does not serve the StopMonitor";
+  EXPECT_EQ(get("{.metadata.uid}"), uid);
+  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p", R"({"spec":{"dryRun":true}})"}).exit_code, 0);
+  EXPECT_GT(std::stol(get("{.metadata.resourceVersion}")), version);  // versions go on, never back
+  auto http = exchange::make_cpprest_transport(url(), std::chrono::seconds(10));
+  const std::string watch = "/apis/backstop.dev/v1alpha1/namespaces/trading/stopmonitors?watch=true&timeoutSeconds=1";
+  // From the version the server restarted at, the watch goes on without a gap ...
+  const std::string current = http->send({"GET", watch + "&resourceVersion=" + std::to_string(version), {}, ""}).body;
+  EXPECT_NE(current.find(R"("type":"MODIFIED")"), std::string::npos) << current;
+  // ... from an older one the history is gone: 410, relist.
+  const std::string old = http->send({"GET", watch + "&resourceVersion=" + std::to_string(version - 1), {}, ""}).body;
+  EXPECT_NE(old.find(R"("code":410)"), std::string::npos) << old;
 }
 
 TEST_F(KubeApiTest, WatchStreamsChangesBookmarksAndAnswers410AfterCompaction) {

@@ -19,7 +19,7 @@
 // strict field validation, strategic merge patch semantics for lists (merged
 // as a JSON merge patch), protobuf bodies (415: clients send JSON).
 //
-//   kube-api-test-server [--port N] [--port-file FILE]
+//   kube-api-test-server [--port N] [--port-file FILE] [--state-file FILE]
 #include <httplib.h>
 
 #include <atomic>
@@ -185,6 +185,23 @@ class Server {
         {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "default"}}}}, resources_.at("/namespaces"), "");
   }
 
+  // Keeps the objects in `path` (written after every change, read at start),
+  // as etcd outlives an API server restart. The watch history does not: a
+  // watch from before the restart gets 410 Gone and relists.
+  void persist_to(const std::string& path) {
+    std::lock_guard lock(mutex_);
+    state_file_ = path;
+    std::ifstream in(path);
+    if (!in) return;
+    const json state = json::parse(in);
+    revision_ = state.at("revision");
+    compacted_ = revision_;
+    for (const auto& [k, object] : state.at("objects").items()) objects_[k] = object;
+    for (const auto& [k, object] : objects_) {
+      if (k.rfind("apiextensions.k8s.io/customresourcedefinitions/", 0) == 0) register_crd(object);
+    }
+  }
+
   void handle(const httplib::Request& req, httplib::Response& res) {
     if (req.method == "GET" && (req.get_param_value("watch") == "true" || req.get_param_value("watch") == "1")) {
       watch(req, res);
@@ -201,6 +218,14 @@ class Server {
     }
     res.status = code;
     res.set_content(body.dump(), "application/json");
+    if (!state_file_.empty() && req.method != "GET" && code < 300) save();
+  }
+
+  void save() const {
+    json objects = json::object();
+    for (const auto& [k, object] : objects_) objects[k] = object;
+    std::ofstream(state_file_ + ".tmp") << json{{"revision", revision_}, {"objects", objects}}.dump();
+    std::rename((state_file_ + ".tmp").c_str(), state_file_.c_str());
   }
 
  private:
@@ -702,6 +727,7 @@ class Server {
   std::deque<Event> history_;  // for watches
   long compacted_ = 0;         // watches from before this get 410 Gone
   std::atomic<bool> stopping_{false};
+  std::string state_file_;
   std::condition_variable changed_;
 };
 
@@ -710,12 +736,15 @@ class Server {
 int main(int argc, char** argv) {
   int port = 0;
   std::string port_file;
+  std::string state_file;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--port") port = std::stoi(argv[i + 1]);
     if (flag == "--port-file") port_file = argv[i + 1];
+    if (flag == "--state-file") state_file = argv[i + 1];
   }
   Server api;
+  if (!state_file.empty()) api.persist_to(state_file);
   httplib::Server server;
   auto handler = [&](const httplib::Request& req, httplib::Response& res) { api.handle(req, res); };
   server.Get(R"(/.*)", handler);
