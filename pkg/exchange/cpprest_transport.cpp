@@ -63,8 +63,15 @@ class CpprestTransport : public HttpTransport {
   static http::http_request message_for(const HttpRequest& request) {
     http::http_request message(request.method);
     message.set_request_uri(request.target);
-    for (const auto& [name, value] : request.headers) message.headers().add(name, value);
-    if (!request.body.empty()) message.set_body(request.body, "application/x-www-form-urlencoded");
+    std::string content_type = "application/x-www-form-urlencoded";
+    for (const auto& [name, value] : request.headers) {
+      if (name == "Content-Type") {
+        content_type = value;
+      } else {
+        message.headers().add(name, value);
+      }
+    }
+    if (!request.body.empty()) message.set_body(request.body, content_type);
     return message;
   }
 

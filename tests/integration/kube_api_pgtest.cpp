@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "exchange/http.h"
+#include "kube/client.h"
 #include "support/process.h"
 
 namespace backstop::testing {
@@ -239,6 +240,66 @@ TEST_F(KubeApiTest, WatchStreamsChangesBookmarksAndAnswers410AfterCompaction) {
   EXPECT_NE(expired.find(R"("type":"ERROR")"), std::string::npos) << expired;
   EXPECT_NE(expired.find(R"("code":410)"), std::string::npos) << expired;
   EXPECT_NE(expired.find("too old resource version"), std::string::npos) << expired;
+}
+
+TEST_F(KubeApiTest, ClientCrudConflictsStatusWatchAndGone) {
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+  kube::KubeConfig config;
+  config.server = url();
+  kube::KubeClient client(config, exchange::make_cpprest_transport(url(), std::chrono::seconds(10)));
+  const std::string collection = "/apis/backstop.dev/v1alpha1/namespaces/trading/stopmonitors";
+  const std::string path = collection + "/desk-b";
+  EXPECT_FALSE(client.get(path));
+  const kube::json created = client.create(
+      collection, {{"apiVersion", "backstop.dev/v1alpha1"}, {"kind", "StopMonitor"}, {"metadata", {{"name", "desk-b"}}},
+                   {"spec", {{"exchange", {{"credentialsSecretRef", {{"name", "k"}}}}}, {"database", {{"secretRef", {{"name", "db"}}}}}}}});
+  EXPECT_EQ(created["spec"]["stopMonitor"]["schedule"], "* * * * *");  // defaulted
+  try {
+    client.create(collection, created);
+    FAIL() << "a second create must conflict";
+  } catch (const kube::ApiError& e) {
+    EXPECT_EQ(e.code(), 409);
+    EXPECT_EQ(e.reason(), "AlreadyExists");
+  }
+  const kube::json list = client.list(collection);
+  ASSERT_EQ(list["items"].size(), 1u);
+  const std::string listed_at = list["metadata"]["resourceVersion"];
+
+  // Optimistic concurrency: a replace from a stale read is a 409, never a lost update.
+  kube::json stale = *client.get(path);
+  client.merge_patch(path, {{"spec", {{"dryRun", true}}}});
+  stale["spec"]["suspend"] = true;
+  try {
+    client.replace(path, stale);
+    FAIL() << "a stale replace must conflict";
+  } catch (const kube::ApiError& e) {
+    EXPECT_TRUE(e.conflict()) << e.what();
+  }
+  kube::json fresh = *client.get(path);
+  EXPECT_EQ(fresh["metadata"]["generation"], 2);
+  fresh["status"] = {{"observedGeneration", 2}};
+  const kube::json with_status = client.replace_status(path, fresh);
+  EXPECT_EQ(with_status["status"]["observedGeneration"], 2);
+  EXPECT_EQ(with_status["metadata"]["generation"], 2);  // status does not bump it
+
+  // Watch from the list's version: what happened since, then a bookmark.
+  std::vector<std::string> types;
+  const std::string last = client.watch(collection, listed_at, std::chrono::seconds(1),
+                                        [&](const kube::WatchEvent& e) { types.push_back(e.type); });
+  EXPECT_EQ(types, (std::vector<std::string>{"MODIFIED", "MODIFIED", "BOOKMARK"}));
+  EXPECT_GT(std::stol(last), std::stol(listed_at));
+  ASSERT_EQ(client.merge_patch(path, {{"spec", {{"dryRun", false}}}})["spec"]["dryRun"], false);
+  exchange::make_cpprest_transport(url(), std::chrono::seconds(5))->send({"POST", "/admin/compact", {}, ""});
+  try {
+    client.watch(collection, listed_at, std::chrono::seconds(1), [](const kube::WatchEvent&) {});
+    FAIL() << "an expired watch must be a 410";
+  } catch (const kube::ApiError& e) {
+    EXPECT_TRUE(e.gone()) << e.what();
+  }
+  client.remove(path);
+  EXPECT_FALSE(client.get(path));
+  client.remove(path);  // already gone: fine
 }
 
 }  // namespace

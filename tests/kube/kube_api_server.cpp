@@ -693,8 +693,9 @@ class Server {
         merge_patch(next, json::parse(req.body));
       }
       if (sub == "status") {
-        current["status"] = next.value("status", json::object());  // only the status changes
-        next = current;
+        json only_status = current;  // only the status changes
+        only_status["status"] = next.value("status", json::object());
+        next = only_status;
       } else if (r->status_subresource) {
         if (current.contains("status")) next["status"] = current["status"]; else next.erase("status");
       }

@@ -1,0 +1,89 @@
+#include "kube/client.h"
+
+#include <sstream>
+
+namespace backstop::kube {
+
+exchange::HttpResponse KubeClient::call(const std::string& method, const std::string& target, const std::string& body,
+                                        const std::string& content_type) {
+  exchange::HttpRequest request{method, target, {{"Accept", "application/json"}}, body};
+  if (config_.token) request.headers["Authorization"] = "Bearer " + *config_.token;
+  if (!body.empty()) request.headers["Content-Type"] = content_type;
+  return http_->send(request);
+}
+
+json KubeClient::expect_json(const std::string& method, const std::string& target,
+                             const exchange::HttpResponse& response) {
+  json body;
+  try {
+    body = json::parse(response.body);
+  } catch (const json::exception&) {
+    throw ApiError(response.status, "Unparsable",
+                   method + " " + target + ": HTTP " + std::to_string(response.status) + " with a body that is not JSON");
+  }
+  if (response.status >= 300) {
+    const std::string reason = body.is_object() ? body.value("reason", "") : "";
+    const std::string message = body.is_object() ? body.value("message", "") : "";
+    throw ApiError(response.status, reason,
+                   method + " " + target + ": " + std::to_string(response.status) + " " + reason + ": " + message);
+  }
+  return body;
+}
+
+std::optional<json> KubeClient::get(const std::string& path) {
+  const auto response = call("GET", path);
+  if (response.status == 404) return std::nullopt;
+  return expect_json("GET", path, response);
+}
+
+json KubeClient::list(const std::string& path) { return expect_json("GET", path, call("GET", path)); }
+
+json KubeClient::create(const std::string& collection, const json& object) {
+  return expect_json("POST", collection, call("POST", collection, object.dump()));
+}
+
+json KubeClient::replace(const std::string& path, const json& object) {
+  return expect_json("PUT", path, call("PUT", path, object.dump()));
+}
+
+json KubeClient::replace_status(const std::string& path, const json& object) {
+  return expect_json("PUT", path + "/status", call("PUT", path + "/status", object.dump()));
+}
+
+json KubeClient::merge_patch(const std::string& path, const json& patch) {
+  return expect_json("PATCH", path, call("PATCH", path, patch.dump(), "application/merge-patch+json"));
+}
+
+void KubeClient::remove(const std::string& path) {
+  const auto response = call("DELETE", path);
+  if (response.status == 404) return;  // already gone
+  expect_json("DELETE", path, response);
+}
+
+std::string KubeClient::watch(const std::string& collection, const std::string& resource_version,
+                              std::chrono::seconds window, const std::function<void(const WatchEvent&)>& on_event) {
+  const std::string target = collection + (collection.find('?') == std::string::npos ? "?" : "&") +
+                             "watch=true&allowWatchBookmarks=true&resourceVersion=" + resource_version +
+                             "&timeoutSeconds=" + std::to_string(window.count());
+  const auto response = call("GET", target);
+  if (response.status >= 300) expect_json("GET", target, response);  // throws with the API's reason
+  std::string last = resource_version;
+  std::istringstream lines(response.body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    const json event = json::parse(line);
+    const std::string type = event.value("type", "");
+    const json& object = event.at("object");
+    if (type == "ERROR") {
+      throw ApiError(object.value("code", 500), object.value("reason", ""),
+                     "watch " + collection + ": " + object.value("message", ""));
+    }
+    if (object.contains("metadata") && object["metadata"].contains("resourceVersion")) {
+      last = object["metadata"]["resourceVersion"].get<std::string>();
+    }
+    on_event({type, object});
+  }
+  return last;
+}
+
+}  // namespace backstop::kube

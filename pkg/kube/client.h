@@ -1,0 +1,74 @@
+// A small Kubernetes API client over JSON (the controller's needs): get, list,
+// create, replace with optimistic concurrency, the status subresource, JSON
+// merge patch, delete, and watch windows from a resourceVersion. Errors carry
+// the API's status code and reason, so callers can requeue on 409, relist on
+// 410 and treat 404 as absence.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "exchange/http.h"
+#include "kube/config.h"
+
+namespace backstop::kube {
+
+using nlohmann::json;
+
+class ApiError : public std::runtime_error {
+ public:
+  ApiError(int code, std::string reason, const std::string& message)
+      : std::runtime_error(message), code_(code), reason_(std::move(reason)) {}
+  [[nodiscard]] int code() const { return code_; }
+  [[nodiscard]] const std::string& reason() const { return reason_; }  // NotFound, Conflict, Expired, ...
+  [[nodiscard]] bool conflict() const { return code_ == 409; }
+  [[nodiscard]] bool gone() const { return code_ == 410; }
+
+ private:
+  int code_;
+  std::string reason_;
+};
+
+struct WatchEvent {
+  std::string type;  // ADDED, MODIFIED, DELETED, BOOKMARK
+  json object;
+};
+
+class KubeClient {
+ public:
+  KubeClient(KubeConfig config, std::unique_ptr<exchange::HttpTransport> http)
+      : config_(std::move(config)), http_(std::move(http)) {}
+
+  // nullopt when the object does not exist.
+  std::optional<json> get(const std::string& path);
+  json list(const std::string& path);  // the List (items, metadata.resourceVersion)
+  json create(const std::string& collection, const json& object);
+  // PUT with the object's metadata.resourceVersion: ApiError 409 if it changed meanwhile.
+  json replace(const std::string& path, const json& object);
+  json replace_status(const std::string& path, const json& object);
+  json merge_patch(const std::string& path, const json& patch);
+  void remove(const std::string& path);
+  // Events after `resource_version` for up to `window`, each to `on_event`
+  // (bookmarks included); returns the last resourceVersion seen. ApiError 410
+  // when the version is too old: relist. The transport reads whole bodies, so
+  // a window's events arrive when it ends: keep windows short (seconds).
+  std::string watch(const std::string& collection, const std::string& resource_version, std::chrono::seconds window,
+                    const std::function<void(const WatchEvent&)>& on_event);
+
+  [[nodiscard]] const KubeConfig& config() const { return config_; }
+
+ private:
+  exchange::HttpResponse call(const std::string& method, const std::string& target, const std::string& body = "",
+                              const std::string& content_type = "application/json");
+  json expect_json(const std::string& method, const std::string& target, const exchange::HttpResponse& response);
+
+  KubeConfig config_;
+  std::unique_ptr<exchange::HttpTransport> http_;
+};
+
+}  // namespace backstop::kube
