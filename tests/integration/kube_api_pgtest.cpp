@@ -13,6 +13,7 @@
 
 #include "exchange/http.h"
 #include "kube/client.h"
+#include "kube/leader_election.h"
 #include "support/process.h"
 
 namespace backstop::testing {
@@ -300,6 +301,38 @@ TEST_F(KubeApiTest, ClientCrudConflictsStatusWatchAndGone) {
   client.remove(path);
   EXPECT_FALSE(client.get(path));
   client.remove(path);  // already gone: fine
+}
+
+TEST_F(KubeApiTest, OneLeaderAtATimeAndTheOtherTakesOverWhenItStops) {
+  kube::KubeConfig config;
+  config.server = url();
+  kube::KubeClient a_client(config, exchange::make_cpprest_transport(url(), std::chrono::seconds(10)));
+  kube::KubeClient b_client(config, exchange::make_cpprest_transport(url(), std::chrono::seconds(10)));
+  kube::LeaderElector a(a_client, {"default", "backstop-controller", "controller-a", std::chrono::seconds(1)});
+  kube::LeaderElector b(b_client, {"default", "backstop-controller", "controller-b", std::chrono::seconds(1)});
+  EXPECT_TRUE(a.try_acquire_or_renew());
+  EXPECT_FALSE(b.try_acquire_or_renew());
+  EXPECT_EQ(b.observed_holder(), "controller-a");
+  // While a renews, b never takes over.
+  for (int i = 0; i < 8; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    EXPECT_TRUE(a.try_acquire_or_renew());
+    EXPECT_FALSE(b.try_acquire_or_renew());
+  }
+  // a dies (stops renewing): b takes over once the record has not changed for the lease duration.
+  const auto last_renewal = std::chrono::steady_clock::now();
+  for (int attempts = 0; !b.try_acquire_or_renew() && attempts < 100; ++attempts) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(b.is_leader());
+  EXPECT_GE(std::chrono::steady_clock::now() - last_renewal, std::chrono::seconds(1));  // never before it expired
+  EXPECT_FALSE(a.try_acquire_or_renew());  // a came back: b holds it now
+  const auto lease = *b_client.get("/apis/coordination.k8s.io/v1/namespaces/default/leases/backstop-controller");
+  EXPECT_EQ(lease["spec"]["holderIdentity"], "controller-b");
+  EXPECT_EQ(lease["spec"]["leaseTransitions"], 1);
+  // A graceful release hands over at once.
+  b.release();
+  EXPECT_TRUE(a.try_acquire_or_renew());
 }
 
 }  // namespace
