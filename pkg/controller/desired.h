@@ -1,0 +1,39 @@
+// What a StopMonitor should own (the reconciler's pure half): its CronJobs
+// for stop-monitor, trailing-stop and outbox-drain, and the optional --stream
+// Deployment, as Kubernetes objects. No I/O: the reconciler compares these
+// with what exists and creates, updates or deletes the difference.
+//
+// Every object: name <monitor>-<component>, the StopMonitor's namespace,
+// labels app.kubernetes.io/{name,instance,component,managed-by}, a controller
+// ownerReference to the StopMonitor (deletion is left to garbage collection).
+// CronJobs: concurrencyPolicy Forbid, a starting deadline, history limits, a
+// backoffLimit and activeDeadlineSeconds; containers run as non-root with a
+// read-only root filesystem and no capabilities; credentials come from the
+// Secrets the spec names (never from the spec itself).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace backstop::controller {
+
+using nlohmann::json;
+
+// A spec the schema let through but that cannot be turned into objects.
+class InvalidSpec : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Desired {
+  std::vector<json> cronjobs;             // batch/v1 CronJob
+  std::vector<json> deployments;          // apps/v1 Deployment (the --stream one, if enabled)
+  std::vector<std::string> absent;        // names of owned objects that must not exist (disabled components)
+};
+
+// `monitor`: the StopMonitor as the API returns it (defaults applied).
+Desired desired_objects(const json& monitor);
+
+}  // namespace backstop::controller

@@ -1,0 +1,108 @@
+// What a StopMonitor owns: the CronJobs (and the --stream Deployment) it
+// should have, with the safety settings every one of them needs.
+#include "controller/desired.h"
+
+#include <gtest/gtest.h>
+
+namespace backstop::controller {
+namespace {
+
+json monitor() {
+  return json::parse(R"({
+    "apiVersion": "backstop.dev/v1alpha1", "kind": "StopMonitor",
+    "metadata": {"name": "desk-a", "namespace": "trading", "uid": "0e6f9f7c-1111-4222-8333-944455556666", "generation": 3},
+    "spec": {"tenants": [1, 2], "suspend": false, "dryRun": false,
+             "stopMonitor": {"schedule": "* * * * *", "batchSize": 64, "ordersInFlight": 8},
+             "trailingStop": {"enabled": true, "schedule": "*/2 * * * *"},
+             "outboxDrain": {"enabled": true, "schedule": "* * * * *", "exchange": "stop_events", "maxRetries": 10},
+             "exchange": {"baseURL": "https://api.binance.com", "priceSource": "last",
+                          "credentialsSecretRef": {"name": "desk-a-binance", "apiKeyKey": "api-key", "apiSecretKey": "api-secret"}},
+             "database": {"secretRef": {"name": "backstop-postgres", "key": "url"}},
+             "rabbitmq": {"secretRef": {"name": "backstop-rabbitmq", "key": "url"}},
+             "image": {"repository": "ghcr.io/backstop/backstop", "tag": "1.2.3", "pullPolicy": "IfNotPresent"}}
+  })");
+}
+
+const json* find_env(const json& container, const std::string& name) {
+  for (const auto& e : container["env"]) {
+    if (e["name"] == name) return &e;
+  }
+  return nullptr;
+}
+
+TEST(DesiredObjects, ThreeCronJobsWithTheSafetySettings) {
+  const Desired d = desired_objects(monitor());
+  ASSERT_EQ(d.cronjobs.size(), 3u);
+  EXPECT_TRUE(d.deployments.empty());
+  EXPECT_EQ(d.absent, std::vector<std::string>{"desk-a-stream"});
+  std::vector<std::string> names;
+  for (const json& cj : d.cronjobs) {
+    names.push_back(cj["metadata"]["name"]);
+    EXPECT_EQ(cj["metadata"]["namespace"], "trading");
+    EXPECT_EQ(cj["metadata"]["ownerReferences"][0]["uid"], "0e6f9f7c-1111-4222-8333-944455556666");
+    EXPECT_EQ(cj["metadata"]["ownerReferences"][0]["controller"], true);
+    EXPECT_EQ(cj["metadata"]["labels"]["app.kubernetes.io/instance"], "desk-a");
+    EXPECT_EQ(cj["spec"]["concurrencyPolicy"], "Forbid");
+    EXPECT_GT(cj["spec"]["startingDeadlineSeconds"].get<int>(), 0);
+    EXPECT_EQ(cj["spec"]["jobTemplate"]["spec"]["backoffLimit"], 0);
+    EXPECT_LT(cj["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"].get<int>(), 60);  // done before the next minute
+    const json& pod = cj["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    EXPECT_EQ(pod["restartPolicy"], "Never");
+    const json& c = pod["containers"][0];
+    EXPECT_EQ(c["image"], "ghcr.io/backstop/backstop:1.2.3");
+    EXPECT_EQ(c["securityContext"]["runAsNonRoot"], true);
+    EXPECT_EQ(c["securityContext"]["readOnlyRootFilesystem"], true);
+    EXPECT_EQ(c["securityContext"]["allowPrivilegeEscalation"], false);
+    EXPECT_EQ(c["securityContext"]["capabilities"]["drop"][0], "ALL");
+    ASSERT_NE(find_env(c, "BACKSTOP_DATABASE_URL"), nullptr);
+    EXPECT_EQ((*find_env(c, "BACKSTOP_DATABASE_URL"))["valueFrom"]["secretKeyRef"]["name"], "backstop-postgres");
+    // The shard: only its tenants.
+    EXPECT_NE(c["args"].dump().find("--tenant=1,2"), std::string::npos) << c["args"].dump();
+    // Never a secret value in the object.
+    EXPECT_EQ(cj.dump().find("api-secret\":\""), std::string::npos);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"desk-a-stop-monitor", "desk-a-trailing-stop", "desk-a-outbox-drain"}));
+  const json& stop = d.cronjobs[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ((*find_env(stop, "BACKSTOP_EXCHANGE_API_SECRET"))["valueFrom"]["secretKeyRef"],
+            json({{"name", "desk-a-binance"}, {"key", "api-secret"}}));
+  EXPECT_EQ(d.cronjobs[1]["spec"]["schedule"], "*/2 * * * *");
+  const json& drain = d.cronjobs[2]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(drain["args"][0], "--once");
+  EXPECT_EQ((*find_env(drain, "BACKSTOP_AMQP_URL"))["valueFrom"]["secretKeyRef"]["name"], "backstop-rabbitmq");
+  EXPECT_EQ(find_env(drain, "BACKSTOP_EXCHANGE_API_SECRET"), nullptr);  // least privilege
+}
+
+TEST(DesiredObjects, SuspendDryRunDisabledComponentsAndStream) {
+  json m = monitor();
+  m["spec"]["suspend"] = true;
+  m["spec"]["dryRun"] = true;
+  m["spec"]["trailingStop"]["enabled"] = false;
+  m["spec"]["outboxDrain"]["enabled"] = false;
+  m["spec"]["stream"] = {{"enabled", true}, {"url", "wss://stream.binance.com:9443"}};
+  const Desired d = desired_objects(m);
+  ASSERT_EQ(d.cronjobs.size(), 1u);
+  EXPECT_EQ(d.cronjobs[0]["spec"]["suspend"], true);
+  EXPECT_NE(d.cronjobs[0].dump().find("--dry-run"), std::string::npos);
+  EXPECT_EQ(d.absent, (std::vector<std::string>{"desk-a-trailing-stop", "desk-a-outbox-drain"}));
+  ASSERT_EQ(d.deployments.size(), 1u);
+  EXPECT_EQ(d.deployments[0]["metadata"]["name"], "desk-a-stream");
+  EXPECT_EQ(d.deployments[0]["spec"]["replicas"], 0);  // suspended
+  EXPECT_NE(d.deployments[0].dump().find("--stream"), std::string::npos);
+}
+
+TEST(DesiredObjects, InvalidSpecsSayWhat) {
+  json m = monitor();
+  m["spec"].erase("rabbitmq");
+  try {
+    (void)desired_objects(m);
+    FAIL();
+  } catch (const InvalidSpec& e) {
+    EXPECT_NE(std::string(e.what()).find("spec.rabbitmq"), std::string::npos);
+  }
+  m = monitor();
+  m["spec"]["exchange"].erase("credentialsSecretRef");
+  EXPECT_THROW((void)desired_objects(m), InvalidSpec);
+}
+
+}  // namespace
+}  // namespace backstop::controller
