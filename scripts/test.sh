@@ -18,6 +18,15 @@ for arg in "$@"; do
 done
 
 ensure_packages
+# The official Kubernetes schemas (npm kubernetes-models) for tests/k8s-schemas.
+if ! command -v npm >/dev/null; then
+  log "installing Debian's nodejs and npm"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm
+fi
+if [[ ! -d "$ROOT/tests/k8s-schemas/node_modules" ]]; then
+  log "npm ci in tests/k8s-schemas"
+  (cd "$ROOT/tests/k8s-schemas" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 build_tree build
 ((sanitize)) && build_tree build-asan -DBACKSTOP_SANITIZE=ON -DBACKSTOP_BENCH=OFF
 
