@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "exchange/http.h"
+#include "controller/reconciler.h"
 #include "kube/client.h"
 #include "kube/leader_election.h"
 #include "support/process.h"
@@ -59,7 +60,9 @@ class KubeApiTest : public ::testing::Test {
   }
   ProcessResult apply(const std::string& manifest) const {
     std::ofstream(dir + "/manifest.yaml") << manifest;
-    return kubectl({"apply", "-f", dir + "/manifest.yaml"});
+    ProcessResult r = kubectl({"apply", "-f", dir + "/manifest.yaml"});
+    if (r.exit_code != 0) ADD_FAILURE() << "kubectl apply failed: " << r.err;
+    return r;
   }
   std::string get(const std::string& jsonpath) const {
     return kubectl({"get", "stopmonitor", "desk-a", "-o", "jsonpath=" + jsonpath}).out;
@@ -333,6 +336,72 @@ TEST_F(KubeApiTest, OneLeaderAtATimeAndTheOtherTakesOverWhenItStops) {
   // A graceful release hands over at once.
   b.release();
   EXPECT_TRUE(a.try_acquire_or_renew());
+}
+
+TEST_F(KubeApiTest, ReconcilerOwnsCronJobsCorrectsDriftFollowsChangesAndReportsStatus) {
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"}).exit_code, 0);
+  kube::KubeConfig config;
+  config.server = url();
+  kube::KubeClient client(config, exchange::make_cpprest_transport(url(), std::chrono::seconds(10)));
+  controller::Reconciler reconciler(client, controller::rfc3339_now);
+
+  controller::ReconcileResult r = reconciler.reconcile("trading", "desk-a");
+  EXPECT_TRUE(r.found);
+  EXPECT_EQ(r.created, 3);
+  const std::string cronjobs = kubectl({"get", "cronjobs", "-o", "name"}).out;
+  EXPECT_EQ(cronjobs,
+            "cronjob.batch/desk-a-outbox-drain\ncronjob.batch/desk-a-stop-monitor\ncronjob.batch/desk-a-trailing-stop\n");
+  auto cronjob = [&](const std::string& jsonpath) {
+    return kubectl({"get", "cronjob", "desk-a-stop-monitor", "-o", "jsonpath=" + jsonpath}).out;
+  };
+  EXPECT_EQ(cronjob("{.spec.schedule} {.spec.concurrencyPolicy} {.metadata.ownerReferences[0].kind}"),
+            "* * * * * Forbid StopMonitor");
+  EXPECT_NE(kubectl({"get", "stopmonitors"}).out.find("True"), std::string::npos);  // READY column
+  EXPECT_EQ(get("{.status.observedGeneration} {.status.conditions[?(@.type==\"Ready\")].status}"), "1 True");
+  // Nothing to do the second time.
+  r = reconciler.reconcile("trading", "desk-a");
+  EXPECT_EQ(r.created + r.updated + r.deleted, 0);
+
+  // A hand edit is drift: corrected.
+  ASSERT_EQ(kubectl({"patch", "cronjob", "desk-a-stop-monitor", "--type=merge", "-p",
+                     R"({"spec":{"concurrencyPolicy":"Allow"}})"})
+                .exit_code,
+            0);
+  r = reconciler.reconcile("trading", "desk-a");
+  EXPECT_EQ(r.updated, 1);
+  EXPECT_EQ(cronjob("{.spec.concurrencyPolicy}"), "Forbid");
+
+  // A schedule change and a disabled component: followed, observedGeneration advances.
+  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
+                     R"({"spec":{"stopMonitor":{"schedule":"*/5 * * * *"},"outboxDrain":{"enabled":false}}})"})
+                .exit_code,
+            0);
+  r = reconciler.reconcile("trading", "desk-a");
+  EXPECT_EQ(r.updated, 1);
+  EXPECT_EQ(r.deleted, 1);
+  EXPECT_EQ(cronjob("{.spec.schedule}"), "*/5 * * * *");
+  EXPECT_EQ(get("{.status.observedGeneration}"), "2");
+  EXPECT_EQ(kubectl({"get", "cronjobs", "-o", "name"}).out.find("outbox-drain"), std::string::npos);
+
+  // An invalid spec that slipped past the schema: a clear condition, nothing changed.
+  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
+                     R"({"spec":{"outboxDrain":{"enabled":true},"rabbitmq":null,"stopMonitor":{"schedule":"0 * * * *"}}})"})
+                .exit_code,
+            0);
+  r = reconciler.reconcile("trading", "desk-a");
+  EXPECT_TRUE(r.invalid);
+  EXPECT_EQ(r.created + r.updated + r.deleted, 0);
+  EXPECT_EQ(cronjob("{.spec.schedule}"), "*/5 * * * *");  // not half-applied
+  EXPECT_EQ(get("{.status.conditions[?(@.type==\"InvalidSpec\")].status}"), "True");
+  EXPECT_NE(get("{.status.conditions[?(@.type==\"InvalidSpec\")].message}").find("spec.rabbitmq"), std::string::npos);
+  EXPECT_EQ(get("{.status.conditions[?(@.type==\"Ready\")].status}"), "False");
+
+  // Deleting the StopMonitor leaves its CronJobs to garbage collection.
+  ASSERT_EQ(kubectl({"delete", "stopmonitor", "desk-a"}).exit_code, 0);
+  EXPECT_EQ(kubectl({"get", "cronjobs", "-o", "name"}).out, "");
+  EXPECT_FALSE(reconciler.reconcile("trading", "desk-a").found);
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include <condition_variable>
 #include <deque>
 #include <csignal>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <iomanip>
@@ -747,7 +748,11 @@ int main(int argc, char** argv) {
   Server api;
   if (!state_file.empty()) api.persist_to(state_file);
   httplib::Server server;
-  auto handler = [&](const httplib::Request& req, httplib::Response& res) { api.handle(req, res); };
+  const bool log_requests = std::getenv("KUBE_TEST_SERVER_LOG") != nullptr;
+  auto handler = [&](const httplib::Request& req, httplib::Response& res) {
+    api.handle(req, res);
+    if (log_requests) std::cerr << req.method << " " << req.target << " -> " << res.status << "\n";
+  };
   server.Get(R"(/.*)", handler);
   server.Post(R"(/.*)", handler);
   server.Put(R"(/.*)", handler);
@@ -763,7 +768,11 @@ int main(int argc, char** argv) {
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
   std::cerr << "kube-api-test-server listening on http://127.0.0.1:" << bound << "\n";
-  server.new_task_queue = [] { return new httplib::ThreadPool(32); };  // watches hold a thread each
+  // Every connection holds a pool thread while it is kept alive, and kubectl opens
+  // a dozen at once for discovery: a small pool turns a burst of kubectl calls
+  // into waits. Plenty of threads.
+  server.new_task_queue = [] { return new httplib::ThreadPool(256); };
+  server.set_keep_alive_max_count(1000);  // closing after 5 requests races a client reusing the connection
   static httplib::Server* running = &server;
   static Server* state = &api;
   std::signal(SIGTERM, [](int) {
