@@ -1,28 +1,17 @@
 #include "app/outbox_drain_command.h"
 
-#include <atomic>
-#include <csignal>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "monitor/run_metrics.h"
 #include "outbox/drainer.h"
 #include "runtime/log.h"
+#include "runtime/stop.h"
 #include "store/db.h"
 
 namespace backstop::app {
 namespace {
-
-std::atomic<bool> stop_requested{false};
-
-void sleep_unless_stopped(std::chrono::milliseconds duration) {
-  const auto until = std::chrono::steady_clock::now() + duration;
-  while (!stop_requested && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-}
 
 nlohmann::json to_json(const outbox::DrainSummary& s) {
   nlohmann::json j = {{"published", s.published},
@@ -123,8 +112,7 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
   options.retry.backoff = std::chrono::milliseconds(retry_backoff_ms_);
   options.retry.max_backoff = std::chrono::milliseconds(max_backoff_ms_);
 
-  std::signal(SIGTERM, [](int) { stop_requested = true; });
-  std::signal(SIGINT, [](int) { stop_requested = true; });
+  const std::atomic<bool>& stop_requested = runtime::install_stop_signals();
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   try {
@@ -157,7 +145,7 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
               break;
             }
           }
-          sleep_unless_stopped(std::chrono::milliseconds(poll_interval_ms_));
+          runtime::sleep_unless_stopped(std::chrono::milliseconds(poll_interval_ms_));
         }
       } catch (const outbox::BrokerError& e) {
         // Whatever was not confirmed goes out again after reconnecting.
@@ -167,7 +155,7 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
         log::error("RabbitMQ unavailable; unconfirmed rows stay unpublished",
                    {{"error", e.what()}, {"retry_in_ms", static_cast<std::int64_t>(reconnect_delay.count())}});
         if (once_) break;
-        sleep_unless_stopped(reconnect_delay);
+        runtime::sleep_unless_stopped(reconnect_delay);
         reconnect_delay = std::min(reconnect_delay * 2, std::chrono::milliseconds(30000));
       }
       if (target && std::chrono::steady_clock::now() >= next_push) {

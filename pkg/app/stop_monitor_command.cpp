@@ -1,23 +1,19 @@
 #include "app/stop_monitor_command.h"
 
 #include <algorithm>
-#include <atomic>
-#include <csignal>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "exchange/binance_client.h"
 #include "monitor/run_metrics.h"
 #include "monitor/stop_monitor.h"
 #include "monitor/stream_runner.h"
 #include "runtime/log.h"
+#include "runtime/stop.h"
 #include "store/db.h"
 
 namespace backstop::app {
 namespace {
-
-std::atomic<bool> stop_requested{false};
 
 nlohmann::json to_json(const monitor::PassSummary& s) {
   nlohmann::json reports = nlohmann::json::array();
@@ -143,8 +139,7 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
     if (stream_) options.source = core::EventSource::kStream;
     monitor::StopMonitor monitor(*connection, client, options);
 
-    std::signal(SIGTERM, [](int) { stop_requested = true; });
-    std::signal(SIGINT, [](int) { stop_requested = true; });
+    const std::atomic<bool>& stop_requested = runtime::install_stop_signals();
     if (stream_) {
       // The claimer (this connection) and the driver (its own connection and
       // exchange client) work on separate threads; see stream_runner.h.
@@ -182,12 +177,7 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
             *push, summary, exit_code == runtime::ExitCode::kOk,
             std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count());
       }
-      if (continuous_) {
-        const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(interval_s_);
-        while (!stop_requested && std::chrono::steady_clock::now() < until) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-      }
+      if (continuous_) runtime::sleep_unless_stopped(std::chrono::duration<double>(interval_s_));
     } while (continuous_ && !stop_requested);
     return exit_code;
   } catch (const pqxx::broken_connection& e) {

@@ -1,22 +1,18 @@
 #include "app/trailing_stop_command.h"
 
-#include <atomic>
-#include <csignal>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "exchange/binance_client.h"
 #include "monitor/price_feed.h"
 #include "monitor/run_metrics.h"
 #include "monitor/trailing_stop.h"
 #include "runtime/log.h"
+#include "runtime/stop.h"
 #include "store/db.h"
 
 namespace backstop::app {
 namespace {
-
-std::atomic<bool> stop_requested{false};
 
 nlohmann::json to_json(const monitor::TrailingSummary& s) {
   nlohmann::json reports = nlohmann::json::array();
@@ -136,8 +132,7 @@ runtime::ExitCode TrailingStopCommand::run(const runtime::CommonOptions& common)
       std::cout << (json_ ? to_json(s).dump() + "\n" : to_text(s, dry_run_)) << std::flush;
     };
 
-    std::signal(SIGTERM, [](int) { stop_requested = true; });
-    std::signal(SIGINT, [](int) { stop_requested = true; });
+    const std::atomic<bool>& stop_requested = runtime::install_stop_signals();
     if (stream_) {
       store::MonitorRepository repository(*connection);
       auto stream = exchange::make_cpprest_price_stream(stream_url_);
@@ -167,12 +162,7 @@ runtime::ExitCode TrailingStopCommand::run(const runtime::CommonOptions& common)
         push(*target, summary, exit_code == runtime::ExitCode::kOk,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count());
       }
-      if (continuous_) {
-        const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(interval_s_);
-        while (!stop_requested && std::chrono::steady_clock::now() < until) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-      }
+      if (continuous_) runtime::sleep_unless_stopped(std::chrono::duration<double>(interval_s_));
     } while (continuous_ && !stop_requested);
     return exit_code;
   } catch (const pqxx::broken_connection& e) {

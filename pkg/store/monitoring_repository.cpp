@@ -1,17 +1,15 @@
 #include "store/monitoring_repository.h"
 
+#include "store/outbox_repository.h"
+
 namespace backstop::store {
 
 MonitoringSnapshot read_monitoring(pqxx::transaction_base& tx) {
   MonitoringSnapshot s;
-  const pqxx::row outbox = tx.exec1(
-      "SELECT (SELECT count(*) FROM outbox WHERE published = false AND parked_at IS NULL), "
-      "  coalesce((SELECT extract(epoch FROM now() - min(created_at)) FROM outbox "
-      "    WHERE published = false AND parked_at IS NULL), 0)::double precision, "
-      "  (SELECT count(*) FROM outbox WHERE published = false AND parked_at IS NOT NULL)");
-  s.outbox_backlog = outbox[0].as<std::int64_t>();
-  s.outbox_oldest_age_seconds = outbox[1].as<double>();
-  s.outbox_parked = outbox[2].as<std::int64_t>();
+  const OutboxStats outbox = OutboxRepository::stats(tx);
+  s.outbox_backlog = outbox.backlog;
+  s.outbox_oldest_age_seconds = outbox.oldest_age_seconds;
+  s.outbox_parked = outbox.parked;
   for (const auto& row : tx.exec("SELECT symbol, extract(epoch FROM coalesce(opened_at, updated_at))::double precision "
                                  "FROM circuit_breaker_state WHERE state = 'OPEN'")) {
     s.breakers_open_since[row[0].as<std::string>()] = row[1].as<double>();

@@ -7,6 +7,15 @@ namespace {
 
 constexpr std::int32_t kLockClass = 0x6f757462;  // "outb"
 
+// A row ready to publish: not published, not parked, not waiting for its
+// retry, and not behind an earlier sibling of its operation that waits.
+const char* const kReady =
+    "o.published = false AND o.parked_at IS NULL "
+    "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now()) "
+    "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.operation_id = o.operation_id "
+    "  AND e.outbox_id < o.outbox_id AND e.published = false AND e.parked_at IS NULL "
+    "  AND e.next_attempt_at > now())";
+
 }  // namespace
 
 bool OutboxRepository::lock_partition(pqxx::work& tx, int partition) {
@@ -18,15 +27,10 @@ bool OutboxRepository::lock_partition(pqxx::work& tx, int partition) {
 std::vector<OutboxRow> OutboxRepository::claim(pqxx::work& tx, int partition, std::size_t limit) {
   std::vector<OutboxRow> rows;
   const pqxx::result result = exec_prepared(tx, "bs_outbox_claim",
-      "SELECT o.outbox_id, o.event_id::text, o.operation_id, o.exchange, o.routing_key, o.payload::text, "
-      "  o.retry_count, extract(epoch FROM o.created_at)::bigint "
-      "FROM outbox o "
-      "WHERE o.published = false AND o.parked_at IS NULL AND o.operation_id % 16 = $1 "
-      "  AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now()) "
-      "  AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.operation_id = o.operation_id "
-      "    AND e.outbox_id < o.outbox_id AND e.published = false AND e.parked_at IS NULL "
-      "    AND e.next_attempt_at > now()) "
-      "ORDER BY o.outbox_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+      std::string("SELECT o.outbox_id, o.event_id::text, o.operation_id, o.exchange, o.routing_key, "
+                  "  o.payload::text, o.retry_count, extract(epoch FROM o.created_at)::bigint "
+                  "FROM outbox o WHERE o.operation_id % 16 = $1 AND ") +
+          kReady + " ORDER BY o.outbox_id LIMIT $2 FOR UPDATE SKIP LOCKED",
       partition, static_cast<std::int64_t>(limit));
   rows.reserve(result.size());
   for (const auto& row : result) {
@@ -79,12 +83,7 @@ OutboxStats OutboxRepository::stats(pqxx::transaction_base& tx) {
 }
 
 std::int64_t OutboxRepository::due(pqxx::transaction_base& tx) {
-  return tx.exec1("SELECT count(*) FROM outbox o WHERE o.published = false AND o.parked_at IS NULL "
-                  "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now()) "
-                  "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.operation_id = o.operation_id "
-                  "  AND e.outbox_id < o.outbox_id AND e.published = false AND e.parked_at IS NULL "
-                  "  AND e.next_attempt_at > now())")[0]
-      .as<std::int64_t>();
+  return tx.exec1(std::string("SELECT count(*) FROM outbox o WHERE ") + kReady)[0].as<std::int64_t>();
 }
 
 }  // namespace backstop::store

@@ -162,6 +162,17 @@ json json_path(const json& object, const std::string& path) {
   return current;
 }
 
+// "/apis/batch/v1/namespaces/x/cronjobs" -> {"apis", "batch", "v1", ...}
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  for (std::size_t i = 1, j; i <= path.size(); i = j + 1) {
+    j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) parts.push_back(path.substr(i, j - i));
+  }
+  return parts;
+}
+
 json status(int code, const std::string& reason, const std::string& message) {
   return {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Failure"},
           {"message", message}, {"reason", reason}, {"code", code}};
@@ -252,12 +263,7 @@ class Server {
   // ERROR event with 410 Gone (the client relists); with allowWatchBookmarks a
   // BOOKMARK carries the current resourceVersion before the stream ends.
   void watch(const httplib::Request& req, httplib::Response& res) {
-    std::vector<std::string> parts;
-    for (std::size_t i = 1, j; i <= req.path.size(); i = j + 1) {
-      j = req.path.find('/', i);
-      if (j == std::string::npos) j = req.path.size();
-      if (j > i) parts.push_back(req.path.substr(i, j - i));
-    }
+    const std::vector<std::string> parts = split_path(req.path);
     std::string group, version, ns, plural;
     std::size_t at = 0;
     if (parts.size() >= 3 && parts[0] == "api") {
@@ -543,13 +549,7 @@ class Server {
       out = {{"paths", paths}};
       return 200;
     }
-    // Split the path.
-    std::vector<std::string> parts;
-    for (std::size_t i = 1, j; i <= path.size(); i = j + 1) {
-      j = path.find('/', i);
-      if (j == std::string::npos) j = path.size();
-      if (j > i) parts.push_back(path.substr(i, j - i));
-    }
+    const std::vector<std::string> parts = split_path(path);
     if (parts.size() >= 3 && parts[0] == "openapi" && parts[1] == "v3") {
       const bool core = parts[2] == "api";
       out = openapi_document(core ? "" : parts[3], core ? parts[3] : parts[4]);
