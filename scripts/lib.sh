@@ -10,7 +10,7 @@ PACKAGES=(
   libpqxx-dev libpq-dev libcpprest-dev libboost-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev
   libspdlog-dev libfmt-dev librabbitmq-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libwebsocketpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql postgresql-contrib procps bc curl prometheus prometheus-pushgateway rabbitmq-server
+  postgresql postgresql-contrib procps bc curl openssl prometheus prometheus-pushgateway rabbitmq-server
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -12,15 +12,19 @@ std::string collection(const std::string& api, const std::string& ns, const std:
   return api + "/namespaces/" + ns + "/" + resource;
 }
 
-// Live objects of `resource` in `ns` owned by (or named like) this monitor's.
+// The live objects that carry these names (absent ones are not in the map).
 std::map<std::string, json> live_objects(kube::KubeClient& client, const std::string& api, const std::string& ns,
-                                         const std::string& resource, const std::string& prefix) {
+                                         const std::string& resource, const std::vector<std::string>& names) {
   std::map<std::string, json> out;
-  const json list = client.list(collection(api, ns, resource));  // not a temporary: the loop reads into it
-  for (const auto& item : list["items"]) {
-    const std::string name = item["metadata"].value("name", "");
-    if (name.rfind(prefix, 0) == 0) out[name] = item;
+  for (const std::string& name : names) {
+    if (auto object = client.get(collection(api, ns, resource) + "/" + name)) out[name] = std::move(*object);
   }
+  return out;
+}
+
+std::vector<std::string> names_of(const std::vector<json>& objects) {
+  std::vector<std::string> out;
+  for (const json& o : objects) out.push_back(o["metadata"]["name"].get<std::string>());
   return out;
 }
 
@@ -33,8 +37,8 @@ std::string rfc3339_now() {
   return buffer;
 }
 
-Reconciler::Reconciler(kube::KubeClient& client, std::function<std::string()> now)
-    : client_(client), now_(std::move(now)) {}
+Reconciler::Reconciler(kube::KubeClient& client, std::function<std::string()> now, kube::EventRecorder* events)
+    : client_(client), now_(std::move(now)), events_(events) {}
 
 ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& name) {
   ReconcileResult result;
@@ -54,28 +58,43 @@ ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& 
     // Nothing half-applied: report and stop here until the spec changes.
     result.invalid = true;
     result.message = e.what();
-    status_changed |= set_condition(status, "InvalidSpec", "True", "InvalidSpec", e.what(), generation, now);
+    const bool news = set_condition(status, "InvalidSpec", "True", "InvalidSpec", e.what(), generation, now);
+    status_changed |= news;
     status_changed |= set_condition(status, "Ready", "False", "InvalidSpec", e.what(), generation, now);
+    if (news && events_ != nullptr) events_->record(*monitor, "Warning", "InvalidSpec", e.what());
   }
   if (!result.invalid) {
-    const std::string prefix = name + "-";
-    const auto cronjobs = live_objects(client_, "/apis/batch/v1", ns, "cronjobs", prefix);
-    const auto deployments = live_objects(client_, "/apis/apps/v1", ns, "deployments", prefix);
+    // What exists under every name this monitor owns or may have owned.
+    std::vector<std::string> cronjob_names = names_of(desired.cronjobs);
+    std::vector<std::string> deployment_names = names_of(desired.deployments);
+    for (const std::string& gone : desired.absent) {
+      (gone == name + "-stream" ? deployment_names : cronjob_names).push_back(gone);
+    }
+    const auto cronjobs = live_objects(client_, "/apis/batch/v1", ns, "cronjobs", cronjob_names);
+    const auto deployments = live_objects(client_, "/apis/apps/v1", ns, "deployments", deployment_names);
     const Plan p = plan(*monitor, desired, cronjobs, deployments);
     for (const Action& a : p.actions) {
       const std::string api = a.resource == "cronjobs" ? "/apis/batch/v1" : "/apis/apps/v1";
+      const std::string kind = a.resource == "cronjobs" ? "CronJob" : "Deployment";
       switch (a.kind) {
         case Action::Kind::kCreate:
           client_.create(collection(api, ns, a.resource), a.object);
           ++result.created;
+          if (events_ != nullptr) events_->record(*monitor, "Normal", "Created", "Created " + kind + " " + a.name);
           break;
         case Action::Kind::kUpdate:
           client_.replace(collection(api, ns, a.resource) + "/" + a.name, a.object);  // 409: requeue
           ++result.updated;
+          if (events_ != nullptr) {
+            events_->record(*monitor, "Normal", "Updated", "Updated " + kind + " " + a.name + " (" + a.reason + ")");
+          }
           break;
         case Action::Kind::kDelete:
           client_.remove(collection(api, ns, a.resource) + "/" + a.name);
           ++result.deleted;
+          if (events_ != nullptr) {
+            events_->record(*monitor, "Normal", "Deleted", "Deleted " + kind + " " + a.name + " (" + a.reason + ")");
+          }
           break;
       }
     }
@@ -89,7 +108,9 @@ ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& 
       std::string names;
       for (const auto& c : p.conflicts) names += (names.empty() ? "" : ", ") + c;
       result.message = "objects with these names exist and are not owned by this StopMonitor: " + names;
-      status_changed |= set_condition(status, "Degraded", "True", "NameConflict", result.message, generation, now);
+      const bool news = set_condition(status, "Degraded", "True", "NameConflict", result.message, generation, now);
+      status_changed |= news;
+      if (news && events_ != nullptr) events_->record(*monitor, "Warning", "NameConflict", result.message);
       status_changed |= set_condition(status, "Ready", "False", "NameConflict", result.message, generation, now);
     }
     // Each owned CronJob's last schedule / success, as the CronJob controller reports them.

@@ -2,7 +2,8 @@
 // what it should own (desired.h), compare with what exists (plan.h), apply the
 // difference, and report status (conditions Ready / InvalidSpec / Degraded
 // with observedGeneration, the owned CronJobs). An invalid spec changes
-// nothing and says why. A 409 (someone wrote first) is thrown as
+// nothing and says why. Creates, updates and deletes, and the spec turning
+// invalid or names being taken, are recorded as Events on the StopMonitor. A 409 (someone wrote first) is thrown as
 // kube::ApiError for the work queue to requeue with backoff.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "kube/client.h"
+#include "kube/events.h"
 
 namespace backstop::controller {
 
@@ -24,13 +26,15 @@ struct ReconcileResult {
 
 class Reconciler {
  public:
-  // `now` gives RFC 3339 timestamps (a parameter so tests can pin it).
-  Reconciler(kube::KubeClient& client, std::function<std::string()> now);
+  // `now` gives RFC 3339 timestamps (a parameter so tests can pin it);
+  // `events` (optional) records what changed as Kubernetes Events.
+  Reconciler(kube::KubeClient& client, std::function<std::string()> now, kube::EventRecorder* events = nullptr);
   ReconcileResult reconcile(const std::string& namespace_name, const std::string& name);
 
  private:
   kube::KubeClient& client_;
   std::function<std::string()> now_;
+  kube::EventRecorder* events_;
 };
 
 // The current time as RFC 3339 (UTC, seconds).

@@ -1,6 +1,10 @@
 // The only file that includes cpprestsdk.
+#include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
 #include <pplx/threadpool.h>
+
+#include <fstream>
+#include <sstream>
 
 #include <mutex>
 
@@ -15,10 +19,25 @@ namespace http = web::http;
 
 class CpprestTransport : public HttpTransport {
  public:
-  CpprestTransport(const std::string& base_url, std::chrono::milliseconds timeout)
+  CpprestTransport(const std::string& base_url, std::chrono::milliseconds timeout, const TlsTrust& tls)
       : base_url_(base_url), config_([&] {
           http::client::http_client_config config;
           config.set_timeout(timeout);
+          config.set_validate_certificates(tls.verify);
+          std::string pem = tls.ca_pem.value_or("");
+          if (tls.ca_file) {
+            std::ifstream in(*tls.ca_file);
+            if (!in) throw std::runtime_error("cannot read the CA file " + *tls.ca_file);
+            std::ostringstream bytes;
+            bytes << in.rdbuf();
+            pem += "\n" + bytes.str();
+          }
+          if (!pem.empty()) {
+            // In addition to the system store (cpprest sets the default paths first).
+            config.set_ssl_context_callback([pem](boost::asio::ssl::context& context) {
+              context.add_certificate_authority(boost::asio::buffer(pem.data(), pem.size()));
+            });
+          }
           return config;
         }()),
         client_(base_url_, config_) {}
@@ -53,7 +72,53 @@ class CpprestTransport : public HttpTransport {
     return outcomes;
   }
 
+  HttpResponse stream_lines(const HttpRequest& request, const std::function<bool(const std::string&)>& on_line,
+                            std::stop_token stop) override {
+    // A connection of its own, closed with the stream; a stop request cancels
+    // the request, which closes the socket under a pending read.
+    pplx::cancellation_token_source cancel;
+    std::stop_callback on_stop(stop, [&cancel] { cancel.cancel(); });
+    http::client::http_client client(base_url_, config_);
+    HttpResponse out;
+    std::exception_ptr from_caller;  // what on_line threw: the caller's, passed on as it is
+    try {
+      http::http_response response = client.request(message_for(request), cancel.get_token()).get();
+      out.status = response.status_code();
+      copy_headers(response, out);
+      if (out.status >= 300) {
+        out.body = response.extract_string(true).get();
+        return out;
+      }
+      auto body = response.body();
+      while (!stop.stop_requested()) {
+        concurrency::streams::container_buffer<std::string> line;
+        body.read_line(line).get();
+        bool more = true;
+        try {
+          if (!line.collection().empty()) more = on_line(line.collection());
+        } catch (...) {
+          from_caller = std::current_exception();
+        }
+        if (from_caller || !more || body.is_eof()) break;
+      }
+      if (!body.is_eof()) cancel.cancel();  // left early: close the connection
+      if (!from_caller) return out;
+    } catch (const std::exception& e) {
+      if (stop.stop_requested()) return out;  // closed on purpose
+      throw TransportError(describe(request) + (out.status != 0 ? ": stream broken: " : ": ") + e.what(), true);
+    }
+    std::rethrow_exception(from_caller);
+  }
+
  private:
+  static void copy_headers(const http::http_response& response, HttpResponse& out) {
+    for (const auto& [name, value] : response.headers()) {
+      std::string lower = name;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out.headers[lower] = value;
+    }
+  }
+
   static HttpRequest closing(const HttpRequest& request) {
     HttpRequest copy = request;
     copy.headers["Connection"] = "close";
@@ -82,11 +147,7 @@ class CpprestTransport : public HttpTransport {
       http::http_response response = task.get();
       HttpResponse out;
       out.status = response.status_code();
-      for (const auto& [name, value] : response.headers()) {
-        std::string lower = name;
-        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        out.headers[lower] = value;
-      }
+      copy_headers(response, out);
       out.body = response.extract_string(true).get();
       return out;
     } catch (const http::http_exception& e) {
@@ -124,8 +185,9 @@ void configure_http_threads(std::size_t threads) {
   });
 }
 
-std::unique_ptr<HttpTransport> make_cpprest_transport(const std::string& base_url, std::chrono::milliseconds timeout) {
-  return std::make_unique<CpprestTransport>(base_url, timeout);
+std::unique_ptr<HttpTransport> make_cpprest_transport(const std::string& base_url, std::chrono::milliseconds timeout,
+                                                      const TlsTrust& tls) {
+  return std::make_unique<CpprestTransport>(base_url, timeout, tls);
 }
 
 }  // namespace backstop::exchange

@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -62,6 +64,34 @@ class HttpTransport {
     }
     return outcomes;
   }
+  // A long response read as it arrives (a Kubernetes watch): each body line to
+  // `on_line` until the body ends, `on_line` returns false or `stop` is
+  // requested (the connection is then closed). Returns the status and headers;
+  // `body` holds the whole body only for an error status (>= 300). This
+  // default reads the whole body first.
+  virtual HttpResponse stream_lines(const HttpRequest& request, const std::function<bool(const std::string&)>& on_line,
+                                    std::stop_token stop = {}) {
+    HttpResponse response = send(request);
+    if (response.status >= 300) return response;
+    std::size_t start = 0;
+    while (start < response.body.size() && !stop.stop_requested()) {
+      std::size_t end = response.body.find('\n', start);
+      if (end == std::string::npos) end = response.body.size();
+      if (!on_line(response.body.substr(start, end - start))) break;
+      start = end + 1;
+    }
+    response.body.clear();
+    return response;
+  }
+};
+
+// Whom an https server must be certified by: the system's trust store plus a
+// CA (a PEM file or PEM bytes, e.g. a Kubernetes cluster's CA), or no check at
+// all (insecure, for a kubeconfig that says insecure-skip-tls-verify).
+struct TlsTrust {
+  std::optional<std::string> ca_file;
+  std::optional<std::string> ca_pem;
+  bool verify = true;
 };
 
 // Sizes cpprestsdk's process-wide thread pool (its default is 40 threads, whose
@@ -71,6 +101,9 @@ class HttpTransport {
 void configure_http_threads(std::size_t threads);
 
 // cpprestsdk implementation against a base URL such as https://api.binance.com.
-std::unique_ptr<HttpTransport> make_cpprest_transport(const std::string& base_url, std::chrono::milliseconds timeout);
+// `timeout` bounds each wait for the server (connect, send, each read), so a
+// stream that keeps delivering lines outlives it.
+std::unique_ptr<HttpTransport> make_cpprest_transport(const std::string& base_url, std::chrono::milliseconds timeout,
+                                                      const TlsTrust& tls = {});
 
 }  // namespace backstop::exchange

@@ -1,6 +1,5 @@
 #include "kube/client.h"
 
-#include <sstream>
 
 namespace backstop::kube {
 
@@ -61,29 +60,56 @@ void KubeClient::remove(const std::string& path) {
 }
 
 std::string KubeClient::watch(const std::string& collection, const std::string& resource_version,
-                              std::chrono::seconds window, const std::function<void(const WatchEvent&)>& on_event) {
+                              std::chrono::seconds window, const std::function<void(const WatchEvent&)>& on_event,
+                              std::stop_token stop) {
   const std::string target = collection + (collection.find('?') == std::string::npos ? "?" : "&") +
                              "watch=true&allowWatchBookmarks=true&resourceVersion=" + resource_version +
                              "&timeoutSeconds=" + std::to_string(window.count());
-  const auto response = call("GET", target);
-  if (response.status >= 300) expect_json("GET", target, response);  // throws with the API's reason
+  exchange::HttpRequest request{"GET", target, {{"Accept", "application/json"}}, ""};
+  if (config_.token) request.headers["Authorization"] = "Bearer " + *config_.token;
   std::string last = resource_version;
-  std::istringstream lines(response.body);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.empty()) continue;
-    const json event = json::parse(line);
-    const std::string type = event.value("type", "");
-    const json& object = event.at("object");
-    if (type == "ERROR") {
-      throw ApiError(object.value("code", 500), object.value("reason", ""),
-                     "watch " + collection + ": " + object.value("message", ""));
-    }
-    if (object.contains("metadata") && object["metadata"].contains("resourceVersion")) {
-      last = object["metadata"]["resourceVersion"].get<std::string>();
-    }
-    on_event({type, object});
-  }
+  exchange::HttpTransport& transport = watch_http_ ? *watch_http_ : *http_;
+  const auto response = transport.stream_lines(
+      request,
+      [&](const std::string& line) {
+        if (line.empty()) return true;
+        json event;
+        try {
+          event = json::parse(line);
+        } catch (const json::exception&) {
+          throw ApiError(500, "Unparsable", "watch " + collection + ": a line that is not JSON: " + line.substr(0, 200));
+        }
+        const std::string type = event.value("type", "");
+        const json& object = event.at("object");
+        if (type == "ERROR") {
+          throw ApiError(object.value("code", 500), object.value("reason", ""),
+                         "watch " + collection + ": " + object.value("message", ""));
+        }
+        if (object.contains("metadata") && object["metadata"].contains("resourceVersion")) {
+          last = object["metadata"]["resourceVersion"].get<std::string>();
+        }
+        on_event({type, object});
+        return true;
+      },
+      stop);
+  if (response.status >= 300) expect_json("GET", target, response);  // throws with the API's reason
   return last;
+}
+
+std::unique_ptr<KubeClient> make_client(const KubeConfig& config, std::chrono::seconds timeout) {
+  exchange::TlsTrust tls;
+  tls.ca_file = config.ca_file;
+  tls.ca_pem = config.ca_data;
+  tls.verify = !config.insecure_skip_tls_verify;
+  // Watches stay open for their window (up to 10 minutes here) between events.
+  return std::make_unique<KubeClient>(config, exchange::make_cpprest_transport(config.server, timeout, tls),
+                                      exchange::make_cpprest_transport(config.server, std::chrono::minutes(11), tls));
+}
+
+std::string label_selector(const std::map<std::string, std::string>& labels) {
+  std::string out;
+  for (const auto& [k, v] : labels) out += (out.empty() ? "" : "%2C") + k + "%3D" + v;
+  return "?labelSelector=" + out;
 }
 
 }  // namespace backstop::kube

@@ -7,10 +7,12 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 
 #include "exchange/http.h"
@@ -41,8 +43,11 @@ struct WatchEvent {
 
 class KubeClient {
  public:
-  KubeClient(KubeConfig config, std::unique_ptr<exchange::HttpTransport> http)
-      : config_(std::move(config)), http_(std::move(http)) {}
+  // `watch_http` carries watches (long reads; its timeout must exceed the
+  // window); none: `http` does.
+  KubeClient(KubeConfig config, std::unique_ptr<exchange::HttpTransport> http,
+             std::unique_ptr<exchange::HttpTransport> watch_http = nullptr)
+      : config_(std::move(config)), http_(std::move(http)), watch_http_(std::move(watch_http)) {}
 
   // nullopt when the object does not exist.
   std::optional<json> get(const std::string& path);
@@ -53,12 +58,12 @@ class KubeClient {
   json replace_status(const std::string& path, const json& object);
   json merge_patch(const std::string& path, const json& patch);
   void remove(const std::string& path);
-  // Events after `resource_version` for up to `window`, each to `on_event`
-  // (bookmarks included); returns the last resourceVersion seen. ApiError 410
-  // when the version is too old: relist. The transport reads whole bodies, so
-  // a window's events arrive when it ends: keep windows short (seconds).
+  // Events after `resource_version` for up to `window`, each to `on_event` as
+  // it arrives (bookmarks included), until the window ends or `stop` is
+  // requested; returns the last resourceVersion seen. ApiError 410 when the
+  // version is too old: relist. `collection` may carry a query (labelSelector).
   std::string watch(const std::string& collection, const std::string& resource_version, std::chrono::seconds window,
-                    const std::function<void(const WatchEvent&)>& on_event);
+                    const std::function<void(const WatchEvent&)>& on_event, std::stop_token stop = {});
 
   [[nodiscard]] const KubeConfig& config() const { return config_; }
 
@@ -69,6 +74,14 @@ class KubeClient {
 
   KubeConfig config_;
   std::unique_ptr<exchange::HttpTransport> http_;
+  std::unique_ptr<exchange::HttpTransport> watch_http_;
 };
+
+// A client for `config` over cpprestsdk (its server, CA and TLS settings):
+// requests time out after `timeout`, watches get a transport of their own.
+std::unique_ptr<KubeClient> make_client(const KubeConfig& config, std::chrono::seconds timeout = std::chrono::seconds(30));
+
+// "?labelSelector=k%3Dv,..." for equality selectors, to append to a collection path.
+std::string label_selector(const std::map<std::string, std::string>& labels);
 
 }  // namespace backstop::kube

@@ -15,6 +15,7 @@
 #include "controller/reconciler.h"
 #include "kube/client.h"
 #include "kube/leader_election.h"
+#include "support/kube_server.h"
 #include "support/process.h"
 
 namespace backstop::testing {
@@ -22,60 +23,26 @@ namespace {
 
 const std::string kSource = BACKSTOP_SOURCE_DIR;
 
-// kubectl from PATH (the machine's real client).
-std::string kubectl_path() {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path != nullptr ? path : "/usr/bin");
-  for (std::string d; std::getline(dirs, d, ':');) {
-    if (std::filesystem::exists(d + "/kubectl")) return d + "/kubectl";
-  }
-  return "kubectl-not-found-on-PATH";
-}
-
 class KubeApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/backstop-kube.XXXXXX";
-    dir = mkdtemp(pattern);
-    server = std::make_unique<Process>(std::vector<std::string>{binary("kube-api-test-server"), "--port-file",
-                                                                dir + "/port", "--state-file", dir + "/state.json"});
-    for (int i = 0; i < 200 && !std::filesystem::exists(dir + "/port"); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    std::string port;
-    std::ifstream(dir + "/port") >> port;
-    ASSERT_FALSE(port.empty()) << "the test server did not start";
-    std::ofstream(dir + "/kubeconfig") << "apiVersion: v1\nkind: Config\n"
-                                          "clusters: [{name: t, cluster: {server: \"http://127.0.0.1:"
-                                       << port
-                                       << "\"}}]\nusers: [{name: t, user: {}}]\n"
-                                          "contexts: [{name: t, context: {cluster: t, user: t, namespace: trading}}]\n"
-                                          "current-context: t\n";
+    api = std::make_unique<KubeTestServer>();
+    dir = api->dir();
   }
-  void TearDown() override { std::filesystem::remove_all(dir); }
 
-  ProcessResult kubectl(std::vector<std::string> args) const {
-    args.insert(args.begin(), {kubectl_path(), "--kubeconfig", dir + "/kubeconfig"});
-    return run(args, {{"HOME", dir}, {"KUBECACHEDIR", dir + "/cache"}});
-  }
+  ProcessResult kubectl(std::vector<std::string> args) const { return api->kubectl(std::move(args)); }
   ProcessResult apply(const std::string& manifest) const {
-    std::ofstream(dir + "/manifest.yaml") << manifest;
-    ProcessResult r = kubectl({"apply", "-f", dir + "/manifest.yaml"});
+    ProcessResult r = api->apply(manifest);
     if (r.exit_code != 0) ADD_FAILURE() << "kubectl apply failed: " << r.err;
     return r;
   }
   std::string get(const std::string& jsonpath) const {
     return kubectl({"get", "stopmonitor", "desk-a", "-o", "jsonpath=" + jsonpath}).out;
   }
+  [[nodiscard]] std::string url() const { return api->url(); }
 
-  [[nodiscard]] std::string url() const {
-    std::string port;
-    std::ifstream(dir + "/port") >> port;
-    return "http://127.0.0.1:" + port;
-  }
-
+  std::unique_ptr<KubeTestServer> api;
   std::string dir;
-  std::unique_ptr<Process> server;
 };
 
 TEST_F(KubeApiTest, KubectlAppliesTheCrdAndAStopMonitorAndShowsItsColumns) {
@@ -179,18 +146,9 @@ TEST_F(KubeApiTest, ObjectsSurviveAServerRestartAndOldWatchesAreTold410) {
   ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"}).exit_code, 0);
   const std::string uid = get("{.metadata.uid}");
   const long version = std::stol(get("{.metadata.resourceVersion}"));
-  const std::string address = url();
-  const std::string port = address.substr(address.rfind(':') + 1);
-  server->kill(SIGTERM);
-  server->wait();
-  server = std::make_unique<Process>(std::vector<std::string>{binary("kube-api-test-server"), "--port", port,
-                                                              "--state-file", dir + "/state.json"});
-  bool up = false;
-  for (int i = 0; i < 200 && !up; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    up = kubectl({"get", "stopmonitor", "desk-a", "-o", "name"}).exit_code == 0;
-  }
-  ASSERT_TRUE(up) << "the restarted server does not serve the StopMonitor";
+  api->restart();
+  ASSERT_EQ(kubectl({"get", "stopmonitor", "desk-a", "-o", "name"}).exit_code, 0)
+      << "the restarted server does not serve the StopMonitor";
   EXPECT_EQ(get("{.metadata.uid}"), uid);
   ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p", R"({"spec":{"dryRun":true}})"}).exit_code, 0);
   EXPECT_GT(std::stol(get("{.metadata.resourceVersion}")), version);  // versions go on, never back

@@ -15,11 +15,17 @@
 // Deleting an object deletes its dependents (ownerReferences), unless the
 // propagation policy is Orphan.
 //
-// Not yet: field/label selectors, server-side
+// Label selectors on list and watch: equality (k=v, k==v, k!=v) and existence
+// (k, !k) terms joined by commas; set-based terms (in, notin) get 400.
+//
+// TLS: with --tls-cert and --tls-key it serves https (as every real API server).
+//
+// Not yet: field selectors, server-side
 // strict field validation, strategic merge patch semantics for lists (merged
 // as a JSON merge patch), protobuf bodies (415: clients send JSON).
 //
 //   kube-api-test-server [--port N] [--port-file FILE] [--state-file FILE]
+//                        [--tls-cert PEM --tls-key PEM]
 #include <httplib.h>
 
 #include <atomic>
@@ -33,12 +39,14 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -54,6 +62,56 @@ struct Resource {
   json printer_columns = json::array();
   json schema;  // OpenAPI v3 schema of the kind
   [[nodiscard]] std::string group_version() const { return group.empty() ? version : group + "/" + version; }
+};
+
+// A parsed label selector: each term a key, an operator ("=", "!=", "exists",
+// "!exists") and a value.
+struct Selector {
+  struct Term {
+    std::string key, op, value;
+  };
+  std::vector<Term> terms;
+
+  // Throws std::invalid_argument for what this server does not understand.
+  static Selector parse(const std::string& text) {
+    Selector out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+      std::size_t end = text.find(',', start);
+      if (end == std::string::npos) end = text.size();
+      std::string term = text.substr(start, end - start);
+      start = end + 1;
+      if (term.empty()) continue;
+      if (term.find('(') != std::string::npos || term.find(" in ") != std::string::npos ||
+          term.find(" notin ") != std::string::npos) {
+        throw std::invalid_argument("set-based selector terms are not supported by this test server: " + term);
+      }
+      if (const auto at = term.find("!="); at != std::string::npos) {
+        out.terms.push_back({term.substr(0, at), "!=", term.substr(at + 2)});
+      } else if (const auto eq = term.find('='); eq != std::string::npos) {
+        const std::size_t value_at = term.compare(eq, 2, "==") == 0 ? eq + 2 : eq + 1;
+        out.terms.push_back({term.substr(0, eq), "=", term.substr(value_at)});
+      } else if (term[0] == '!') {
+        out.terms.push_back({term.substr(1), "!exists", ""});
+      } else {
+        out.terms.push_back({term, "exists", ""});
+      }
+    }
+    return out;
+  }
+
+  [[nodiscard]] bool matches(const json& object) const {
+    const json labels = object.contains("metadata") ? object["metadata"].value("labels", json::object()) : json::object();
+    for (const Term& t : terms) {
+      const bool has = labels.contains(t.key);
+      const std::string value = has && labels[t.key].is_string() ? labels[t.key].get<std::string>() : "";
+      if (t.op == "=" && (!has || value != t.value)) return false;
+      if (t.op == "!=" && has && value == t.value) return false;
+      if (t.op == "exists" && !has) return false;
+      if (t.op == "!exists" && has) return false;
+    }
+    return true;
+  }
 };
 
 std::string now_rfc3339() {
@@ -289,6 +347,14 @@ class Server {
     const std::string resource = r->group + "/" + r->plural;
     const std::string kind = r->kind;
     const std::string api_version = r->group_version();
+    Selector selector;
+    try {
+      selector = Selector::parse(req.get_param_value("labelSelector"));
+    } catch (const std::invalid_argument& e) {
+      res.status = 400;
+      res.set_content(status(400, "BadRequest", e.what()).dump(), "application/json");
+      return;
+    }
     const std::string from_text = req.get_param_value("resourceVersion");
     long from = from_text.empty() ? 0 : std::stol(from_text);
     const bool bookmarks = req.get_param_value("allowWatchBookmarks") == "true";
@@ -299,6 +365,7 @@ class Server {
       for (const auto& [k, object] : objects_) {
         if (k.rfind(resource + "/", 0) != 0) continue;
         if (!ns.empty() && object["metadata"].value("namespace", "") != ns) continue;
+        if (!selector.matches(object)) continue;
         initial += json{{"type", "ADDED"}, {"object", object}}.dump() + "\n";
       }
       from = revision_;
@@ -311,6 +378,7 @@ class Server {
       res.set_content(initial, "application/json");
       return;
     }
+    const long epoch = watch_epoch_;
     lock.unlock();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
     auto sent = std::make_shared<long>(from);
@@ -324,10 +392,17 @@ class Server {
       }
       std::unique_lock l(mutex_);
       changed_.wait_until(l, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)),
-                          [&] { return stopping_ || (!history_.empty() && history_.back().revision > *sent); });
+                          [&] { return stopping_ || watch_epoch_ != epoch ||
+                                       (!history_.empty() && history_.back().revision > *sent); });
+      if (watch_epoch_ != epoch) {  // cut off (see /admin/compact?advance)
+        l.unlock();
+        sink.done();
+        return true;
+      }
       std::string lines;
       for (const Event& e : history_) {
         if (e.revision <= *sent || e.resource != resource || (!ns.empty() && e.ns != ns)) continue;
+        if (!selector.matches(e.object)) continue;
         lines += json{{"type", e.type}, {"object", e.object}}.dump() + "\n";
       }
       if (!history_.empty()) *sent = std::max(*sent, history_.back().revision);
@@ -512,7 +587,16 @@ class Server {
     const bool wants_table = req.get_header_value("Accept").find("as=Table") != std::string::npos;
     // Test control: forget the retained history, as etcd compaction does
     // (watches from an older resourceVersion then get 410 Gone).
+    // ?advance=N first moves the revision on by N (writes of other clients to
+    // resources nobody here watches) and ends every open watch without a
+    // bookmark, as an API server restart does: a watcher resuming from the
+    // version it saw last is then told 410 Gone.
     if (req.method == "POST" && path == "/admin/compact") {
+      if (req.has_param("advance")) {
+        revision_ += std::stol(req.get_param_value("advance"));
+        ++watch_epoch_;
+        changed_.notify_all();
+      }
       compacted_ = revision_;
       history_.clear();
       out = {{"compacted", revision_}};
@@ -604,11 +688,18 @@ class Server {
 
     if (name.empty()) {
       if (req.method == "GET") {
+        Selector selector;
+        try {
+          selector = Selector::parse(req.get_param_value("labelSelector"));
+        } catch (const std::invalid_argument& e) {
+          return (out = status(400, "BadRequest", e.what()), 400);
+        }
         std::vector<json> items;
         const std::string prefix = r->group + "/" + r->plural + "/";
         for (const auto& [k, object] : objects_) {
           if (k.rfind(prefix, 0) != 0) continue;
           if (r->namespaced && !ns.empty() && object["metadata"].value("namespace", "") != ns) continue;
+          if (!selector.matches(object)) continue;
           items.push_back(object);
         }
         if (wants_table) {
@@ -728,6 +819,7 @@ class Server {
   long revision_ = 1;
   std::deque<Event> history_;  // for watches
   long compacted_ = 0;         // watches from before this get 410 Gone
+  long watch_epoch_ = 0;       // open watches end when it moves
   std::atomic<bool> stopping_{false};
   std::string state_file_;
   std::condition_variable changed_;
@@ -739,15 +831,28 @@ int main(int argc, char** argv) {
   int port = 0;
   std::string port_file;
   std::string state_file;
+  std::string tls_cert;
+  std::string tls_key;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--port") port = std::stoi(argv[i + 1]);
     if (flag == "--port-file") port_file = argv[i + 1];
     if (flag == "--state-file") state_file = argv[i + 1];
+    if (flag == "--tls-cert") tls_cert = argv[i + 1];
+    if (flag == "--tls-key") tls_key = argv[i + 1];
   }
   Server api;
   if (!state_file.empty()) api.persist_to(state_file);
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> https;
+  if (!tls_cert.empty()) {
+    https = std::make_unique<httplib::SSLServer>(tls_cert.c_str(), tls_key.c_str());
+    if (!https->is_valid()) {
+      std::cerr << "kube-api-test-server: cannot use the certificate " << tls_cert << " / key " << tls_key << "\n";
+      return 3;
+    }
+  }
+  httplib::Server plain;
+  httplib::Server& server = https ? *https : plain;
   const bool log_requests = std::getenv("KUBE_TEST_SERVER_LOG") != nullptr;
   auto handler = [&](const httplib::Request& req, httplib::Response& res) {
     api.handle(req, res);
@@ -767,7 +872,7 @@ int main(int argc, char** argv) {
     std::ofstream(port_file + ".tmp") << bound << "\n";
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
-  std::cerr << "kube-api-test-server listening on http://127.0.0.1:" << bound << "\n";
+  std::cerr << "kube-api-test-server listening on " << (https ? "https" : "http") << "://127.0.0.1:" << bound << "\n";
   // Every connection holds a pool thread while it is kept alive, and kubectl opens
   // a dozen at once for discovery: a small pool turns a burst of kubectl calls
   // into waits. Plenty of threads.

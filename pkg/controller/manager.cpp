@@ -1,0 +1,297 @@
+#include "controller/manager.h"
+
+#include <condition_variable>
+#include <thread>
+#include <vector>
+
+#include "runtime/log.h"
+
+namespace backstop::controller {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+long long ticks_now() { return Clock::now().time_since_epoch().count(); }
+
+std::chrono::nanoseconds since(long long ticks) {
+  return Clock::now().time_since_epoch() - Clock::duration(ticks);
+}
+
+// Sleeps up to `d`, waking early when `stop` is requested.
+void sleep_for(std::chrono::milliseconds d, const std::stop_token& stop) {
+  std::mutex m;
+  std::condition_variable_any cv;
+  std::unique_lock lock(m);
+  cv.wait_for(lock, stop, d, [] { return false; });
+}
+
+std::string monitor_key(const kube::json& object) {
+  const kube::json& meta = object.at("metadata");
+  return meta.value("namespace", "") + "/" + meta.value("name", "");
+}
+
+// The StopMonitor that controls an owned object, as a key; "" for none.
+std::string owner_key(const kube::json& object) {
+  const kube::json& meta = object.at("metadata");
+  for (const auto& ref : meta.value("ownerReferences", kube::json::array())) {
+    if (ref.value("kind", "") == "StopMonitor" && ref.value("controller", false) &&
+        ref.value("apiVersion", "").rfind("backstop.dev/", 0) == 0) {
+      return meta.value("namespace", "") + "/" + ref.value("name", "");
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+struct Manager::Informer {
+  std::string resource;  // for logs and metrics
+  std::string path;      // collection path with query (label selector)
+  std::function<std::string(const kube::json&)> key;
+  bool monitors = false;  // StopMonitors: also tracks their Ready condition
+};
+
+ControllerMetrics::ControllerMetrics(prometheus::Registry& registry)
+    : reconcile_total(prometheus::BuildCounter()
+                          .Name("backstop_controller_reconcile_total")
+                          .Help("Reconciles of StopMonitors, by result (conflict: a 409, requeued)")
+                          .Register(registry)),
+      reconcile_success(reconcile_total.Add({{"result", "success"}})),
+      reconcile_conflict(reconcile_total.Add({{"result", "conflict"}})),
+      reconcile_error(reconcile_total.Add({{"result", "error"}})),
+      reconcile_invalid(reconcile_total.Add({{"result", "invalid_spec"}})),
+      reconcile_duration(prometheus::BuildHistogram()
+                             .Name("backstop_controller_reconcile_duration_seconds")
+                             .Help("Time of one reconcile, API calls included")
+                             .Register(registry)
+                             .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                              0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
+      queue_depth(prometheus::BuildGauge()
+                      .Name("backstop_controller_workqueue_depth")
+                      .Help("StopMonitors waiting to be reconciled (ready or backing off)")
+                      .Register(registry)
+                      .Add({})),
+      leader(prometheus::BuildGauge()
+                 .Name("backstop_controller_leader")
+                 .Help("1 while this controller holds the leader Lease")
+                 .Register(registry)
+                 .Add({})),
+      stopmonitors(prometheus::BuildGauge()
+                       .Name("backstop_controller_stopmonitors")
+                       .Help("StopMonitors the leader watches")
+                       .Register(registry)
+                       .Add({})),
+      stopmonitors_ready(prometheus::BuildGauge()
+                             .Name("backstop_controller_stopmonitors_ready")
+                             .Help("StopMonitors whose Ready condition is True")
+                             .Register(registry)
+                             .Add({})),
+      watch_restarts(prometheus::BuildCounter()
+                         .Name("backstop_controller_watch_restarts_total")
+                         .Help("Watches restarted with a relist, by resource and reason (expired = 410 Gone)")
+                         .Register(registry)),
+      leader_transitions(prometheus::BuildCounter()
+                             .Name("backstop_controller_leader_transitions_total")
+                             .Help("Times this controller became the leader")
+                             .Register(registry)
+                             .Add({})) {}
+
+Manager::Manager(kube::KubeClient& client, ManagerOptions options, ControllerMetrics& metrics,
+                 kube::EventRecorder* events)
+    : client_(client), options_(std::move(options)), metrics_(metrics), reconciler_(client, rfc3339_now, events) {
+  last_loop_ns_ = ticks_now();
+}
+
+bool Manager::healthy() const {
+  return since(last_loop_ns_) < std::max(std::chrono::milliseconds(10000), options_.retry_period * 5);
+}
+
+bool Manager::ready() const {
+  if (last_api_ok_ns_ == 0 || since(last_api_ok_ns_) > options_.lease_duration) return false;
+  return !leading_ || synced_ == informers_;
+}
+
+void Manager::run(std::stop_token stop) {
+  kube::LeaderElector elector(client_, {options_.lease_namespace, options_.lease_name, options_.identity,
+                                        options_.lease_duration});
+  std::unique_ptr<std::jthread> session;  // the leading part, while leading
+  auto last_renew = Clock::now();
+  auto step_down = [&](const char* why) {
+    if (!session) return;
+    log::warn("leadership lost: stopping reconciles", {{"identity", options_.identity}, {"reason", why}});
+    session.reset();  // requests stop and joins
+    leading_ = false;
+    metrics_.leader.Set(0);
+  };
+  while (!stop.stop_requested()) {
+    last_loop_ns_ = ticks_now();
+    bool holds = false;
+    try {
+      holds = elector.try_acquire_or_renew();
+      last_api_ok_ns_ = ticks_now();
+      if (holds) last_renew = Clock::now();
+    } catch (const std::exception& e) {
+      log::warn("lease round failed", {{"lease", options_.lease_namespace + "/" + options_.lease_name},
+                                       {"error", e.what()}});
+      // Still the leader until the renew deadline passes without a renewal.
+      holds = session && Clock::now() - last_renew < options_.renew_deadline;
+    }
+    if (holds && !session) {
+      log::info("became the leader", {{"identity", options_.identity},
+                                      {"lease", options_.lease_namespace + "/" + options_.lease_name}});
+      metrics_.leader.Set(1);
+      metrics_.leader_transitions.Increment();
+      leading_ = true;
+      session = std::make_unique<std::jthread>([this](std::stop_token s) { lead(s); });
+    } else if (!holds && session) {
+      step_down(elector.observed_holder().empty() || elector.observed_holder() == options_.identity
+                    ? "lease not renewed within the renew deadline"
+                    : "lease taken over");
+    } else if (!holds) {
+      log::debug("standing by", {{"leader", elector.observed_holder()}});
+    }
+    sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(options_.retry_period), stop);
+  }
+  if (session) {
+    session.reset();
+    leading_ = false;
+    metrics_.leader.Set(0);
+    elector.release();
+    log::info("released the lease", {{"identity", options_.identity}});
+  }
+}
+
+void Manager::lead(std::stop_token stop) {
+  kube::WorkQueue queue;
+  const std::string ns_part = options_.watch_namespace.empty() ? "" : "/namespaces/" + options_.watch_namespace;
+  const std::string owned = kube::label_selector({{"app.kubernetes.io/managed-by", "backstop-controller"}});
+  const std::vector<Informer> informers = {
+      {"stopmonitors", "/apis/backstop.dev/v1alpha1" + ns_part + "/stopmonitors", monitor_key, true},
+      {"cronjobs", "/apis/batch/v1" + ns_part + "/cronjobs" + owned, owner_key, false},
+      {"deployments", "/apis/apps/v1" + ns_part + "/deployments" + owned, owner_key, false},
+  };
+  synced_ = 0;
+  informers_ = static_cast<int>(informers.size());
+  {
+    std::lock_guard lock(ready_mutex_);
+    monitor_ready_.clear();
+  }
+  std::vector<std::jthread> threads;
+  for (const Informer& informer : informers) {
+    threads.emplace_back([this, &informer, &queue](std::stop_token s) { inform(informer, queue, s); });
+  }
+  for (int i = 0; i < options_.workers; ++i) {
+    threads.emplace_back([this, &queue](std::stop_token s) { work(queue, s); });
+  }
+  while (!stop.stop_requested()) {
+    metrics_.queue_depth.Set(static_cast<double>(queue.depth()));
+    sleep_for(std::chrono::milliseconds(250), stop);
+  }
+  for (auto& t : threads) t.request_stop();
+  queue.shut_down();
+  threads.clear();  // joins
+  metrics_.queue_depth.Set(0);
+}
+
+void Manager::observe_monitor(const std::string& type, const kube::json& object) {
+  const std::string key = monitor_key(object);
+  bool is_ready = false;
+  for (const auto& c : object.value("status", kube::json::object()).value("conditions", kube::json::array())) {
+    if (c.value("type", "") == "Ready") is_ready = c.value("status", "") == "True";
+  }
+  std::lock_guard lock(ready_mutex_);
+  if (type == "DELETED") {
+    monitor_ready_.erase(key);
+  } else {
+    monitor_ready_[key] = is_ready;
+  }
+  long ready_count = 0;
+  for (const auto& [k, r] : monitor_ready_) ready_count += r ? 1 : 0;
+  metrics_.stopmonitors.Set(static_cast<double>(monitor_ready_.size()));
+  metrics_.stopmonitors_ready.Set(static_cast<double>(ready_count));
+}
+
+void Manager::inform(const Informer& informer, kube::WorkQueue& queue, std::stop_token stop) {
+  bool synced = false;
+  auto backoff = std::chrono::milliseconds(500);
+  while (!stop.stop_requested()) {
+    try {
+      const kube::json list = client_.list(informer.path);
+      if (informer.monitors) {
+        std::lock_guard lock(ready_mutex_);
+        monitor_ready_.clear();
+      }
+      for (const auto& item : list.value("items", kube::json::array())) {
+        if (informer.monitors) observe_monitor("ADDED", item);
+        if (const std::string key = informer.key(item); !key.empty()) queue.add(key);
+      }
+      if (!synced) {
+        synced = true;
+        ++synced_;
+        log::info("informer synced", {{"resource", informer.resource},
+                                      {"objects", list.value("items", kube::json::array()).size()}});
+      }
+      backoff = std::chrono::milliseconds(500);
+      std::string version = list["metadata"].value("resourceVersion", "");
+      const auto listed_at = Clock::now();
+      while (!stop.stop_requested() && Clock::now() - listed_at < options_.resync) {
+        version = client_.watch(
+            informer.path, version, options_.watch_window,
+            [&](const kube::WatchEvent& event) {
+              if (event.type == "BOOKMARK") return;
+              if (informer.monitors) observe_monitor(event.type, event.object);
+              if (const std::string key = informer.key(event.object); !key.empty()) queue.add(key);
+            },
+            stop);
+      }
+      if (!stop.stop_requested()) metrics_.watch_restarts.Add({{"resource", informer.resource}, {"reason", "resync"}}).Increment();
+    } catch (const kube::ApiError& e) {
+      if (e.gone()) {
+        // The history the watch asked for was compacted: list again, from now.
+        log::info("watch expired; relisting", {{"resource", informer.resource}, {"error", e.what()}});
+        metrics_.watch_restarts.Add({{"resource", informer.resource}, {"reason", "expired"}}).Increment();
+        continue;
+      }
+      log::warn("list/watch failed", {{"resource", informer.resource}, {"error", e.what()}});
+      metrics_.watch_restarts.Add({{"resource", informer.resource}, {"reason", "error"}}).Increment();
+      sleep_for(backoff, stop);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+    } catch (const std::exception& e) {
+      // The API server away or restarting: retry the list with backoff.
+      log::warn("list/watch failed", {{"resource", informer.resource}, {"error", e.what()}});
+      metrics_.watch_restarts.Add({{"resource", informer.resource}, {"reason", "error"}}).Increment();
+      sleep_for(backoff, stop);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+    }
+  }
+}
+
+void Manager::work(kube::WorkQueue& queue, std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    const auto key = queue.get(std::chrono::milliseconds(250));
+    if (!key) continue;
+    const auto slash = key->find('/');
+    const auto started = Clock::now();
+    try {
+      const ReconcileResult r = reconciler_.reconcile(key->substr(0, slash), key->substr(slash + 1));
+      queue.forget(*key);
+      (r.invalid ? metrics_.reconcile_invalid : metrics_.reconcile_success).Increment();
+      if (r.created + r.updated + r.deleted > 0 || r.invalid) {
+        log::info("reconciled", {{"stopmonitor", *key}, {"created", r.created}, {"updated", r.updated},
+                                 {"deleted", r.deleted}, {"invalid", r.invalid}, {"message", r.message}});
+      }
+    } catch (const kube::ApiError& e) {
+      (e.conflict() ? metrics_.reconcile_conflict : metrics_.reconcile_error).Increment();
+      if (!e.conflict()) log::warn("reconcile failed; retrying with backoff", {{"stopmonitor", *key}, {"error", e.what()}});
+      queue.add_rate_limited(*key);
+    } catch (const std::exception& e) {
+      metrics_.reconcile_error.Increment();
+      log::warn("reconcile failed; retrying with backoff", {{"stopmonitor", *key}, {"error", e.what()}});
+      queue.add_rate_limited(*key);
+    }
+    metrics_.reconcile_duration.Observe(std::chrono::duration<double>(Clock::now() - started).count());
+    queue.done(*key);
+  }
+}
+
+}  // namespace backstop::controller

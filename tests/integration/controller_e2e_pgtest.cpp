@@ -1,0 +1,306 @@
+// The controller binary end to end against the Kubernetes API test server, with
+// the real kubectl: StopMonitor → CronJobs (Ready, Events, metrics, probes),
+// schedule change, drift, invalid spec, deletion; two controllers with leader
+// election and a takeover when the leader dies; a watch told 410 Gone and an API
+// server restart survived. Also the client over TLS with the cluster CA, as in
+// a Pod (in-cluster configuration).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <regex>
+#include <signal.h>
+#include <sstream>
+#include <thread>
+
+#include "exchange/http.h"
+#include "kube/client.h"
+#include "kube/config.h"
+#include "support/kube_server.h"
+#include "support/process.h"
+
+namespace backstop::testing {
+namespace {
+
+using namespace std::chrono_literals;
+const std::string kSource = BACKSTOP_SOURCE_DIR;
+
+// Polls `condition` every 50 ms until it holds or `timeout` passes.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return condition();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// One controller process, its metrics and probe ports.
+class Controller {
+ public:
+  Controller(const KubeTestServer& api, const std::string& identity, std::vector<std::string> extra = {}) {
+    ports_file_ = api.dir() + "/ports-" + identity;
+    std::vector<std::string> args = {binary("controller"), "--kubeconfig", api.kubeconfig(), "--identity", identity,
+                                      "--lease-namespace", "trading", "--lease-duration", "2",
+                                      "--renew-deadline-ms", "1500", "--retry-period-ms", "200",
+                                      "--watch-window", "5", "--metrics-bind-address", "127.0.0.1:0",
+                                      "--health-probe-bind-address", "127.0.0.1:0", "--ports-file", ports_file_,
+                                      "--no-database-metrics", "--log-format", "json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    process_ = std::make_unique<Process>(args);
+    if (!eventually([&] { return std::filesystem::exists(ports_file_); }, 10s)) {
+      throw std::runtime_error("controller " + identity + " did not start");
+    }
+    std::stringstream ports(read_file(ports_file_));
+    for (std::string line; std::getline(ports, line);) {
+      const auto eq = line.find('=');
+      (line.substr(0, eq) == "metrics" ? metrics_port_ : health_port_) = std::stoi(line.substr(eq + 1));
+    }
+  }
+
+  [[nodiscard]] std::string metrics() const { return http(metrics_port_, "/metrics").body; }
+  // The value of the sample `series` (name{labels} exactly as exposed), -1 when absent.
+  [[nodiscard]] double metric(const std::string& series) const {
+    std::stringstream text(metrics());
+    for (std::string line; std::getline(text, line);) {
+      if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+    }
+    return -1;
+  }
+  [[nodiscard]] int probe(const std::string& path) const { return http(health_port_, path).status; }
+  Process& process() { return *process_; }
+
+ private:
+  static exchange::HttpResponse http(int port, const std::string& path) {
+    try {
+      return exchange::make_cpprest_transport("http://127.0.0.1:" + std::to_string(port), 5s)->send({"GET", path, {}, ""});
+    } catch (const exchange::TransportError&) {
+      return {};
+    }
+  }
+
+  std::string ports_file_;
+  int metrics_port_ = 0;
+  int health_port_ = 0;
+  std::unique_ptr<Process> process_;
+};
+
+class ControllerE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    api = std::make_unique<KubeTestServer>();
+    ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
+    ASSERT_EQ(api->apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+  }
+
+  ProcessResult kubectl(std::vector<std::string> args) const { return api->kubectl(std::move(args)); }
+  std::string jsonpath(const std::string& what, const std::string& path) const {
+    std::vector<std::string> args = {"get"};
+    std::stringstream words(what);
+    for (std::string w; words >> w;) args.push_back(w);
+    args.push_back("-o");
+    args.push_back("jsonpath=" + path);
+    return kubectl(args).out;
+  }
+  // The example StopMonitor under another name.
+  std::string monitor(const std::string& name) const {
+    std::string text = read_file(kSource + "/crds/examples/stopmonitor-desk-a.yaml");
+    text.replace(text.find("name: desk-a\n"), 13, "name: " + name + "\n");
+    return text;
+  }
+  std::string cronjobs() const { return kubectl({"get", "cronjobs", "-o", "name"}).out; }
+  bool has_cronjobs_of(const std::string& name) const {
+    const std::string all = cronjobs();
+    return all.find(name + "-stop-monitor") != std::string::npos && all.find(name + "-trailing-stop") != std::string::npos &&
+           all.find(name + "-outbox-drain") != std::string::npos;
+  }
+
+  std::unique_ptr<KubeTestServer> api;
+};
+
+TEST_F(ControllerE2ETest, StopMonitorBecomesCronJobsFollowsChangesCorrectsDriftAndIsCollected) {
+  ASSERT_EQ(api->apply(monitor("desk-a")).exit_code, 0);
+  Controller controller(*api, "controller-a");
+  ASSERT_TRUE(eventually([&] { return has_cronjobs_of("desk-a"); })) << cronjobs();
+  // The CronJob as the issue asks for it.
+  const std::string cj = "cronjob desk-a-stop-monitor";
+  EXPECT_EQ(jsonpath(cj, "{.spec.schedule} {.spec.concurrencyPolicy} {.spec.startingDeadlineSeconds} "
+                         "{.spec.jobTemplate.spec.backoffLimit} {.spec.jobTemplate.spec.activeDeadlineSeconds}"),
+            "* * * * * Forbid 30 0 55");
+  EXPECT_EQ(jsonpath(cj, "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} "
+                         "{.metadata.labels.app\\.kubernetes\\.io/managed-by}"),
+            "StopMonitor/desk-a backstop-controller");
+  const std::string pod = "{.spec.jobTemplate.spec.template.spec";
+  EXPECT_EQ(jsonpath(cj, pod + ".securityContext.runAsNonRoot} " + pod +
+                             ".containers[0].securityContext.readOnlyRootFilesystem} " + pod +
+                             ".containers[0].securityContext.capabilities.drop[0]}"),
+            "true true ALL");
+  EXPECT_NE(jsonpath(cj, pod + ".containers[0].env[*].valueFrom.secretKeyRef.name}").find("desk-a-binance"),
+            std::string::npos);
+  ASSERT_TRUE(eventually([&] {
+    return jsonpath("stopmonitor desk-a", "{.status.observedGeneration} {.status.conditions[?(@.type==\"Ready\")].status}") ==
+           "1 True";
+  }));
+  EXPECT_NE(kubectl({"get", "stopmonitors"}).out.find("True"), std::string::npos);  // READY column
+
+  // A schedule change: the CronJob follows, observedGeneration advances.
+  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
+                     R"({"spec":{"stopMonitor":{"schedule":"*/5 * * * *"}}})"})
+                .exit_code,
+            0);
+  EXPECT_TRUE(eventually([&] { return jsonpath(cj, "{.spec.schedule}") == "*/5 * * * *"; }));
+  EXPECT_TRUE(eventually([&] { return jsonpath("stopmonitor desk-a", "{.status.observedGeneration}") == "2"; }));
+
+  // A hand edit of an owned CronJob is drift: put back.
+  ASSERT_EQ(kubectl({"patch", "cronjob", "desk-a-stop-monitor", "--type=merge", "-p",
+                     R"({"spec":{"concurrencyPolicy":"Allow"}})"})
+                .exit_code,
+            0);
+  EXPECT_TRUE(eventually([&] { return jsonpath(cj, "{.spec.concurrencyPolicy}") == "Forbid"; }));
+
+  // Events on the StopMonitor, as kubectl describe shows them.
+  const std::string reasons = jsonpath("events", "{.items[*].reason}");
+  EXPECT_NE(reasons.find("Created"), std::string::npos) << reasons;
+  EXPECT_NE(reasons.find("Updated"), std::string::npos) << reasons;
+  EXPECT_EQ(jsonpath("events", "{.items[0].involvedObject.kind}"), "StopMonitor");
+
+  // An invalid spec that slips past the schema: a clear condition and a Warning, nothing changed.
+  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
+                     R"({"spec":{"rabbitmq":null,"stopMonitor":{"schedule":"0 * * * *"}}})"})
+                .exit_code,
+            0);
+  EXPECT_TRUE(eventually([&] {
+    return jsonpath("stopmonitor desk-a", "{.status.conditions[?(@.type==\"InvalidSpec\")].status}") == "True";
+  }));
+  EXPECT_NE(jsonpath("stopmonitor desk-a", "{.status.conditions[?(@.type==\"InvalidSpec\")].message}").find("spec.rabbitmq"),
+            std::string::npos);
+  EXPECT_EQ(jsonpath(cj, "{.spec.schedule}"), "*/5 * * * *");  // not half-applied
+  EXPECT_TRUE(eventually([&] { return jsonpath("events", "{.items[*].type}").find("Warning") != std::string::npos; }));
+
+  // Metrics and probes.
+  EXPECT_EQ(controller.metric("backstop_controller_leader"), 1);
+  EXPECT_GE(controller.metric("backstop_controller_reconcile_total{result=\"success\"}"), 3);
+  EXPECT_GE(controller.metric("backstop_controller_reconcile_total{result=\"invalid_spec\"}"), 1);
+  EXPECT_EQ(controller.metric("backstop_controller_stopmonitors"), 1);
+  EXPECT_EQ(controller.probe("/healthz"), 200);
+  EXPECT_EQ(controller.probe("/readyz"), 200);
+
+  // Deleted: its CronJobs go with it (garbage collection).
+  ASSERT_EQ(kubectl({"delete", "stopmonitor", "desk-a"}).exit_code, 0);
+  EXPECT_TRUE(eventually([&] { return cronjobs().empty(); })) << cronjobs();
+
+  // SIGTERM: a clean exit that gives the lease up for a standby.
+  controller.process().kill(SIGTERM);
+  EXPECT_EQ(controller.process().wait(20s).exit_code, 0);
+  EXPECT_EQ(jsonpath("lease backstop-controller", "{.spec.holderIdentity}"), "");
+}
+
+TEST_F(ControllerE2ETest, TwoControllersOnlyTheLeaderReconcilesAndTheOtherTakesOverWhenItDies) {
+  Controller a(*api, "controller-a");
+  ASSERT_TRUE(eventually([&] { return a.metric("backstop_controller_leader") == 1; }));
+  Controller b(*api, "controller-b");
+  ASSERT_TRUE(eventually([&] { return b.probe("/readyz") == 200; }));
+  ASSERT_EQ(api->apply(monitor("desk-a")).exit_code, 0);
+  ASSERT_TRUE(eventually([&] { return has_cronjobs_of("desk-a"); })) << cronjobs();
+  std::this_thread::sleep_for(1s);  // several lease rounds: b stays a standby
+  EXPECT_EQ(b.metric("backstop_controller_leader"), 0);
+  EXPECT_EQ(b.metric("backstop_controller_reconcile_total{result=\"success\"}"), 0);
+  EXPECT_GE(a.metric("backstop_controller_reconcile_total{result=\"success\"}"), 1);
+  EXPECT_EQ(jsonpath("lease backstop-controller", "{.spec.holderIdentity}"), "controller-a");
+
+  // The leader dies without releasing the lease: b takes over once it expires (2 s).
+  a.process().kill(SIGKILL);
+  a.process().wait();
+  ASSERT_TRUE(eventually([&] { return b.metric("backstop_controller_leader") == 1; }, 15s));
+  EXPECT_EQ(jsonpath("lease backstop-controller", "{.spec.holderIdentity} {.spec.leaseTransitions}"), "controller-b 1");
+  ASSERT_EQ(api->apply(monitor("desk-c")).exit_code, 0);
+  EXPECT_TRUE(eventually([&] { return has_cronjobs_of("desk-c"); })) << cronjobs();
+  EXPECT_GE(b.metric("backstop_controller_reconcile_total{result=\"success\"}"), 1);
+}
+
+TEST_F(ControllerE2ETest, SurvivesAWatchToldGoneAndAnApiServerRestart) {
+  ASSERT_EQ(api->apply(monitor("desk-a")).exit_code, 0);
+  Controller controller(*api, "controller-a");
+  ASSERT_TRUE(eventually([&] { return has_cronjobs_of("desk-a"); })) << cronjobs();
+  ASSERT_TRUE(eventually([&] { return controller.metric("backstop_controller_stopmonitors_ready") == 1; }));
+
+  // Watches cut off and history compacted past them: resuming gets 410 Gone, the controller relists.
+  auto admin = exchange::make_cpprest_transport(api->url(), 5s);
+  ASSERT_EQ(admin->send({"POST", "/admin/compact?advance=5", {}, ""}).status, 200);
+  EXPECT_TRUE(eventually([&] {
+    return controller.metric("backstop_controller_watch_restarts_total{reason=\"expired\",resource=\"stopmonitors\"}") >= 1;
+  })) << controller.metrics();
+  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
+                     R"({"spec":{"stopMonitor":{"schedule":"*/5 * * * *"}}})"})
+                .exit_code,
+            0);
+  EXPECT_TRUE(eventually([&] { return jsonpath("cronjob desk-a-stop-monitor", "{.spec.schedule}") == "*/5 * * * *"; }));
+
+  // The API server restarts (same state): the controller reconnects and goes on.
+  api->restart();
+  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
+                     R"({"spec":{"stopMonitor":{"schedule":"*/7 * * * *"}}})"})
+                .exit_code,
+            0);
+  EXPECT_TRUE(eventually([&] { return jsonpath("cronjob desk-a-stop-monitor", "{.spec.schedule}") == "*/7 * * * *"; }));
+  ASSERT_EQ(api->apply(monitor("desk-d")).exit_code, 0);
+  EXPECT_TRUE(eventually([&] { return has_cronjobs_of("desk-d"); })) << cronjobs();
+  EXPECT_EQ(controller.probe("/healthz"), 200);
+}
+
+// A self-signed CA and a server certificate for 127.0.0.1, made by the openssl CLI.
+void make_certificates(const std::string& dir) {
+  const auto r = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                      "/CN=backstop-test-ca", "-keyout", dir + "/ca.key", "-out", dir + "/ca.crt"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ofstream(dir + "/ext.cnf") << "subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc\n";
+  const auto csr = run({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kube-apiserver", "-keyout",
+                        dir + "/server.key", "-out", dir + "/server.csr"});
+  ASSERT_EQ(csr.exit_code, 0) << csr.err;
+  const auto sign = run({"/usr/bin/openssl", "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.crt", "-CAkey",
+                         dir + "/ca.key", "-CAcreateserial", "-days", "1", "-extfile", dir + "/ext.cnf", "-out",
+                         dir + "/server.crt"});
+  ASSERT_EQ(sign.exit_code, 0) << sign.err;
+}
+
+TEST(KubeClientTls, InClusterConfigTrustsTheClusterCaAndNothingElse) {
+  char pattern[] = "/tmp/backstop-tls.XXXXXX";
+  const std::string dir = mkdtemp(pattern);
+  ASSERT_NO_FATAL_FAILURE(make_certificates(dir));
+  KubeTestServer api({"--tls-cert", dir + "/server.crt", "--tls-key", dir + "/server.key"});
+  // The files a Pod gets mounted, under a test root.
+  const std::string sa = dir + "/var/run/secrets/kubernetes.io/serviceaccount";
+  std::filesystem::create_directories(sa);
+  std::filesystem::copy_file(dir + "/ca.crt", sa + "/ca.crt");
+  std::ofstream(sa + "/token") << "test-token";
+  std::ofstream(sa + "/namespace") << "trading";
+  const kube::KubeConfig config = kube::in_cluster(
+      {{"KUBERNETES_SERVICE_HOST", "127.0.0.1"}, {"KUBERNETES_SERVICE_PORT", std::to_string(api.port())}}, dir);
+  EXPECT_EQ(config.server, "https://127.0.0.1:" + std::to_string(api.port()));
+  auto client = kube::make_client(config, 10s);
+  const auto ns = client->get("/api/v1/namespaces/default");
+  ASSERT_TRUE(ns.has_value());
+  EXPECT_EQ((*ns)["metadata"]["name"], "default");
+  // Watches go over TLS too.
+  int events = 0;
+  client->watch("/api/v1/namespaces", "0", 1s, [&](const kube::WatchEvent& e) { events += e.type == "ADDED"; });
+  EXPECT_GE(events, 1);
+
+  // Without the cluster's CA the server is not trusted: no answer, no request.
+  kube::KubeConfig untrusted = config;
+  untrusted.ca_file.reset();
+  EXPECT_THROW(kube::make_client(untrusted, 10s)->get("/api/v1/namespaces/default"), exchange::TransportError);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace backstop::testing
