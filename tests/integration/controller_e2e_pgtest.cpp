@@ -6,6 +6,7 @@
 // a Pod (in-cluster configuration).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -18,8 +19,11 @@
 #include "exchange/http.h"
 #include "kube/client.h"
 #include "kube/config.h"
+#include "store/event_store.h"
 #include "support/kube_server.h"
+#include "support/pg.h"
 #include "support/process.h"
+#include "support/prometheus_server.h"
 
 namespace backstop::testing {
 namespace {
@@ -54,7 +58,9 @@ class Controller {
                                       "--renew-deadline-ms", "1500", "--retry-period-ms", "200",
                                       "--watch-window", "5", "--metrics-bind-address", "127.0.0.1:0",
                                       "--health-probe-bind-address", "127.0.0.1:0", "--ports-file", ports_file_,
-                                      "--no-database-metrics", "--log-format", "json"};
+                                      "--log-format", "json"};
+    // Without a database given, no database gauges (there is none to read).
+    if (std::find(extra.begin(), extra.end(), "--database-url") == extra.end()) args.push_back("--no-database-metrics");
     args.insert(args.end(), extra.begin(), extra.end());
     process_ = std::make_unique<Process>(args);
     if (!eventually([&] { return std::filesystem::exists(ports_file_); }, 10s)) {
@@ -255,6 +261,88 @@ TEST_F(ControllerE2ETest, SurvivesAWatchToldGoneAndAnApiServerRestart) {
   ASSERT_EQ(api->apply(monitor("desk-d")).exit_code, 0);
   EXPECT_TRUE(eventually([&] { return has_cronjobs_of("desk-d"); })) << cronjobs();
   EXPECT_EQ(controller.probe("/healthz"), 200);
+}
+
+// The alert rules as shipped, with their hold durations (for: 5m, 1m) removed
+// so firing need not take minutes here; the expressions are the shipped ones,
+// and the durations have their own promtool unit tests.
+std::string rules_without_hold(const std::string& dir) {
+  std::string rules = read_file(kSource + "/charts/backstop/rules/backstop-alerts.yaml");
+  rules = std::regex_replace(rules, std::regex("for: [0-9]+[smh]"), "for: 0s");
+  std::ofstream(dir + "/rules.yaml") << rules;
+  return dir + "/rules.yaml";
+}
+
+TEST_F(ControllerE2ETest, PrometheusScrapingTheControllerFiresTheBacklogAndBreakerAlerts) {
+  TestDatabase db;
+  db.migrate();
+  // 150 stop events not yet published (an outbox backlog over 100) and a
+  // breaker OPEN for 20 minutes.
+  db.exec("INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+          "SELECT g, 1, 'BTCUSDT', 'BUY', 95000, 1, 93100 FROM generate_series(1, 150) g;"
+          "INSERT INTO circuit_breaker_state (symbol, state, failure_count, opened_at) "
+          "VALUES ('BTCUSDT', 'OPEN', 3, now() - interval '20 minutes')");
+  {
+    auto connection = db.connect();
+    pqxx::work tx(*connection);
+    std::vector<core::Event> events;
+    for (int i = 1; i <= 150; ++i) {
+      core::Event e;
+      e.operation_id = core::OperationId{i};
+      e.tenant_id = core::TenantId{1};
+      e.symbol = "BTCUSDT";
+      e.type = core::EventType::kStopTriggered;
+      e.source = core::EventSource::kCron;
+      e.execution_token = "op" + std::to_string(i) + "-SL-93100";
+      e.trigger_kind = core::TriggerKind::kStopLoss;
+      e.side = core::Side::kSell;
+      e.trigger_price = core::Decimal::parse("93100");
+      events.push_back(e);
+    }
+    store::EventStore::append(tx, events);
+    tx.commit();
+  }
+  ASSERT_EQ(db.count("SELECT count(*) FROM outbox WHERE NOT published"), 150);
+
+  std::vector<std::string> with_database = {"--database-url", db.url()};
+  Controller controller(*api, "controller-a", with_database);
+  ASSERT_TRUE(eventually([&] { return controller.metric("backstop_outbox_backlog") == 150; }, 10s))
+      << controller.metrics();
+  EXPECT_EQ(controller.metric("backstop_database_up"), 1);
+  EXPECT_EQ(controller.metric("backstop_circuit_breaker_open{symbol=\"BTCUSDT\"}"), 1);
+
+  const auto metrics_port = [&] {
+    const std::string ports = read_file(api->dir() + "/ports-controller-a");
+    const auto at = ports.find("metrics=") + 8;
+    return ports.substr(at, ports.find('\n', at) - at);
+  }();
+  PrometheusServer prometheus({"127.0.0.1:" + metrics_port}, {rules_without_hold(api->dir())});
+  std::map<std::string, std::string> states;  // alert name -> state
+  const bool fired = eventually(
+      [&] {
+        states.clear();
+        const auto alerts = prometheus.api("/api/v1/alerts");
+        for (const auto& a : alerts["data"]["alerts"]) states[a["labels"]["alertname"]] = a["state"];
+        return states["BackstopOutboxBacklog"] == "firing" && states["BackstopCircuitBreakerOpen"] == "firing";
+      },
+      60s);
+  std::string seen;
+  for (const auto& [name, state] : states) seen += name + "=" + state + " ";
+  EXPECT_TRUE(fired) << seen;
+  // What the database does not hold does not fire.
+  EXPECT_EQ(states.count("BackstopOutboxRowsParked"), 0u) << seen;
+  EXPECT_EQ(states.count("BackstopKillSwitchEngaged"), 0u) << seen;
+  // The breaker alert names its symbol.
+  const auto alerts = prometheus.api("/api/v1/alerts");
+  bool breaker_symbol = false;
+  for (const auto& a : alerts["data"]["alerts"]) {
+    if (a["labels"]["alertname"] == "BackstopCircuitBreakerOpen") breaker_symbol = a["labels"]["symbol"] == "BTCUSDT";
+  }
+  EXPECT_TRUE(breaker_symbol);
+  // Prometheus sees the controller's own metrics too.
+  const auto up = prometheus.api("/api/v1/query?query=backstop_controller_leader");
+  ASSERT_FALSE(up["data"]["result"].empty());
+  EXPECT_EQ(up["data"]["result"][0]["value"][1], "1");
 }
 
 // A self-signed CA and a server certificate for 127.0.0.1, made by the openssl CLI.
