@@ -46,6 +46,16 @@ std::shared_ptr<prometheus::Registry> monitoring_registry(const store::Monitorin
   for (const auto& [tenant, engaged] : s.kill_switch_by_tenant) {
     kill.Add({{"tenant", std::to_string(tenant)}}).Set(engaged ? 1 : 0);
   }
+  gauge("backstop_executions_executed_last_hour", "Exits triggered in the last hour that executed")
+      .Add({})
+      .Set(static_cast<double>(s.executed_last_hour));
+  auto& slippage = gauge("backstop_execution_slippage_percent_last_hour",
+                         "Slippage of the last hour's executed exits against their trigger price, percent "
+                         "(positive: worse), by quantile (1 = the worst)");
+  for (const auto& [q, v] : s.slippage_pct_last_hour) slippage.Add({{"quantile", q}}).Set(v);
+  auto& latency = gauge("backstop_execution_latency_seconds_last_hour",
+                        "Trigger to fill time of the last hour's executed exits, by quantile (1 = the slowest)");
+  for (const auto& [q, v] : s.latency_seconds_last_hour) latency.Add({{"quantile", q}}).Set(v);
   return registry;
 }
 

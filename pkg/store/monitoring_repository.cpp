@@ -31,6 +31,24 @@ MonitoringSnapshot read_monitoring(pqxx::transaction_base& tx) {
   for (const auto& row : tx.exec("SELECT tenant_id, NOT trading_enabled FROM tenant_config")) {
     s.kill_switch_by_tenant[row[0].as<std::int64_t>()] = row[1].as<bool>();
   }
+  // Slippage and trigger -> fill latency of the last hour's exits (the index
+  // on (status, triggered_at) bounds the read to that hour).
+  const pqxx::row q = tx.exec1(
+      "SELECT count(*),"
+      " percentile_cont(0.5) WITHIN GROUP (ORDER BY slippage_pct)::double precision,"
+      " percentile_cont(0.99) WITHIN GROUP (ORDER BY slippage_pct)::double precision,"
+      " max(slippage_pct)::double precision,"
+      " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM executed_at - triggered_at))::double precision,"
+      " percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM executed_at - triggered_at))::double precision,"
+      " max(extract(epoch FROM executed_at - triggered_at))::double precision "
+      "FROM stop_executions WHERE status = 'EXECUTED' AND triggered_at > now() - interval '1 hour'");
+  s.executed_last_hour = q[0].as<std::int64_t>();
+  const char* quantiles[] = {"0.5", "0.99", "1"};
+  for (int i = 0; i < 3; ++i) {
+    const auto at = static_cast<pqxx::row::size_type>(i);
+    if (!q[1 + at].is_null()) s.slippage_pct_last_hour[quantiles[i]] = q[1 + at].as<double>();
+    if (!q[4 + at].is_null()) s.latency_seconds_last_hour[quantiles[i]] = q[4 + at].as<double>();
+  }
   return s;
 }
 

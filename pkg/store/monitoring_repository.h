@@ -20,6 +20,12 @@ struct MonitoringSnapshot {
   std::map<std::string, std::int64_t> blocked_by_reason;  // executions BLOCKED now
   double blocked_oldest_age_seconds = 0;
   std::map<std::int64_t, bool> kill_switch_by_tenant;  // every configured tenant: engaged?
+  // Exits triggered in the last hour that executed: quantile ("0.5", "0.99",
+  // "1" = max) -> slippage in percent (signed: positive is worse than the
+  // trigger price) and trigger-to-fill latency in seconds. Empty: none.
+  std::map<std::string, double> slippage_pct_last_hour;
+  std::map<std::string, double> latency_seconds_last_hour;
+  std::int64_t executed_last_hour = 0;
 };
 
 MonitoringSnapshot read_monitoring(pqxx::transaction_base& tx);

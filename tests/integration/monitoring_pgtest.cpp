@@ -94,5 +94,37 @@ TEST(Monitoring, SnapshotOfOutboxBreakersEventsBlocksAndKillSwitches) {
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
 
+TEST(Monitoring, SlippageAndLatencyOfTheLastHoursExits) {
+  TestDatabase db;
+  db.migrate();
+  auto connection = db.connect();
+  {
+    pqxx::read_transaction tx(*connection);
+    const store::MonitoringSnapshot none = store::read_monitoring(tx);
+    EXPECT_EQ(none.executed_last_hour, 0);
+    EXPECT_TRUE(none.slippage_pct_last_hour.empty());  // no figures rather than zeros
+  }
+  // Two exits of the last hour (0.1 % / 0.5 s and 0.3 % / 1.5 s), one older, one failed.
+  db.exec("INSERT INTO stop_executions (execution_token, operation_id, tenant_id, symbol, status, source, "
+          "slippage_pct, triggered_at, executed_at, failed_at, last_event_seq) VALUES "
+          "('op1-SL-1', 1, 1, 'BTCUSDT', 'EXECUTED', 'CRON', 0.1, now() - interval '10 s', "
+          "  now() - interval '9.5 s', NULL, 1),"
+          "('op2-SL-1', 2, 1, 'BTCUSDT', 'EXECUTED', 'CRON', 0.3, now() - interval '10 s', "
+          "  now() - interval '8.5 s', NULL, 2),"
+          "('op3-SL-1', 3, 1, 'BTCUSDT', 'EXECUTED', 'CRON', 4.0, now() - interval '2 hours', "
+          "  now() - interval '2 hours', NULL, 3),"
+          "('op4-SL-1', 4, 1, 'BTCUSDT', 'FAILED', 'CRON', NULL, now() - interval '10 s', NULL, now(), 4)");
+  pqxx::read_transaction tx(*connection);
+  const store::MonitoringSnapshot s = store::read_monitoring(tx);
+  EXPECT_EQ(s.executed_last_hour, 2);
+  EXPECT_NEAR(s.slippage_pct_last_hour.at("0.5"), 0.2, 1e-9);
+  EXPECT_NEAR(s.slippage_pct_last_hour.at("1"), 0.3, 1e-9);
+  EXPECT_NEAR(s.latency_seconds_last_hour.at("0.5"), 1.0, 1e-6);
+  EXPECT_NEAR(s.latency_seconds_last_hour.at("1"), 1.5, 1e-6);
+  const std::string text = monitor::monitoring_text(s);
+  EXPECT_NE(text.find("backstop_execution_slippage_percent_last_hour{quantile=\"1\"} 0.3"), std::string::npos) << text;
+  EXPECT_NE(text.find("backstop_executions_executed_last_hour 2"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace backstop::testing
