@@ -1,5 +1,6 @@
 // Validates Kubernetes objects (YAML or JSON files; a JSON file may hold an
-// array) against the official schemas from kubernetes-models, and StopMonitors
+// array) against the official schemas from kubernetes-models (and
+// @kubernetes-models/prometheus-operator for PrometheusRule, ServiceMonitor), and StopMonitors
 // against the openAPIV3Schema of the CRD in crds/. Exit 1 with the path of what
 // is wrong.
 //   node validate.mjs FILE...
@@ -15,7 +16,10 @@ for (const file of files) {
     const parsed = JSON.parse(text);
     for (const o of Array.isArray(parsed) ? parsed : [parsed]) objects.push({ file, o });
   } else {
-    for (const doc of parseAllDocuments(text)) objects.push({ file, o: doc.toJS() });
+    for (const doc of parseAllDocuments(text)) {
+      const o = doc.toJS();
+      if (o !== null && o !== undefined) objects.push({ file, o });  // a document of comments only
+    }
   }
 }
 
@@ -50,7 +54,9 @@ for (const { file, o } of objects) {
       if (!ajv.validate(schema, o)) throw new Error(ajv.errorsText(ajv.errors));
     } else {
       const [group, version] = o.apiVersion.includes("/") ? o.apiVersion.split("/") : [null, o.apiVersion];
-      const module = await import(`kubernetes-models/${group ? group + "/" : ""}${version}/${o.kind}`);
+      // The Prometheus Operator's kinds come from @kubernetes-models/prometheus-operator.
+      const models = group === "monitoring.coreos.com" ? "@kubernetes-models/prometheus-operator" : "kubernetes-models";
+      const module = await import(`${models}/${group ? group + "/" : ""}${version}/${o.kind}`);
       new module[o.kind](o).validate();
     }
     console.log(`ok   ${label}`);

@@ -1,0 +1,71 @@
+// Checks a rendered chart (helm-render output) beyond the schemas: the CRD is
+// the one in crds/, the PrometheusRule carries exactly the groups of the plain
+// rules file (and writes them out for `promtool check rules`), the controller
+// runs non-root with a read-only root filesystem, no capabilities and probes,
+// RBAC names every resource and verb (no wildcards), the migration Job is a
+// pre-install/pre-upgrade hook, the dashboard is JSON with the panels promised.
+//   node check-chart.mjs RENDERED.yaml RULES.yaml CRD.yaml RULES_OUT.yaml
+import { readFileSync, writeFileSync } from "node:fs";
+import { isDeepStrictEqual } from "node:util";
+import { parse, parseAllDocuments, stringify } from "yaml";
+
+const [rendered, rulesFile, crdFile, rulesOut] = process.argv.slice(2);
+const docs = parseAllDocuments(readFileSync(rendered, "utf8")).map((d) => d.toJS()).filter((o) => o);
+const problems = [];
+const expect = (ok, what) => {
+  if (!ok) problems.push(what);
+};
+const byKind = (kind) => docs.filter((o) => o.kind === kind);
+
+const crd = byKind("CustomResourceDefinition");
+expect(crd.length === 1 && isDeepStrictEqual(crd[0], parse(readFileSync(crdFile, "utf8"))),
+  "the chart's CRD is not the one in crds/ (copy crds/stopmonitors.backstop.dev.yaml to charts/backstop/crds/)");
+
+const rules = byKind("PrometheusRule");
+if (rules.length === 1) {
+  expect(isDeepStrictEqual(rules[0].spec, parse(readFileSync(rulesFile, "utf8"))),
+    "PrometheusRule spec differs from the rules file");
+  writeFileSync(rulesOut, stringify(rules[0].spec));
+} else {
+  writeFileSync(rulesOut, "groups: []\n");
+}
+
+for (const d of byKind("Deployment")) {
+  const pod = d.spec.template.spec;
+  expect(pod.securityContext?.runAsNonRoot === true, `${d.metadata.name}: pod runAsNonRoot`);
+  for (const c of pod.containers) {
+    const sc = c.securityContext ?? {};
+    expect(sc.readOnlyRootFilesystem === true, `${c.name}: readOnlyRootFilesystem`);
+    expect(sc.allowPrivilegeEscalation === false, `${c.name}: allowPrivilegeEscalation false`);
+    expect(isDeepStrictEqual(sc.capabilities?.drop, ["ALL"]), `${c.name}: capabilities drop ALL`);
+    expect(c.livenessProbe?.httpGet?.path === "/healthz", `${c.name}: liveness probe /healthz`);
+    expect(c.readinessProbe?.httpGet?.path === "/readyz", `${c.name}: readiness probe /readyz`);
+    expect(c.resources?.requests && c.resources?.limits, `${c.name}: resources`);
+  }
+}
+for (const r of [...byKind("ClusterRole"), ...byKind("Role")]) {
+  for (const rule of r.rules) {
+    expect(!rule.verbs.includes("*") && !rule.resources.includes("*") && !(rule.apiGroups ?? []).includes("*"),
+      `${r.kind}/${r.metadata.name}: wildcard in ${JSON.stringify(rule)}`);
+  }
+}
+for (const j of byKind("Job")) {
+  const hooks = j.metadata.annotations?.["helm.sh/hook"] ?? "";
+  expect(hooks.includes("pre-install") && hooks.includes("pre-upgrade"), `${j.metadata.name}: pre-install/pre-upgrade hook`);
+  expect(j.spec.template.spec.containers[0].args.includes("up"), `${j.metadata.name}: runs migrate up`);
+}
+for (const cm of byKind("ConfigMap").filter((c) => c.metadata.name.endsWith("-dashboard"))) {
+  const dashboard = JSON.parse(cm.data["backstop.json"]);
+  const titles = dashboard.panels.map((p) => p.title).join(" | ");
+  for (const want of ["Executions by status", "Slippage", "latency", "failure", "Outbox backlog"]) {
+    expect(titles.toLowerCase().includes(want.toLowerCase()), `dashboard: a panel about ${want} (have: ${titles})`);
+  }
+  for (const p of dashboard.panels) expect(p.targets.every((t) => t.expr), `dashboard panel ${p.title}: empty query`);
+}
+
+const kinds = docs.map((o) => o.kind).join(", ");
+if (problems.length) {
+  for (const p of problems) console.log(`FAIL ${p}`);
+  process.exit(1);
+}
+console.log(`ok   ${docs.length} objects (${kinds})`);
