@@ -16,16 +16,21 @@
 #      beside it, the first pass that computes every wake price
 #   8. P3: outbox-drain messages/s into a local RabbitMQ with confirms vs a
 #      plain rabbitmq-c loop publishing the same payloads with confirms
-# Usage: ./dev bench [--operations N] [--only 1,2,3,4,5,6,7,8]
+#   9. P6: controller cold start over 1,000 StopMonitors (until every one is
+#      Ready) and its RSS, vs one thread making the same API writes with no
+#      reads, watches or decisions (the API test server as the API)
+# Usage: ./dev bench [--operations N] [--only 1,2,3,4,5,6,7,8,9] [--monitors N]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/lib.sh"
 operations=1000000
-only=1,2,3,4,5,6,7,8
+monitors=1000
+only=1,2,3,4,5,6,7,8,9
 while (($#)); do
   case "$1" in
     --operations) operations=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
+    --monitors) monitors=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -38,8 +43,12 @@ PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 
 want() { [[ ",$only," == *",$1,"* ]]; }
 SIM_PID=
+KUBE_PID=
+CONTROLLER_PID=
 cleanup() {
   [[ -n "$SIM_PID" ]] && kill "$SIM_PID" 2>/dev/null || true
+  [[ -n "$CONTROLLER_PID" ]] && kill "$CONTROLLER_PID" 2>/dev/null || true
+  [[ -n "$KUBE_PID" ]] && kill "$KUBE_PID" 2>/dev/null || true
   rabbit_stop
   pg_stop
 }
@@ -278,4 +287,64 @@ printf "%-46s %8.0f msg/s  (%s rows published and marked, %.2f s)\n" "outbox-dra
 printf "%-46s %8.0f msg/s  (%s messages, %.2f s)\n" "plain rabbitmq-c loop, confirms per $p3_batch (baseline)" "$base" "$base_n" "$base_s"
 printf "%-46s %8.2f  (goal >= 0.5 and >= 20,000 msg/s)\n" "ratio" "$(echo "$ours / $base" | bc -l)"
 rabbit_stop
+fi
+
+if want 9; then
+echo
+echo "## 9. P6: controller cold start over $monitors StopMonitors vs the same API writes from one thread"
+p6=$(mktemp -d)
+"$BIN/kube-api-test-server" --port-file "$p6/port" 2>"$p6/server.log" &
+KUBE_PID=$!
+for _ in $(seq 100); do [[ -s "$p6/port" ]] && break; sleep 0.05; done
+api="http://127.0.0.1:$(cat "$p6/port")"
+cat >"$p6/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters: [{name: b, cluster: {server: "$api"}}]
+users: [{name: b, user: {}}]
+contexts: [{name: b, context: {cluster: b, user: b, namespace: trading}}]
+current-context: b
+KC
+kc=(kubectl --kubeconfig "$p6/kubeconfig")
+export KUBECACHEDIR="$p6/cache"
+"${kc[@]}" apply -f "$ROOT/crds/stopmonitors.backstop.dev.yaml" >/dev/null
+printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n---\n' trading baseline >"$p6/ns.yaml"
+"${kc[@]}" apply -f "$p6/ns.yaml" >/dev/null
+for ns in trading baseline; do
+  for i in $(seq -w 1 "$monitors"); do
+    sed -e "s/name: desk-a$/name: desk-$i/" -e "s/namespace: trading/namespace: $ns/" \
+      "$ROOT/crds/examples/stopmonitor-desk-a.yaml"
+    echo "---"
+  done >"$p6/$ns.yaml"
+  "${kc[@]}" create -f "$p6/$ns.yaml" >/dev/null
+done
+read -r base_n base_s <<<"$("$BIN/kube_write_baseline" "$api" baseline)"
+start=$(date +%s.%N)
+"$BIN/controller" --kubeconfig "$p6/kubeconfig" --namespace trading --lease-namespace trading \
+  --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 --ports-file "$p6/ports" \
+  --no-database-metrics --log-level warn 2>"$p6/controller.log" &
+CONTROLLER_PID=$!
+for _ in $(seq 100); do [[ -s "$p6/ports" ]] && break; sleep 0.02; done
+metrics="http://127.0.0.1:$(sed -n 's/^metrics=//p' "$p6/ports")/metrics"
+ready=0
+for _ in $(seq 6000); do
+  ready=$(curl -s "$metrics" | sed -n 's/^backstop_controller_stopmonitors_ready \([0-9.e+]*\)$/\1/p')
+  [[ "${ready%.*}" == "$monitors" ]] && break
+  sleep 0.05
+done
+end=$(date +%s.%N)
+ours_s=$(echo "$end - $start" | bc -l)
+sleep 2  # steady state
+rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$CONTROLLER_PID/status")
+hwm_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$CONTROLLER_PID/status")
+cronjobs=$("${kc[@]}" get cronjobs -n trading -o name | wc -l)
+printf "%-46s %8.2f s  (%s StopMonitors, 3 CronJob creates + 1 status update each)\n" \
+  "one thread, writes only (baseline)" "$base_s" "$base_n"
+printf "%-46s %8.2f s  (ready: %s, CronJobs: %s; ratio %.2f)\n" "controller cold start to all Ready" "$ours_s" \
+  "${ready%.*}" "$cronjobs" "$(echo "$base_s / $ours_s" | bc -l)"
+printf "%-46s %8.1f MB RSS now, %.1f MB peak\n" "controller memory" "$(echo "$rss_kb / 1024" | bc -l)" \
+  "$(echo "$hwm_kb / 1024" | bc -l)"
+kill "$CONTROLLER_PID"; wait "$CONTROLLER_PID" 2>/dev/null || true; CONTROLLER_PID=
+kill "$KUBE_PID"; wait "$KUBE_PID" 2>/dev/null || true; KUBE_PID=
+rm -rf "$p6"
 fi
