@@ -1,5 +1,5 @@
 // dump-desired: the objects the controller would create for a StopMonitor
-// manifest (YAML), as a JSON array, so that tests/k8s-schemas can validate them
+// manifest (YAML), and an Event about it, as a JSON array, so that tests/k8s-schemas can validate them
 // against the official Kubernetes schemas.
 //   dump-desired STOPMONITOR.yaml [--with-stream]
 #include <yaml-cpp/yaml.h>
@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "controller/desired.h"
+#include "kube/events.h"
 
 namespace {
 
@@ -54,6 +55,9 @@ int main(int argc, char** argv) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& o : d.cronjobs) out.push_back(o);
   for (const auto& o : d.deployments) out.push_back(o);
+  // And an Event about the StopMonitor, as the reconciler records them.
+  out.push_back(backstop::kube::event_object(monitor, "Normal", "Created", "Created CronJob x", "backstop-controller",
+                                             "controller-0", "2026-11-25T00:00:00Z", "1873c5a9d2f3e01"));
   std::cout << out.dump(2) << "\n";
   return 0;
 }

@@ -863,6 +863,7 @@ int main(int argc, char** argv) {
   server.Put(R"(/.*)", handler);
   server.Patch(R"(/.*)", handler);
   server.Delete(R"(/.*)", handler);
+  server.set_tcp_nodelay(true);  // before binding (the listening socket carries it); as Go's net/http does
   const int bound = port == 0 ? server.bind_to_any_port("127.0.0.1") : (server.bind_to_port("127.0.0.1", port) ? port : -1);
   if (bound < 0) {
     std::cerr << "kube-api-test-server: cannot listen on port " << port << "\n";
