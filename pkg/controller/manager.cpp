@@ -116,9 +116,7 @@ void Manager::run(std::stop_token stop) {
                                         options_.lease_duration});
   std::unique_ptr<std::jthread> session;  // the leading part, while leading
   auto last_renew = Clock::now();
-  auto step_down = [&](const char* why) {
-    if (!session) return;
-    log::warn("leadership lost: stopping reconciles", {{"identity", options_.identity}, {"reason", why}});
+  auto stop_leading = [&] {
     session.reset();  // requests stop and joins
     leading_ = false;
     metrics_.leader.Set(0);
@@ -144,18 +142,18 @@ void Manager::run(std::stop_token stop) {
       leading_ = true;
       session = std::make_unique<std::jthread>([this](std::stop_token s) { lead(s); });
     } else if (!holds && session) {
-      step_down(elector.observed_holder().empty() || elector.observed_holder() == options_.identity
-                    ? "lease not renewed within the renew deadline"
-                    : "lease taken over");
+      const bool taken = !elector.observed_holder().empty() && elector.observed_holder() != options_.identity;
+      log::warn("leadership lost: stopping reconciles",
+                {{"identity", options_.identity},
+                 {"reason", taken ? "lease taken over" : "lease not renewed within the renew deadline"}});
+      stop_leading();
     } else if (!holds) {
       log::debug("standing by", {{"leader", elector.observed_holder()}});
     }
     sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(options_.retry_period), stop);
   }
   if (session) {
-    session.reset();
-    leading_ = false;
-    metrics_.leader.Set(0);
+    stop_leading();
     elector.release();
     log::info("released the lease", {{"identity", options_.identity}});
   }
@@ -172,10 +170,6 @@ void Manager::lead(std::stop_token stop) {
   };
   synced_ = 0;
   informers_ = static_cast<int>(informers.size());
-  {
-    std::lock_guard lock(ready_mutex_);
-    monitor_ready_.clear();
-  }
   std::vector<std::jthread> threads;
   for (const Informer& informer : informers) {
     threads.emplace_back([this, &informer, &queue](std::stop_token s) { inform(informer, queue, s); });
@@ -245,19 +239,14 @@ void Manager::inform(const Informer& informer, kube::WorkQueue& queue, std::stop
             stop);
       }
       if (!stop.stop_requested()) metrics_.watch_restarts.Add({{"resource", informer.resource}, {"reason", "resync"}}).Increment();
-    } catch (const kube::ApiError& e) {
-      if (e.gone()) {
+    } catch (const std::exception& e) {
+      if (const auto* api = dynamic_cast<const kube::ApiError*>(&e); api != nullptr && api->gone()) {
         // The history the watch asked for was compacted: list again, from now.
         log::info("watch expired; relisting", {{"resource", informer.resource}, {"error", e.what()}});
         metrics_.watch_restarts.Add({{"resource", informer.resource}, {"reason", "expired"}}).Increment();
         continue;
       }
-      log::warn("list/watch failed", {{"resource", informer.resource}, {"error", e.what()}});
-      metrics_.watch_restarts.Add({{"resource", informer.resource}, {"reason", "error"}}).Increment();
-      sleep_for(backoff, stop);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
-    } catch (const std::exception& e) {
-      // The API server away or restarting: retry the list with backoff.
+      // The API server away or restarting, or an API error: retry the list with backoff.
       log::warn("list/watch failed", {{"resource", informer.resource}, {"error", e.what()}});
       metrics_.watch_restarts.Add({{"resource", informer.resource}, {"reason", "error"}}).Increment();
       sleep_for(backoff, stop);

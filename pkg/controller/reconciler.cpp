@@ -1,7 +1,5 @@
 #include "controller/reconciler.h"
 
-#include <ctime>
-
 #include "controller/desired.h"
 #include "controller/plan.h"
 
@@ -29,13 +27,6 @@ std::vector<std::string> names_of(const std::vector<json>& objects) {
 }
 
 }  // namespace
-
-std::string rfc3339_now() {
-  const std::time_t t = std::time(nullptr);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buffer;
-}
 
 Reconciler::Reconciler(kube::KubeClient& client, std::function<std::string()> now, kube::EventRecorder* events)
     : client_(client), now_(std::move(now)), events_(events) {}

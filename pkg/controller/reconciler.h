@@ -38,6 +38,6 @@ class Reconciler {
 };
 
 // The current time as RFC 3339 (UTC, seconds).
-std::string rfc3339_now();
+using kube::rfc3339_now;
 
 }  // namespace backstop::controller

@@ -3,12 +3,17 @@
 
 namespace backstop::kube {
 
-exchange::HttpResponse KubeClient::call(const std::string& method, const std::string& target, const std::string& body,
-                                        const std::string& content_type) {
+exchange::HttpRequest KubeClient::request_for(const std::string& method, const std::string& target,
+                                               const std::string& body, const std::string& content_type) const {
   exchange::HttpRequest request{method, target, {{"Accept", "application/json"}}, body};
   if (config_.token) request.headers["Authorization"] = "Bearer " + *config_.token;
   if (!body.empty()) request.headers["Content-Type"] = content_type;
-  return http_->send(request);
+  return request;
+}
+
+exchange::HttpResponse KubeClient::call(const std::string& method, const std::string& target, const std::string& body,
+                                        const std::string& content_type) {
+  return http_->send(request_for(method, target, body, content_type));
 }
 
 json KubeClient::expect_json(const std::string& method, const std::string& target,
@@ -65,8 +70,7 @@ std::string KubeClient::watch(const std::string& collection, const std::string& 
   const std::string target = collection + (collection.find('?') == std::string::npos ? "?" : "&") +
                              "watch=true&allowWatchBookmarks=true&resourceVersion=" + resource_version +
                              "&timeoutSeconds=" + std::to_string(window.count());
-  exchange::HttpRequest request{"GET", target, {{"Accept", "application/json"}}, ""};
-  if (config_.token) request.headers["Authorization"] = "Bearer " + *config_.token;
+  const exchange::HttpRequest request = request_for("GET", target);
   std::string last = resource_version;
   exchange::HttpTransport& transport = watch_http_ ? *watch_http_ : *http_;
   const auto response = transport.stream_lines(

@@ -68,6 +68,9 @@ class KubeClient {
   [[nodiscard]] const KubeConfig& config() const { return config_; }
 
  private:
+  [[nodiscard]] exchange::HttpRequest request_for(const std::string& method, const std::string& target,
+                                                  const std::string& body = "",
+                                                  const std::string& content_type = "application/json") const;
   exchange::HttpResponse call(const std::string& method, const std::string& target, const std::string& body = "",
                               const std::string& content_type = "application/json");
   json expect_json(const std::string& method, const std::string& target, const exchange::HttpResponse& response);

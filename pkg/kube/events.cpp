@@ -6,16 +6,13 @@
 #include <ctime>
 
 namespace backstop::kube {
-namespace {
 
-std::string now_rfc3339() {
+std::string rfc3339_now() {
   const std::time_t t = std::time(nullptr);
   char buffer[32];
   std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buffer;
 }
-
-}  // namespace
 
 json event_object(const json& object, const std::string& type, const std::string& reason, const std::string& message,
                   const std::string& component, const std::string& instance, const std::string& now,
@@ -51,7 +48,7 @@ void EventRecorder::record(const json& object, const std::string& type, const st
                          std::chrono::system_clock::now().time_since_epoch()).count();
   char unique[40];
   std::snprintf(unique, sizeof unique, "%llx%02lx", static_cast<unsigned long long>(nanos), (++sequence_) % 256);
-  const json event = event_object(object, type, reason, message, component_, instance_, now_rfc3339(), unique);
+  const json event = event_object(object, type, reason, message, component_, instance_, rfc3339_now(), unique);
   try {
     client_.create("/api/v1/namespaces/" + event["metadata"]["namespace"].get<std::string>() + "/events", event);
     ++recorded_;

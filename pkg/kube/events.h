@@ -28,6 +28,9 @@ class EventRecorder {
   std::atomic<long> sequence_{0};
 };
 
+// The current time as RFC 3339 (UTC, seconds), as Events and conditions carry it.
+std::string rfc3339_now();
+
 // The Event object record() sends (pure; `now` RFC 3339, `unique` a suffix).
 json event_object(const json& object, const std::string& type, const std::string& reason, const std::string& message,
                   const std::string& component, const std::string& instance, const std::string& now,
