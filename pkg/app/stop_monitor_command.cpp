@@ -67,6 +67,17 @@ void StopMonitorCommand::add_to(CLI::App& app) {
   app.add_option("--recv-window-ms", recv_window_ms_, "recvWindow of signed requests")
       ->check(CLI::Range(1, 60000))
       ->capture_default_str();
+  app.add_option("--exchange-processing-ms", exchange_processing_ms_,
+                 "how long the exchange may still execute an order after it arrived (Binance: 10 s); part of the "
+                 "re-send fence")
+      ->envname("BACKSTOP_EXCHANGE_PROCESSING_MS")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  app.add_option("--max-clock-offset-ms", max_clock_offset_ms_,
+                 "the most the exchange's clock and the database's may differ; part of the re-send fence")
+      ->envname("BACKSTOP_MAX_CLOCK_OFFSET_MS")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
   app.add_option("--timeout-ms", timeout_ms_, "HTTP timeout per exchange call")
       ->check(CLI::Range(100, 120000))
       ->capture_default_str();
@@ -136,6 +147,9 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
     options.max_price_age = std::chrono::milliseconds(max_price_age_ms_);
     options.batch_size = static_cast<std::size_t>(batch_size_);
     options.orders_in_flight = static_cast<std::size_t>(orders_in_flight_);
+    options.timing.recv_window = config.recv_window;
+    options.timing.exchange_processing = std::chrono::milliseconds(exchange_processing_ms_);
+    options.timing.max_clock_offset = std::chrono::milliseconds(max_clock_offset_ms_);
     if (stream_) options.source = core::EventSource::kStream;
     monitor::StopMonitor monitor(*connection, client, options);
 

@@ -22,6 +22,8 @@ class StopMonitorCommand {
   std::string api_secret_;
   int recv_window_ms_ = 5000;
   int timeout_ms_ = 10000;
+  int exchange_processing_ms_ = 10000;
+  int max_clock_offset_ms_ = 1000;
   bool dry_run_ = false;
   bool json_ = false;
   bool continuous_ = false;

@@ -102,10 +102,12 @@ Execution apply_to_execution(const std::optional<Execution>& current, const Even
       if (next.submitted_at) ++next.retry_count;
       next.status = ExecutionStatus::kSubmitted;
       next.submitted_at = event.occurred_at;
-      if (event.quantity) next.quantity = event.quantity;
+      // `quantity` stays the exit's target, fixed by the claim: an attempt's
+      // order size (its event's quantity) is only a part of it.
       break;
     case EventType::kExecuted:
-      require_status(next, event, {ExecutionStatus::kSubmitted});
+      // From BLOCKED when a retry finds the remainder of a partly filled exit is dust.
+      require_status(next, event, {ExecutionStatus::kSubmitted, ExecutionStatus::kBlocked});
       next.status = ExecutionStatus::kExecuted;
       next.executed_at = event.occurred_at;
       next.fill_price = event.fill_price;

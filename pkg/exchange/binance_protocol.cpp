@@ -231,10 +231,21 @@ ExchangeError classify_http_error(Call call, int http_status, std::string_view b
   } else if (http_status >= 500 || parsed.code == -1006 || parsed.code == -1007) {
     // The request reached the matching engine or may have: an order's fate is unknown.
     error.error_class = order ? ErrorClass::kStatusUnknown : ErrorClass::kRetryable;
-  } else if (parsed.code == kInvalidTimestamp || parsed.code == -1001) {
-    error.error_class = ErrorClass::kRetryable;  // resync the clock / reconnect, then retry
+  } else if (parsed.code == 0) {
+    // Not an answer of the exchange (a proxy, a gateway, HTTP 408): an order
+    // may have gone through; anything else can simply be asked again.
+    error.error_class = order ? ErrorClass::kStatusUnknown : ErrorClass::kRetryable;
+  } else if (order && parsed.code == -2010 && parsed.message.find("Duplicate order") != std::string::npos) {
+    // An order with this client id is open at the exchange: it exists, and may fill.
+    error.error_class = ErrorClass::kStatusUnknown;
+  } else if (parsed.code == -1013 || (parsed.code <= -1100 && parsed.code >= -1199)) {
+    // A filter or a parameter the exchange will refuse however often it is sent.
+    error.error_class = ErrorClass::kTerminal;
   } else {
-    error.error_class = ErrorClass::kTerminal;  // -2010, -1013, -1100..-1130, -2011, ...
+    // The exchange refused this request and executed nothing (-2010 insufficient
+    // balance while a balance is locked, -1021 timestamp, -1001, -2015 key or
+    // permissions): retrying may succeed, with backoff and an alert if it persists.
+    error.error_class = ErrorClass::kRetryable;
   }
   return error;
 }

@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/exit.h"
 #include "core/guardrails.h"
+#include "monitor/exit_events.h"
 #include "monitor/price_feed.h"
 #include "runtime/fault.h"
 #include "runtime/log.h"
@@ -22,39 +24,6 @@ using core::Decimal;
 using core::Event;
 using core::EventType;
 using nlohmann::json;
-
-// What one EXECUTION_SUBMITTED event promised: which order, how much, and what
-// earlier attempts of the same execution had already filled.
-struct Submission {
-  int attempt = 1;
-  std::string client_order_id;
-  Decimal quantity;
-  Decimal filled_before;
-  Decimal quote_before;
-};
-
-// The latest EXECUTION_SUBMITTED of each token, by token.
-std::map<std::string, Submission> last_submissions(pqxx::transaction_base& tx, const std::vector<std::string>& tokens) {
-  std::map<std::string, Submission> result;
-  if (tokens.empty()) return result;
-  store::ArrayLiteral literal;
-  for (const auto& t : tokens) literal.add(t);
-  for (const auto& row : store::exec_prepared(tx, "bs_last_submissions",
-           "SELECT DISTINCT ON (execution_token) execution_token, payload::text FROM stop_events "
-           "WHERE execution_token = ANY($1::text[]) AND event_type = 'EXECUTION_SUBMITTED' "
-           "ORDER BY execution_token, event_seq DESC",
-           literal.str())) {
-    const json p = json::parse(row[1].as<std::string>());
-    Submission s;
-    s.attempt = p.at("attempt").get<int>();
-    s.client_order_id = p.at("client_order_id").get<std::string>();
-    s.quantity = Decimal::parse(p.at("order_quantity").get<std::string>());
-    s.filled_before = Decimal::parse(p.at("filled_before").get<std::string>());
-    s.quote_before = Decimal::parse(p.at("quote_before").get<std::string>());
-    result.emplace(row[0].as<std::string>(), std::move(s));
-  }
-  return result;
-}
 
 Event base_event(const core::Execution& x, EventType type, core::EventSource source) {
   Event e;
@@ -122,27 +91,6 @@ StopMonitor::StopMonitor(pqxx::connection& connection, exchange::Exchange& excha
       repository_(connection),
       random_(std::random_device{}()) {}
 
-std::optional<std::string> StopMonitor::append(Event event) {
-  pqxx::work tx(connection_);
-  const store::AppendResult r = store::EventStore::append(tx, {std::move(event)});
-  tx.commit();
-  if (r.appended.empty()) return std::string("duplicate");
-  return std::nullopt;
-}
-
-const exchange::SymbolRules* StopMonitor::rules_for(const std::string& symbol) {
-  if (!rules_ || rules_->count(symbol) == 0) {
-    auto fetched = exchange_.rules();
-    if (!fetched.ok()) {
-      log::warn("cannot read exchange rules", {{"error", fetched.error().describe()}});
-      return nullptr;
-    }
-    rules_ = std::move(fetched.value());
-  }
-  const auto it = rules_->find(symbol);
-  return it == rules_->end() ? nullptr : &it->second;
-}
-
 PassSummary StopMonitor::run_pass() {
   const auto start = std::chrono::steady_clock::now();
   PassSummary summary;
@@ -182,15 +130,16 @@ struct StopMonitor::Work {
   core::ProtectedPosition position;
   std::optional<Decimal> price;  // the decisive price that reached the monitor, if any
   core::TimePoint price_time;
-  core::Execution x;                     // the state read under the token lock
-  std::optional<Submission> submission;  // the order to send (or to find first)
-  bool query_first = false;              // submitted before: the order may already exist
-  bool trial = false;                    // the one HALF_OPEN trial of its symbol's breaker
-  std::optional<Event> blocked;          // BLOCKED, written by record() (guard() writes its own)
-  std::optional<Event> terminal;         // EXECUTED or FAILED, written by record()
-  std::optional<Decimal> dust_remainder;
+  core::Execution x;       // the projection row read under the token lock
+  core::ExitState state;   // what the exit's events say (core/exit.h)
+  core::ExitAction action;  // what to ask the exchange next (kSend / kQuery), else nothing
+  bool trial = false;      // the one HALF_OPEN trial of its symbol's breaker
+  std::optional<Event> blocked;   // BLOCKED CIRCUIT_OPEN, written by record() (guard() writes its own)
+  std::optional<Event> terminal;  // EXECUTED or FAILED, written by record()
   bool dust = false;  // a remainder (or the whole quantity) below the exchange's minimum
+  std::optional<Decimal> dust_remainder;  // EXECUTED with a remainder below the minimum
   std::string outcome;  // executed, failed, pending, blocked:<reason>, locked, already-finished, missing
+  [[nodiscard]] Decimal trigger_price() const { return x.trigger_price.value_or(price.value_or(Decimal())); }
 };
 
 void StopMonitor::resume_unfinished(const exchange::PriceSnapshot* prices, core::TimePoint received,
@@ -277,12 +226,33 @@ std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& price
   // a tick's claims are committed together, before any order is sent.
   std::vector<ClaimedExit> claimed;
   std::vector<Event> claims;
+  // The scan's snapshot says which rows are crossed; the claim is decided on
+  // the rows as they are under the claim's share locks (one exit per position:
+  // a trailing pass that moved the stop meanwhile is seen here, and cannot move
+  // it again until this transaction ends).
+  std::vector<std::pair<core::ProtectedPosition, Decimal>> crossed;
   for (const core::ProtectedPosition& position : candidates) {
     const exchange::Quote& quote = prices.at(position.symbol);
     const auto price = core::decisive_price(core::Quote{quote.last, quote.bid, quote.ask}, position.side,
                                             options_.price_source);
-    const auto trigger = price ? core::evaluate(position, *price) : std::nullopt;
-    if (!trigger) continue;  // a percentage-only row that is not crossed
+    if (price && core::evaluate(position, *price)) crossed.emplace_back(position, *price);
+  }
+  std::map<std::int64_t, core::ProtectedPosition> held;
+  if (tx && !crossed.empty()) {
+    std::vector<std::int64_t> ids;
+    for (const auto& c : crossed) ids.push_back(c.first.id.value);
+    held = repository_.lock_for_claim(*tx, ids);
+  }
+  for (auto& [scanned, decisive] : crossed) {
+    const std::optional<Decimal> price = decisive;
+    core::ProtectedPosition position = scanned;
+    if (tx) {
+      const auto now_held = held.find(position.id.value);
+      if (now_held == held.end()) continue;  // closed, or its exit was claimed, since the scan
+      position = now_held->second;
+    }
+    const auto trigger = core::evaluate(position, *price);
+    if (!trigger) continue;  // the level moved away from the price since the scan
     ++summary.triggered;
     TriggerReport report{position.id.value, position.tenant.value, position.symbol,
                          std::string(core::to_string(position.side)), std::string(core::to_string(trigger->kind)),
@@ -403,21 +373,19 @@ void StopMonitor::drive_batch(std::span<Work> batch) {
   for (const auto& t : tokens) {
     if (locks.held(t)) held.push_back(t);
   }
-  // The batch's state in one read: executions, their last submissions, breakers.
+  // The batch's state in one read: executions, what their events say, breakers,
+  // and the database's clock.
   std::map<std::string, core::Execution> states;
-  std::map<std::string, Submission> submissions;
+  store::MonitorRepository::ExitHistory history;
   {
     pqxx::read_transaction tx(connection_);
     states = store::EventStore::executions(tx, held);
-    std::vector<std::string> submitted_tokens;
+    history = repository_.exit_history(tx, held);
     std::set<std::string> symbols;
-    for (const auto& [token, x] : states) {
-      if (x.status == core::ExecutionStatus::kSubmitted) submitted_tokens.push_back(token);
-      symbols.insert(x.symbol);
-    }
-    submissions = last_submissions(tx, submitted_tokens);
+    for (const auto& [token, x] : states) symbols.insert(x.symbol);
     breakers_ = repository_.read_breakers(tx, symbols);
   }
+  clock_anchor_ = {history.now, std::chrono::steady_clock::now()};
 
   std::vector<Work*> to_guard;
   for (Work& w : batch) {
@@ -431,29 +399,25 @@ void StopMonitor::drive_batch(std::span<Work> batch) {
       continue;
     }
     w.x = state->second;
-    switch (w.x.status) {
-      case core::ExecutionStatus::kExecuted:
-      case core::ExecutionStatus::kFailed:
-        // Finished by another process between our claim (or scan) and our lock: not ours to count.
-        w.outcome = "already-finished";
-        break;
-      case core::ExecutionStatus::kSubmitted:
-        if (const auto s = submissions.find(w.token); s != submissions.end()) {
-          w.submission = s->second;
-          w.query_first = true;
-        } else {
-          fail(w, "execution is SUBMITTED but its submission event is missing");
-        }
-        break;
-      default:  // TRIGGERED or BLOCKED: guardrails, then the first submission
-        to_guard.push_back(&w);
+    w.state = core::fold_exit(history.facts[w.token]);
+    if (w.state.finished()) {
+      // Finished by another process between our claim (or scan) and our lock: not ours to count.
+      w.outcome = "already-finished";
+    } else if (w.state.open) {
+      // Submitted earlier and its end is not known: the order may exist. Ask first.
+      w.action = core::resume_open(w.state, core::ExitContext{}).next;
+    } else {
+      to_guard.push_back(&w);  // TRIGGERED or BLOCKED: guardrails, then the next submission
     }
   }
   guard(to_guard);
   // A breaker's trial goes first, alone: its success closes the breaker for
   // the rest. Submissions from earlier passes look for their order first, one
   // at a time; new orders go orders_in_flight at a time.
-  auto sendable = [](const Work& w) { return w.submission && w.outcome.empty() && !w.terminal; };
+  auto sendable = [](const Work& w) {
+    return w.outcome.empty() && !w.terminal &&
+           (w.action.kind == core::ExitActionKind::kSend || w.action.kind == core::ExitActionKind::kQuery);
+  };
   bool tried = false;
   for (Work& w : batch) {
     if (w.trial && sendable(w)) {
@@ -477,7 +441,7 @@ void StopMonitor::drive_batch(std::span<Work> batch) {
   std::vector<Work*> fresh;
   for (Work& w : batch) {
     if (w.trial || !sendable(w)) continue;
-    if (w.query_first) {
+    if (w.action.kind == core::ExitActionKind::kQuery) {
       send(w);
     } else {
       fresh.push_back(&w);
@@ -488,7 +452,7 @@ void StopMonitor::drive_batch(std::span<Work> batch) {
     std::vector<Work*> going;
     std::vector<exchange::OrderRequest> requests;
     for (std::size_t i = first; i < std::min(fresh.size(), first + in_flight); ++i) {
-      if (held_by_breaker(*fresh[i])) continue;
+      if (held_by_breaker(*fresh[i]) || too_late_to_send(*fresh[i])) continue;
       going.push_back(fresh[i]);
       requests.push_back(order_request(*fresh[i]));
     }
@@ -499,6 +463,61 @@ void StopMonitor::drive_batch(std::span<Work> batch) {
   record(batch);
 }
 
+core::TimePoint StopMonitor::now() const {
+  return clock_anchor_.first + std::chrono::duration_cast<core::TimePoint::duration>(
+                                   std::chrono::steady_clock::now() - clock_anchor_.second);
+}
+
+core::ExitContext StopMonitor::exit_context(const Work& w) {
+  core::ExitContext c;
+  c.token = w.token;
+  c.client_id = &exchange::client_order_id;
+  c.price = w.price.value_or(w.trigger_price());
+  c.now = now();
+  c.timing = options_.timing;
+  const RulesLookup found = lookup_rules(w.x.symbol);
+  if (found.rules != nullptr && found.rules->trading) c.rules = lot_rules(*found.rules);
+  c.symbol_listed = found.listed;
+  return c;
+}
+
+// Turns the step's records into events: EXECUTED/FAILED are written by
+// record() with the batch; the others are committed now, before the action
+// that follows them (an order is never sent before its EXECUTION_SUBMITTED).
+void StopMonitor::take(Work& w, const core::ExitStep& step) {
+  std::vector<Event> now_events;
+  for (const core::ExitRecord& r : step.records) {
+    Event e = exit_event(w.x, r, options_.source, w.trigger_price(), w.price);
+    if (r.type == EventType::kExecuted || r.type == EventType::kFailed) {
+      w.terminal = std::move(e);
+      w.dust = r.dust.has_value();
+      if (r.type == EventType::kExecuted) w.dust_remainder = r.dust;
+    } else {
+      now_events.push_back(std::move(e));
+    }
+  }
+  if (!now_events.empty()) {
+    pqxx::work tx(connection_);
+    store::EventStore::append(tx, std::move(now_events));
+    tx.commit();
+  }
+  // Times taken after the commit: never earlier than the database's own, so
+  // a fence judged from them is never early.
+  const core::TimePoint at = now();
+  for (const core::ExitRecord& r : step.records) w.state = core::apply_exit_record(std::move(w.state), r, at);
+  w.action = step.next;
+  if (step.next.kind == core::ExitActionKind::kWait) {
+    const bool retry = !step.records.empty() && step.records.back().type == EventType::kBlocked;
+    w.outcome = retry ? "blocked:" + std::string(core::kExchangeRetry) : "pending";
+    if (retry) {
+      log::warn("exit will be retried", {{"operation", w.x.operation_id.value},
+                                         {"token", w.token},
+                                         {"failures", step.records.back().failures},
+                                         {"error", step.records.back().error.value_or("")}});
+    }
+  }
+}
+
 void StopMonitor::fail(Work& w, const std::string& error, std::optional<std::string> order_id) {
   Event e = base_event(w.x, EventType::kFailed, options_.source);
   e.error_message = error;
@@ -506,10 +525,17 @@ void StopMonitor::fail(Work& w, const std::string& error, std::optional<std::str
   w.terminal = std::move(e);
 }
 
-const exchange::SymbolRules* StopMonitor::known_rules(const std::string& symbol) const {
-  if (!rules_) return nullptr;
+StopMonitor::RulesLookup StopMonitor::lookup_rules(const std::string& symbol) {
+  if (!rules_ || rules_->count(symbol) == 0) {
+    auto fetched = exchange_.rules();
+    if (!fetched.ok()) {
+      log::warn("cannot read exchange rules", {{"error", fetched.error().describe()}});
+      return {nullptr, true};  // unknown, not unlisted: the exit waits
+    }
+    rules_ = std::move(fetched.value());
+  }
   const auto it = rules_->find(symbol);
-  return it == rules_->end() ? nullptr : &it->second;
+  return it == rules_->end() ? RulesLookup{nullptr, false} : RulesLookup{&it->second, true};
 }
 
 void StopMonitor::guard(const std::vector<Work*>& works) {
@@ -520,7 +546,7 @@ void StopMonitor::guard(const std::vector<Work*>& works) {
     tenants.insert(w->x.tenant_id.value);
     symbols.insert(w->x.symbol);
   }
-  for (const auto& symbol : symbols) rules_for(symbol);  // fetched before any row is locked
+  for (const auto& symbol : symbols) lookup_rules(symbol);  // fetched before any row is locked
 
   pqxx::work tx(connection_);
   auto tenant_states = repository_.lock_tenants(tx, tenants);
@@ -529,32 +555,36 @@ void StopMonitor::guard(const std::vector<Work*>& works) {
   // the locked row. The batch carries each symbol's breaker forward, so a
   // trial is granted once.
   std::vector<Event> events;
+  std::vector<std::pair<Work*, core::ExitStep>> steps;
   std::vector<std::pair<Work*, std::string>> blocked;
-  std::vector<std::string> failures;
   for (Work* w : works) {
     const core::Execution& x = w->x;
-    const Decimal trigger_price = x.trigger_price.value_or(w->price.value_or(Decimal()));
-    const Decimal target_quantity = x.quantity.value_or(w->position.quantity);
-    if (!target_quantity.is_positive()) {
+    const core::TimePoint now_db = now();
+    if (core::waiting_for_retry(w->state, now_db)) {
+      w->outcome = "pending";  // its retry time has not come
+      continue;
+    }
+    if (!w->state.target.is_positive()) {
       fail(*w, "operation has no quantity to exit");
       continue;
     }
     auto& tenant = tenant_states[x.tenant_id.value];
     core::CircuitBreaker& breaker = breakers_[x.symbol];
-    const auto now = std::chrono::system_clock::now();
-    core::BreakerDecision decision = core::breaker_allows(breaker, now);
+    const auto wall = std::chrono::system_clock::now();
+    core::BreakerDecision decision = core::breaker_allows(breaker, wall);
     if (!(decision.next == breaker)) {
       breaker = repository_.lock_breaker(tx, x.symbol);
-      decision = core::breaker_allows(breaker, now);
+      decision = core::breaker_allows(breaker, wall);
     }
     core::PreTradeContext context;
     context.tenant = tenant.limits;
     context.executions_last_minute = tenant.submitted_last_minute;
     context.executions_last_hour = tenant.submitted_last_hour;
     context.breaker_allows = decision.allow;
-    context.price_age = w->price ? std::chrono::duration_cast<std::chrono::milliseconds>(now - w->price_time)
+    context.price_age = w->price ? std::chrono::duration_cast<std::chrono::milliseconds>(wall - w->price_time)
                                  : std::chrono::milliseconds::max();
     context.max_price_age = options_.max_price_age;
+    const Decimal trigger_price = w->trigger_price();
     const Decimal level = x.trigger_kind == core::TriggerKind::kTakeProfit
                               ? core::effective_target(w->position).value_or(trigger_price)
                               : core::effective_stop(w->position).value_or(trigger_price);
@@ -572,47 +602,48 @@ void StopMonitor::guard(const std::vector<Work*>& works) {
       blocked.emplace_back(w, reason);
       continue;
     }
-    const exchange::SymbolRules* rules = known_rules(x.symbol);
-    if (rules == nullptr) {
-      fail(*w, "no exchange rules for symbol " + x.symbol + " (not listed or exchangeInfo unreachable)");
-      continue;
+    core::ExitStep step = core::start_attempt(w->state, exit_context(*w));
+    const bool submits = step.next.kind == core::ExitActionKind::kSend;
+    if (submits) {
+      if (!(decision.next == breaker)) {
+        repository_.save_breaker(tx, x.symbol, decision.next, std::nullopt);
+        w->trial = decision.next.state == core::BreakerState::kHalfOpen;
+        breaker = decision.next;
+      }
+      ++tenant.submitted_last_minute;
+      ++tenant.submitted_last_hour;
     }
-    const auto quantity = exchange::market_quantity(*rules, target_quantity, context.price);
-    if (!quantity) {
-      fail(*w, "quantity " + target_quantity.to_string() + " is below the minimum quantity or notional of " +
-                   x.symbol + " (dust)");
-      w->dust = true;
-      continue;
+    for (const core::ExitRecord& r : step.records) {
+      if (r.type == EventType::kExecutionSubmitted || r.type == EventType::kBlocked) {
+        events.push_back(exit_event(x, r, options_.source, trigger_price, w->price));
+      }
     }
-    if (!(decision.next == breaker)) {
-      repository_.save_breaker(tx, x.symbol, decision.next, std::nullopt);
-      w->trial = decision.next.state == core::BreakerState::kHalfOpen;
-      breaker = decision.next;
-    }
-    // Submitted before (then blocked): that order may exist after all, so look first.
-    w->query_first = x.submitted_at.has_value();
-    ++tenant.submitted_last_minute;
-    ++tenant.submitted_last_hour;
-    w->submission = Submission{1, exchange::client_order_id(x.execution_token, 1), *quantity, Decimal(), Decimal()};
-    Event e = base_event(x, EventType::kExecutionSubmitted, options_.source);
-    e.quantity = *quantity;
-    e.payload = json{{"attempt", 1},
-                     {"client_order_id", w->submission->client_order_id},
-                     {"order_quantity", quantity->to_string()},
-                     {"filled_before", "0"},
-                     {"quote_before", "0"}}
-                    .dump();
-    events.push_back(std::move(e));
+    steps.emplace_back(w, std::move(step));
   }
   store::EventStore::append(tx, std::move(events));
   tx.commit();
+  const core::TimePoint at = now();
   for (const auto& [w, reason] : blocked) {
     w->x.status = core::ExecutionStatus::kBlocked;
     w->x.blocked_reason = reason;
     log::warn("exit blocked by a guardrail", {{"operation", w->x.operation_id.value}, {"reason", reason}});
   }
-  for (const Work* w : works) {
-    if (w->submission) runtime::fault_point("stop_monitor.after_submit");
+  for (auto& [w, step] : steps) {
+    // The submissions and retries are committed; EXECUTED / FAILED (dust, an
+    // unlisted symbol) go with the batch's record().
+    for (const core::ExitRecord& r : step.records) {
+      if (r.type == EventType::kExecuted || r.type == EventType::kFailed) {
+        w->terminal = exit_event(w->x, r, options_.source, w->trigger_price(), w->price);
+        w->dust = r.dust.has_value();
+        if (r.type == EventType::kExecuted) w->dust_remainder = r.dust;
+      }
+      w->state = core::apply_exit_record(std::move(w->state), r, at);
+    }
+    w->action = step.next;
+    if (step.next.kind == core::ExitActionKind::kWait) {
+      w->outcome = "blocked:" + std::string(core::kExchangeRetry);
+    }
+    if (step.next.kind == core::ExitActionKind::kSend) runtime::fault_point("stop_monitor.after_submit");
   }
 }
 
@@ -649,155 +680,92 @@ void StopMonitor::note_breaker_failure(const std::string& symbol, const exchange
 }
 
 bool StopMonitor::held_by_breaker(Work& w) {
-  // The order does not exist. If the symbol's breaker is not closed (opened by
-  // failures earlier in this batch, or by another process), it waits as
-  // BLOCKED; a first attempt only, as a later one's predecessor filled.
+  // The order does not exist yet. If the symbol's breaker is not closed
+  // (opened by failures earlier in this batch, or by another process), it
+  // waits as BLOCKED, and its attempt is over before it began.
   const auto breaker = breakers_.find(w.x.symbol);
-  if (w.trial || w.submission->attempt != 1 || breaker == breakers_.end() ||
+  if (w.trial || breaker == breakers_.end() ||
       breaker->second.state == core::BreakerState::kClosed) {
     return false;
   }
   Event e = base_event(w.x, EventType::kBlocked, options_.source);
   e.reason = std::string(core::to_string(core::BlockReason::kCircuitOpen));
   e.trigger_price = w.price;
+  // Never sent: the next submission is a new attempt, not a search for this one.
+  e.payload = json{{"attempt", w.state.attempts}, {"attempt_ended", true}}.dump();
   w.blocked = std::move(e);
   w.outcome = "blocked:" + *w.blocked->reason;
   return true;
 }
 
+bool StopMonitor::too_late_to_send(Work& w) {
+  if (options_.timing.may_send(w.state.sent_at, now())) return false;
+  // Stalled between its EXECUTION_SUBMITTED and now: sent, its timestamp would
+  // be newer than the fence allows for. Left open: a later pass queries it
+  // (-2013) and sends the next attempt after the fence.
+  log::warn("submission not sent: past its send deadline; resolved after the fence",
+            {{"token", w.token}, {"client_order_id", w.action.client_order_id}});
+  w.outcome = "pending";
+  return true;
+}
+
 exchange::OrderRequest StopMonitor::order_request(const Work& w) {
   const core::Side exit = w.x.side.value_or(core::exit_side(w.position.side));
-  return {w.x.symbol, exit, w.submission->quantity, w.submission->client_order_id};
+  return {w.x.symbol, exit, w.action.quantity, w.action.client_order_id};
 }
 
 void StopMonitor::send(Work& w, std::optional<exchange::Result<exchange::Order>> answer) {
-  const core::Execution& x = w.x;
-  const core::Side exit = x.side.value_or(core::exit_side(w.position.side));
-  const Decimal trigger_price = x.trigger_price.value_or(w.price.value_or(Decimal()));
-  const Decimal target_quantity = x.quantity.value_or(w.position.quantity);
-  Submission& submission = *w.submission;
-  // Drive the submission to an end: send (or find) the order, then exit any
-  // remainder of a partial fill with the next deterministic client id.
-  // `answer` is the exchange's answer to this work's first order when the
-  // caller already sent it (with others at once).
-  bool query_first = w.query_first && !answer;
-  for (;;) {
-    std::optional<exchange::Order> order;
-    if (query_first) {
-      auto found = exchange_.query_order(x.symbol, submission.client_order_id);
+  // Drive the exit with the pure step (core/exit.h) until it waits or ends:
+  // each answer of the exchange goes in, the records it asks for are
+  // committed before the next request goes out. `answer` is the exchange's
+  // answer to this work's order when the caller already sent it (with others
+  // at once).
+  core::TimePoint sent_at = w.state.sent_at;  // a batch's orders went out right after their commit
+  for (int round = 0; round < 10000; ++round) {
+    core::ExchangeAnswer seen;
+    if (answer) {
+      seen = answer_of(*answer, sent_at);
+      if (!answer->ok() && counts_against_breaker(answer->error())) note_breaker_failure(w.x.symbol, answer->error());
+      if (answer->ok()) note_breaker_success(w.x.symbol);
+      answer.reset();
+      runtime::fault_point("stop_monitor.after_exchange_answer");
+    } else if (w.action.kind == core::ExitActionKind::kSend) {
+      if (held_by_breaker(w) || too_late_to_send(w)) return;
+      sent_at = now();
+      answer = exchange_.place_market_order(order_request(w));
+      continue;
+    } else if (w.action.kind == core::ExitActionKind::kQuery) {
+      if (w.action.not_before && *w.action.not_before > now()) {
+        std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
+            options_.query_backoff,
+            std::chrono::duration_cast<std::chrono::milliseconds>(*w.action.not_before - now())));
+      }
+      const core::TimePoint asked_at = now();
+      const auto found = exchange_.query_order(w.x.symbol, w.action.client_order_id);
       if (!found.ok()) {
         log::warn("order status query failed; will retry on a later pass",
-                  {{"token", x.execution_token}, {"error", found.error().describe()}});
+                  {{"token", w.token}, {"error", found.error().describe()}});
         w.outcome = "pending";
         return;
       }
-      order = found.value();
-    }
-    if (!order) {
-      if (!answer && held_by_breaker(w)) return;
-      auto placed = answer ? std::move(*answer) : exchange_.place_market_order(order_request(w));
-      answer.reset();
-      runtime::fault_point("stop_monitor.after_exchange_answer");
-      if (placed.ok()) {
-        order = placed.value();
-      } else {
-        const exchange::ExchangeError& error = placed.error();
-        if (error.error_class == exchange::ErrorClass::kTerminal) {
-          // A business rejection (-2010, a filter) says nothing about the exchange's health.
-          fail(w, "order rejected: " + error.describe());
-          return;
-        }
-        // A rate limit or ban is about this client's request weight, not the
-        // symbol's market: it does not count against the symbol's breaker.
-        if (error.error_class != exchange::ErrorClass::kRateLimited &&
-            error.error_class != exchange::ErrorClass::kBanned) {
-          note_breaker_failure(x.symbol, error);
-        }
-        if (error.error_class != exchange::ErrorClass::kStatusUnknown) {
-          // Not placed: a later pass queries (finds nothing, -2013) and resends the same id.
-          log::warn("order not placed; will retry on a later pass",
-                    {{"token", x.execution_token}, {"error", error.describe()}});
-          w.outcome = "pending";
-          return;
-        }
-        // Status unknown: the order may exist. Ask, never resend blindly.
-        log::warn("order status unknown; querying by client order id",
-                  {{"token", x.execution_token}, {"client_order_id", submission.client_order_id}, {"error", error.describe()}});
-        for (int i = 0; i < options_.unknown_status_queries && !order; ++i) {
-          std::this_thread::sleep_for(options_.query_backoff * (i + 1));
-          auto found = exchange_.query_order(x.symbol, submission.client_order_id);
-          if (found.ok() && found.value()) order = found.value();
-        }
-        if (!order) {
-          // Not visible (yet). A request still in flight inside the exchange could
-          // land later, so the resend waits for a later pass, which queries again
-          // first and resends the same client id only if the exchange still says -2013.
-          log::warn("order not found after a status-unknown answer; left SUBMITTED for the next pass",
-                    {{"token", x.execution_token}, {"client_order_id", submission.client_order_id}});
-          w.outcome = "pending";
-          return;
-        }
-      }
-    }
-    if (!order->done()) {  // a market order still working: look again next pass
-      w.outcome = "pending";
+      seen = answer_of(found, asked_at);
+    } else {
       return;
     }
-    note_breaker_success(x.symbol);
-    const Decimal filled = submission.filled_before + order->executed_qty;
-    const Decimal quote = submission.quote_before + order->cummulative_quote_qty;
-    const Decimal remaining = target_quantity - filled;
-    if (remaining.is_positive() && !order->executed_qty.is_zero() && submission.attempt < options_.max_order_attempts) {
-      const exchange::SymbolRules* rules = rules_for(x.symbol);
-      const auto next_quantity =
-          rules != nullptr ? exchange::market_quantity(*rules, remaining, w.price.value_or(trigger_price)) : std::nullopt;
-      if (next_quantity) {
-        // Partial fill: record it and exit the remainder with the next client id.
-        Submission next{submission.attempt + 1, exchange::client_order_id(x.execution_token, submission.attempt + 1),
-                        *next_quantity, filled, quote};
-        Event e = base_event(x, EventType::kExecutionSubmitted, options_.source);
-        e.quantity = *next_quantity;
-        e.exchange_order_id = std::to_string(order->order_id);
-        e.payload = json{{"attempt", next.attempt},
-                         {"client_order_id", next.client_order_id},
-                         {"order_quantity", next.quantity.to_string()},
-                         {"filled_before", filled.to_string()},
-                         {"quote_before", quote.to_string()},
-                         {"previous_status", std::string(exchange::to_string(order->status))}}
-                        .dump();
-        append(std::move(e));
-        submission = next;
-        query_first = false;
-        continue;
-      }
+    if (seen.kind == core::AnswerKind::kUnknown) {
+      log::warn("order status unknown; querying by client order id",
+                {{"token", w.token}, {"client_order_id", w.state.client_order_id}, {"error", seen.error}});
+      // Give the exchange a moment to register it before the first query.
+      if (!seen.not_before) seen.not_before = now() + options_.query_backoff;
     }
-    if (filled.is_zero()) {
-      fail(w,
-           "order " + std::to_string(order->order_id) + " ended " + std::string(exchange::to_string(order->status)) +
-               " with nothing filled",
-           std::to_string(order->order_id));
-      return;
+    if (seen.kind == core::AnswerKind::kNotFound && seen.asked_at < options_.timing.fence(w.state.sent_at)) {
+      log::warn("order not found; nothing is re-sent before the fence, left SUBMITTED for a later pass",
+                {{"token", w.token}, {"client_order_id", w.state.client_order_id}});
     }
-    const Decimal fill_price = Decimal::div(quote, filled, core::Rounding::kHalfUp);
-    Event e = base_event(x, EventType::kExecuted, options_.source);
-    e.fill_price = fill_price;
-    e.slippage_pct = core::slippage_pct(exit, trigger_price, fill_price);
-    e.quantity = filled;
-    e.trigger_price = trigger_price;
-    e.exchange_order_id = std::to_string(order->order_id);
-    json payload = {{"attempts", submission.attempt},
-                    {"filled_quantity", filled.to_string()},
-                    {"quote_quantity", quote.to_string()},
-                    {"last_status", std::string(exchange::to_string(order->status))}};
-    if (remaining.is_positive()) {
-      payload["dust_remainder"] = remaining.to_string();
-      w.dust_remainder = remaining;
-      w.dust = true;
-    }
-    e.payload = payload.dump();
-    w.terminal = std::move(e);
-    return;
+    take(w, core::on_answer(w.state, seen, exit_context(w)));
+    if (w.terminal || !w.outcome.empty()) return;
   }
+  w.outcome = "pending";
 }
 
 void StopMonitor::record(std::span<Work> batch) {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/event.h"
+#include "core/exit.h"
 #include "core/trigger.h"
 #include "exchange/exchange.h"
 #include "store/monitor_repository.h"
@@ -38,9 +39,10 @@ struct MonitorOptions {
   core::EventSource source = core::EventSource::kCron;
   store::ScanFilter filter;
   std::chrono::milliseconds max_price_age{30000};
-  int max_order_attempts = 5;      // partial fills and "no such order" resends per execution
-  int unknown_status_queries = 3;  // queries after a status-unknown answer before leaving it to a later pass
-  std::chrono::milliseconds query_backoff{200};
+  // The re-send fence and the retry backoff (core/exit.h); recv_window must be
+  // what the exchange client sends.
+  core::ExitTiming timing;
+  std::chrono::milliseconds query_backoff{200};  // after an unknown outcome, before the first query
   // Executions driven together: their locks, reads, guardrail decisions and
   // terminal events share one statement or transaction per stage, while each
   // order is still its own request.
@@ -125,14 +127,24 @@ class StopMonitor {
   void guard(const std::vector<Work*>& works);
   void send(Work& work, std::optional<exchange::Result<exchange::Order>> answer = std::nullopt);
   bool held_by_breaker(Work& work);  // true: the work is BLOCKED (CIRCUIT_OPEN) instead of sent
+  bool too_late_to_send(Work& work);  // true: past its send deadline, left open (core::ExitTiming)
   static exchange::OrderRequest order_request(const Work& work);
   void record(std::span<Work> batch);
   void fail(Work& work, const std::string& error, std::optional<std::string> order_id = std::nullopt);
+  // Appends what the exit step asks for (EXECUTED / FAILED go with the batch's
+  // record()) and takes its next action.
+  void take(Work& work, const core::ExitStep& step);
+  [[nodiscard]] core::ExitContext exit_context(const Work& work);
   void note_breaker_success(const std::string& symbol);
   void note_breaker_failure(const std::string& symbol, const exchange::ExchangeError& error);
-  std::optional<std::string> append(core::Event event);  // nullopt: appended; else why not
-  const exchange::SymbolRules* rules_for(const std::string& symbol);  // fetches exchangeInfo if unknown
-  [[nodiscard]] const exchange::SymbolRules* known_rules(const std::string& symbol) const;
+  struct RulesLookup {
+    const exchange::SymbolRules* rules = nullptr;  // nullptr: unknown now, or not listed
+    bool listed = true;                            // false: exchangeInfo answered without the symbol
+  };
+  RulesLookup lookup_rules(const std::string& symbol);  // fetches exchangeInfo if the symbol is unknown
+  // The database's clock, carried forward by the steady clock from the
+  // batch's read: the time every exit decision (fence, backoff) is judged by.
+  [[nodiscard]] core::TimePoint now() const;
 
   pqxx::connection& connection_;
   exchange::Exchange& exchange_;
@@ -141,6 +153,8 @@ class StopMonitor {
   std::optional<exchange::ExchangeRules> rules_;
   std::map<std::string, core::CircuitBreaker> breakers_;  // the current batch's view, by symbol
   std::set<std::string> resumed_;  // tokens the current pass already drove
+  std::pair<core::TimePoint, std::chrono::steady_clock::time_point> clock_anchor_{
+      std::chrono::system_clock::now(), std::chrono::steady_clock::now()};
   std::mt19937_64 random_;
 };
 

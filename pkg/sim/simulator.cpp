@@ -1,6 +1,7 @@
 #include "sim/simulator.h"
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "exchange/binance_protocol.h"
 
@@ -176,6 +177,7 @@ SimResponse Simulator::handle(const SimRequest& request) {
     }
   }
   std::chrono::milliseconds latency{0};
+  std::chrono::milliseconds deliver_late_by{0};
   {
     std::lock_guard lock(mutex_);
     latency = faults_.latency;
@@ -193,7 +195,21 @@ SimResponse Simulator::handle(const SimRequest& request) {
       r.headers["Retry-After"] = "1";
       return r;
     }
+    if (faults_.fail_count > 0 && request.path == faults_.fail_path) {
+      --faults_.fail_count;
+      SimResponse r;
+      r.status = faults_.fail_status;
+      r.body = "<html><body><h1>" + std::to_string(faults_.fail_status) + " Service Temporarily Unavailable</h1></body></html>";
+      r.headers["Content-Type"] = "text/html";
+      return r;
+    }
+    if (faults_.deliver_late > 0 && request.method == "POST" && request.path == "/api/v3/order") {
+      --faults_.deliver_late;
+      deliver_late_by = faults_.deliver_late_by;
+    }
   }
+  // Held on the wire: it arrives (and is judged, and maybe executed) only now.
+  if (deliver_late_by.count() > 0) std::this_thread::sleep_for(deliver_late_by);
   SimResponse response = api(request);
   response.delay += latency;
   response.headers["X-MBX-USED-WEIGHT-1M"] = "1";
@@ -261,6 +277,15 @@ SimResponse Simulator::admin(const SimRequest& request) {
     f.malformed = body.value("malformed", 0);
     f.partial_fill = body.value("partialFill", 0);
     f.clock_skew_ms = body.value("clockSkewMs", std::int64_t{0});
+    f.deliver_late = body.value("deliverLate", 0);
+    f.deliver_late_by = std::chrono::milliseconds(body.value("deliverLateByMs", 0));
+    f.fail_path = body.value("failPath", std::string());
+    f.fail_count = body.value("failCount", 0);
+    f.fail_status = body.value("failStatus", 503);
+    f.expire_unfilled = body.value("expireUnfilled", 0);
+    f.reject = body.value("reject", 0);
+    f.reject_code = body.value("rejectCode", -1013);
+    f.reject_message = body.value("rejectMessage", std::string("Filter failure: LOT_SIZE"));
     if (body.contains("slippagePct")) f.slippage_pct = decimal_of(body["slippagePct"], "slippagePct");
     set_faults(f);
     return json_response(json::object());
@@ -433,6 +458,10 @@ SimResponse Simulator::place_order(const std::map<std::string, std::string>& par
     const std::string& status = orders_[existing->second].entry.status;
     if (status == "NEW" || status == "PARTIALLY_FILLED") return error_response(400, -2010, "Duplicate order sent.");
   }
+  if (faults_.reject > 0) {
+    --faults_.reject;
+    return error_response(400, faults_.reject_code, faults_.reject_message);
+  }
   if (faults_.error_5xx_before_execute > 0) {
     --faults_.error_5xx_before_execute;
     return error_response(503, -1008, "Service Unavailable.");
@@ -446,7 +475,11 @@ SimResponse Simulator::place_order(const std::map<std::string, std::string>& par
                                  .round_to_step(c.tick_size, sell ? Rounding::kFloor : Rounding::kCeiling);
   Decimal executed = *quantity;
   std::string status = "FILLED";
-  if (faults_.partial_fill > 0) {
+  if (faults_.expire_unfilled > 0) {
+    --faults_.expire_unfilled;
+    executed = Decimal();
+    status = "EXPIRED";
+  } else if (faults_.partial_fill > 0) {
     --faults_.partial_fill;
     executed = Decimal::div(*quantity, Decimal::from_integer(2), Rounding::kDown).round_down_to_step(c.step_size);
     status = "EXPIRED";  // a market order that ran out of liquidity

@@ -61,6 +61,20 @@ struct Faults {
   int malformed = 0;               // next N order answers: broken JSON (after executing)
   int partial_fill = 0;            // next N orders: fill half, then EXPIRED
   std::int64_t clock_skew_ms = 0;  // server clock = real clock + skew
+  // Next N new orders arrive this much later than they were sent (held on the
+  // wire): the exchange checks their timestamp against recvWindow when they
+  // arrive, and executes them then, whatever became of the sender.
+  int deliver_late = 0;
+  std::chrono::milliseconds deliver_late_by{0};
+  // Next N requests to `fail_path` get `fail_status` with a body that is not
+  // the exchange's JSON (a gateway or proxy answering: 503, 408, 502, ...).
+  std::string fail_path;
+  int fail_count = 0;
+  int fail_status = 503;
+  int expire_unfilled = 0;  // next N orders: EXPIRED with nothing filled (an empty book)
+  int reject = 0;           // next N orders: HTTP 400 with this code and message, nothing executed
+  int reject_code = -1013;
+  std::string reject_message = "Filter failure: LOT_SIZE";
   Decimal slippage_pct = Decimal::parse("0");  // fills this much worse than the price
 };
 

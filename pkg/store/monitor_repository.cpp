@@ -103,8 +103,7 @@ std::vector<core::ProtectedPosition> MonitorRepository::candidates(pqxx::transac
   }
   // Operations with an exit already in progress are left to the resume step.
   const std::string active = " o.status = 'ACTIVE' AND o.symbol = p.symbol" + filter_sql(4) +
-                             " AND NOT EXISTS (SELECT 1 FROM stop_executions x WHERE x.operation_id = o.id"
-                             " AND x.status IN ('TRIGGERED', 'BLOCKED', 'SUBMITTED'))";
+                             " AND NOT EXISTS (SELECT 1 FROM stop_executions x WHERE x.operation_id = o.id)";
   const std::string sql =
       std::string("SELECT DISTINCT ON (o.id) ") + kPositionColumns +
       " FROM unnest($1::text[], $2::numeric[], $3::numeric[]) AS p(symbol, long_exit, short_exit) "
@@ -190,6 +189,68 @@ std::map<std::int64_t, core::ProtectedPosition> MonitorRepository::positions(
     if (auto p = row_to_position(row)) result.emplace(p->id.value, std::move(*p));
   }
   return result;
+}
+
+std::map<std::int64_t, core::ProtectedPosition> MonitorRepository::lock_for_claim(
+    pqxx::work& tx, const std::vector<std::int64_t>& operation_ids) {
+  std::map<std::int64_t, core::ProtectedPosition> result;
+  if (operation_ids.empty()) return result;
+  ArrayLiteral ids;
+  for (const auto id : operation_ids) ids.add(id);
+  // FOR SHARE: claims do not wait for each other (the unique indexes on
+  // stop_events settle them), but trailing-stop's FOR UPDATE SKIP LOCKED skips
+  // a row a claim holds, and a claim waits for a trailing transaction that
+  // holds the row, then reads the level it committed. Id order: no deadlock
+  // between claims and the EXECUTED writers, which lock operations in id order too.
+  for (const auto& row : exec_prepared(tx, "bs_lock_for_claim", std::string("SELECT ") + kPositionColumns +
+                                            " FROM operation o WHERE o.id = ANY($1::bigint[]) AND o.status = 'ACTIVE'"
+                                            " AND NOT EXISTS (SELECT 1 FROM stop_executions x WHERE x.operation_id = o.id)"
+                                            " ORDER BY o.id FOR SHARE OF o",
+                                        ids.str())) {
+    if (auto p = row_to_position(row)) result.emplace(p->id.value, std::move(*p));
+  }
+  return result;
+}
+
+MonitorRepository::ExitHistory MonitorRepository::exit_history(pqxx::transaction_base& tx,
+                                                                 const std::vector<std::string>& tokens) {
+  ExitHistory history;
+  const auto micros = [](std::int64_t us) { return core::TimePoint{} + std::chrono::microseconds(us); };
+  history.now = micros(tx.exec1("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")[0].as<std::int64_t>());
+  if (tokens.empty()) return history;
+  ArrayLiteral list;
+  for (const auto& t : tokens) list.add(t);
+  // The payload keys of the exit's events (pkg/monitor/exit_events.cpp writes them).
+  for (const auto& row : exec_prepared(tx, "bs_exit_history",
+           "SELECT execution_token, event_type, (extract(epoch FROM occurred_at) * 1000000)::bigint, quantity, reason, "
+           "  coalesce((payload->>'attempt')::int, 0), coalesce(payload->>'client_order_id', ''), "
+           "  coalesce((payload->>'order_quantity')::numeric, 0), "
+           "  coalesce(payload->>'filled_before', payload->>'filled_quantity')::numeric, "
+           "  coalesce(payload->>'quote_before', payload->>'quote_quantity')::numeric, "
+           "  (payload->>'retry_at_us')::bigint, coalesce((payload->>'failures')::int, 0), "
+           "  coalesce((payload->>'attempt_ended')::boolean, false) "
+           "FROM stop_events WHERE execution_token = ANY($1::text[]) "
+           "AND event_type IN ('STOP_TRIGGERED', 'EXECUTION_SUBMITTED', 'BLOCKED', 'EXECUTED', 'FAILED') "
+           "ORDER BY event_seq",
+           list.str())) {
+    core::ExitFact f;
+    const auto type = core::parse_event_type(row[1].c_str());
+    if (!type) continue;
+    f.type = *type;
+    f.at = micros(row[2].as<std::int64_t>());
+    f.quantity = decimal_or_null(row[3]);
+    f.reason = text_or_null(row[4]);
+    f.attempt = row[5].as<int>();
+    f.client_order_id = row[6].as<std::string>();
+    f.order_quantity = decimal_or_null(row[7]).value_or(core::Decimal());
+    f.filled = decimal_or_null(row[8]);
+    f.quote = decimal_or_null(row[9]);
+    if (!row[10].is_null()) f.retry_at = micros(row[10].as<std::int64_t>());
+    f.failures = row[11].as<int>();
+    f.ends_attempt = row[12].as<bool>();
+    history.facts[row[0].as<std::string>()].push_back(std::move(f));
+  }
+  return history;
 }
 
 std::set<std::string> MonitorRepository::try_lock(const std::vector<std::string>& tokens) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/exit.h"
 #include "core/guardrails.h"
 #include "core/projection.h"
 #include "core/trigger.h"
@@ -45,6 +46,12 @@ class MonitorRepository {
   // that still rely on percentages (decided by core::evaluate).
   std::vector<core::ProtectedPosition> candidates(pqxx::transaction_base& tx, const std::vector<SymbolPrice>& prices,
                                                  const ScanFilter& filter);
+  // The ACTIVE operations among `operation_ids` that have no exit yet, re-read
+  // under a share lock on their rows (in id order) in the claim's transaction:
+  // the levels a claim is decided on are the ones in force when it commits,
+  // and trailing-stop cannot move them until then.
+  std::map<std::int64_t, core::ProtectedPosition> lock_for_claim(pqxx::work& tx,
+                                                                 const std::vector<std::int64_t>& operation_ids);
   // One row per symbol per pass; triggered operations get their own counters.
   void record_checkpoint(pqxx::work& tx, const std::vector<SymbolPrice>& prices,
                          const std::vector<std::int64_t>& triggered);
@@ -57,6 +64,15 @@ class MonitorRepository {
   std::vector<core::Execution> unfinished(const ScanFilter& filter);
   // The operations by id (those that exist and are well formed).
   std::map<std::int64_t, core::ProtectedPosition> positions(const std::vector<std::int64_t>& operation_ids);
+
+  // What the exits' events say (core::ExitFact, in event order) by token, and
+  // the database's clock: the one clock every monitor judges the re-send
+  // fence by, since the submissions' times are the database's too.
+  struct ExitHistory {
+    std::map<std::string, std::vector<core::ExitFact>> facts;
+    core::TimePoint now;
+  };
+  ExitHistory exit_history(pqxx::transaction_base& tx, const std::vector<std::string>& tokens);
 
   // Session-level advisory locks per execution token: held while a process works
   // on the execution, released by PostgreSQL if the process dies. try_lock

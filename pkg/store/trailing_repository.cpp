@@ -102,12 +102,12 @@ LockedRows TrailingRepository::lock(pqxx::work& tx, const std::vector<std::int64
     locked.push_back(row_to_trailing(row));
   }
   // A new statement, a new snapshot: every claim that committed before the
-  // locks were taken is visible here.
+  // locks were taken is visible here. Any exit, also a FAILED one, freezes the
+  // levels (a stop never moves once an exit is claimed).
   std::set<std::int64_t> busy;
   for (const auto& row : exec_prepared(tx, "bs_trailing_in_flight",
                                        "SELECT DISTINCT operation_id FROM stop_executions "
-                                       "WHERE operation_id = ANY($1::bigint[]) "
-                                       "AND status IN ('TRIGGERED', 'BLOCKED', 'SUBMITTED')",
+                                       "WHERE operation_id = ANY($1::bigint[])",
                                        list)) {
     busy.insert(row[0].as<std::int64_t>());
   }

@@ -56,8 +56,9 @@ TEST(Migrations, UpAppliesEverythingOnceAndReRunAppliesNothing) {
   EXPECT_EQ(applied_labels(first), (std::vector<std::string>{"0001_tenants_and_operations", "0002_event_store",
                                                              "0003_guardrails", "0004_operation_scan_indexes",
                                                              "0005_monitor_checkpoints", "0006_trailing_stops",
-                                                             "0007_trailing_scan_indexes", "0008_outbox_drain_index"}));
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 8);
+                                                             "0007_trailing_scan_indexes", "0008_outbox_drain_index",
+                                                             "0009_one_exit_per_operation"}));
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 9);
   EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE checksum ~ '^[0-9a-f]{64}$' "
                      "AND execution_time_ms >= 0 AND applied_at <= now() AND error_message IS NULL"),
             8);
@@ -81,7 +82,7 @@ TEST(Migrations, PlanShowsWhatWouldRunAndChangesNothing) {
   const ProcessResult plan = migrate(db, {"--json", "plan"});
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
   const json steps = json::parse(plan.out);
-  ASSERT_EQ(steps.size(), 8u);
+  ASSERT_EQ(steps.size(), 9u);
   EXPECT_EQ(steps[3].at("name"), "operation_scan_indexes");
   EXPECT_EQ(steps[3].at("transactional"), false);
   EXPECT_EQ(db.scalar("SELECT to_regclass('operation')::text"), "");
@@ -97,9 +98,9 @@ TEST(Migrations, UpDownUpRoundTripPreservesData) {
   const std::string before = db.scalar("SELECT string_agg(id || symbol || side || stop_price, ',' ORDER BY id) "
                                        "FROM operation");
 
-  const ProcessResult down = migrate(db, {"--json", "down", "7", "--allow-data-loss"});
+  const ProcessResult down = migrate(db, {"--json", "down", "8", "--allow-data-loss"});
   ASSERT_EQ(down.exit_code, 0) << down.err << down.out;
-  EXPECT_EQ(applied_labels(down), (std::vector<std::string>{"0008_outbox_drain_index", "0007_trailing_scan_indexes", "0006_trailing_stops",
+  EXPECT_EQ(applied_labels(down), (std::vector<std::string>{"0009_one_exit_per_operation", "0008_outbox_drain_index", "0007_trailing_scan_indexes", "0006_trailing_stops",
                                                             "0005_monitor_checkpoints", "0004_operation_scan_indexes",
                                                             "0003_guardrails", "0002_event_store"}));
   EXPECT_EQ(db.scalar("SELECT to_regclass('stop_events')::text"), "");
@@ -119,11 +120,11 @@ TEST(Migrations, DownRefusesToDestroyRowsUnlessAllowed) {
   db.exec("INSERT INTO operation (tenant_id, symbol, side) VALUES (1, 'BTCUSDT', 'BUY');"
           "INSERT INTO stop_events (operation_id, tenant_id, symbol, event_type, source, execution_token) "
           "VALUES (1, 1, 'BTCUSDT', 'STOP_CONFIGURED', 'manual', 'genesis-1')");
-  const ProcessResult refused = migrate(db, {"down", "7"});
+  const ProcessResult refused = migrate(db, {"down", "8"});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("stop_events (0002_event_store)"), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("--allow-data-loss"), std::string::npos);
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations"), 8);
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations"), 9);
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events"), 1);
 
   const ProcessResult allowed = migrate(db, {"down", "7", "--allow-data-loss"});
@@ -144,9 +145,9 @@ TEST(Migrations, FourConcurrentRunnersSerialize) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     for (const auto& label : applied_labels(r)) applied.insert(label);
   }
-  EXPECT_EQ(applied.size(), 8u);  // every migration ran exactly once in total
-  EXPECT_EQ(std::set<std::string>(applied.begin(), applied.end()).size(), 8u);
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 8);
+  EXPECT_EQ(applied.size(), 9u);  // every migration ran exactly once in total
+  EXPECT_EQ(std::set<std::string>(applied.begin(), applied.end()).size(), 9u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 9);
   EXPECT_EQ(migrate(db, {"verify"}).exit_code, 0);
 }
 
@@ -166,20 +167,20 @@ TEST(Migrations, FileEditedAfterApplyIsRefused) {
 TEST(Migrations, FailingMigrationLeavesNothingAndRecordsTheError) {
   TestDatabase db;
   MigrationsCopy copy;
-  copy.write("0009_broken.up.sql",
+  copy.write("0099_broken.up.sql",
              "CREATE TABLE half_done (x int);\nINSERT INTO half_done VALUES (1);\nSELECT 1 / 0;\n");
   const ProcessResult up = migrate(db, {"--migrations-dir", copy.dir.string(), "up"});
   EXPECT_EQ(up.exit_code, 1);
-  EXPECT_NE(up.err.find("0009_broken failed"), std::string::npos) << up.err;
+  EXPECT_NE(up.err.find("0099_broken failed"), std::string::npos) << up.err;
   EXPECT_NE(up.err.find("division by zero"), std::string::npos) << up.err;
   EXPECT_EQ(db.scalar("SELECT to_regclass('half_done')::text"), "");  // rolled back entirely
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 8);
-  EXPECT_EQ(db.scalar("SELECT success::text FROM backstop_schema_migrations WHERE version = 9"), "false");
-  EXPECT_NE(db.scalar("SELECT error_message FROM backstop_schema_migrations WHERE version = 9").find("division by zero"),
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 9);
+  EXPECT_EQ(db.scalar("SELECT success::text FROM backstop_schema_migrations WHERE version = 99"), "false");
+  EXPECT_NE(db.scalar("SELECT error_message FROM backstop_schema_migrations WHERE version = 99").find("division by zero"),
             std::string::npos);
 
   // Blocked until repaired explicitly.
-  copy.write("0009_broken.up.sql", "CREATE TABLE half_done (x int);\n");
+  copy.write("0099_broken.up.sql", "CREATE TABLE half_done (x int);\n");
   const ProcessResult blocked = migrate(db, {"--migrations-dir", copy.dir.string(), "up"});
   EXPECT_EQ(blocked.exit_code, 1);
   EXPECT_NE(blocked.err.find("migrate repair"), std::string::npos) << blocked.err;
@@ -188,7 +189,7 @@ TEST(Migrations, FailingMigrationLeavesNothingAndRecordsTheError) {
   EXPECT_EQ(json::parse(repair.out).at("cleared_failures")[0], "9_broken");
   const ProcessResult fixed = migrate(db, {"--migrations-dir", copy.dir.string(), "--json", "up"});
   ASSERT_EQ(fixed.exit_code, 0) << fixed.err;
-  EXPECT_EQ(applied_labels(fixed), std::vector<std::string>{"0009_broken"});
+  EXPECT_EQ(applied_labels(fixed), std::vector<std::string>{"0099_broken"});
   EXPECT_EQ(db.scalar("SELECT to_regclass('half_done')::text"), "half_done");
 }
 
@@ -197,7 +198,7 @@ TEST(Migrations, FailedConcurrentIndexIsReportedAndRepaired) {
   MigrationsCopy copy;
   ASSERT_EQ(migrate(db, {"--migrations-dir", copy.dir.string(), "up"}).exit_code, 0);
   db.exec("INSERT INTO operation (tenant_id, symbol, side) VALUES (1, 'BTCUSDT', 'BUY'), (2, 'BTCUSDT', 'SELL')");
-  copy.write("0009_unique_symbol.up.sql",
+  copy.write("0099_unique_symbol.up.sql",
              "-- backstop:no-transaction\n"
              "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS idx_test_unique_symbol ON operation (symbol);\n");
   const ProcessResult up = migrate(db, {"--migrations-dir", copy.dir.string(), "up"});
@@ -250,7 +251,7 @@ TEST(Migrations, AdoptsAMonolithOperationTableWithoutDataLoss) {
   EXPECT_EQ(db.scalar("SELECT stop_price::text FROM operation WHERE id = 1"), "93100.00000000");
 
   // Reverting everything leaves the monolith's table, columns and rows as they were.
-  const ProcessResult down = migrate(db, {"down", "8", "--allow-data-loss"});
+  const ProcessResult down = migrate(db, {"down", "9", "--allow-data-loss"});
   ASSERT_EQ(down.exit_code, 0) << down.err;
   EXPECT_EQ(db.scalar("SELECT string_agg(id || ':' || client_id || ':' || symbol_id || ':' || stop_loss_percent || "
                       "':' || strategy_notes, ',' ORDER BY id) FROM operation WHERE id <= 2"),
@@ -290,7 +291,7 @@ TEST(Migrations, WaitsForTableLocksWithRetriesInsteadOfBlockingTraffic) {
   const ProcessResult r = runner.wait();
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("retrying"), std::string::npos) << r.err;
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 8);
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 9);
 }
 
 TEST(Migrations, UnreachableDatabaseIsExitThreeWithoutThePassword) {

@@ -4,8 +4,10 @@
 
 #include <nlohmann/json.hpp>
 #include <signal.h>
+#include <functional>
 #include <thread>
 
+#include "core/decimal.h"
 #include "support/pg.h"
 #include "support/process.h"
 #include "support/pushgateway.h"
@@ -52,6 +54,33 @@ class StopMonitorTest : public ::testing::Test {
             std::to_string(id) + ", " + std::to_string(tenant) + ", '" + symbol + "', '" + side + "', " +
             (std::string(side) == "BUY" ? "95000" : "95000") + ", " + quantity + ", " + (stop ? stop : "NULL") + ", " +
             (target ? target : "NULL") + ")");
+  }
+
+  // A re-send fence of 3 s (send deadline 1 s + recvWindow 1 s + 1 s margin;
+  // the simulator executes what it accepts at once) instead of Binance's 19 s.
+  static std::vector<std::string> short_fence(std::vector<std::string> more = {}) {
+    std::vector<std::string> args = {"--recv-window-ms", "1000", "--exchange-processing-ms", "0",
+                                     "--max-clock-offset-ms", "0"};
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  }
+
+  // Passes until `done` holds; fails when 40 passes in a row changed nothing
+  // in the exit's events (progress, not a fixed total time, is waited on).
+  void passes_until(const std::function<bool()>& done, std::vector<std::string> args = {}) const {
+    std::int64_t seen = -1;
+    int idle = 0;
+    while (!done()) {
+      const ProcessResult r = monitor(args);
+      ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.err.substr(0, 2000);
+      const std::int64_t events = db.count("SELECT count(*) FROM stop_events");
+      idle = events == seen ? idle + 1 : 0;
+      seen = events;
+      ASSERT_LT(idle, 40) << "no progress; events: " << db.scalar("SELECT string_agg(event_type || ' ' || "
+                                                                 "coalesce(reason, '') || ' ' || coalesce(error_message, ''), "
+                                                                 "E'\\n' ORDER BY event_seq) FROM stop_events");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
 
   std::string events_of(int operation_id) const {
@@ -149,18 +178,98 @@ TEST_F(StopMonitorTest, DryRunWritesAndSendsNothing) {
   EXPECT_TRUE(sim.ledger().empty());
 }
 
-TEST_F(StopMonitorTest, ExchangeRejectionIsAFailedEventWithTheFullError) {
+TEST_F(StopMonitorTest, ARefusalRetryingCannotChangeIsAFailedEventWithTheFullError) {
+  operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
+  sim.prices({{"BTCUSDT", "93000"}});
+  sim.faults({{"reject", 1}, {"rejectCode", -1013}, {"rejectMessage", "Filter failure: LOT_SIZE"}});
+  const ProcessResult r = monitor();
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(events_of(1), "STOP_TRIGGERED,EXECUTION_SUBMITTED,FAILED");
+  EXPECT_EQ(db.scalar("SELECT error_message FROM stop_executions WHERE operation_id = 1"),
+            "order rejected: terminal HTTP 400 code -1013: Filter failure: LOT_SIZE");
+  EXPECT_EQ(db.scalar("SELECT status FROM operation WHERE id = 1"), "ACTIVE");  // visibly unprotected
+  EXPECT_TRUE(sim.ledger().empty());
+  // Later passes neither claim it again nor send anything.
+  EXPECT_EQ(monitor().exit_code, 0);
+  EXPECT_TRUE(sim.ledger().empty());
+  EXPECT_EQ(events_of(1), "STOP_TRIGGERED,EXECUTION_SUBMITTED,FAILED");
+}
+
+// Issue 10, defect 3: -2010 while a balance is briefly locked is not the end of
+// the exit; it was recorded FAILED and never retried.
+TEST_F(StopMonitorTest, InsufficientBalanceIsRetriedWithBackoffUntilTheExitGoesOut) {
   sim.post("/admin/accounts", {{"apiKey", SimServer::kApiKey}, {"secret", SimServer::kApiSecret},
                                {"balances", {{"BTC", "0.1"}, {"USDT", "0"}}}});
   operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
   sim.prices({{"BTCUSDT", "93000"}});
   const ProcessResult r = monitor();
-  EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_EQ(events_of(1), "STOP_TRIGGERED,EXECUTION_SUBMITTED,FAILED");
-  EXPECT_EQ(db.scalar("SELECT error_message FROM stop_executions WHERE operation_id = 1"),
-            "order rejected: terminal HTTP 400 code -2010: Account has insufficient balance for requested action.");
-  EXPECT_EQ(db.scalar("SELECT status FROM operation WHERE id = 1"), "ACTIVE");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(summary(r).at("blocked").at("EXCHANGE_RETRY"), 1);
+  EXPECT_EQ(events_of(1), "STOP_TRIGGERED,EXECUTION_SUBMITTED,BLOCKED");
+  EXPECT_NE(db.scalar("SELECT error_message FROM stop_events WHERE event_type = 'BLOCKED'").find("-2010"),
+            std::string::npos);
   EXPECT_TRUE(sim.ledger().empty());
+  // The balance is released: a later pass, once the backoff has passed, exits.
+  sim.post("/admin/accounts", {{"apiKey", SimServer::kApiKey}, {"secret", SimServer::kApiSecret},
+                               {"balances", {{"BTC", "0.5"}, {"USDT", "0"}}}});
+  passes_until([&] { return db.scalar("SELECT status FROM operation WHERE id = 1") == "CLOSED"; });
+  ASSERT_EQ(sim.ledger().size(), 1u);
+  EXPECT_EQ(sim.ledger()[0].at("clientOrderId").get<std::string>().substr(32), "-2");
+}
+
+// Issue 10, defect 3: one 503 (a gateway's HTML page) on exchangeInfo wrote
+// FAILED "no exchange rules" and every later pass called the claim a duplicate.
+TEST_F(StopMonitorTest, ExchangeRulesUnavailableOnceLeavesTheExitPendingNotFailed) {
+  operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
+  sim.prices({{"BTCUSDT", "93000"}});
+  sim.faults({{"failPath", "/api/v3/exchangeInfo"}, {"failCount", 1}, {"failStatus", 503}});
+  const ProcessResult r = monitor();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'FAILED'"), 0);
+  EXPECT_TRUE(sim.ledger().empty());
+  passes_until([&] { return db.scalar("SELECT status FROM operation WHERE id = 1") == "CLOSED"; });
+  EXPECT_EQ(sim.ledger().size(), 1u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'FAILED'"), 0);
+}
+
+// Issue 10, defect 3: an unrecognised 4xx body (a proxy's HTTP 408) on an order
+// was a terminal FAILED. It may have reached the exchange: query, then fence.
+TEST_F(StopMonitorTest, AProxyTimeoutOnTheOrderIsAnUnknownOutcomeNotAFailure) {
+  operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
+  sim.prices({{"BTCUSDT", "93000"}});
+  sim.faults({{"failPath", "/api/v3/order"}, {"failCount", 1}, {"failStatus", 408}});
+  passes_until([&] { return db.scalar("SELECT status FROM operation WHERE id = 1") == "CLOSED"; }, short_fence());
+  EXPECT_EQ(sim.ledger().size(), 1u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'FAILED'"), 0);
+}
+
+// Issue 10, defect 3: a market order that EXPIRED with nothing filled (an empty
+// book) was FAILED for good.
+TEST_F(StopMonitorTest, AnOrderThatExpiredWithNothingFilledIsRetried) {
+  operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
+  sim.prices({{"BTCUSDT", "93000"}});
+  sim.faults({{"expireUnfilled", 1}});
+  passes_until([&] { return db.scalar("SELECT status FROM operation WHERE id = 1") == "CLOSED"; });
+  const json ledger = sim.ledger();
+  ASSERT_EQ(ledger.size(), 2u);
+  EXPECT_EQ(ledger[0].at("status"), "EXPIRED");
+  EXPECT_EQ(core::Decimal::parse(ledger[1].at("executedQty").get<std::string>()), core::Decimal::parse("0.5"));
+}
+
+// Issue 10, defect 3: a 429 on one order made the client refuse everything
+// until Retry-After, exchangeInfo included, and a new exit on another symbol in
+// the same pass was written FAILED although nothing was sent.
+TEST_F(StopMonitorTest, AnExitTheClientsOwnBackOffKeptFromTheExchangeStaysPending) {
+  operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
+  operation(2, 1, "ETHUSDT", "SELL", "2", "2990", nullptr);
+  sim.prices({{"BTCUSDT", "93000"}, {"ETHUSDT", "3000"}});
+  sim.faults({{"orderRateLimit", 1}});
+  const ProcessResult r = monitor({}, {{"BACKSTOP_ORDERS_IN_FLIGHT", "1"}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'FAILED'"), 0);
+  passes_until([&] { return db.count("SELECT count(*) FROM operation WHERE status = 'CLOSED'") == 2; });
+  EXPECT_EQ(sim.ledger().size(), 2u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'FAILED'"), 0);
 }
 
 TEST_F(StopMonitorTest, TimeoutAfterExecutionIsResolvedByQueryNotBySendingAgain) {
@@ -186,22 +295,69 @@ TEST_F(StopMonitorTest, ServerErrorAfterExecutionAndMalformedAnswerAreResolvedBy
   EXPECT_NE(r.err.find("order status unknown"), std::string::npos);
 }
 
-TEST_F(StopMonitorTest, OrderThatNeverArrivedIsSentOnTheNextPassWithTheSameId) {
+TEST_F(StopMonitorTest, OrderThatNeverArrivedIsSentAgainOnlyAfterTheFenceWithTheNextId) {
   operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
   sim.prices({{"BTCUSDT", "93000"}});
   sim.faults({{"error5xxBeforeExecute", 1}});
-  const ProcessResult first = monitor();
+  const ProcessResult first = monitor(short_fence());
   ASSERT_EQ(first.exit_code, 0) << first.err;
   EXPECT_EQ(summary(first).at("pending"), 1);
   EXPECT_TRUE(sim.ledger().empty());
   EXPECT_EQ(db.scalar("SELECT status FROM stop_executions"), "SUBMITTED");
-  const ProcessResult second = monitor();
+  // At once: "no such order", but it may still be on its way. Nothing is sent.
+  const ProcessResult second = monitor(short_fence());
   ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(summary(second).at("pending"), 1);
+  EXPECT_TRUE(sim.ledger().empty());
+  // Past the fence the first attempt can never execute: the second goes.
+  passes_until([&] { return db.scalar("SELECT status FROM stop_executions") == "EXECUTED"; }, short_fence());
   const json ledger = sim.ledger();
   ASSERT_EQ(ledger.size(), 1u);
-  EXPECT_EQ(db.scalar("SELECT status FROM stop_executions"), "EXECUTED");
-  EXPECT_EQ(db.scalar("SELECT payload->>'client_order_id' FROM stop_events WHERE event_type = 'EXECUTION_SUBMITTED'"),
+  EXPECT_EQ(db.scalar("SELECT payload->>'client_order_id' FROM stop_events WHERE event_type = 'EXECUTION_SUBMITTED' "
+                      "ORDER BY event_seq DESC LIMIT 1"),
             ledger[0].at("clientOrderId").get<std::string>());
+  EXPECT_EQ(ledger[0].at("clientOrderId").get<std::string>().substr(32), "-2");
+}
+
+// Issue 10, defect 2. A commits EXECUTION_SUBMITTED, its POST is held on the
+// wire (inside recvWindow), A is killed. B finds the exit SUBMITTED, the query
+// says -2013, and B re-sent the same id at once; the held POST then landed and
+// both filled (Binance refuses a duplicate client id only while the first order
+// is open). With the fence, B waits: the held order lands and fills, and a
+// later pass finds it. Once held beyond recvWindow, the exchange refuses it
+// (-1021) on arrival, and the re-send after the fence is the only order.
+TEST_F(StopMonitorTest, AnOrderOnTheWireWhenItsSenderDiedIsNeverSentTwice) {
+  for (const int late_ms : {800, 1500}) {  // within recvWindow (1 s), and beyond it
+    SCOPED_TRACE(late_ms);
+    const int id = late_ms;
+    operation(id, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
+    sim.prices({{"BTCUSDT", "93000"}});
+    const std::size_t before = sim.ledger().size();
+    sim.faults({{"deliverLate", 1}, {"deliverLateByMs", late_ms}});
+    Process a([&] {
+      std::vector<std::string> argv = {binary("stop-monitor"), "--database-url", db.url(), "--json"};
+      for (const auto& arg : short_fence()) argv.push_back(arg);
+      return argv;
+    }(), sim.env());
+    for (int i = 0; i < 3000 && db.count("SELECT count(*) FROM stop_executions WHERE status = 'SUBMITTED' "
+                                         "AND operation_id = " + std::to_string(id)) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));  // its POST is on the wire now
+    a.kill(SIGKILL);
+    a.wait();
+    const ProcessResult b = monitor(short_fence());
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    passes_until([&] { return db.scalar("SELECT status FROM operation WHERE id = " + std::to_string(id)) == "CLOSED"; },
+                 short_fence());
+    const json ledger = sim.ledger();
+    core::Decimal filled;
+    for (std::size_t i = before; i < ledger.size(); ++i) {
+      filled = filled + core::Decimal::parse(ledger[i].at("executedQty").get<std::string>());
+    }
+    EXPECT_EQ(filled, core::Decimal::parse("0.5")) << ledger.dump();
+    EXPECT_EQ(ledger.size() - before, 1u) << ledger.dump();
+  }
 }
 
 TEST_F(StopMonitorTest, KilledAtEachStepThenReRunExitsExactlyOnce) {
@@ -213,10 +369,13 @@ TEST_F(StopMonitorTest, KilledAtEachStepThenReRunExitsExactlyOnce) {
     for (int i = 0; i < 3; ++i) operation(base + i, 1, "BTCUSDT", "BUY", "0.1", "93100", nullptr);
     sim.prices({{"BTCUSDT", "93000"}});
     const std::size_t orders_before = sim.ledger().size();
-    const ProcessResult crashed = monitor({}, {{"BACKSTOP_FAULT_POINT", std::string(point) + ":2"}});
+    const ProcessResult crashed = monitor(short_fence(), {{"BACKSTOP_FAULT_POINT", std::string(point) + ":2"}});
     EXPECT_EQ(crashed.signal, SIGABRT) << crashed.err;
-    const ProcessResult rerun = monitor();
-    ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+    // A submission whose sender died is re-sent only after the fence.
+    passes_until([&] {
+      return db.count("SELECT count(*) FROM operation WHERE status = 'CLOSED' AND id BETWEEN " + std::to_string(base) +
+                      " AND " + std::to_string(base + 2)) == 3;
+    }, short_fence());
     EXPECT_EQ(sim.ledger().size() - orders_before, 3u);
     for (int i = 0; i < 3; ++i) {
       EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type IN ('EXECUTED', 'FAILED') "
@@ -320,34 +479,31 @@ TEST_F(StopMonitorTest, CircuitBreakerOpensAfterThreeExchangeFailures) {
   EXPECT_EQ(summary(r).at("pending"), 3);  // never reached the exchange: submitted, not placed
   EXPECT_TRUE(sim.ledger().empty());
 
-  // While it is OPEN nothing goes out: a new exit is blocked by the guardrails,
-  // and the three submissions the exchange says it never got are held as well.
+  // While it is OPEN nothing new goes out: a new exit is blocked by the
+  // guardrails; the three submissions the exchange says it never got wait for
+  // their fence (they may still be on their way).
   operation(4, 1, "BTCUSDT", "BUY", "0.1", "93100", nullptr);
-  r = monitor();
+  r = monitor(short_fence());
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(summary(r).at("blocked").at("CIRCUIT_OPEN"), 4);
-  EXPECT_EQ(events_of(1), "STOP_TRIGGERED,EXECUTION_SUBMITTED,BLOCKED");
+  EXPECT_EQ(summary(r).at("blocked").at("CIRCUIT_OPEN"), 1);
   EXPECT_EQ(events_of(4), "STOP_TRIGGERED,BLOCKED");
   EXPECT_TRUE(sim.ledger().empty());
 
   // After the retry delay one trial goes out alone; its success closes the
-  // breaker and the rest follow in the same pass.
+  // breaker and the rest follow, each past its fence with its next client id.
   db.exec("UPDATE circuit_breaker_state SET opened_at = now() - interval '301 seconds'");
-  r = monitor();
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  passes_until([&] { return db.count("SELECT count(*) FROM stop_executions WHERE status = 'EXECUTED'") == 4; },
+               short_fence());
   EXPECT_EQ(db.scalar("SELECT state || ' ' || failure_count FROM circuit_breaker_state WHERE symbol = 'BTCUSDT'"),
             "CLOSED 0");
   const json ledger = sim.ledger();
   ASSERT_EQ(ledger.size(), 4u);
-  EXPECT_EQ(db.count("SELECT count(*) FROM stop_executions WHERE status = 'EXECUTED'"), 4);
-  // The resubmissions reuse their first client ids: the exchange never had them.
   std::set<std::string> ids;
   for (const auto& o : ledger) ids.insert(o.at("clientOrderId").get<std::string>());
   EXPECT_EQ(ids.size(), 4u);
-  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events e WHERE e.event_type = 'EXECUTION_SUBMITTED' "
-                     "AND e.payload->>'client_order_id' NOT IN (SELECT payload->>'client_order_id' FROM stop_events "
-                     "WHERE event_type = 'EXECUTION_SUBMITTED' AND execution_token = e.execution_token "
-                     "ORDER BY event_seq LIMIT 1)"),
+  // No client id was submitted twice.
+  EXPECT_EQ(db.count("SELECT count(*) FROM (SELECT payload->>'client_order_id' FROM stop_events "
+                     "WHERE event_type = 'EXECUTION_SUBMITTED' GROUP BY 1 HAVING count(*) > 1) d"),
             0);
 }
 
@@ -358,7 +514,8 @@ TEST_F(StopMonitorTest, RateLimitedOrderWaitsForRetryAfterWithoutTrippingTheBrea
   sim.faults({{"orderRateLimit", 1}});  // the first order: 429 -1015 with Retry-After: 1
   ProcessResult r = monitor({"--json"}, {{"BACKSTOP_ORDERS_IN_FLIGHT", "1"}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(summary(r).at("pending"), 2) << r.out;  // the second one was not even sent: quiet for Retry-After
+  // The second one was not even sent (quiet for Retry-After): both wait for their retry time.
+  EXPECT_EQ(summary(r).at("blocked").at("EXCHANGE_RETRY"), 2) << r.out;
   EXPECT_TRUE(sim.ledger().empty());
   EXPECT_EQ(db.count("SELECT count(*) FROM circuit_breaker_state WHERE failure_count > 0"), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
@@ -392,6 +549,43 @@ TEST_F(StopMonitorTest, PartialFillExitsTheRemainderWithTheNextClientId) {
   EXPECT_NE(ledger[0].at("clientOrderId"), ledger[1].at("clientOrderId"));
   EXPECT_EQ(db.scalar("SELECT quantity::text FROM stop_events WHERE event_type = 'EXECUTED'"), "0.50000000");
   EXPECT_EQ(events_of(1), "STOP_TRIGGERED,EXECUTION_SUBMITTED,EXECUTION_SUBMITTED,EXECUTED");
+}
+
+// Issue 10, defect 4: with partial fills and a crash right after attempt 2's
+// answer, the resumed pass took the attempt's order size for the target,
+// recorded EXECUTED 0.375 of 0.5 and closed the operation.
+TEST_F(StopMonitorTest, PartialFillsAndACrashStillExitTheWholePosition) {
+  operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
+  sim.prices({{"BTCUSDT", "93000"}});
+  sim.faults({{"partialFill", 2}});
+  const ProcessResult crashed = monitor({}, {{"BACKSTOP_FAULT_POINT", "stop_monitor.after_exchange_answer:2"}});
+  EXPECT_EQ(crashed.signal, SIGABRT) << crashed.err;
+  passes_until([&] { return db.scalar("SELECT status FROM operation WHERE id = 1") == "CLOSED"; });
+  core::Decimal filled;
+  for (const auto& o : sim.ledger()) filled = filled + core::Decimal::parse(o.at("executedQty").get<std::string>());
+  EXPECT_EQ(filled, core::Decimal::parse("0.5"));
+  EXPECT_EQ(db.scalar("SELECT quantity::text FROM stop_events WHERE event_type = 'EXECUTED'"), "0.50000000");
+  EXPECT_EQ(db.scalar("SELECT quantity::text FROM stop_executions WHERE operation_id = 1"), "0.50000000");
+  EXPECT_EQ(run({binary("migrate"), "--database-url", db.url(), "replay"}).exit_code, 0);
+}
+
+// Issue 10, defect 5: a 100 ETH long with maxQty 10 sent five orders of 10 and
+// recorded the other 50 as dust.
+TEST_F(StopMonitorTest, AnExitAboveMaxQtyIsSplitIntoOrdersUntilFilled) {
+  sim.symbols(json::array({{{"symbol", "ETHUSDT"}, {"base", "ETH"}, {"quote", "USDT"}, {"price", "3000"},
+                            {"stepSize", "0.0001"}, {"minQty", "0.0001"}, {"maxQty", "10"}, {"minNotional", "5"},
+                            {"tickSize", "0.01"}}}));
+  db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) VALUES (1, 100, 1000)");
+  operation(1, 1, "ETHUSDT", "BUY", "100", "3010", nullptr);
+  sim.prices({{"ETHUSDT", "3000"}});
+  passes_until([&] { return db.scalar("SELECT status FROM operation WHERE id = 1") == "CLOSED"; });
+  const json ledger = sim.ledger();
+  EXPECT_EQ(ledger.size(), 10u);
+  core::Decimal filled;
+  for (const auto& o : ledger) filled = filled + core::Decimal::parse(o.at("executedQty").get<std::string>());
+  EXPECT_EQ(filled, core::Decimal::parse("100"));
+  EXPECT_EQ(db.scalar("SELECT coalesce(close_reason, '') FROM operation WHERE id = 1"), "");
+  EXPECT_EQ(db.scalar("SELECT coalesce(payload->>'dust_remainder', '') FROM stop_events WHERE event_type = 'EXECUTED'"), "");
 }
 
 TEST_F(StopMonitorTest, SlippageBeyondThePauseThresholdPausesTheTenant) {
@@ -467,6 +661,67 @@ TEST_F(StopMonitorTest, StreamAndCronRacingOnTheSameTicksExitEachPositionOnce) {
   EXPECT_GT(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_TRIGGERED' AND source = 'stream'"), 0);
   const json summary = json::parse(streamed.out.substr(0, streamed.out.find('\n')));
   EXPECT_GT(summary.at("claim_latency_us").at("count").get<int>(), 0);
+}
+
+// Issue 10, defect 1. Monitor A claims the stop at 93,100 and waits inside its
+// claim transaction (here: on the symbol's checkpoint row, which the test holds
+// as a concurrent claim would); trailing-stop, at 95,500, moves the stop to
+// 95,300; monitor B, at 93,000 again, sees the new stop crossed. Keyed on the
+// level alone, both claims committed and the exchange filled two SELLs of 0.5
+// for a 0.5 long. One exit per position is enforced by the database: a claim
+// holds the operation's row and re-checks the level under it, trailing skips a
+// row a claim holds, and a unique index allows one STOP_TRIGGERED per operation.
+TEST_F(StopMonitorTest, OnePositionIsExitedOnceWhenTrailingMovesTheStopBetweenTwoClaims) {
+  db.exec("INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price, "
+          "trailing_mode, trailing_offset) VALUES (1, 1, 'BTCUSDT', 'BUY', 95000, 0.5, 93100, 'ABSOLUTE', 200);"
+          "INSERT INTO monitor_checkpoint (symbol, last_checked_at) VALUES ('BTCUSDT', now())");
+  // Arm trailing at 93,000 (a long's stop never loosens: nothing moves yet).
+  sim.prices({{"BTCUSDT", "93000"}});
+  const auto trailing = [&] {
+    return run({binary("trailing-stop"), "--database-url", db.url(), "--json"}, sim.env());
+  };
+  ASSERT_EQ(trailing().exit_code, 0);
+  ASSERT_EQ(db.scalar("SELECT trim_scale(stop_price)::text FROM operation WHERE id = 1"), "93100");
+
+  auto holder = db.connect();
+  pqxx::work hold(*holder);
+  hold.exec("SELECT 1 FROM monitor_checkpoint WHERE symbol = 'BTCUSDT' FOR UPDATE");
+  const auto waiting = [&] {
+    return db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'");
+  };
+  const auto wait_until_waiting = [&](std::int64_t n) {
+    for (int i = 0; i < 3000 && waiting() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return waiting() >= n;
+  };
+  Process a({binary("stop-monitor"), "--database-url", db.url(), "--json"}, sim.env());
+  ASSERT_TRUE(wait_until_waiting(1)) << "monitor A never reached its claim";
+
+  sim.prices({{"BTCUSDT", "95500"}});
+  const ProcessResult trailed = trailing();
+  EXPECT_EQ(trailed.exit_code, 0) << trailed.err;
+
+  sim.prices({{"BTCUSDT", "93000"}});
+  Process b({binary("stop-monitor"), "--database-url", db.url(), "--json"}, sim.env());
+  const bool b_waits = wait_until_waiting(2);
+  hold.commit();
+  ASSERT_TRUE(b_waits) << "monitor B never reached its claim";
+  const ProcessResult ra = a.wait();
+  const ProcessResult rb = b.wait();
+  EXPECT_EQ(ra.exit_code, 0) << ra.err.substr(0, 2000);
+  EXPECT_EQ(rb.exit_code, 0) << rb.err.substr(0, 2000);
+
+  const json ledger = sim.ledger();
+  ASSERT_EQ(ledger.size(), 1u) << ledger.dump();
+  EXPECT_EQ(core::Decimal::parse(ledger[0].at("executedQty").get<std::string>()), core::Decimal::parse("0.5"));
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE operation_id = 1 AND event_type = 'STOP_TRIGGERED'"), 1);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE operation_id = 1 AND event_type = 'EXECUTED'"), 1);
+  EXPECT_EQ(db.scalar("SELECT status FROM operation WHERE id = 1"), "CLOSED");
+  // The stop did not move once the exit was claimed.
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events e WHERE e.operation_id = 1 AND e.event_type = 'STOP_ADJUSTED' "
+                     "AND e.event_seq > (SELECT min(event_seq) FROM stop_events WHERE operation_id = 1 "
+                     "AND event_type = 'STOP_TRIGGERED')"),
+            0);
 }
 
 }  // namespace

@@ -109,7 +109,7 @@ TEST_F(BinanceClientTest, SeveralOrdersAtOnceAnswerInRequestOrderEachSentOnce) {
   const auto answers = client.place_market_orders({order("bsA-1"), order("bsB-1"), order("bsC-1")});
   ASSERT_EQ(answers.size(), 3u);
   EXPECT_TRUE(answers[0].ok());
-  EXPECT_EQ(answers[1].error().error_class, ErrorClass::kTerminal);
+  EXPECT_EQ(answers[1].error().error_class, ErrorClass::kRetryable);
   EXPECT_EQ(answers[2].error().error_class, ErrorClass::kStatusUnknown);
   ASSERT_EQ(sent.size(), 3u);
   EXPECT_NE(sent[0].target.find("newClientOrderId=bsA-1"), std::string::npos);

@@ -99,7 +99,14 @@ TEST(BinanceErrors, ClassificationDecidesWhatToDoNext) {
   auto cls = [](Call call, int status, const char* body) {
     return binance::classify_http_error(call, status, body, std::nullopt).error_class;
   };
-  EXPECT_EQ(cls(Call::kPlaceOrder, 400, R"({"code":-2010,"msg":"Account has insufficient balance"})"), ErrorClass::kTerminal);
+  // Refused, nothing executed, and a balance can be released: retry with backoff (issue 10, defect 3).
+  EXPECT_EQ(cls(Call::kPlaceOrder, 400, R"({"code":-2010,"msg":"Account has insufficient balance"})"), ErrorClass::kRetryable);
+  EXPECT_EQ(cls(Call::kPlaceOrder, 400, R"({"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."})"),
+            ErrorClass::kRetryable);
+  // Not the exchange's answer (a proxy's 408 or 502 page): the order may have gone through.
+  EXPECT_EQ(cls(Call::kPlaceOrder, 408, "<html>Request Timeout</html>"), ErrorClass::kStatusUnknown);
+  EXPECT_EQ(cls(Call::kRead, 408, "<html>Request Timeout</html>"), ErrorClass::kRetryable);
+  EXPECT_EQ(cls(Call::kPlaceOrder, 400, R"({"code":-1121,"msg":"Invalid symbol."})"), ErrorClass::kTerminal);
   EXPECT_EQ(cls(Call::kPlaceOrder, 400, R"({"code":-1013,"msg":"Filter failure: LOT_SIZE"})"), ErrorClass::kTerminal);
   EXPECT_EQ(cls(Call::kPlaceOrder, 503, "Service Unavailable"), ErrorClass::kStatusUnknown);
   EXPECT_EQ(cls(Call::kPlaceOrder, 400, R"({"code":-1006,"msg":"An unexpected response was received"})"),
@@ -114,7 +121,8 @@ TEST(BinanceErrors, ClassificationDecidesWhatToDoNext) {
                                               std::nullopt);
   EXPECT_EQ(e.code, -2010);
   EXPECT_EQ(e.message, "Duplicate order sent.");
-  EXPECT_EQ(e.describe(), "terminal HTTP 400 code -2010: Duplicate order sent.");
+  // The id is open at the exchange: the order exists and may fill. Ask, never re-send.
+  EXPECT_EQ(e.describe(), "status-unknown HTTP 400 code -2010: Duplicate order sent.");
 }
 
 TEST(ClientOrderId, DeterministicAndBinanceCompatible) {
