@@ -197,15 +197,18 @@ std::map<std::int64_t, core::ProtectedPosition> MonitorRepository::lock_for_clai
   if (operation_ids.empty()) return result;
   ArrayLiteral ids;
   for (const auto id : operation_ids) ids.add(id);
-  // FOR SHARE: claims do not wait for each other (the unique indexes on
-  // stop_events settle them), but trailing-stop's FOR UPDATE SKIP LOCKED skips
-  // a row a claim holds, and a claim waits for a trailing transaction that
-  // holds the row, then reads the level it committed. Id order: no deadlock
-  // between claims and the EXECUTED writers, which lock operations in id order too.
+  // FOR KEY SHARE: claims do not wait for each other (the unique indexes on
+  // stop_events settle them) nor for a claim's own counter update (a NO KEY
+  // UPDATE; with FOR SHARE, two claims of one row deadlocked: each waited for
+  // the other's row lock or token), but trailing-stop's FOR UPDATE SKIP LOCKED
+  // skips a row a claim holds, and a claim waits for a trailing transaction
+  // that holds the row, then reads the level it committed; the event store
+  // locks rows FOR UPDATE before it moves a level. Id order: no deadlock with
+  // the EXECUTED writers, which lock operations in id order too.
   for (const auto& row : exec_prepared(tx, "bs_lock_for_claim", std::string("SELECT ") + kPositionColumns +
                                             " FROM operation o WHERE o.id = ANY($1::bigint[]) AND o.status = 'ACTIVE'"
                                             " AND NOT EXISTS (SELECT 1 FROM stop_executions x WHERE x.operation_id = o.id)"
-                                            " ORDER BY o.id FOR SHARE OF o",
+                                            " ORDER BY o.id FOR KEY SHARE OF o",
                                         ids.str())) {
     if (auto p = row_to_position(row)) result.emplace(p->id.value, std::move(*p));
   }

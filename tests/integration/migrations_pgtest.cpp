@@ -61,7 +61,7 @@ TEST(Migrations, UpAppliesEverythingOnceAndReRunAppliesNothing) {
   EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 9);
   EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE checksum ~ '^[0-9a-f]{64}$' "
                      "AND execution_time_ms >= 0 AND applied_at <= now() AND error_message IS NULL"),
-            8);
+            9);
   const ProcessResult second = migrate(db, {"--json", "up"});
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_TRUE(applied_labels(second).empty());
@@ -127,7 +127,7 @@ TEST(Migrations, DownRefusesToDestroyRowsUnlessAllowed) {
   EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations"), 9);
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events"), 1);
 
-  const ProcessResult allowed = migrate(db, {"down", "7", "--allow-data-loss"});
+  const ProcessResult allowed = migrate(db, {"down", "8", "--allow-data-loss"});
   ASSERT_EQ(allowed.exit_code, 0) << allowed.err;
   EXPECT_EQ(db.scalar("SELECT to_regclass('stop_events')::text"), "");
 }
@@ -186,7 +186,7 @@ TEST(Migrations, FailingMigrationLeavesNothingAndRecordsTheError) {
   EXPECT_NE(blocked.err.find("migrate repair"), std::string::npos) << blocked.err;
   const ProcessResult repair = migrate(db, {"--migrations-dir", copy.dir.string(), "--json", "repair"});
   ASSERT_EQ(repair.exit_code, 0) << repair.err;
-  EXPECT_EQ(json::parse(repair.out).at("cleared_failures")[0], "9_broken");
+  EXPECT_EQ(json::parse(repair.out).at("cleared_failures")[0], "99_broken");
   const ProcessResult fixed = migrate(db, {"--migrations-dir", copy.dir.string(), "--json", "up"});
   ASSERT_EQ(fixed.exit_code, 0) << fixed.err;
   EXPECT_EQ(applied_labels(fixed), std::vector<std::string>{"0099_broken"});

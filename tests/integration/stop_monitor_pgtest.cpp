@@ -159,8 +159,8 @@ TEST_F(StopMonitorTest, RunningAgainNeverExitsTwice) {
   db.exec("UPDATE operation SET status = 'ACTIVE' WHERE id = 1");  // even if something reopened the row
   const ProcessResult again = monitor();
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(summary(again).at("duplicates"), 1);
-  EXPECT_NE(again.err.find("duplicate execution prevented"), std::string::npos);
+  // An operation with an exit is not a candidate any more (one exit per operation).
+  EXPECT_EQ(summary(again).at("triggered"), 0);
   EXPECT_EQ(sim.ledger().size(), 1u);
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events"), 3);
 }
@@ -222,10 +222,11 @@ TEST_F(StopMonitorTest, InsufficientBalanceIsRetriedWithBackoffUntilTheExitGoesO
 TEST_F(StopMonitorTest, ExchangeRulesUnavailableOnceLeavesTheExitPendingNotFailed) {
   operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
   sim.prices({{"BTCUSDT", "93000"}});
-  sim.faults({{"failPath", "/api/v3/exchangeInfo"}, {"failCount", 1}, {"failStatus", 503}});
+  sim.faults({{"failPath", "/api/v3/exchangeInfo"}, {"failCount", 3}, {"failStatus", 503}});
   const ProcessResult r = monitor();
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'FAILED'"), 0);
+  EXPECT_EQ(events_of(1), "STOP_TRIGGERED,BLOCKED");
+  EXPECT_EQ(db.scalar("SELECT reason FROM stop_events WHERE event_type = 'BLOCKED'"), "EXCHANGE_RETRY");
   EXPECT_TRUE(sim.ledger().empty());
   passes_until([&] { return db.scalar("SELECT status FROM operation WHERE id = 1") == "CLOSED"; });
   EXPECT_EQ(sim.ledger().size(), 1u);

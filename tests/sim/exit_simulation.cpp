@@ -11,7 +11,7 @@
 //    resume_open, on_answer, may_send, fences and backoff), client ids.
 //  * model: PostgreSQL's guarantees that the orchestrator relies on, and the
 //    orchestrator's use of them (pkg/monitor/stop_monitor.cpp): a claim holds
-//    its crossed rows FOR SHARE from the re-read to its commit and re-decides on
+//    its crossed rows FOR KEY SHARE from the re-read to its commit and re-decides on
 //    them; STOP_TRIGGERED is unique per operation (the index of migration
 //    0009); trailing takes its rows FOR UPDATE SKIP LOCKED and re-checks for a
 //    claim under the lock; the append trigger refuses STOP_ADJUSTED after a
@@ -79,7 +79,7 @@ struct Op {
   bool trails = false;
   Decimal offset;
   bool closed = false;
-  int share_locks = 0;  // claims holding the row FOR SHARE
+  int share_locks = 0;  // claims holding the row FOR KEY SHARE
 };
 
 struct StoredEvent {
@@ -350,7 +350,7 @@ class World {
         return;
       }
       case Monitor::kScanned: {
-        // The claim's transaction: take the rows FOR SHARE and decide on them as
+        // The claim's transaction: take the rows FOR KEY SHARE and decide on them as
         // they are now (the mutant decides on the scan's snapshot, unlocked).
         m.decided.clear();
         for (const auto id : m.crossed) {
