@@ -1,7 +1,8 @@
 // The Kubernetes API test server (tests/kube) with the real kubectl: apply the
 // StopMonitor CRD and a StopMonitor, get them with the CRD's printer columns and
 // schema defaults, spec changes bump the generation, status goes through its
-// subresource only, a stale update is a 409 conflict, delete.
+// subresource only, a stale update is a 409 conflict, delete; a CRD the real
+// API server refuses is refused with its words.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -107,6 +108,42 @@ TEST_F(KubeApiTest, KubectlAppliesTheCrdAndAStopMonitorAndShowsItsColumns) {
   const ProcessResult deleted = kubectl({"delete", "stopmonitor", "desk-a"});
   EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
   EXPECT_NE(kubectl({"get", "stopmonitors"}).err.find("No resources found"), std::string::npos);
+}
+
+// Issue 12: a real API server (v1.24) refused the shipped CRD because its root
+// metadata carried a description. The test server now refuses such a CRD the
+// same way, on create and on update, and kubectl prints the real server's words.
+TEST_F(KubeApiTest, RefusesCrdWithMetadataBeyondNameAndGenerateName) {
+  std::ifstream file(kSource + "/crds/stopmonitors.backstop.dev.yaml");
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string described = text.str();
+  const std::string metadata = "            metadata:\n              type: object\n";
+  const std::size_t at = described.find(metadata);
+  ASSERT_NE(at, std::string::npos) << "the CRD's root metadata is no longer `type: object` alone";
+  described.insert(at + metadata.size(), "              description: Standard object metadata.\n");
+  const std::string refusal =
+      "The CustomResourceDefinition \"stopmonitors.backstop.dev\" is invalid: "
+      "spec.validation.openAPIV3Schema.properties[metadata]: Forbidden: must not specify anything other than name and "
+      "generateName, but metadata is implicitly specified";
+
+  const ProcessResult created = api->apply(described);
+  EXPECT_NE(created.exit_code, 0);
+  EXPECT_NE(created.err.find(refusal), std::string::npos) << created.err;
+  EXPECT_NE(kubectl({"get", "stopmonitors"}).exit_code, 0) << "a refused CRD must not be served";
+
+  const ProcessResult shipped = kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"});
+  ASSERT_EQ(shipped.exit_code, 0) << shipped.err;
+  EXPECT_EQ(kubectl({"get", "stopmonitors"}).exit_code, 0);
+
+  // The same change as an update of the stored CRD: refused too, the CRD unchanged.
+  const ProcessResult updated = api->apply(described);
+  EXPECT_NE(updated.exit_code, 0);
+  EXPECT_NE(updated.err.find(refusal), std::string::npos) << updated.err;
+  EXPECT_EQ(kubectl({"get", "crd", "stopmonitors.backstop.dev", "-o",
+                     "jsonpath={.spec.versions[0].schema.openAPIV3Schema.properties.metadata}"})
+                .out,
+            R"({"type":"object"})");
 }
 
 TEST_F(KubeApiTest, DeletingAnOwnerCollectsItsDependentsUnlessOrphaned) {

@@ -20,9 +20,19 @@
 //
 // TLS: with --tls-cert and --tls-key it serves https (as every real API server).
 //
+// CustomResourceDefinitions are validated on create and on update (not on the
+// status subresource) as the real apiextensions-apiserver validates them: a CRD
+// a real cluster refuses (say, a root `metadata` with a description: "must not
+// specify anything other than name and generateName") gets the same 422 Invalid
+// Status here, field paths and messages included, so kubectl prints the same
+// error. The rules, and those not checked (CEL compilation of
+// x-kubernetes-validations among them): crd_validation.cpp.
+//
 // Not yet: field selectors, server-side
-// strict field validation, strategic merge patch semantics for lists (merged
-// as a JSON merge patch), protobuf bodies (415: clients send JSON).
+// strict field validation, validation of custom resources against their schema
+// (only defaults are applied), validation of built-in kinds, strategic merge
+// patch semantics for lists (merged as a JSON merge patch), protobuf bodies
+// (415: clients send JSON).
 //
 //   kube-api-test-server [--port N] [--port-file FILE] [--state-file FILE]
 //                        [--tls-cert PEM --tls-key PEM]
@@ -50,8 +60,14 @@
 #include <string>
 #include <vector>
 
+#include "crd_validation.h"
+
 namespace {
 
+using backstop::testing::crd_invalid_status;
+using backstop::testing::FieldError;
+using backstop::testing::validate_crd;
+using backstop::testing::validate_crd_update;
 using nlohmann::json;
 
 struct Resource {
@@ -722,6 +738,14 @@ class Server {
           return 404;
         }
         json object = json::parse(req.body);
+        if (r->plural == "customresourcedefinitions") {
+          // Refused as the real API server refuses it (structural schema, versions, names).
+          const std::vector<FieldError> errors = validate_crd(object);
+          const json name_field = json_path(object, ".metadata.name");
+          if (!errors.empty()) {
+            return (out = crd_invalid_status(name_field.is_string() ? name_field.get<std::string>() : "", errors), 422);
+          }
+        }
         if (!r->group.empty() && resources_.count(r->group + "/" + r->plural) != 0 && r->schema.contains("properties") &&
             r->schema["properties"].contains("spec")) {
           apply_defaults(object, r->schema);
@@ -800,6 +824,10 @@ class Server {
       if (r->schema.contains("properties") && r->schema["properties"].contains("spec")) apply_defaults(next, r->schema);
       if (next.value("spec", json()) != current.value("spec", json())) {
         next["metadata"]["generation"] = current["metadata"].value("generation", 1) + 1;
+      }
+      if (r->plural == "customresourcedefinitions" && sub != "status") {
+        const std::vector<FieldError> errors = validate_crd_update(next, current);
+        if (!errors.empty()) return (out = crd_invalid_status(name, errors), 422);
       }
       const bool modified = next != current;
       if (modified) next["metadata"]["resourceVersion"] = std::to_string(++revision_);
