@@ -23,7 +23,7 @@ nlohmann::json to_json(const monitor::PassSummary& s) {
                        {"execution_token", r.token}, {"outcome", r.outcome}});
   }
   nlohmann::json j = {{"symbols", s.symbols},     {"candidates", s.candidates}, {"triggered", s.triggered},
-                      {"duplicates", s.duplicates}, {"executed", s.executed},   {"failed", s.failed},
+                      {"duplicates", s.duplicates}, {"executed", s.executed},   {"failed", s.failed}, {"quarantined", s.quarantined},
                       {"pending", s.pending},       {"resumed", s.resumed},     {"blocked", s.blocked},
                       {"seconds", s.seconds},       {"triggers", reports}};
   if (!s.error.empty()) j["error"] = s.error;
@@ -169,7 +169,7 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
       monitor::StreamRunner runner(monitor, driver, repository, *stream, options.filter, stream_options);
       const monitor::PassSummary total = runner.run(stop_requested);
       std::cout << (json_ ? to_json(total).dump() + "\n" : to_text(total, dry_run_)) << std::flush;
-      return total.failed > 0 ? runtime::ExitCode::kPartialFailure : runtime::ExitCode::kOk;
+      return total.failed > 0 || total.quarantined > 0 ? runtime::ExitCode::kPartialFailure : runtime::ExitCode::kOk;
     }
     runtime::ExitCode exit_code = runtime::ExitCode::kOk;
     do {
@@ -181,7 +181,7 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
                                   {"duplicates", summary.duplicates}});
       if (summary.price_error) {
         exit_code = runtime::ExitCode::kDependencyUnavailable;
-      } else if (summary.failed > 0) {
+      } else if (summary.failed > 0 || summary.quarantined > 0) {
         exit_code = runtime::ExitCode::kPartialFailure;
       } else {
         exit_code = runtime::ExitCode::kOk;

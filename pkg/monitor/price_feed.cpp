@@ -24,7 +24,14 @@ class TickBox {
     if (tick.ask) q.ask = tick.ask;
     if (!tick.last && q.last.is_zero() && tick.bid) q.last = *tick.bid;  // book-only streams
     pending_[tick.symbol] = q;
-    if (!oldest_) oldest_ = std::chrono::system_clock::now();
+    // A price is as old as the trade it reports (the exchange's trade time), not
+    // as its arrival: a lagging stream must count as stale. Book tickers carry
+    // no time; they are dated by their arrival.
+    auto at = std::chrono::system_clock::now();
+    if (tick.event_time_ms > 0) {
+      at = std::min(at, std::chrono::system_clock::time_point(std::chrono::milliseconds(tick.event_time_ms)));
+    }
+    if (!oldest_ || at < *oldest_) oldest_ = at;
     ready_.notify_one();
   }
   void closed(const std::string& reason) {

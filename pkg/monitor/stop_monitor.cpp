@@ -25,6 +25,10 @@ using core::Event;
 using core::EventType;
 using nlohmann::json;
 
+// BLOCKED reason of an exit whose own error (bad data, an overflow, a bug)
+// kept it from being driven: retried every pass, never in the others' way.
+constexpr std::string_view kQuarantined = "QUARANTINED";
+
 Event base_event(const core::Execution& x, EventType type, core::EventSource source) {
   Event e;
   e.operation_id = x.operation_id;
@@ -73,6 +77,7 @@ void accumulate(PassSummary& total, const PassSummary& pass) {
   total.pending += pass.pending;
   total.resumed += pass.resumed;
   total.dust += pass.dust;
+  total.quarantined += pass.quarantined;
   for (const auto& [reason, n] : pass.blocked) total.blocked[reason] += n;
   total.reports.insert(total.reports.end(), pass.reports.begin(), pass.reports.end());
   total.claim_latencies_us.insert(total.claim_latencies_us.end(), pass.claim_latencies_us.begin(),
@@ -140,6 +145,18 @@ struct StopMonitor::Work {
   std::optional<Decimal> dust_remainder;  // EXECUTED with a remainder below the minimum
   std::string outcome;  // executed, failed, pending, blocked:<reason>, locked, already-finished, missing
   [[nodiscard]] Decimal trigger_price() const { return x.trigger_price.value_or(price.value_or(Decimal())); }
+  // Back to what the caller knew, to be driven again from the exit's events.
+  void restart() {
+    x = {};
+    state = {};
+    action = {};
+    trial = false;
+    blocked.reset();
+    terminal.reset();
+    dust = false;
+    dust_remainder.reset();
+    outcome.clear();
+  }
 };
 
 void StopMonitor::resume_unfinished(const exchange::PriceSnapshot* prices, core::TimePoint received,
@@ -187,6 +204,7 @@ void StopMonitor::resume_unfinished(const exchange::PriceSnapshot* prices, core:
 }
 
 void StopMonitor::count_outcome(const std::string& outcome, PassSummary& summary) {
+  if (outcome == "blocked:" + std::string(kQuarantined)) ++summary.quarantined;
   if (outcome == "executed") ++summary.executed;
   if (outcome == "failed") ++summary.failed;
   if (outcome == "pending") ++summary.pending;
@@ -235,7 +253,12 @@ std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& price
     const exchange::Quote& quote = prices.at(position.symbol);
     const auto price = core::decisive_price(core::Quote{quote.last, quote.bid, quote.ask}, position.side,
                                             options_.price_source);
-    if (price && core::evaluate(position, *price)) crossed.emplace_back(position, *price);
+    try {
+      if (price && core::evaluate(position, *price)) crossed.emplace_back(position, *price);
+    } catch (const core::DecimalError& e) {  // one row's levels out of range: skip it, not the tick
+      log::error("operation skipped: its levels cannot be evaluated",
+                 {{"operation", position.id.value}, {"error", e.what()}});
+    }
   }
   std::map<std::int64_t, core::ProtectedPosition> held;
   if (tx && !crossed.empty()) {
@@ -251,7 +274,13 @@ std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& price
       if (now_held == held.end()) continue;  // closed, or its exit was claimed, since the scan
       position = now_held->second;
     }
-    const auto trigger = core::evaluate(position, *price);
+    std::optional<core::Trigger> trigger;
+    try {
+      trigger = core::evaluate(position, *price);
+    } catch (const core::DecimalError& e) {
+      log::error("operation skipped: its levels cannot be evaluated",
+                 {{"operation", position.id.value}, {"error", e.what()}});
+    }
     if (!trigger) continue;  // the level moved away from the price since the scan
     ++summary.triggered;
     TriggerReport report{position.id.value, position.tenant.value, position.symbol,
@@ -359,9 +388,62 @@ void StopMonitor::drive_claimed(std::vector<ClaimedExit> claimed, PassSummary& s
 }
 
 void StopMonitor::drive(std::vector<Work>& works) {
+  // One bad exit never stops the others (issue 10, defect 6): a batch that
+  // fails is driven again one exit at a time (each exit resumes from its
+  // events, so what the failed attempt did is found, never repeated), and an
+  // exit that fails alone is quarantined with its error. A lost database is
+  // not an exit's fault: it ends the pass.
   const std::size_t batch = std::max<std::size_t>(1, options_.batch_size);
   for (std::size_t first = 0; first < works.size(); first += batch) {
-    drive_batch(std::span<Work>(works).subspan(first, std::min(batch, works.size() - first)));
+    const std::span<Work> span = std::span<Work>(works).subspan(first, std::min(batch, works.size() - first));
+    try {
+      drive_batch(span);
+      continue;
+    } catch (const pqxx::broken_connection&) {
+      throw;
+    } catch (const std::exception& e) {
+      if (span.size() == 1) {
+        quarantine(span.front(), e.what());
+        continue;
+      }
+      log::warn("an exit batch failed; driving its exits one at a time", {{"exits", span.size()}, {"error", e.what()}});
+    }
+    for (Work& w : span) {
+      w.restart();
+      try {
+        drive_batch(std::span<Work>(&w, 1));
+      } catch (const pqxx::broken_connection&) {
+        throw;
+      } catch (const std::exception& e) {
+        quarantine(w, e.what());
+      }
+    }
+  }
+}
+
+void StopMonitor::quarantine(Work& w, const std::string& error) {
+  w.outcome = "blocked:" + std::string(kQuarantined);
+  log::error("exit quarantined: its error is kept from the other exits",
+             {{"operation", w.position.id.value}, {"token", w.token}, {"error", error}});
+  try {
+    pqxx::work tx(connection_);
+    const auto found = store::EventStore::executions(tx, {w.token});
+    const auto x = found.find(w.token);
+    if (x == found.end() || x->second.status == core::ExecutionStatus::kExecuted ||
+        x->second.status == core::ExecutionStatus::kFailed ||
+        (x->second.status == core::ExecutionStatus::kBlocked && x->second.blocked_reason == kQuarantined)) {
+      return;  // recorded once, as every block
+    }
+    Event e = base_event(x->second, EventType::kBlocked, options_.source);
+    e.reason = std::string(kQuarantined);
+    e.error_message = error;
+    e.trigger_price = w.price;
+    store::EventStore::append(tx, {std::move(e)});
+    tx.commit();
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (const std::exception& e) {
+    log::error("could not record the quarantine", {{"token", w.token}, {"error", e.what()}});
   }
 }
 

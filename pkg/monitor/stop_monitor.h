@@ -75,6 +75,7 @@ struct PassSummary {
   std::int64_t pending = 0;  // left SUBMITTED for a later pass (status unknown)
   std::int64_t resumed = 0;  // unfinished executions picked up
   std::int64_t dust = 0;
+  std::int64_t quarantined = 0;  // exits whose own error was isolated (BLOCKED QUARANTINED)
   std::map<std::string, std::int64_t> blocked;  // by reason
   std::vector<TriggerReport> reports;
   double seconds = 0;
@@ -124,6 +125,7 @@ class StopMonitor {
   //   before → record(): EXECUTED / FAILED, breakers, pauses in one transaction.
   void drive(std::vector<Work>& works);
   void drive_batch(std::span<Work> batch);
+  void quarantine(Work& work, const std::string& error);
   void guard(const std::vector<Work*>& works);
   void send(Work& work, std::optional<exchange::Result<exchange::Order>> answer = std::nullopt);
   bool held_by_breaker(Work& work);  // true: the work is BLOCKED (CIRCUIT_OPEN) instead of sent

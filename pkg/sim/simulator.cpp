@@ -122,7 +122,7 @@ void Simulator::set_price(const std::string& symbol, Decimal last, std::optional
     update_price(symbol, last, bid, ask);
     listener = listener_;
     book = books_.at(symbol);
-    time_ms = server_time_ms();
+    time_ms = server_time_ms() - faults_.stream_lag_ms;  // a lagging stream delivers old trades
   }
   if (listener) listener(symbol, book.last, book.bid, book.ask, time_ms);
 }
@@ -283,6 +283,7 @@ SimResponse Simulator::admin(const SimRequest& request) {
     f.fail_count = body.value("failCount", 0);
     f.fail_status = body.value("failStatus", 503);
     f.expire_unfilled = body.value("expireUnfilled", 0);
+    f.stream_lag_ms = body.value("streamLagMs", std::int64_t{0});
     f.reject = body.value("reject", 0);
     f.reject_code = body.value("rejectCode", -1013);
     f.reject_message = body.value("rejectMessage", std::string("Filter failure: LOT_SIZE"));

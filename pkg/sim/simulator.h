@@ -72,6 +72,7 @@ struct Faults {
   int fail_count = 0;
   int fail_status = 503;
   int expire_unfilled = 0;  // next N orders: EXPIRED with nothing filled (an empty book)
+  std::int64_t stream_lag_ms = 0;  // trades reach the WebSocket streams this much after they happened
   int reject = 0;           // next N orders: HTTP 400 with this code and message, nothing executed
   int reject_code = -1013;
   std::string reject_message = "Filter failure: LOT_SIZE";

@@ -5,6 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <functional>
+#include <map>
+#include <random>
+#include <set>
 #include <thread>
 
 #include "core/decimal.h"
@@ -257,18 +260,29 @@ TEST_F(StopMonitorTest, AnOrderThatExpiredWithNothingFilledIsRetried) {
   EXPECT_EQ(core::Decimal::parse(ledger[1].at("executedQty").get<std::string>()), core::Decimal::parse("0.5"));
 }
 
-// Issue 10, defect 3: a 429 on one order made the client refuse everything
-// until Retry-After, exchangeInfo included, and a new exit on another symbol in
-// the same pass was written FAILED although nothing was sent.
+// Issue 10, defect 3: with one exit left SUBMITTED (a 5xx before executing),
+// the next pass's re-send got a 429 (-1015); the client then refused every
+// request until Retry-After, exchangeInfo included, and a new exit on another
+// symbol in the same pass was written FAILED "no exchange rules" although
+// nothing was sent, and never retried.
 TEST_F(StopMonitorTest, AnExitTheClientsOwnBackOffKeptFromTheExchangeStaysPending) {
   operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
-  operation(2, 1, "ETHUSDT", "SELL", "2", "2990", nullptr);
   sim.prices({{"BTCUSDT", "93000"}, {"ETHUSDT", "3000"}});
+  sim.faults({{"error5xxBeforeExecute", 1}});
+  const ProcessResult first = monitor(short_fence());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(db.scalar("SELECT status FROM stop_executions WHERE operation_id = 1"), "SUBMITTED");
+  // Past the fence the next pass re-sends it and gets a 429; in the same pass a
+  // new exit on another symbol meets the client's back-off.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3200));
+  operation(2, 1, "ETHUSDT", "SELL", "2", "2990", nullptr);
   sim.faults({{"orderRateLimit", 1}});
-  const ProcessResult r = monitor({}, {{"BACKSTOP_ORDERS_IN_FLIGHT", "1"}});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const ProcessResult second = monitor(short_fence());
+  EXPECT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'FAILED'"), 0);
-  passes_until([&] { return db.count("SELECT count(*) FROM operation WHERE status = 'CLOSED'") == 2; });
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_executions WHERE status = 'BLOCKED' AND blocked_reason = 'EXCHANGE_RETRY'"),
+            2);
+  passes_until([&] { return db.count("SELECT count(*) FROM operation WHERE status = 'CLOSED'") == 2; }, short_fence());
   EXPECT_EQ(sim.ledger().size(), 2u);
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'FAILED'"), 0);
 }
@@ -347,10 +361,13 @@ TEST_F(StopMonitorTest, AnOrderOnTheWireWhenItsSenderDiedIsNeverSentTwice) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150));  // its POST is on the wire now
     a.kill(SIGKILL);
     a.wait();
+    const auto landed = std::chrono::steady_clock::now() + std::chrono::milliseconds(late_ms + 500);
     const ProcessResult b = monitor(short_fence());
     ASSERT_EQ(b.exit_code, 0) << b.err;
     passes_until([&] { return db.scalar("SELECT status FROM operation WHERE id = " + std::to_string(id)) == "CLOSED"; },
                  short_fence());
+    // Count only once the held POST has reached the exchange (or been refused).
+    std::this_thread::sleep_until(landed);
     const json ledger = sim.ledger();
     core::Decimal filled;
     for (std::size_t i = before; i < ledger.size(); ++i) {
@@ -389,6 +406,60 @@ TEST_F(StopMonitorTest, KilledAtEachStepThenReRunExitsExactlyOnce) {
   std::set<std::string> ids;
   for (const auto& o : ledger) ids.insert(o.at("clientOrderId").get<std::string>());
   EXPECT_EQ(ids.size(), ledger.size());
+  EXPECT_EQ(run({binary("migrate"), "--database-url", db.url(), "replay"}).exit_code, 0);
+}
+
+// Issue 10: a hundred kill -9 at random moments, while orders are held on the
+// wire (some within recvWindow, some beyond), partial fills and 5xx happen:
+// every position is exited exactly to its quantity, no client id fills twice.
+TEST_F(StopMonitorTest, AHundredKillsAtRandomMomentsWithOrdersOnTheWireExitEachPositionExactlyOnce) {
+  constexpr int kOperations = 120;
+  db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) "
+          "VALUES (1, 100000, 100000);"
+          // The 5xx faults open the symbol's breaker now and then: a short retry delay.
+          "INSERT INTO circuit_breaker_state (symbol, retry_delay_seconds) VALUES ('BTCUSDT', 1);"
+          "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+          "SELECT 1, 'BTCUSDT', 'BUY', 95000, 0.01 + (i % 7) * 0.01, 94000 - i FROM generate_series(0, " +
+          std::to_string(kOperations - 1) + ") i");
+  std::mt19937 random(20261130);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(random); };
+  for (int kill = 0; kill < 100; ++kill) {
+    sim.prices({{"BTCUSDT", std::to_string(94000 - (kill + 1) * kOperations / 100)}});
+    sim.faults({{"deliverLate", pick(0, 3)}, {"deliverLateByMs", pick(200, 1600)}, {"partialFill", pick(0, 2)},
+                {"error5xxBeforeExecute", pick(0, 1)}, {"error5xxAfterExecute", pick(0, 1)}});
+    std::vector<std::string> argv = {binary("stop-monitor"), "--database-url", db.url(), "--json", "--continuous",
+                                     "--interval", "0.05", "--batch-size", std::to_string(pick(1, 16))};
+    for (const auto& arg : short_fence()) argv.push_back(arg);
+    Process monitor_process(argv, sim.env());
+    std::this_thread::sleep_for(std::chrono::milliseconds(pick(0, 400)));
+    monitor_process.kill(SIGKILL);
+    monitor_process.wait();
+  }
+  sim.faults(json::object());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));  // the last held POSTs land (or are refused)
+  passes_until([&] { return db.count("SELECT count(*) FROM operation WHERE status = 'CLOSED'") == kOperations; },
+               short_fence());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  // What the exchange filled, per position, is the position's quantity.
+  std::map<std::string, core::Decimal> by_token;
+  std::set<std::string> ids;
+  for (const auto& o : sim.ledger()) {
+    const std::string id = o.at("clientOrderId").get<std::string>();
+    const core::Decimal executed = core::Decimal::parse(o.at("executedQty").get<std::string>());
+    if (executed.is_positive()) {
+      EXPECT_TRUE(ids.insert(id).second) << "client order id filled twice: " << id;
+    }
+    by_token[id.substr(0, 32)] = by_token[id.substr(0, 32)] + executed;
+  }
+  EXPECT_EQ(by_token.size(), static_cast<std::size_t>(kOperations));
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_TRIGGERED'"), kOperations);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'EXECUTED'"), kOperations);
+  for (const auto& row : db.exec("SELECT e.payload->>'client_order_id', o.quantity::text FROM stop_events e "
+                                 "JOIN operation o ON o.id = e.operation_id WHERE e.event_type = 'EXECUTION_SUBMITTED' "
+                                 "AND (e.payload->>'attempt')::int = 1")) {
+    const std::string prefix = row[0].as<std::string>().substr(0, 32);
+    EXPECT_EQ(by_token[prefix], core::Decimal::parse(row[1].as<std::string>())) << prefix;
+  }
   EXPECT_EQ(run({binary("migrate"), "--database-url", db.url(), "replay"}).exit_code, 0);
 }
 
@@ -587,6 +658,54 @@ TEST_F(StopMonitorTest, AnExitAboveMaxQtyIsSplitIntoOrdersUntilFilled) {
   EXPECT_EQ(filled, core::Decimal::parse("100"));
   EXPECT_EQ(db.scalar("SELECT coalesce(close_reason, '') FROM operation WHERE id = 1"), "");
   EXPECT_EQ(db.scalar("SELECT coalesce(payload->>'dust_remainder', '') FROM stop_events WHERE event_type = 'EXECUTED'"), "");
+}
+
+// Issue 10, defect 6: one row whose amounts overflow the money type (a valid
+// NUMERIC(20,8) quantity of 1e8) made every pass abort, and the exits driven
+// with it were never recorded. Its error is now its own: the exit is
+// quarantined (BLOCKED QUARANTINED with the error) and the others go out.
+TEST_F(StopMonitorTest, OneExitThatCannotBeComputedIsQuarantinedAndTheOthersGoOut) {
+  db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) VALUES (1, 100, 1000)");
+  operation(1, 1, "BTCUSDT", "BUY", "100000000", "93100", nullptr);
+  operation(2, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
+  operation(3, 1, "ETHUSDT", "SELL", "2", "2990", nullptr);
+  sim.prices({{"BTCUSDT", "93000"}, {"ETHUSDT", "3000"}});
+  passes_until([&] { return db.count("SELECT count(*) FROM operation WHERE status = 'CLOSED' AND id IN (2, 3)") == 2; });
+  EXPECT_EQ(db.scalar("SELECT status || ' ' || blocked_reason FROM stop_executions WHERE operation_id = 1"),
+            "BLOCKED QUARANTINED");
+  EXPECT_NE(db.scalar("SELECT error_message FROM stop_events WHERE operation_id = 1 AND event_type = 'BLOCKED'")
+                .find("overflow"),
+            std::string::npos);
+  // A later pass still exits a new position, with the quarantined one still there.
+  operation(4, 1, "ETHUSDT", "SELL", "1", "2990", nullptr);
+  const ProcessResult r = monitor();
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // some work failed: the quarantined exit
+  EXPECT_EQ(summary(r).at("quarantined"), 1);
+  EXPECT_EQ(db.scalar("SELECT status FROM operation WHERE id = 4"), "CLOSED");
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE operation_id = 1 AND reason = 'QUARANTINED'"), 1);
+}
+
+// Issue 10: a stream's price age was measured from its arrival, so a stream
+// lagging by seconds looked fresh. It is the exchange's trade time that counts.
+TEST_F(StopMonitorTest, ALaggingStreamsPricesAreStale) {
+  operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
+  sim.prices({{"BTCUSDT", "95000"}});
+  Process stream({binary("stop-monitor"), "--database-url", db.url(), "--json", "--stream", "--interval", "600",
+                  "--max-price-age-ms", "2000"},
+                 sim.env());
+  ASSERT_TRUE(stream.wait_for_stderr("price stream open"));
+  sim.faults({{"streamLagMs", 5000}});
+  sim.prices({{"BTCUSDT", "93000"}});
+  for (int i = 0; i < 1500 && db.count("SELECT count(*) FROM stop_events WHERE event_type = 'BLOCKED'") == 0 &&
+                  sim.ledger().empty();
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stream.kill(SIGTERM);
+  stream.wait();
+  EXPECT_EQ(db.scalar("SELECT coalesce(string_agg(reason, ','), '') FROM stop_events WHERE event_type = 'BLOCKED'"),
+            "STALE_PRICE");
+  EXPECT_TRUE(sim.ledger().empty());
 }
 
 TEST_F(StopMonitorTest, SlippageBeyondThePauseThresholdPausesTheTenant) {
