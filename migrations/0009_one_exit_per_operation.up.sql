@@ -11,6 +11,10 @@
 CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS idx_stop_events_one_exit
     ON stop_events (operation_id) WHERE event_type = 'STOP_TRIGGERED';
 
+-- An exit's events, read by the monitors to resume it (core::fold_exit): every
+-- batch reads them for its tokens.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_stop_events_token_seq ON stop_events (execution_token, event_seq);
+
 -- A stop never moves once an exit is claimed. trailing-stop locks the row and
 -- re-checks under the lock (a claim holds the row FOR SHARE while it commits);
 -- this trigger refuses what any other writer would append after a claim.
