@@ -27,7 +27,7 @@
 //    duplicate client ids accepted once the first order is done (Binance).
 //
 //   exit-simulation [--seeds N] [--first-seed S] [--seed S] [--verbose]
-//                   [--mutant no-claim-lock|level-tokens|no-fence]
+//                   [--mutant no-claim-lock|level-tokens|no-fence|before-issue-10]
 // A mutant removes one protection, to show the simulation finds what it guards.
 #include <algorithm>
 #include <chrono>
@@ -57,7 +57,7 @@ using backstop::core::TimePoint;
 namespace core = backstop::core;
 using namespace std::chrono_literals;
 
-enum class Mutant { kNone, kNoClaimLock, kLevelTokens, kNoFence };
+enum class Mutant { kNone, kNoClaimLock, kLevelTokens, kNoFence, kLevelTokensUnlocked };
 
 std::string client_id(std::string_view token, int attempt) { return std::string(token) + "#" + std::to_string(attempt); }
 
@@ -355,8 +355,9 @@ class World {
         m.decided.clear();
         for (const auto id : m.crossed) {
           const Op& now_row = ops_[id];
-          const Op& decided_on = mutant_ == Mutant::kNoClaimLock ? m.snapshot.at(id) : now_row;
-          if (mutant_ != Mutant::kNoClaimLock) {
+          const bool unlocked = mutant_ == Mutant::kNoClaimLock || mutant_ == Mutant::kLevelTokensUnlocked;
+          const Op& decided_on = unlocked ? m.snapshot.at(id) : now_row;
+          if (!unlocked) {
             ++ops_[id].share_locks;
             m.locked.push_back(id);
           }
@@ -371,10 +372,11 @@ class World {
         for (const auto& [id, trigger] : m.decided) {
           const Op& o = ops_[id];
           const std::string token = core::execution_token(core::OperationId{id}, trigger.kind, trigger.level);
-          const bool taken = mutant_ == Mutant::kLevelTokens ? !events_of(token).empty() : claim_of(id).has_value();
+          const bool by_level = mutant_ == Mutant::kLevelTokens || mutant_ == Mutant::kLevelTokensUnlocked;
+          const bool taken = by_level ? !events_of(token).empty() : claim_of(id).has_value();
           if (taken || o.closed) continue;  // duplicate execution prevented
           const Decimal in_force = trigger.kind == core::TriggerKind::kStopLoss ? o.stop : o.target.value_or(Decimal());
-          if (in_force != trigger.level) {
+          if (in_force != trigger.level && mutant_ != Mutant::kLevelTokensUnlocked) {
             throw Violation("op" + std::to_string(id) + " claimed at " + trigger.level.to_string() +
                             " while its level in force is " + in_force.to_string());
           }
@@ -732,8 +734,10 @@ int main(int argc, char** argv) {
         mutant = Mutant::kLevelTokens;
       } else if (m == "no-fence") {
         mutant = Mutant::kNoFence;
+      } else if (m == "before-issue-10") {  // level tokens and unlocked claims: the claims as they were
+        mutant = Mutant::kLevelTokensUnlocked;
       } else {
-        std::cerr << "unknown mutant " << m << " (no-claim-lock, level-tokens, no-fence)\n";
+        std::cerr << "unknown mutant " << m << " (no-claim-lock, level-tokens, no-fence, before-issue-10)\n";
         return 2;
       }
     } else {
