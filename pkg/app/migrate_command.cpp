@@ -21,14 +21,16 @@ void print(bool json, const nlohmann::json& document, const std::string& text) {
 
 nlohmann::json run_json(const store::RunResult& r) {
   nlohmann::json j = {{"migrations", r.migrations}};
+  if (!r.rebuilt_indexes.empty()) j["rebuilt_indexes"] = r.rebuilt_indexes;
   if (r.backup) j["backup"] = r.backup->string();
   return j;
 }
 
 std::string run_text(const store::RunResult& r, const char* verb) {
   std::string text;
+  for (const auto& i : r.rebuilt_indexes) text += "rebuilt missing or INVALID index " + i + "\n";
   if (r.backup) text += "backup: " + r.backup->string() + "\n";
-  if (r.migrations.empty()) return text + "nothing to do\n";
+  if (r.migrations.empty()) return text + (r.rebuilt_indexes.empty() ? "nothing to do\n" : "");
   for (const auto& m : r.migrations) text += std::string(verb) + " " + m + "\n";
   return text;
 }
@@ -59,7 +61,9 @@ void MigrateCommand::add_to(CLI::App& app) {
   plan_ = app.add_subcommand("plan", "dry run: what `up` would apply");
   plan_->add_option("--target", target_, "stop after this version");
   verify_ = app.add_subcommand("verify", "check the expected tables, columns, indexes and constraints exist");
-  repair_ = app.add_subcommand("repair", "clear failed migration records and drop INVALID indexes");
+  repair_ = app.add_subcommand("repair",
+                                "clear failed migration records, drop INVALID indexes (rebuilding those of applied "
+                                "migrations)");
   replay_ = app.add_subcommand("replay", "rebuild projections from stop_events and compare with the live rows");
   replay_->add_flag("--rewrite", rewrite_, "replace the live projections where they differ");
 }
@@ -142,8 +146,12 @@ runtime::ExitCode MigrateCommand::run(const runtime::CommonOptions& common) {
       std::string text;
       for (const auto& f : r.cleared_failures) text += "cleared failed record " + f + "\n";
       for (const auto& i : r.dropped_invalid_indexes) text += "dropped INVALID index " + i + "\n";
+      for (const auto& i : r.rebuilt_indexes) text += "rebuilt INVALID index " + i + "\n";
       if (text.empty()) text = "nothing to repair\n";
-      print(json_, {{"cleared_failures", r.cleared_failures}, {"dropped_invalid_indexes", r.dropped_invalid_indexes}},
+      print(json_,
+            {{"cleared_failures", r.cleared_failures},
+             {"dropped_invalid_indexes", r.dropped_invalid_indexes},
+             {"rebuilt_indexes", r.rebuilt_indexes}},
             text);
     }
     return ExitCode::kOk;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -256,6 +257,96 @@ std::vector<std::string> split_sql_statements(const std::string& script) {
   return statements;
 }
 
+namespace {
+
+// split_sql_statements keeps the comments in front of a statement.
+std::string without_leading_comments(const std::string& statement) {
+  std::size_t at = 0;
+  while (true) {
+    at = statement.find_first_not_of(" \t\r\n", at);
+    if (at == std::string::npos) return "";
+    if (statement.compare(at, 2, "--") == 0) {
+      at = statement.find('\n', at);
+      if (at == std::string::npos) return "";
+    } else if (statement.compare(at, 2, "/*") == 0) {
+      at = statement.find("*/", at);
+      if (at == std::string::npos) return "";
+      at += 2;
+    } else {
+      return statement.substr(at);
+    }
+  }
+}
+
+// An SQL identifier, quoted or not (one capture group).
+const std::string kIdentifier = R"(("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*))";
+
+// How PostgreSQL compares names: unquoted ones fold to lower case; a qualified
+// name compares by its last part (an index lives in its table's schema).
+std::string normalized_name(const std::string& written) {
+  static const std::regex part(kIdentifier);
+  std::string last;
+  for (auto it = std::sregex_iterator(written.begin(), written.end(), part); it != std::sregex_iterator(); ++it) {
+    last = (*it)[1].str();
+  }
+  if (last.size() >= 2 && last.front() == '"') {
+    std::string unquoted;
+    for (std::size_t i = 1; i + 1 < last.size(); ++i) {
+      unquoted += last[i];
+      if (last[i] == '"') ++i;  // "" inside quotes is one "
+    }
+    return unquoted;
+  }
+  for (char& c : last) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return last;
+}
+
+std::optional<IndexBuild> index_built_by(const std::string& statement) {
+  static const std::regex create(
+      R"(^CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?)" + kIdentifier +
+          R"(\s+ON\s+(?:ONLY\s+)?()" + kIdentifier + R"((?:\s*\.\s*)" + kIdentifier + R"()?))",
+      std::regex::icase);
+  const std::string code = without_leading_comments(statement);
+  std::smatch match;
+  if (!std::regex_search(code, match, create, std::regex_constants::match_continuous)) return std::nullopt;
+  const std::string name = match[1].str();
+  // `CREATE INDEX CONCURRENTLY ON t`: an unnamed index, not one called "concurrently".
+  if (normalized_name(name) == "concurrently" || normalized_name(name) == "on") return std::nullopt;
+  return IndexBuild{name, match[2].str(), statement};
+}
+
+}  // namespace
+
+std::vector<std::string> indexes_dropped_by(const std::string& statement) {
+  static const std::regex drop(R"(^DROP\s+INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+EXISTS\s+)?([\s\S]*?)(?:\s+(?:CASCADE|RESTRICT))?\s*$)",
+                               std::regex::icase);
+  const std::string code = without_leading_comments(statement);
+  std::smatch match;
+  if (!std::regex_match(code, match, drop)) return {};
+  std::vector<std::string> names;
+  std::stringstream list(match[1].str());
+  for (std::string name; std::getline(list, name, ',');) {
+    name.erase(0, name.find_first_not_of(" \t\r\n"));
+    name.erase(name.find_last_not_of(" \t\r\n") + 1);
+    if (!name.empty()) names.push_back(name);
+  }
+  return names;
+}
+
+std::vector<IndexBuild> indexes_built_by(const std::string& script) {
+  std::vector<IndexBuild> builds;
+  for (const std::string& statement : split_sql_statements(script)) {
+    if (auto build = index_built_by(statement)) {
+      builds.push_back(std::move(*build));
+      continue;
+    }
+    for (const std::string& dropped : indexes_dropped_by(statement)) {
+      std::erase_if(builds, [&](const IndexBuild& b) { return normalized_name(b.name) == normalized_name(dropped); });
+    }
+  }
+  return builds;
+}
+
 // Two connections: one that holds the session-level runner lock for the
 // whole run (never inside a transaction, so CREATE INDEX CONCURRENTLY on the
 // other connection cannot wait on it), and one that does the work.
@@ -415,66 +506,180 @@ const char* const kRecordSuccess =
     "INSERT INTO backstop_schema_migrations (version, name, checksum, execution_time_ms, success) "
     "VALUES ($1, $2, $3, $4, true)";
 
-// Runs one direction of a migration; on lock_timeout the whole migration is
-// retried (a transactional one left nothing behind; statements of a
-// no-transaction one are written to be re-runnable: IF [NOT] EXISTS).
-void execute_script(pqxx::connection& connection, const std::string& sql, bool transactional,
-                    const MigratorOptions& options, const std::function<void(pqxx::transaction_base&)>& record) {
-  const std::string lock_timeout = "SET lock_timeout = '" + std::to_string(options.lock_timeout.count()) + "ms'";
-  for (int attempt = 1;; ++attempt) {
+// Not every index a no-transaction migration builds is valid after its
+// statements ran: it is recorded as failed, not as applied.
+class InvalidIndexes : public MigrationError {
+ public:
+  using MigrationError::MigrationError;
+};
+
+enum class IndexState { kMissing, kInvalid, kValid };
+
+// Valid = usable by queries and kept up to date by writes. A CREATE INDEX
+// CONCURRENTLY that failed (lock_timeout, a duplicate, a cancel) leaves its
+// index behind with indisvalid (and maybe indisready) false.
+IndexState index_state(pqxx::transaction_base& tx, const std::string& name) {
+  const pqxx::result rows =
+      tx.exec_params("SELECT i.indisvalid AND i.indisready FROM pg_index i WHERE i.indexrelid = to_regclass($1)", name);
+  if (rows.empty()) return IndexState::kMissing;
+  return rows[0][0].as<bool>() ? IndexState::kValid : IndexState::kInvalid;
+}
+
+// Runs `attempt`; on lock_timeout runs it again after a backoff, up to
+// options.lock_attempts times in all.
+void with_lock_retries(pqxx::connection& connection, const MigratorOptions& options,
+                       const std::function<void()>& attempt) {
+  for (int n = 1;; ++n) {
     try {
-      if (transactional) {
-        pqxx::work tx(connection);
-        tx.exec("SET LOCAL lock_timeout = '" + std::to_string(options.lock_timeout.count()) + "ms'");
-        tx.exec(sql);
-        record(tx);
-        tx.commit();
-      } else {
-        {
-          pqxx::nontransaction tx(connection);
-          tx.exec(lock_timeout);
-          for (const std::string& statement : split_sql_statements(sql)) tx.exec(statement);
-          tx.exec("RESET lock_timeout");
-        }
-        pqxx::work tx(connection);
-        record(tx);
-        tx.commit();
-      }
+      attempt();
       return;
     } catch (const pqxx::sql_error& e) {
-      if (e.sqlstate() != kLockNotAvailable || attempt >= options.lock_attempts) throw;
+      if (e.sqlstate() != kLockNotAvailable || n >= options.lock_attempts) throw;
       pqxx::nontransaction(connection).exec("RESET lock_timeout");
-      const auto backoff = std::chrono::milliseconds(200 * (1 << std::min(attempt, 6)));
+      const auto backoff = std::chrono::milliseconds(200 * (1 << std::min(n, 6)));
       log::warn("migration waited too long for a table lock; retrying",
-                {{"attempt", attempt}, {"backoff_ms", static_cast<std::int64_t>(backoff.count())}});
+                {{"attempt", n}, {"backoff_ms", static_cast<std::int64_t>(backoff.count())}});
       std::this_thread::sleep_for(backoff);
     }
   }
 }
 
+// Statements one by one outside a transaction, each under lock_timeout. An
+// index that a CREATE INDEX is about to build but that exists INVALID (left by
+// an earlier attempt whose concurrent build failed) is dropped first:
+// IF NOT EXISTS would otherwise skip it and keep it INVALID for good.
+void run_without_transaction(pqxx::connection& connection, const std::vector<std::string>& statements,
+                             const MigratorOptions& options) {
+  pqxx::nontransaction tx(connection);
+  tx.exec("SET lock_timeout = '" + std::to_string(options.lock_timeout.count()) + "ms'");
+  for (const std::string& statement : statements) {
+    if (const auto build = index_built_by(statement); build && index_state(tx, build->name) == IndexState::kInvalid) {
+      log::warn("dropping the INVALID index a failed concurrent build left, to build it again",
+                {{"index", build->name}});
+      tx.exec("DROP INDEX CONCURRENTLY IF EXISTS " + build->name);
+    }
+    tx.exec(statement);
+  }
+  tx.exec("RESET lock_timeout");
+}
+
+// Throws InvalidIndexes naming every index of `builds` that is not valid.
+void require_valid(pqxx::connection& connection, const std::vector<IndexBuild>& builds) {
+  std::string problems;
+  pqxx::read_transaction tx(connection);
+  for (const IndexBuild& build : builds) {
+    const IndexState state = index_state(tx, build.name);
+    if (state == IndexState::kValid) continue;
+    problems += (problems.empty() ? "" : ", ") + build.name + (state == IndexState::kMissing ? " is missing" : " is INVALID");
+  }
+  if (!problems.empty()) throw InvalidIndexes("after its statements ran, index " + problems);
+}
+
+// Runs one direction of a migration; on lock_timeout the whole migration is
+// retried (a transactional one left nothing behind; statements of a
+// no-transaction one are written to be re-runnable: IF [NOT] EXISTS, and
+// INVALID leftovers of its own indexes are dropped and built again). A
+// no-transaction migration is recorded only once every index it builds is
+// valid.
+void execute_script(pqxx::connection& connection, const std::string& sql, bool transactional,
+                    const MigratorOptions& options, const std::function<void(pqxx::transaction_base&)>& record) {
+  if (transactional) {
+    with_lock_retries(connection, options, [&] {
+      pqxx::work tx(connection);
+      tx.exec("SET LOCAL lock_timeout = '" + std::to_string(options.lock_timeout.count()) + "ms'");
+      tx.exec(sql);
+      record(tx);
+      tx.commit();
+    });
+    return;
+  }
+  const std::vector<std::string> statements = split_sql_statements(sql);
+  with_lock_retries(connection, options, [&] { run_without_transaction(connection, statements, options); });
+  require_valid(connection, indexes_built_by(sql));
+  pqxx::work tx(connection);
+  record(tx);
+  tx.commit();
+}
+
 }  // namespace
+
+std::vector<Migrator::OwnedIndex> Migrator::owned_indexes(const std::map<int, AppliedMigration>& applied) const {
+  std::vector<OwnedIndex> owned;
+  for (const Migration& m : migrations_) {  // in version order
+    const auto it = applied.find(m.version);
+    if (it == applied.end() || !it->second.success) continue;
+    for (const std::string& statement : split_sql_statements(m.up_sql)) {
+      for (const std::string& dropped : indexes_dropped_by(statement)) {
+        std::erase_if(owned, [&](const OwnedIndex& o) { return normalized_name(o.build.name) == normalized_name(dropped); });
+      }
+    }
+    if (m.transactional) continue;  // all or nothing: its indexes cannot be left INVALID
+    for (IndexBuild& build : indexes_built_by(m.up_sql)) owned.push_back({std::move(build), m.label()});
+  }
+  return owned;
+}
+
+std::vector<std::string> Migrator::rebuild_applied_indexes(Session& session) {
+  std::vector<std::string> rebuilt;
+  for (const OwnedIndex& o : owned_indexes(session.applied())) {
+    {
+      pqxx::read_transaction tx(*session.work);
+      if (index_state(tx, o.build.name) == IndexState::kValid) continue;
+      if (tx.exec_params1("SELECT to_regclass($1) IS NULL", o.build.table)[0].as<bool>()) continue;  // table dropped since
+    }
+    log::warn("an index of an applied migration is missing or INVALID: building it again",
+              {{"index", o.build.name}, {"migration", o.migration}});
+    std::string failure;
+    try {
+      with_lock_retries(*session.work, options_,
+                        [&] { run_without_transaction(*session.work, {o.build.statement}, options_); });
+      require_valid(*session.work, {o.build});
+    } catch (const pqxx::sql_error& e) {
+      failure = e.what();
+    } catch (const InvalidIndexes& e) {
+      failure = e.what();
+    }
+    if (!failure.empty()) {
+      while (failure.back() == '\n') failure.pop_back();
+      throw MigrationError("building again index " + o.build.name + " of the applied migration " + o.migration +
+                           " failed: " + failure + "\nThe next `migrate up` tries again.");
+    }
+    rebuilt.push_back(o.build.name + " (" + o.migration + ")");
+  }
+  return rebuilt;
+}
 
 RunResult Migrator::up(std::optional<int> target_version) {
   Session session(options_, true);
   const auto pending = pending_after_checks(session, target_version);
   RunResult result;
+  // An applied migration whose index is missing or INVALID (recorded by an
+  // older Backstop that kept INVALID leftovers, or dropped by hand or by an
+  // older `repair`) gets it back before anything newer is applied.
+  result.rebuilt_indexes = rebuild_applied_indexes(session);
   if (pending.empty()) return result;
   if (options_.backup_dir) result.backup = take_backup(options_.database_url, *options_.backup_dir);
   for (const Migration& m : pending) {
     const auto start = std::chrono::steady_clock::now();
     log::info("applying migration", {{"migration", m.label()}, {"transactional", m.transactional}});
+    std::string failure;
     try {
       execute_script(*session.work, m.up_sql, m.transactional, options_, [&](pqxx::transaction_base& tx) {
         tx.exec_params(kRecordSuccess, m.version, m.name, m.checksum, elapsed_ms(start));
       });
     } catch (const pqxx::sql_error& e) {
-      std::string message = e.what();
-      while (!message.empty() && message.back() == '\n') message.pop_back();
-      record_failure(*session.work, m, message, elapsed_ms(start));
-      throw MigrationError("migration " + m.label() + " failed: " + message +
+      failure = e.what();
+    } catch (const InvalidIndexes& e) {
+      failure = e.what();
+    }
+    if (!failure.empty()) {
+      while (failure.back() == '\n') failure.pop_back();
+      record_failure(*session.work, m, failure, elapsed_ms(start));
+      throw MigrationError("migration " + m.label() + " failed: " + failure +
                            (m.transactional ? "\nIt was rolled back: nothing of it was applied."
                                             : "\nIt ran without a transaction: run `migrate verify` to see what "
-                                              "is left (e.g. an INVALID index) and `migrate repair`."));
+                                              "is left (e.g. an INVALID index) and `migrate repair`; the next "
+                                              "`up` drops the INVALID indexes it left and builds them again."));
     }
     log::info("applied migration", {{"migration", m.label()}, {"ms", elapsed_ms(start)}});
     result.migrations.push_back(m.label());
@@ -565,21 +770,35 @@ VerifyReport Migrator::verify() {
 RepairResult Migrator::repair() {
   Session session(options_, true);
   RepairResult result;
-  pqxx::work tx(*session.work);
-  for (const auto& row : tx.exec("DELETE FROM backstop_schema_migrations WHERE NOT success RETURNING version, name")) {
-    result.cleared_failures.push_back(row[0].as<std::string>() + "_" + row[1].as<std::string>());
+  {
+    pqxx::work tx(*session.work);
+    for (const auto& row :
+         tx.exec("DELETE FROM backstop_schema_migrations WHERE NOT success RETURNING version, name")) {
+      result.cleared_failures.push_back(row[0].as<std::string>() + "_" + row[1].as<std::string>());
+    }
+    tx.commit();
   }
-  tx.commit();
-  // Left behind by a failed CREATE INDEX CONCURRENTLY; IF NOT EXISTS would keep them.
-  pqxx::nontransaction nt(*session.work);
-  for (const auto& row : nt.exec(
-           "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-           "JOIN pg_namespace n ON n.oid = c.relnamespace "
-           "WHERE NOT i.indisvalid AND n.nspname = current_schema() AND c.relname LIKE 'idx\\_%'")) {
-    const auto name = row[0].as<std::string>();
-    nt.exec("DROP INDEX CONCURRENTLY IF EXISTS " + nt.quote_name(name));
-    result.dropped_invalid_indexes.push_back(name);
+  // Left behind by a failed CREATE INDEX CONCURRENTLY; IF NOT EXISTS would keep
+  // them. Those an applied migration builds are not merely dropped (the
+  // migration would stay recorded without them): rebuild_applied_indexes drops
+  // and builds each again, and if that fails the next `up` does.
+  const std::vector<OwnedIndex> owned = owned_indexes(session.applied());
+  {
+    pqxx::nontransaction nt(*session.work);
+    for (const auto& row : nt.exec(
+             "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+             "JOIN pg_namespace n ON n.oid = c.relnamespace "
+             "WHERE NOT (i.indisvalid AND i.indisready) AND n.nspname = current_schema() "
+             "AND c.relname LIKE 'idx\\_%'")) {
+      const auto name = row[0].as<std::string>();
+      const bool applied = std::any_of(owned.begin(), owned.end(),
+                                       [&](const OwnedIndex& o) { return normalized_name(o.build.name) == name; });
+      if (applied) continue;
+      nt.exec("DROP INDEX CONCURRENTLY IF EXISTS " + nt.quote_name(name));
+      result.dropped_invalid_indexes.push_back(name);
+    }
   }
+  result.rebuilt_indexes = rebuild_applied_indexes(session);
   return result;
 }
 

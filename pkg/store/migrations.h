@@ -7,6 +7,10 @@
 // lock_timeout (retried) unless its first line says `-- backstop:no-transaction`
 // (CREATE INDEX CONCURRENTLY); a file changed after it was applied is refused;
 // a failure is recorded with its error and blocks later runs until `repair`;
+// a no-transaction migration is recorded only once every index it builds is
+// valid (a failed CREATE INDEX CONCURRENTLY leaves an INVALID index that IF NOT
+// EXISTS would keep: it is dropped and built again), and `up` rebuilds the
+// indexes of applied no-transaction migrations found missing or INVALID;
 // a down migration that would drop rows (`-- backstop:destroys-data-in t1, t2`)
 // is refused unless data loss is explicitly allowed; an optional pg_dump
 // backup is taken before anything changes.
@@ -59,6 +63,19 @@ std::vector<std::string> split_sql_statements(const std::string& script);
 
 std::string sha256_hex(const std::string& data);
 
+// An index a script builds: `CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT
+// EXISTS] name ON [ONLY] table ...`. Names are kept as written (quoted or
+// not), so that to_regclass() and DROP INDEX resolve them as the statement did.
+struct IndexBuild {
+  std::string name;
+  std::string table;
+  std::string statement;  // the CREATE INDEX statement itself
+};
+// The indexes a script builds and does not drop again further down, in order.
+std::vector<IndexBuild> indexes_built_by(const std::string& script);
+// The index names of a DROP INDEX statement (none for any other statement).
+std::vector<std::string> indexes_dropped_by(const std::string& statement);
+
 struct AppliedMigration {
   int version = 0;
   std::string name;
@@ -91,6 +108,9 @@ struct MigratorOptions {
 
 struct RunResult {
   std::vector<std::string> migrations;  // labels, in the order they ran
+  // Indexes of applied no-transaction migrations that were missing or INVALID
+  // and were built again: "index (migration label)".
+  std::vector<std::string> rebuilt_indexes;
   std::optional<std::filesystem::path> backup;
 };
 
@@ -102,6 +122,9 @@ struct VerifyReport {
 struct RepairResult {
   std::vector<std::string> cleared_failures;
   std::vector<std::string> dropped_invalid_indexes;
+  // Those of the dropped indexes that an applied migration builds, built again
+  // at once: repair never leaves an applied migration without its index.
+  std::vector<std::string> rebuilt_indexes;
 };
 
 class Migrator {
@@ -111,15 +134,30 @@ class Migrator {
   [[nodiscard]] std::vector<MigrationStatus> status();
   // What `up` would run, after the same safety checks; changes nothing.
   [[nodiscard]] std::vector<Migration> plan(std::optional<int> target_version = std::nullopt);
+  // Rebuilds the missing or INVALID indexes of applied no-transaction
+  // migrations, then applies the pending ones.
   RunResult up(std::optional<int> target_version = std::nullopt);
   RunResult down(int count);
   [[nodiscard]] VerifyReport verify();
+  // Clears failed records and drops the INVALID indexes failed concurrent
+  // builds left; an index it drops that an applied migration builds is built
+  // again before it returns (if that fails it throws, and `up` rebuilds it).
   RepairResult repair();
 
  private:
   class Session;
   [[nodiscard]] std::vector<MigrationStatus> status_of(const std::map<int, AppliedMigration>& applied) const;
   std::vector<Migration> pending_after_checks(Session& session, std::optional<int> target_version);
+  // An index an applied no-transaction migration builds (and no later applied
+  // migration drops), with the migration's label.
+  struct OwnedIndex {
+    IndexBuild build;
+    std::string migration;
+  };
+  [[nodiscard]] std::vector<OwnedIndex> owned_indexes(const std::map<int, AppliedMigration>& applied) const;
+  // Builds again the missing or INVALID indexes of applied no-transaction
+  // migrations; labels of what it rebuilt. Throws MigrationError if one fails.
+  std::vector<std::string> rebuild_applied_indexes(Session& session);
 
   std::vector<Migration> migrations_;
   MigratorOptions options_;

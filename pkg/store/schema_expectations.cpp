@@ -128,13 +128,13 @@ void check_schema(pqxx::transaction_base& tx, const std::vector<int>& applied_ve
         break;
       case Kind::kIndex: {
         const auto rows = tx.exec_params(
-            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "SELECT i.indisvalid AND i.indisready FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
             "JOIN pg_class t ON t.oid = i.indrelid WHERE c.relname = $1 AND t.relname = $2 "
             "AND c.relnamespace = to_regnamespace(current_schema())",
             name, table);
         present = !rows.empty();
         if (present && !rows[0][0].as<bool>()) {
-          problems.push_back(describe(e) + " is INVALID (a failed concurrent build): run `migrate repair`, then `up`");
+          problems.push_back(describe(e) + " is INVALID (a failed concurrent build): `migrate up` drops and builds it again");
         }
         break;
       }
@@ -159,7 +159,7 @@ void check_schema(pqxx::transaction_base& tx, const std::vector<int>& applied_ve
   // Any other INVALID index in our schema (e.g. from a failed concurrent build).
   for (const auto& row : tx.exec(
            "SELECT c.relname, t.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-           "JOIN pg_class t ON t.oid = i.indrelid WHERE NOT i.indisvalid "
+           "JOIN pg_class t ON t.oid = i.indrelid WHERE NOT (i.indisvalid AND i.indisready) "
            "AND c.relnamespace = to_regnamespace(current_schema()) ORDER BY 1")) {
     const std::string index = row[0].as<std::string>();
     const bool expected = std::any_of(std::begin(kExpected), std::end(kExpected), [&](const Expectation& e) {

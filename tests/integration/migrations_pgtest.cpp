@@ -49,6 +49,42 @@ struct MigrationsCopy {
   }
 };
 
+// The four indexes of 0004_operation_scan_indexes, each "valid", "INVALID" or "missing".
+std::string scan_index_states(const TestDatabase& db) {
+  return db.scalar(
+      "SELECT string_agg(n || ':' || coalesce((SELECT CASE WHEN i.indisvalid AND i.indisready THEN 'valid' "
+      "  ELSE 'INVALID' END FROM pg_index i WHERE i.indexrelid = to_regclass(n)), 'missing'), ' ' ORDER BY o) "
+      "FROM unnest(ARRAY['idx_operation_active_stop', 'idx_operation_active_target', 'idx_operation_percent_only', "
+      "  'idx_operation_tenant_status']) WITH ORDINALITY AS u(n, o)");
+}
+const std::string kScanIndexesValid =
+    "idx_operation_active_stop:valid idx_operation_active_target:valid idx_operation_percent_only:valid "
+    "idx_operation_tenant_status:valid";
+
+// A write transaction's lock on `operation` (what every INSERT and UPDATE
+// takes): CREATE INDEX CONCURRENTLY waits for it to end, and under a short
+// lock_timeout gives up, leaving its index behind INVALID.
+struct OperationWriter {
+  std::unique_ptr<pqxx::connection> connection;
+  std::unique_ptr<pqxx::work> tx;
+  explicit OperationWriter(const TestDatabase& db) : connection(db.connect()) {
+    tx = std::make_unique<pqxx::work>(*connection);
+    tx->exec("LOCK TABLE operation IN ROW EXCLUSIVE MODE");
+  }
+  void commit() { tx->commit(); }
+};
+
+// Leaves the index of `create_concurrently` INVALID, as a concurrent build
+// that hit lock_timeout does.
+void leave_invalid_index(const TestDatabase& db, const std::string& create_concurrently) {
+  OperationWriter writer(db);
+  auto builder = db.connect();
+  pqxx::nontransaction nt(*builder);
+  nt.exec("SET lock_timeout = '200ms'");
+  EXPECT_THROW(nt.exec(create_concurrently), pqxx::sql_error);
+  writer.commit();
+}
+
 TEST(Migrations, UpAppliesEverythingOnceAndReRunAppliesNothing) {
   TestDatabase db;
   const ProcessResult first = migrate(db, {"--json", "up"});
@@ -217,6 +253,102 @@ TEST(Migrations, FailedConcurrentIndexIsReportedAndRepaired) {
   ASSERT_EQ(migrate(db, {"--migrations-dir", copy.dir.string(), "up"}).exit_code, 0);
   EXPECT_EQ(db.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'idx_test_unique_symbol'::regclass"),
             "true");
+}
+
+// Issue 10, defect 7: a retry of a no-transaction migration after a
+// CREATE INDEX CONCURRENTLY hit lock_timeout must not keep the INVALID index
+// the failed attempt left (IF NOT EXISTS would skip it): it is dropped and
+// built again, and the migration is recorded only with every index valid.
+TEST(Migrations, ConcurrentIndexLeftInvalidByALockTimeoutIsBuiltAgainOnRetry) {
+  TestDatabase db;
+  ASSERT_EQ(migrate(db, {"up", "--target", "3"}).exit_code, 0);
+  OperationWriter writer(db);
+  Process runner({binary("migrate"), "--database-url", db.url(), "--lock-timeout-ms", "300", "up"}, kJsonLogs);
+  ASSERT_TRUE(runner.wait_for_stderr("retrying", std::chrono::seconds(20)));
+  // The first attempt gave up and left its index behind, INVALID.
+  EXPECT_GE(db.count("SELECT count(*) FROM pg_index WHERE NOT indisvalid AND indrelid = 'operation'::regclass"), 1);
+  writer.commit();
+  const ProcessResult r = runner.wait();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(scan_index_states(db), kScanIndexesValid);
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_index WHERE NOT (indisvalid AND indisready)"), 0);
+  const ProcessResult verify = migrate(db, {"--json", "verify"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+  const ProcessResult again = migrate(db, {"--json", "up"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_TRUE(applied_labels(again).empty());
+}
+
+// Out of lock attempts: the migration is recorded failed, never applied with
+// INVALID indexes; repair then up builds them.
+TEST(Migrations, ConcurrentIndexMigrationOutOfLockAttemptsIsRecordedFailedNotApplied) {
+  TestDatabase db;
+  ASSERT_EQ(migrate(db, {"up", "--target", "3"}).exit_code, 0);
+  OperationWriter writer(db);
+  const ProcessResult up = migrate(db, {"--lock-timeout-ms", "100", "up", "--target", "4"});
+  EXPECT_EQ(up.exit_code, 1) << up.err;
+  EXPECT_NE(up.err.find("0004_operation_scan_indexes failed"), std::string::npos) << up.err;
+  EXPECT_EQ(db.scalar("SELECT success::text FROM backstop_schema_migrations WHERE version = 4"), "false");
+  writer.commit();
+
+  const ProcessResult blocked = migrate(db, {"up"});
+  EXPECT_EQ(blocked.exit_code, 1);
+  EXPECT_NE(blocked.err.find("migrate repair"), std::string::npos) << blocked.err;
+  const ProcessResult repair = migrate(db, {"--json", "repair"});
+  ASSERT_EQ(repair.exit_code, 0) << repair.err;
+  EXPECT_EQ(json::parse(repair.out).at("cleared_failures"), json::array({"4_operation_scan_indexes"}));
+  const ProcessResult fixed = migrate(db, {"--json", "up"});
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.err;
+  const std::vector<std::string> labels = applied_labels(fixed);
+  ASSERT_FALSE(labels.empty());
+  EXPECT_EQ(labels.front(), "0004_operation_scan_indexes");
+  EXPECT_EQ(scan_index_states(db), kScanIndexesValid);
+  EXPECT_EQ(migrate(db, {"verify"}).exit_code, 0);
+}
+
+// repair drops INVALID indexes; one that an applied migration builds is built
+// again at once, never left dropped behind an "applied" record (which `up`
+// would then call nothing to do).
+TEST(Migrations, RepairBuildsAgainTheInvalidIndexOfAnAppliedMigration) {
+  TestDatabase db;
+  ASSERT_EQ(migrate(db, {"up"}).exit_code, 0);
+  db.exec("DROP INDEX idx_operation_active_stop");
+  leave_invalid_index(db, "CREATE INDEX CONCURRENTLY idx_operation_active_stop ON operation (symbol, side, stop_price) "
+                          "WHERE status = 'ACTIVE' AND stop_price IS NOT NULL");
+  EXPECT_NE(scan_index_states(db).find("idx_operation_active_stop:INVALID"), std::string::npos);
+  const ProcessResult verify = migrate(db, {"--json", "verify"});
+  EXPECT_EQ(verify.exit_code, 1);
+  EXPECT_NE(verify.out.find("idx_operation_active_stop on operation is INVALID"), std::string::npos) << verify.out;
+
+  const ProcessResult repair = migrate(db, {"--json", "repair"});
+  ASSERT_EQ(repair.exit_code, 0) << repair.err;
+  EXPECT_EQ(json::parse(repair.out).value("rebuilt_indexes", json::array()),
+            json::array({"idx_operation_active_stop (0004_operation_scan_indexes)"}))
+      << repair.out;
+  EXPECT_EQ(scan_index_states(db), kScanIndexesValid);
+  EXPECT_EQ(migrate(db, {"verify"}).exit_code, 0);
+}
+
+// A database an older Backstop left behind: 0004 recorded applied with an
+// INVALID index, another one dropped by the old repair. `up` builds both again.
+TEST(Migrations, UpBuildsAgainMissingOrInvalidIndexesOfAppliedMigrations) {
+  TestDatabase db;
+  ASSERT_EQ(migrate(db, {"up"}).exit_code, 0);
+  db.exec("DROP INDEX idx_operation_active_target; DROP INDEX idx_operation_tenant_status");
+  leave_invalid_index(db, "CREATE INDEX CONCURRENTLY idx_operation_active_target ON operation (id)");
+  EXPECT_EQ(migrate(db, {"verify"}).exit_code, 1);
+
+  const ProcessResult up = migrate(db, {"--json", "up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_TRUE(applied_labels(up).empty());
+  EXPECT_EQ(json::parse(up.out).value("rebuilt_indexes", json::array()),
+            json::array({"idx_operation_active_target (0004_operation_scan_indexes)",
+                         "idx_operation_tenant_status (0004_operation_scan_indexes)"}))
+      << up.out;
+  EXPECT_EQ(scan_index_states(db), kScanIndexesValid);
+  EXPECT_EQ(db.scalar("SELECT pg_get_indexdef('idx_operation_active_target'::regclass)").find("(id)"),
+            std::string::npos);  // 0004's definition, not the leftover's
+  EXPECT_EQ(migrate(db, {"verify"}).exit_code, 0);
 }
 
 TEST(Migrations, AdoptsAMonolithOperationTableWithoutDataLoss) {

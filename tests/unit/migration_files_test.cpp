@@ -57,6 +57,45 @@ TEST(SqlSplitter, RespectsQuotesCommentsAndDollarQuoting) {
   EXPECT_EQ(statements[5], "SELECT 'it''s;'\n-- trailing comment only\n");
 }
 
+// What the runner checks before recording a no-transaction migration, and
+// rebuilds when an applied one's index is missing or INVALID.
+TEST(IndexBuilds, NamesTheIndexesAScriptBuildsAndKeeps) {
+  const auto builds = indexes_built_by(
+      "-- backstop:no-transaction\n"
+      "-- a comment; before\n"
+      "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_a ON operation (symbol) WHERE status = 'ACTIVE';\n"
+      "create unique index concurrently \"Idx B\" on only public.operation (id);\n"
+      "CREATE INDEX CONCURRENTLY ON operation (side);\n"  // unnamed: nothing to check by name
+      "CREATE INDEX idx_gone ON operation (tenant_id);\n"
+      "DROP INDEX CONCURRENTLY IF EXISTS IDX_GONE;\n"
+      "ALTER TABLE operation VALIDATE CONSTRAINT c;\n");
+  ASSERT_EQ(builds.size(), 2u);
+  EXPECT_EQ(builds[0].name, "idx_a");
+  EXPECT_EQ(builds[0].table, "operation");
+  EXPECT_NE(builds[0].statement.find("CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_a"), std::string::npos);
+  EXPECT_EQ(builds[1].name, "\"Idx B\"");
+  EXPECT_EQ(builds[1].table, "public.operation");
+  EXPECT_EQ(indexes_dropped_by("DROP INDEX CONCURRENTLY IF EXISTS a, b_cascade CASCADE"),
+            (std::vector<std::string>{"a", "b_cascade"}));
+  EXPECT_TRUE(indexes_dropped_by("DROP TABLE a").empty());
+}
+
+TEST(IndexBuilds, OfTheRepositoryIndexMigrations) {
+  const auto migrations = load_migrations(BACKSTOP_MIGRATIONS_DIR);
+  auto names = [&](int version) {
+    std::vector<std::string> out;
+    for (const auto& b : indexes_built_by(migrations.at(static_cast<std::size_t>(version - 1)).up_sql)) {
+      out.push_back(b.name);
+    }
+    return out;
+  };
+  EXPECT_EQ(names(4), (std::vector<std::string>{"idx_operation_active_stop", "idx_operation_active_target",
+                                                "idx_operation_percent_only", "idx_operation_tenant_status"}));
+  EXPECT_EQ(names(7), (std::vector<std::string>{"idx_operation_trail_wake", "idx_operation_trail_unarmed_own",
+                                                "idx_operation_trail_unarmed_tenant"}));
+  EXPECT_EQ(names(8), (std::vector<std::string>{"idx_outbox_drain", "idx_outbox_parked"}));
+}
+
 TEST(EmbeddedMigrations, AreTheRepositoryFiles) {
   const auto embedded = embedded_migrations();
   const auto on_disk = load_migrations(BACKSTOP_MIGRATIONS_DIR);
