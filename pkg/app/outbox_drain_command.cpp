@@ -21,6 +21,7 @@ nlohmann::json to_json(const outbox::DrainSummary& s) {
                       {"backlog", s.after.backlog},
                       {"oldest_age_seconds", s.after.oldest_age_seconds},
                       {"parked_rows", s.after.parked},
+                      {"held_rows", s.after.held},
                       {"seconds", s.seconds}};
   if (!s.error.empty()) j["error"] = s.error;
   return j;
@@ -29,11 +30,11 @@ nlohmann::json to_json(const outbox::DrainSummary& s) {
 std::string to_text(const outbox::DrainSummary& s) {
   char line[300];
   std::snprintf(line, sizeof line,
-                "%lld published, %lld failed attempts, %lld parked; backlog %lld (oldest %.1f s), %lld parked rows, "
-                "%.3f s\n",
+                "%lld published, %lld failed attempts, %lld parked; backlog %lld (oldest %.1f s), %lld parked rows "
+                "holding %lld later rows, %.3f s\n",
                 static_cast<long long>(s.published), static_cast<long long>(s.failed),
                 static_cast<long long>(s.parked), static_cast<long long>(s.after.backlog), s.after.oldest_age_seconds,
-                static_cast<long long>(s.after.parked), s.seconds);
+                static_cast<long long>(s.after.parked), static_cast<long long>(s.after.held), s.seconds);
   return (s.error.empty() ? "" : "error: " + s.error + "\n") + std::string(line);
 }
 
@@ -46,6 +47,8 @@ void push(const monitor::PushTarget& target, const outbox::DrainSummary& s, bool
       {"oldest_age_seconds", "Age of the oldest unpublished outbox row", {}, s.after.oldest_age_seconds},
       {"parked_rows", "Outbox rows parked after the retry limit (kept, never deleted)", {},
        static_cast<double>(s.after.parked)},
+      {"held_rows", "Outbox rows held behind a parked earlier row of their operation", {},
+       static_cast<double>(s.after.held)},
   };
   monitor::push_run_figures(target, "backstop_outbox_drain", figures, success, seconds);
 }

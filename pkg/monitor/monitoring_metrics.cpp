@@ -23,6 +23,10 @@ std::shared_ptr<prometheus::Registry> monitoring_registry(const store::Monitorin
   gauge("backstop_outbox_parked_rows", "Outbox rows parked after the retry limit (kept, never deleted)")
       .Add({})
       .Set(static_cast<double>(s.outbox_parked));
+  gauge("backstop_outbox_held_rows",
+        "Outbox rows held behind a parked earlier row of their operation (events leave in order per operation)")
+      .Add({})
+      .Set(static_cast<double>(s.outbox_held));
   auto& open = gauge("backstop_circuit_breaker_open", "1 while the symbol's circuit breaker is OPEN");
   auto& since = gauge("backstop_circuit_breaker_opened_timestamp_seconds", "When the symbol's breaker opened");
   for (const auto& [symbol, opened] : s.breakers_open_since) {

@@ -6,7 +6,12 @@
 // batch_size ready rows in order, publish them back to back as persistent
 // JSON messages (message id = event id) with publisher confirms, then mark the
 // confirmed rows published and count a failed attempt on the others (nack,
-// returned as unroutable), parking a row past the retry limit. Two partitions
+// returned as unroutable), parking a row past the retry limit. One
+// operation's events leave strictly in order: its second row of a batch is
+// sent only once the broker confirmed its first (rows go out in waves), and
+// once one of its rows fails, its later rows of the batch are not sent at all
+// (nor charged a retry): they wait behind the failed row, and behind it for
+// good if it is parked (store::OutboxRepository::claim). Two partitions
 // are in flight at a time, each on its own database connection: while the
 // broker confirms one batch, the next is read and sent. If the broker
 // connection or channel breaks, the transaction rolls back and nothing is
@@ -39,7 +44,7 @@ struct DrainSummary {
   bool broker_error = false;
   std::string error;
   double seconds = 0;
-  store::OutboxStats after;  // backlog, oldest age and parked rows when the run ended
+  store::OutboxStats after;  // backlog, oldest age, parked and held rows when the run ended
 };
 
 void accumulate(DrainSummary& total, const DrainSummary& round);
@@ -59,8 +64,10 @@ class Drainer {
   // Reads one partition's batch and sends it (nullopt: nothing to send, or
   // another drainer owns the partition).
   std::optional<InFlight> start(AmqpPublisher& publisher, pqxx::connection& connection, int partition);
-  // Waits for the batch's confirms, marks its rows, commits.
+  // Waits for the batch's confirms (sending its later waves), marks its rows, commits.
   void finish(AmqpPublisher& publisher, InFlight& batch, DrainSummary& summary);
+  AmqpPublisher::Ticket send(AmqpPublisher& publisher, const std::vector<store::OutboxRow>& rows,
+                             const std::vector<std::size_t>& which);
 
   pqxx::connection* connections_[2];
   DrainOptions options_;

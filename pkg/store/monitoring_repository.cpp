@@ -10,6 +10,7 @@ MonitoringSnapshot read_monitoring(pqxx::transaction_base& tx) {
   s.outbox_backlog = outbox.backlog;
   s.outbox_oldest_age_seconds = outbox.oldest_age_seconds;
   s.outbox_parked = outbox.parked;
+  s.outbox_held = outbox.held;
   for (const auto& row : tx.exec("SELECT symbol, extract(epoch FROM coalesce(opened_at, updated_at))::double precision "
                                  "FROM circuit_breaker_state WHERE state = 'OPEN'")) {
     s.breakers_open_since[row[0].as<std::string>()] = row[1].as<double>();

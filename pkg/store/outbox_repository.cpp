@@ -8,13 +8,19 @@ namespace {
 constexpr std::int32_t kLockClass = 0x6f757462;  // "outb"
 
 // A row ready to publish: not published, not parked, not waiting for its
-// retry, and not behind an earlier sibling of its operation that waits.
+// retry, and not behind an earlier row of its operation that waits for its
+// retry or is parked: an operation's events leave strictly in order, so a
+// parked row holds the later ones until someone deals with it (they count as
+// held). Earlier rows that are ready themselves come first in the same claim
+// (outbox_id order), where the drainer sends them first.
 const char* const kReady =
     "o.published = false AND o.parked_at IS NULL "
     "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now()) "
     "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.operation_id = o.operation_id "
     "  AND e.outbox_id < o.outbox_id AND e.published = false AND e.parked_at IS NULL "
-    "  AND e.next_attempt_at > now())";
+    "  AND e.next_attempt_at > now()) "
+    "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.operation_id = o.operation_id "
+    "  AND e.outbox_id < o.outbox_id AND e.published = false AND e.parked_at IS NOT NULL)";
 
 }  // namespace
 
@@ -78,8 +84,13 @@ OutboxStats OutboxRepository::stats(pqxx::transaction_base& tx) {
       "SELECT (SELECT count(*) FROM outbox WHERE published = false AND parked_at IS NULL), "
       "  coalesce((SELECT extract(epoch FROM now() - min(created_at)) FROM outbox WHERE published = false "
       "    AND parked_at IS NULL), 0)::double precision, "
-      "  (SELECT count(*) FROM outbox WHERE published = false AND parked_at IS NOT NULL)");
-  return {row[0].as<std::int64_t>(), row[1].as<double>(), row[2].as<std::int64_t>()};
+      "  (SELECT count(*) FROM outbox WHERE published = false AND parked_at IS NOT NULL), "
+      // From the (few) parked rows to the later unpublished rows of their operations.
+      "  (SELECT count(*) FROM outbox o JOIN (SELECT operation_id, min(outbox_id) AS first_parked FROM outbox "
+      "     WHERE published = false AND parked_at IS NOT NULL GROUP BY operation_id) p "
+      "     ON o.operation_id = p.operation_id AND o.outbox_id > p.first_parked "
+      "   WHERE o.published = false AND o.parked_at IS NULL)");
+  return {row[0].as<std::int64_t>(), row[1].as<double>(), row[2].as<std::int64_t>(), row[3].as<std::int64_t>()};
 }
 
 std::int64_t OutboxRepository::due(pqxx::transaction_base& tx) {

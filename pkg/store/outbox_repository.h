@@ -11,7 +11,8 @@
 // event store's row locks, so id order is commit order for them; the one
 // exception is a claim racing a trailing adjustment, which are concurrent
 // facts and leave in commit order. A row whose earlier sibling of the same
-// operation waits for a retry waits with it.
+// operation waits for a retry waits with it; one whose earlier sibling is
+// parked is held until that row is published or un-parked (`held` below).
 #pragma once
 
 #include <chrono>
@@ -46,9 +47,10 @@ struct RetryPolicy {
 };
 
 struct OutboxStats {
-  std::int64_t backlog = 0;  // unpublished, not parked
+  std::int64_t backlog = 0;  // unpublished, not parked (held rows included)
   double oldest_age_seconds = 0;
   std::int64_t parked = 0;
+  std::int64_t held = 0;  // unpublished rows behind a parked earlier row of their operation
 };
 
 class OutboxRepository {
@@ -57,7 +59,8 @@ class OutboxRepository {
 
   // True if this transaction now owns `partition` (never waits).
   static bool lock_partition(pqxx::work& tx, int partition);
-  // Up to `limit` rows of the partition ready to publish, in outbox_id order, locked.
+  // Up to `limit` rows of the partition ready to publish, in outbox_id order,
+  // locked; never a row behind a parked or retry-waiting row of its operation.
   static std::vector<OutboxRow> claim(pqxx::work& tx, int partition, std::size_t limit);
   static void mark_published(pqxx::work& tx, const std::vector<std::int64_t>& ids);
   // Counts a failed attempt with its error; the next attempt waits backoff x
@@ -66,7 +69,7 @@ class OutboxRepository {
   static std::int64_t mark_failed(pqxx::work& tx, const std::vector<OutboxFailure>& failures, const RetryPolicy& policy);
   static OutboxStats stats(pqxx::transaction_base& tx);
   // Rows due now (not published, not parked, not waiting for a retry nor
-  // behind a sibling that does), including those another drainer holds.
+  // behind a sibling that does or is parked), including those another drainer holds.
   static std::int64_t due(pqxx::transaction_base& tx);
 };
 

@@ -67,7 +67,8 @@ TEST(Monitoring, SnapshotOfOutboxBreakersEventsBlocksAndKillSwitches) {
   EXPECT_EQ(s.kill_switch_by_tenant, (std::map<std::int64_t, bool>{{1, false}, {3, true}}));
 
   const std::string text = monitor::monitoring_text(s);
-  for (const std::string line : {"backstop_outbox_backlog 1", "backstop_outbox_parked_rows 1",
+  // Operation 1's later event waits behind its parked one.
+  for (const std::string line : {"backstop_outbox_backlog 1", "backstop_outbox_parked_rows 1", "backstop_outbox_held_rows 1",
                                  "backstop_circuit_breaker_open{symbol=\"BTCUSDT\"} 1",
                                  "backstop_events_total{type=\"BLOCKED\"} 1",
                                  "backstop_executions_blocked{reason=\"KILL_SWITCH\"} 1",
@@ -80,7 +81,8 @@ TEST(Monitoring, SnapshotOfOutboxBreakersEventsBlocksAndKillSwitches) {
   std::stringstream buffer;
   buffer << rules.rdbuf();
   const std::string rules_text = buffer.str();
-  for (const std::string name : {"backstop_outbox_backlog", "backstop_outbox_parked_rows", "backstop_circuit_breaker_open",
+  for (const std::string name : {"backstop_outbox_backlog", "backstop_outbox_parked_rows", "backstop_outbox_held_rows",
+                                 "backstop_circuit_breaker_open",
                                  "backstop_circuit_breaker_opened_timestamp_seconds", "backstop_events_total",
                                  "backstop_executions_blocked_oldest_age_seconds", "backstop_kill_switch_engaged"}) {
     EXPECT_NE(rules_text.find(name), std::string::npos) << name;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "store/event_store.h"
+#include "store/outbox_repository.h"
 #include "support/pg.h"
 #include "support/process.h"
 #include "support/pushgateway.h"
@@ -77,6 +78,17 @@ class OutboxDrainTest : public ::testing::Test {
       EXPECT_GT(seq, last_seq[op]) << "operation " << op << " out of order";
       last_seq[op] = seq;
     }
+  }
+
+  // The outbox rows of one operation: "retry_count published parked" each, in outbox_id order.
+  std::string rows_of(int operation) const {
+    return db.scalar("SELECT string_agg(retry_count || ' ' || published || ' ' || (parked_at IS NOT NULL), ',' "
+                     "ORDER BY outbox_id) FROM outbox WHERE operation_id = " + std::to_string(operation));
+  }
+  static std::set<std::int64_t> operations_in(const std::vector<Received>& messages) {
+    std::set<std::int64_t> ops;
+    for (const Received& m : messages) ops.insert(json::parse(m.body).at("operation_id").get<std::int64_t>());
+    return ops;
   }
 
   TestDatabase db;
@@ -195,6 +207,73 @@ TEST_F(OutboxDrainTest, UnroutableRowIsRetriedThenParkedNeverDeleted) {
   EXPECT_EQ(reader.take_all().size(), 2u);
   // Parked rows stay parked: a later run does not try them again.
   EXPECT_EQ(summary(drain()).at("failed"), 0);
+}
+
+// Issue 10, defect 8: an operation's events leave strictly in order. Its first
+// row of the batch comes back unroutable while its second would route: the
+// second is neither sent nor published nor charged a retry; it goes once the
+// first went, after it.
+TEST_F(OutboxDrainTest, LaterRowOfAnOperationWaitsBehindItsReturnedEarlierRow) {
+  QueueReader reader(rabbit.url(), exchange, "audit");
+  events(3, 2);  // operations 1..3: a genesis, then an adjustment; one batch
+  const std::string first = db.scalar("SELECT min(outbox_id) FROM outbox WHERE operation_id = 2");
+  const std::string routable = db.scalar("SELECT routing_key FROM outbox WHERE outbox_id = " + first);
+  db.exec("UPDATE outbox SET routing_key = 'nowhere.bound' WHERE outbox_id = " + first);
+  const ProcessResult r = drain({"--once", "--retry-backoff-ms", "600000"});
+  EXPECT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
+  const json s = summary(r);
+  EXPECT_EQ(s.at("published"), 4);  // operations 1 and 3
+  EXPECT_EQ(s.at("failed"), 1);
+  EXPECT_EQ(rows_of(2), "1 false false,0 false false");  // the second waits, uncharged
+  std::vector<Received> received = reader.take_all();
+  EXPECT_EQ(received.size(), 4u);
+  EXPECT_EQ(operations_in(received), (std::set<std::int64_t>{1, 3}));  // nothing of operation 2 reached a queue
+
+  // The cause fixed and the retry due: the first goes, then the second.
+  db.exec("UPDATE outbox SET routing_key = '" + routable + "', next_attempt_at = now() WHERE outbox_id = " + first);
+  const ProcessResult again = drain();
+  EXPECT_EQ(again.exit_code, 0) << again.err.substr(0, 3000);
+  EXPECT_EQ(summary(again).at("published"), 2);
+  EXPECT_EQ(rows_of(2), "1 true false,0 true false");
+  const std::vector<Received> later = reader.take_all();
+  ASSERT_EQ(later.size(), 2u);
+  received.insert(received.end(), later.begin(), later.end());
+  expect_in_order_per_operation(received);  // the consumer never saw the second before the first
+}
+
+// A parked row holds the later rows of its operation: the ready-row query
+// does not hand them out, they stay unpublished and are counted as held, and
+// once the parked row is un-parked (its cause fixed) they follow it, in order.
+TEST_F(OutboxDrainTest, ParkedRowHoldsTheLaterRowsOfItsOperation) {
+  QueueReader reader(rabbit.url(), exchange, "audit");
+  events(3, 3);
+  const std::string first = db.scalar("SELECT min(outbox_id) FROM outbox WHERE operation_id = 2");
+  db.exec("UPDATE outbox SET retry_count = 10, parked_at = now(), last_error = 'returned: 312 NO_ROUTE' "
+          "WHERE outbox_id = " + first);
+  const ProcessResult r = drain();
+  EXPECT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
+  const json s = summary(r);
+  EXPECT_EQ(s.at("published"), 6);  // operations 1 and 3
+  EXPECT_EQ(s.at("parked_rows"), 1);
+  EXPECT_EQ(s.value("held_rows", -1), 2);
+  EXPECT_EQ(rows_of(2), "10 false true,0 false false,0 false false");
+  EXPECT_EQ(operations_in(reader.take_all()), (std::set<std::int64_t>{1, 3}));
+  EXPECT_EQ(s.at("backlog"), 2);  // held rows are part of the backlog
+  {
+    const auto connection = db.connect();
+    pqxx::read_transaction tx(*connection);
+    EXPECT_EQ(store::OutboxRepository::due(tx), 0);  // nothing due: `--once` does not wait for them
+  }
+  // Un-parked: the parked row first, then the two it held.
+  db.exec("UPDATE outbox SET parked_at = NULL, retry_count = 0, next_attempt_at = NULL WHERE outbox_id = " + first);
+  const ProcessResult again = drain();
+  EXPECT_EQ(again.exit_code, 0) << again.err.substr(0, 3000);
+  EXPECT_EQ(summary(again).at("published"), 3);
+  EXPECT_EQ(summary(again).value("held_rows", -1), 0);
+  const std::vector<Received> later = reader.take_all();
+  ASSERT_EQ(later.size(), 3u);
+  EXPECT_EQ(operations_in(later), (std::set<std::int64_t>{2}));
+  expect_in_order_per_operation(later);
 }
 
 TEST_F(OutboxDrainTest, RunMetricsArePushed) {
