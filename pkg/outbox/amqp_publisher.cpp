@@ -5,8 +5,9 @@
 #include <sys/time.h>
 
 #include <map>
-#include <regex>
 #include <set>
+
+#include "runtime/log.h"
 
 namespace backstop::outbox {
 namespace {
@@ -44,10 +45,7 @@ std::string describe(const amqp_rpc_reply_t& reply) {
 
 }  // namespace
 
-std::string redact_url(const std::string& url) {
-  static const std::regex password(R"(^(amqps?://[^:/@]*):[^@]*@)");
-  return std::regex_replace(url, password, "$1:***@");
-}
+std::string redact_url(const std::string& url) { return log::redact_secrets(url); }
 
 struct AmqpPublisher::State {
   BrokerConfig config;

@@ -10,7 +10,9 @@
 #include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
+#include <utility>
 
 #include "runtime/exit_code.h"
 
@@ -122,16 +124,58 @@ void info(std::string_view message, Fields fields) { emit(spdlog::level::info, m
 void warn(std::string_view message, Fields fields) { emit(spdlog::level::warn, message, fields); }
 void error(std::string_view message, Fields fields) { emit(spdlog::level::err, message, fields); }
 
+namespace {
+
+// Where the password of a URL `scheme://user:password@host...` is, if it has
+// one. The user ends at the first ':', '/', '@' or '?'; the password runs from
+// there to the LAST '@' of the URL, because a password may hold '@' (and '/',
+// '?', ...) unencoded: "postgresql://u:p@ss@db/x" has the password "p@ss".
+// A URL with an '@' in its query string may then lose more than its
+// password in logs; never a part of the password.
+std::optional<std::pair<std::size_t, std::size_t>> url_password(std::string_view url) {
+  static const std::regex scheme(R"(^[a-zA-Z][a-zA-Z0-9+.-]*://)");
+  std::match_results<std::string_view::const_iterator> match;
+  if (!std::regex_search(url.begin(), url.end(), match, scheme)) return std::nullopt;
+  const std::size_t start = static_cast<std::size_t>(match.length(0));
+  const std::size_t colon = url.find_first_of(":/@?", start);
+  if (colon == std::string_view::npos || url[colon] != ':') return std::nullopt;
+  const std::size_t at = url.rfind('@');
+  if (at == std::string_view::npos || at < colon) return std::nullopt;  // host:port, no user info
+  return std::make_pair(colon + 1, at);
+}
+
+}  // namespace
+
 std::string redact_secrets(std::string_view connection_string) {
-  static const std::regex url_password(R"(^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*:)[^@]*@)");
   static const std::regex kv_password(R"((password\s*=\s*)('([^'\\]|\\.)*'|\S+))", std::regex::icase);
   static const std::regex query_password(R"(([?&]password=)[^&]*)", std::regex::icase);
   std::string text(connection_string);
   if (text.find("://") != std::string::npos) {
-    text = std::regex_replace(text, url_password, "$1***@");
+    if (const auto password = url_password(text)) {
+      text.replace(password->first, password->second - password->first, "***");
+    }
     return std::regex_replace(text, query_password, "$1***");
   }
   return std::regex_replace(text, kv_password, "$1***");
+}
+
+std::string redact_secrets_in(std::string_view message, std::string_view connection_string) {
+  std::string text(message);
+  const auto password = url_password(connection_string);
+  if (!password) return text;
+  const std::string secret(connection_string.substr(password->first, password->second - password->first));
+  if (secret.find_first_of("@/") != std::string::npos) {
+    // libpq ends the user info at the first '@' or '/' and quotes what follows
+    // as the host name ("could not translate host name "ss@db""): a piece of
+    // the password. Its message is withheld, the cause named instead.
+    return "the URL's password holds '@' or '/', which end the user info for libpq: percent-encode them "
+           "('@' as %40, '/' as %2F)";
+  }
+  for (std::size_t at = 0; !secret.empty() && (at = text.find(secret, at)) != std::string::npos;) {
+    text.replace(at, secret.size(), "***");
+    at += 3;
+  }
+  return text;
 }
 
 }  // namespace backstop::log

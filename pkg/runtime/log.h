@@ -41,7 +41,14 @@ void error(std::string_view message, Fields fields = {});
 std::string format_json(std::string_view timestamp, std::string_view level, std::string_view logger,
                         std::string_view message, Fields fields);
 
-// Replaces the password in a libpq URL or key=value connection string by "***".
+// Replaces the password in a URL (libpq's, amqp://) or a libpq key=value
+// connection string by "***". A URL's password runs to the last '@', so one
+// holding an unencoded '@' ("postgresql://u:p@ss@db/x") shows no part of it.
 std::string redact_secrets(std::string_view connection_string);
+// An error message about connecting with `connection_string` (libpq's)
+// without its URL password or any piece of it: a password holding '@' or '/'
+// is cut there by libpq, which then quotes the rest as the host name; such a
+// message is replaced by what to do about it.
+std::string redact_secrets_in(std::string_view message, std::string_view connection_string);
 
 }  // namespace backstop::log

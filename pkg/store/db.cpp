@@ -20,7 +20,7 @@ std::unique_ptr<pqxx::connection> connect(const std::string& url, std::string_vi
     setup.exec_params("SELECT set_config('application_name', $1, false)", std::string(application_name));
     return connection;
   } catch (const pqxx::broken_connection& e) {
-    std::string reason = e.what();
+    std::string reason = log::redact_secrets_in(e.what(), url);
     while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
     throw runtime::DependencyError("cannot connect to PostgreSQL (" +
                                    (url.empty() ? std::string("PG* environment") : log::redact_secrets(url)) +

@@ -435,5 +435,20 @@ TEST(Migrations, UnreachableDatabaseIsExitThreeWithoutThePassword) {
   EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
 }
 
+// Issue 10, C.1: libpq cuts a password at its first '@' and quotes the rest as
+// the host name ("could not translate host name "ss@127.0.0.1""); neither the
+// URL in the message nor libpq's reason may show a piece of the password.
+TEST(Migrations, APasswordHoldingAnAtSignNeverShowsInTheError) {
+  const ProcessResult r =
+      run({binary("migrate"), "--database-url", "postgresql://backstop:hun@ter2@127.0.0.1:1/backstop", "status"},
+          kJsonLogs);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("cannot connect to PostgreSQL (postgresql://backstop:***@127.0.0.1:1/backstop)"),
+            std::string::npos)
+      << r.err;
+  for (const std::string piece : {"hun", "ter2"}) EXPECT_EQ(r.err.find(piece), std::string::npos) << piece << ": " << r.err;
+  EXPECT_NE(r.err.find("%40"), std::string::npos) << r.err;  // says what to do
+}
+
 }  // namespace
 }  // namespace backstop::testing

@@ -40,5 +40,17 @@ TEST(Redaction, PasswordsNeverAppear) {
   EXPECT_EQ(redact_secrets("postgresql://db/x"), "postgresql://db/x");
 }
 
+// Issue 10, C.1: an unencoded '@' (or '/') in a URL's password; the password
+// runs to the last '@', so no piece of it shows.
+TEST(Redaction, APasswordHoldingAnAtSignShowsNoPiece) {
+  EXPECT_EQ(redact_secrets("postgresql://u:p@ss@host/db"), "postgresql://u:***@host/db");
+  EXPECT_EQ(redact_secrets("postgresql://backstop:a@b@c@db:5432/x?sslmode=require"),
+            "postgresql://backstop:***@db:5432/x?sslmode=require");
+  EXPECT_EQ(redact_secrets("postgresql://backstop:pa/ss?w@db/x"), "postgresql://backstop:***@db/x");
+  EXPECT_EQ(redact_secrets("amqp://guest:p@ss@127.0.0.1:5672/"), "amqp://guest:***@127.0.0.1:5672/");
+  EXPECT_EQ(redact_secrets("postgresql://u@db:5432/x"), "postgresql://u@db:5432/x");  // no password
+  EXPECT_EQ(redact_secrets("postgresql://db:5432/x"), "postgresql://db:5432/x");
+}
+
 }  // namespace
 }  // namespace backstop::log
