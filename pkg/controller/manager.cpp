@@ -125,7 +125,12 @@ void Manager::run(std::stop_token stop) {
     last_loop_ns_ = ticks_now();
     bool holds = false;
     try {
-      holds = elector.try_acquire_or_renew();
+      // Every call of the round ends by the renew deadline (a leader's counts
+      // from its last renewal): a leader whose API calls hang steps down when
+      // it passes, before a standby may take the lease over, never after the
+      // client's request timeout.
+      const auto deadline = (session ? last_renew : Clock::now()) + options_.renew_deadline;
+      holds = elector.try_acquire_or_renew(deadline);
       last_api_ok_ns_ = ticks_now();
       if (holds) last_renew = Clock::now();
     } catch (const std::exception& e) {
@@ -154,7 +159,7 @@ void Manager::run(std::stop_token stop) {
   }
   if (session) {
     stop_leading();
-    elector.release();
+    elector.release(Clock::now() + options_.renew_deadline);
     log::info("released the lease", {{"identity", options_.identity}});
   }
 }

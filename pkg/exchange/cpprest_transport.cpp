@@ -3,11 +3,11 @@
 #include <cpprest/http_client.h>
 #include <pplx/threadpool.h>
 
+#include <condition_variable>
 #include <fstream>
-#include <sstream>
-
+#include <memory>
 #include <mutex>
-
+#include <sstream>
 #include <system_error>
 
 #include "exchange/http.h"
@@ -50,6 +50,18 @@ class CpprestTransport : public HttpTransport {
     // their connection is never a reused one, and they ask the server to close it.
     http::client::http_client one_shot(base_url_, config_);
     return finish(request, one_shot.request(message_for(closing(request))));
+  }
+
+  HttpResponse send_within(const HttpRequest& request, std::chrono::milliseconds timeout) override {
+    // cpprestsdk's timeout is per client and restarts with every read; this
+    // one is a deadline for the whole exchange: cancelling the request closes
+    // its connection under a pending connect, write or read.
+    Deadline deadline{std::chrono::steady_clock::now() + timeout, timeout, {}};
+    if (request.method == "GET") {
+      return finish(request, client_.request(message_for(request), deadline.cancel.get_token()), &deadline);
+    }
+    http::client::http_client one_shot(base_url_, config_);  // as send() does
+    return finish(request, one_shot.request(message_for(closing(request)), deadline.cancel.get_token()), &deadline);
   }
 
   std::vector<HttpOutcome> send_all(const std::vector<HttpRequest>& requests) override {
@@ -140,16 +152,70 @@ class CpprestTransport : public HttpTransport {
     return message;
   }
 
-  // Waits for the answer; throws TransportError when there is none.
-  static HttpResponse finish(const HttpRequest& request, pplx::task<http::http_response> task) {
+  struct Deadline {
+    std::chrono::steady_clock::time_point at;
+    std::chrono::milliseconds budget;
+    pplx::cancellation_token_source cancel;  // the request's
+  };
+
+  // Waits for `task` until the deadline; past it, cancels the request and
+  // waits for the task to end (it then fails at once). False if it was late.
+  template <typename T>
+  static bool ended_in_time(const pplx::task<T>& task, Deadline& deadline) {
+    struct Signal {
+      std::mutex mutex;
+      std::condition_variable ended;
+      bool done = false;
+    };
+    auto signal = std::make_shared<Signal>();
+    // The continuation only signals; the caller's .get() observes the result.
+    task.then([signal](pplx::task<T>) {
+      const std::lock_guard lock(signal->mutex);
+      signal->done = true;
+      signal->ended.notify_all();
+    });
+    std::unique_lock lock(signal->mutex);
+    if (signal->ended.wait_until(lock, deadline.at, [&] { return signal->done; })) return true;
+    lock.unlock();
+    deadline.cancel.cancel();
+    lock.lock();
+    signal->ended.wait(lock, [&] { return signal->done; });
+    return false;
+  }
+
+  // Waits for the answer (by the deadline, if any); throws TransportError when there is none.
+  static HttpResponse finish(const HttpRequest& request, pplx::task<http::http_response> task,
+                             Deadline* deadline = nullptr) {
+    const auto late = [&] {
+      return TransportError(describe(request) + ": no answer within " + std::to_string(deadline->budget.count()) +
+                                " ms",
+                            true);
+    };
     try {
+      if (deadline != nullptr && !ended_in_time(task, *deadline)) {
+        try {
+          task.get();  // observed: an unobserved exception would terminate
+        } catch (const std::exception&) {
+        }
+        throw late();
+      }
       // .get() observes the task's exception: an unobserved one would terminate.
       http::http_response response = task.get();
       HttpResponse out;
       out.status = response.status_code();
       copy_headers(response, out);
-      out.body = response.extract_string(true).get();
+      pplx::task<std::string> body = response.extract_string(true);
+      if (deadline != nullptr && !ended_in_time(body, *deadline)) {
+        try {
+          body.get();
+        } catch (const std::exception&) {
+        }
+        throw late();
+      }
+      out.body = body.get();
       return out;
+    } catch (const TransportError&) {
+      throw;
     } catch (const http::http_exception& e) {
       // Refused / unresolvable: nothing was sent. Anything else (timeout, reset) may have been.
       const auto code = e.error_code();

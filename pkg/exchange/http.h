@@ -51,6 +51,15 @@ class HttpTransport {
   virtual ~HttpTransport() = default;
   // Throws TransportError; HTTP error statuses are responses, not exceptions.
   virtual HttpResponse send(const HttpRequest& request) = 0;
+  // send() with the whole exchange (connect, request, answer) bounded by
+  // `timeout`, when it is shorter than the transport's own timeout: past it
+  // the request is abandoned (its connection closed) and TransportError
+  // (maybe_sent) thrown. E.g. a leader's Lease renewal, bounded by its renew
+  // deadline. This default ignores the bound: test doubles answer at once.
+  virtual HttpResponse send_within(const HttpRequest& request, std::chrono::milliseconds timeout) {
+    (void)timeout;
+    return send(request);
+  }
   // The requests at once (each exactly as send() would send it, never resent),
   // outcomes in the same order. This default sends them one after another.
   virtual std::vector<HttpOutcome> send_all(const std::vector<HttpRequest>& requests) {

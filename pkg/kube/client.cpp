@@ -12,8 +12,9 @@ exchange::HttpRequest KubeClient::request_for(const std::string& method, const s
 }
 
 exchange::HttpResponse KubeClient::call(const std::string& method, const std::string& target, const std::string& body,
-                                        const std::string& content_type) {
-  return http_->send(request_for(method, target, body, content_type));
+                                        const std::string& content_type, Timeout timeout) {
+  const exchange::HttpRequest request = request_for(method, target, body, content_type);
+  return timeout ? http_->send_within(request, *timeout) : http_->send(request);
 }
 
 json KubeClient::expect_json(const std::string& method, const std::string& target,
@@ -34,20 +35,20 @@ json KubeClient::expect_json(const std::string& method, const std::string& targe
   return body;
 }
 
-std::optional<json> KubeClient::get(const std::string& path) {
-  const auto response = call("GET", path);
+std::optional<json> KubeClient::get(const std::string& path, Timeout timeout) {
+  const auto response = call("GET", path, "", "application/json", timeout);
   if (response.status == 404) return std::nullopt;
   return expect_json("GET", path, response);
 }
 
 json KubeClient::list(const std::string& path) { return expect_json("GET", path, call("GET", path)); }
 
-json KubeClient::create(const std::string& collection, const json& object) {
-  return expect_json("POST", collection, call("POST", collection, object.dump()));
+json KubeClient::create(const std::string& collection, const json& object, Timeout timeout) {
+  return expect_json("POST", collection, call("POST", collection, object.dump(), "application/json", timeout));
 }
 
-json KubeClient::replace(const std::string& path, const json& object) {
-  return expect_json("PUT", path, call("PUT", path, object.dump()));
+json KubeClient::replace(const std::string& path, const json& object, Timeout timeout) {
+  return expect_json("PUT", path, call("PUT", path, object.dump(), "application/json", timeout));
 }
 
 json KubeClient::replace_status(const std::string& path, const json& object) {

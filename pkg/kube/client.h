@@ -49,12 +49,17 @@ class KubeClient {
              std::unique_ptr<exchange::HttpTransport> watch_http = nullptr)
       : config_(std::move(config)), http_(std::move(http)), watch_http_(std::move(watch_http)) {}
 
+  // A bound on one call's whole exchange, shorter than the transport's request
+  // timeout (e.g. the leader's renew deadline); past it the call throws
+  // exchange::TransportError. None: the transport's timeout.
+  using Timeout = std::optional<std::chrono::milliseconds>;
+
   // nullopt when the object does not exist.
-  std::optional<json> get(const std::string& path);
+  std::optional<json> get(const std::string& path, Timeout timeout = std::nullopt);
   json list(const std::string& path);  // the List (items, metadata.resourceVersion)
-  json create(const std::string& collection, const json& object);
+  json create(const std::string& collection, const json& object, Timeout timeout = std::nullopt);
   // PUT with the object's metadata.resourceVersion: ApiError 409 if it changed meanwhile.
-  json replace(const std::string& path, const json& object);
+  json replace(const std::string& path, const json& object, Timeout timeout = std::nullopt);
   json replace_status(const std::string& path, const json& object);
   json merge_patch(const std::string& path, const json& patch);
   void remove(const std::string& path);
@@ -72,7 +77,7 @@ class KubeClient {
                                                   const std::string& body = "",
                                                   const std::string& content_type = "application/json") const;
   exchange::HttpResponse call(const std::string& method, const std::string& target, const std::string& body = "",
-                              const std::string& content_type = "application/json");
+                              const std::string& content_type = "application/json", Timeout timeout = std::nullopt);
   json expect_json(const std::string& method, const std::string& target, const exchange::HttpResponse& response);
 
   KubeConfig config_;

@@ -18,24 +18,36 @@ std::string micro_time_now() {
   return out;
 }
 
+// What is left of the round's time for the next call.
+KubeClient::Timeout time_left(const LeaderElector::Deadline& deadline) {
+  if (!deadline) return std::nullopt;
+  const auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+  if (left <= std::chrono::milliseconds(0)) {
+    throw exchange::TransportError("lease: the renew deadline passed before the API answered", false);
+  }
+  return left;
+}
+
 }  // namespace
 
 std::string LeaderElector::path() const {
   return "/apis/coordination.k8s.io/v1/namespaces/" + config_.namespace_name + "/leases/" + config_.name;
 }
 
-bool LeaderElector::try_acquire_or_renew() {
+bool LeaderElector::try_acquire_or_renew(Deadline deadline) {
   const std::string now = micro_time_now();
   const auto duration = static_cast<int>(config_.lease_duration.count());
   try {
-    auto lease = client_.get(path());
+    auto lease = client_.get(path(), time_left(deadline));
     if (!lease) {
       client_.create("/apis/coordination.k8s.io/v1/namespaces/" + config_.namespace_name + "/leases",
                      {{"apiVersion", "coordination.k8s.io/v1"},
                       {"kind", "Lease"},
                       {"metadata", {{"name", config_.name}, {"namespace", config_.namespace_name}}},
                       {"spec", {{"holderIdentity", config_.identity}, {"leaseDurationSeconds", duration},
-                                {"acquireTime", now}, {"renewTime", now}, {"leaseTransitions", 0}}}});
+                                {"acquireTime", now}, {"renewTime", now}, {"leaseTransitions", 0}}}},
+                     time_left(deadline));
       observed_holder_ = config_.identity;
       return leader_ = true;
     }
@@ -57,7 +69,8 @@ bool LeaderElector::try_acquire_or_renew() {
     spec["holderIdentity"] = config_.identity;
     spec["renewTime"] = now;
     spec["leaseDurationSeconds"] = duration;
-    client_.replace(path(), *lease);  // carries the read resourceVersion: 409 if someone wrote meanwhile
+    // Carries the read resourceVersion: 409 if someone wrote meanwhile.
+    client_.replace(path(), *lease, time_left(deadline));
     observed_holder_ = config_.identity;
     return leader_ = true;
   } catch (const ApiError& e) {
@@ -66,16 +79,18 @@ bool LeaderElector::try_acquire_or_renew() {
   }
 }
 
-void LeaderElector::release() {
+void LeaderElector::release(Deadline deadline) {
   if (!leader_) return;
   try {
-    auto lease = client_.get(path());
+    auto lease = client_.get(path(), time_left(deadline));
     if (lease && (*lease)["spec"].value("holderIdentity", "") == config_.identity) {
       (*lease)["spec"]["holderIdentity"] = "";
-      client_.replace(path(), *lease);
+      client_.replace(path(), *lease, time_left(deadline));
     }
   } catch (const ApiError&) {
-    // Someone took it meanwhile, or the API is away: the lease expires anyway.
+    // Someone took it meanwhile: the lease expires anyway.
+  } catch (const exchange::TransportError&) {
+    // The API is away: the lease expires anyway.
   }
   leader_ = false;
 }

@@ -2,10 +2,15 @@
 // leader renews spec.renewTime every retry period; the others take over when
 // the record has not changed for leaseDurationSeconds by their own clock (so
 // clock skew between nodes does not matter). Every write is an optimistic
-// update (409 = somebody else wrote first: not the leader this round).
+// update (409 = somebody else wrote first: not the leader this round). Every
+// API call of a round ends by the deadline the caller gives (the leader's
+// renew deadline, as client-go's RenewDeadline): a call that hangs is
+// abandoned there, so a leader steps down in time, before a standby may take
+// the lease over, never after the client's request timeout.
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "kube/client.h"
@@ -23,10 +28,14 @@ class LeaderElector {
  public:
   LeaderElector(KubeClient& client, LeaseConfig config) : client_(client), config_(std::move(config)) {}
 
-  // One attempt to acquire or renew the lease; true while this identity holds it.
-  bool try_acquire_or_renew();
+  using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+
+  // One attempt to acquire or renew the lease; true while this identity holds
+  // it. Throws exchange::TransportError if the API does not answer by
+  // `deadline` (or it has already passed), ApiError for other API failures.
+  bool try_acquire_or_renew(Deadline deadline = std::nullopt);
   // Gives the lease up at once (on shutdown), so another candidate need not wait.
-  void release();
+  void release(Deadline deadline = std::nullopt);
   [[nodiscard]] bool is_leader() const { return leader_; }
   [[nodiscard]] const std::string& observed_holder() const { return observed_holder_; }
 

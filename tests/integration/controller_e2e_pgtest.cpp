@@ -233,6 +233,26 @@ TEST_F(ControllerE2ETest, TwoControllersOnlyTheLeaderReconcilesAndTheOtherTakesO
   EXPECT_GE(b.metric("backstop_controller_reconcile_total{result=\"success\"}"), 1);
 }
 
+// Issue 10, C.2: a leader whose Lease calls hang (the API takes them and never
+// answers) steps down when its renew deadline passes (1.5 s here), before a
+// standby may take the lease over (2 s), not after the client's 30 s request
+// timeout.
+TEST_F(ControllerE2ETest, LeaderWhoseLeaseCallsHangStepsDownAtTheRenewDeadline) {
+  Controller a(*api, "controller-a");  // --request-timeout: the default 30 s
+  ASSERT_TRUE(eventually([&] { return a.metric("backstop_controller_leader") == 1; }));
+  auto admin = exchange::make_cpprest_transport(api->url(), 5s);
+  ASSERT_EQ(admin->send({"POST", "/admin/delay?resource=leases&ms=60000", {}, ""}).status, 200);
+  const auto hung = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return a.metric("backstop_controller_leader") == 0; }, 10s))
+      << "still leading 10 s after its Lease calls started to hang";
+  // Its last renewal was at most a retry period (0.2 s) before: 1.5 s later
+  // it stops, give or take stopping its informers.
+  EXPECT_LT(std::chrono::steady_clock::now() - hung, 3500ms);
+  // The API answers again: it campaigns and leads again.
+  ASSERT_EQ(admin->send({"POST", "/admin/delay?resource=leases&ms=0", {}, ""}).status, 200);
+  EXPECT_TRUE(eventually([&] { return a.metric("backstop_controller_leader") == 1; }, 10s));
+}
+
 TEST_F(ControllerE2ETest, SurvivesAWatchToldGoneAndAnApiServerRestart) {
   ASSERT_EQ(api->apply(monitor("desk-a")).exit_code, 0);
   Controller controller(*api, "controller-a");

@@ -28,6 +28,9 @@
 // error. The rules, and those not checked (CEL compilation of
 // x-kubernetes-validations among them): crd_validation.cpp.
 //
+// POST /admin/delay?resource=leases&ms=N: every later request on that resource
+// waits N ms before it is answered (an API server that hangs); ms=0 ends it.
+//
 // Not yet: field selectors, server-side
 // strict field validation, validation of custom resources against their schema
 // (only defaults are applied), validation of built-in kinds, strategic merge
@@ -38,6 +41,7 @@
 //                        [--tls-cert PEM --tls-key PEM]
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -289,6 +293,11 @@ class Server {
   }
 
   void handle(const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "POST" && req.path == "/admin/delay") {
+      set_delay(req, res);
+      return;
+    }
+    hold_if_delayed(req);
     if (req.method == "GET" && (req.get_param_value("watch") == "true" || req.get_param_value("watch") == "1")) {
       watch(req, res);
       return;
@@ -315,6 +324,27 @@ class Server {
   }
 
  private:
+  // Test control: POST /admin/delay?resource=leases&ms=N holds every later
+  // request whose path names that resource (a path segment) for N ms before
+  // answering, as a hung API server does; ms=0 lets them all go at once.
+  void set_delay(const httplib::Request& req, httplib::Response& res) {
+    {
+      const std::lock_guard lock(delay_mutex_);
+      delayed_resource_ = req.get_param_value("resource");
+      delay_ms_ = req.has_param("ms") ? std::stol(req.get_param_value("ms")) : 0;
+    }
+    delay_changed_.notify_all();
+    res.set_content(json{{"resource", delayed_resource_}, {"ms", delay_ms_}}.dump(), "application/json");
+  }
+
+  void hold_if_delayed(const httplib::Request& req) {
+    std::unique_lock lock(delay_mutex_);
+    if (delay_ms_ <= 0 || delayed_resource_.empty()) return;
+    const std::vector<std::string> parts = split_path(req.path);
+    if (std::find(parts.begin(), parts.end(), delayed_resource_) == parts.end()) return;
+    delay_changed_.wait_for(lock, std::chrono::milliseconds(delay_ms_), [&] { return stopping_ || delay_ms_ <= 0; });
+  }
+
   struct Event {
     long revision = 0;
     std::string type;  // ADDED, MODIFIED, DELETED
@@ -438,7 +468,11 @@ class Server {
 
  public:
   // From a signal handler: no lock; open watches notice within 200 ms.
-  void stop_watches() { stopping_ = true; }
+  void stop_watches() {
+    stopping_ = true;
+    const std::lock_guard lock(delay_mutex_);
+    delay_changed_.notify_all();
+  }
 
  private:
   void add(Resource r) {
@@ -851,6 +885,10 @@ class Server {
   std::atomic<bool> stopping_{false};
   std::string state_file_;
   std::condition_variable changed_;
+  std::mutex delay_mutex_;  // never held with mutex_
+  std::condition_variable delay_changed_;
+  std::string delayed_resource_;
+  long delay_ms_ = 0;
 };
 
 }  // namespace
