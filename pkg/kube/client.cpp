@@ -6,15 +6,22 @@ namespace backstop::kube {
 exchange::HttpRequest KubeClient::request_for(const std::string& method, const std::string& target,
                                                const std::string& body, const std::string& content_type) const {
   exchange::HttpRequest request{method, target, {{"Accept", "application/json"}}, body};
-  if (config_.token) request.headers["Authorization"] = "Bearer " + *config_.token;
+  if (const auto token = token_->token()) request.headers["Authorization"] = "Bearer " + *token;
   if (!body.empty()) request.headers["Content-Type"] = content_type;
   return request;
 }
 
 exchange::HttpResponse KubeClient::call(const std::string& method, const std::string& target, const std::string& body,
                                         const std::string& content_type, Timeout timeout) {
-  const exchange::HttpRequest request = request_for(method, target, body, content_type);
-  return timeout ? http_->send_within(request, *timeout) : http_->send(request);
+  auto send = [&] {
+    const exchange::HttpRequest request = request_for(method, target, body, content_type);
+    return timeout ? http_->send_within(request, *timeout) : http_->send(request);
+  };
+  exchange::HttpResponse response = send();
+  // Refused: the token may have rotated since it was last read. Once more
+  // with the file's current token, if it is a different one.
+  if (response.status == 401 && token_->refresh()) response = send();
+  return response;
 }
 
 json KubeClient::expect_json(const std::string& method, const std::string& target,
@@ -97,6 +104,7 @@ std::string KubeClient::watch(const std::string& collection, const std::string& 
         return true;
       },
       stop);
+  if (response.status == 401) token_->refresh();  // the next watch sends the file's current token
   if (response.status >= 300) expect_json("GET", target, response);  // throws with the API's reason
   return last;
 }

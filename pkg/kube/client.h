@@ -17,6 +17,7 @@
 
 #include "exchange/http.h"
 #include "kube/config.h"
+#include "kube/token_source.h"
 
 namespace backstop::kube {
 
@@ -47,7 +48,10 @@ class KubeClient {
   // window); none: `http` does.
   KubeClient(KubeConfig config, std::unique_ptr<exchange::HttpTransport> http,
              std::unique_ptr<exchange::HttpTransport> watch_http = nullptr)
-      : config_(std::move(config)), http_(std::move(http)), watch_http_(std::move(watch_http)) {}
+      : config_(std::move(config)),
+        token_(std::make_shared<TokenSource>(config_)),
+        http_(std::move(http)),
+        watch_http_(std::move(watch_http)) {}
 
   // A bound on one call's whole exchange, shorter than the transport's request
   // timeout (e.g. the leader's renew deadline); past it the call throws
@@ -81,6 +85,7 @@ class KubeClient {
   json expect_json(const std::string& method, const std::string& target, const exchange::HttpResponse& response);
 
   KubeConfig config_;
+  std::shared_ptr<TokenSource> token_;  // the bearer token, read again as its file rotates
   std::unique_ptr<exchange::HttpTransport> http_;
   std::unique_ptr<exchange::HttpTransport> watch_http_;
 };

@@ -74,6 +74,7 @@ KubeConfig in_cluster(const std::map<std::string, std::string>& env, const std::
   c.token = read_file(dir + "/token");
   if (!c.token) throw ConfigError("in-cluster: cannot read the service-account token " + dir + "/token");
   *c.token = trimmed(*c.token);
+  c.token_file = dir + "/token";  // projected, rotated by the kubelet
   if (read_file(dir + "/ca.crt")) c.ca_file = dir + "/ca.crt";
   if (const auto ns = read_file(dir + "/namespace")) c.namespace_name = trimmed(*ns);
   return c;
@@ -117,6 +118,7 @@ KubeConfig from_kubeconfig(const std::string& path, const std::string& context_n
       c.token = read_file(user["tokenFile"].as<std::string>());
       if (!c.token) throw ConfigError(path + ": cannot read tokenFile " + user["tokenFile"].as<std::string>());
       *c.token = trimmed(*c.token);
+      c.token_file = user["tokenFile"].as<std::string>();
     } else if (user && (user["client-certificate"] || user["client-certificate-data"] || user["exec"] ||
                         user["auth-provider"])) {
       throw ConfigError(path + ": user '" + context["user"].as<std::string>() +

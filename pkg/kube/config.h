@@ -23,7 +23,8 @@ class ConfigError : public std::runtime_error {
 
 struct KubeConfig {
   std::string server;                  // https://10.0.0.1:443
-  std::optional<std::string> token;    // bearer token
+  std::optional<std::string> token;    // bearer token (as read when loaded)
+  std::optional<std::string> token_file;  // where it was read: read again as it rotates (TokenSource)
   std::optional<std::string> ca_file;  // PEM file to trust (none: the system store)
   std::optional<std::string> ca_data;  // PEM bytes (certificate-authority-data, decoded)
   bool insecure_skip_tls_verify = false;
