@@ -31,3 +31,7 @@ END $$;
 DROP TRIGGER IF EXISTS stop_events_adjust_after_claim ON stop_events;
 CREATE TRIGGER stop_events_adjust_after_claim BEFORE INSERT ON stop_events
     FOR EACH ROW WHEN (NEW.event_type = 'STOP_ADJUSTED') EXECUTE FUNCTION stop_events_no_adjust_after_claim();
+
+-- A circuit breaker's HALF_OPEN trial whose process died never reports: it is
+-- granted again after another retry delay (core::breaker_allows), from here.
+ALTER TABLE circuit_breaker_state ADD COLUMN IF NOT EXISTS trial_started_at timestamptz;

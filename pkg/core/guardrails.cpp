@@ -36,11 +36,17 @@ BreakerDecision breaker_allows(const CircuitBreaker& breaker, TimePoint now) {
     case BreakerState::kClosed:
       return {true, breaker};
     case BreakerState::kHalfOpen:
-      return {false, breaker};  // the one trial is already in flight
+      if (!breaker.trial_started_at || now - *breaker.trial_started_at >= breaker.retry_delay) {
+        CircuitBreaker trial = breaker;  // the last trial never reported (its process died): another one
+        trial.trial_started_at = now;
+        return {true, trial};
+      }
+      return {false, breaker};  // the one trial is in flight
     case BreakerState::kOpen:
       if (breaker.opened_at && now - *breaker.opened_at >= breaker.retry_delay) {
         CircuitBreaker trial = breaker;
         trial.state = BreakerState::kHalfOpen;
+        trial.trial_started_at = now;
         return {true, trial};
       }
       return {false, breaker};
@@ -53,6 +59,7 @@ CircuitBreaker breaker_on_success(const CircuitBreaker& breaker) {
   next.state = BreakerState::kClosed;
   next.failure_count = 0;
   next.opened_at.reset();
+  next.trial_started_at.reset();
   return next;
 }
 
@@ -62,6 +69,7 @@ CircuitBreaker breaker_on_failure(const CircuitBreaker& breaker, TimePoint now) 
   if (breaker.state == BreakerState::kHalfOpen || next.failure_count >= next.failure_threshold) {
     next.state = BreakerState::kOpen;
     next.opened_at = now;
+    next.trial_started_at.reset();
   }
   return next;
 }

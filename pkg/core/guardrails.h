@@ -46,6 +46,10 @@ struct CircuitBreaker {
   int failure_threshold = 3;
   std::chrono::seconds retry_delay{300};
   std::optional<TimePoint> opened_at;
+  // HALF_OPEN: when its one trial was granted. A trial whose process died
+  // never reports; after another retry_delay a new trial is granted, or the
+  // symbol's exits would be held for good.
+  std::optional<TimePoint> trial_started_at;
   friend bool operator==(const CircuitBreaker&, const CircuitBreaker&) = default;
 };
 

@@ -47,7 +47,8 @@ core::TenantGuardrails row_to_limits(const pqxx::row& row) {
 }
 
 const char* const kBreakerColumns =
-    "state, failure_count, failure_threshold, retry_delay_seconds, extract(epoch FROM opened_at)::bigint";
+    "state, failure_count, failure_threshold, retry_delay_seconds, extract(epoch FROM opened_at)::bigint, "
+    "extract(epoch FROM trial_started_at)::bigint";
 
 core::CircuitBreaker row_to_breaker(const pqxx::row& row) {
   core::CircuitBreaker b;
@@ -56,6 +57,7 @@ core::CircuitBreaker row_to_breaker(const pqxx::row& row) {
   b.failure_threshold = row[2].as<int>();
   b.retry_delay = std::chrono::seconds(row[3].as<int>());
   if (!row[4].is_null()) b.opened_at = core::TimePoint(std::chrono::seconds(row[4].as<std::int64_t>()));
+  if (!row[5].is_null()) b.trial_started_at = core::TimePoint(std::chrono::seconds(row[5].as<std::int64_t>()));
   return b;
 }
 
@@ -361,11 +363,16 @@ void MonitorRepository::save_breaker(pqxx::work& tx, const std::string& symbol, 
   if (b.opened_at) {
     opened = std::chrono::duration_cast<std::chrono::seconds>(b.opened_at->time_since_epoch()).count();
   }
+  std::optional<std::int64_t> trial;
+  if (b.trial_started_at) {
+    trial = std::chrono::duration_cast<std::chrono::seconds>(b.trial_started_at->time_since_epoch()).count();
+  }
   tx.exec_params(
       "UPDATE circuit_breaker_state SET state = $2, failure_count = $3, opened_at = to_timestamp($4::bigint), "
       "last_failure_at = CASE WHEN $5::text IS NOT NULL THEN now() ELSE last_failure_at END, "
-      "last_error = coalesce($5::text, last_error), updated_at = now() WHERE symbol = $1",
-      symbol, std::string(core::to_string(b.state)), b.failure_count, opened, last_error);
+      "last_error = coalesce($5::text, last_error), trial_started_at = to_timestamp($6::bigint), updated_at = now() "
+      "WHERE symbol = $1",
+      symbol, std::string(core::to_string(b.state)), b.failure_count, opened, last_error, trial);
 }
 
 }  // namespace backstop::store

@@ -94,6 +94,7 @@ constexpr Expectation kExpected[] = {
     {8, Kind::kIndex, "outbox", "idx_outbox_parked"},
     {9, Kind::kIndex, "stop_events", "idx_stop_events_one_exit"},
     {9, Kind::kIndex, "stop_events", "idx_stop_events_token_seq"},
+    {9, Kind::kColumn, "circuit_breaker_state", "trial_started_at"},
     {9, Kind::kTrigger, "stop_events", "stop_events_adjust_after_claim"},
 };
 

@@ -508,6 +508,83 @@ TEST_F(StopMonitorTest, SixteenCronProcessesAndAStreamExecuteTenThousandTriggers
   EXPECT_EQ(db.count("SELECT count(*) FROM operation WHERE status = 'CLOSED'"), kOperations);
 }
 
+// Issue 10: the race of sixteen monitors grows trailing. Two trailing-stop
+// processes and a stream run with sixteen continuous monitors while the price
+// climbs (every stop trails several times) and then falls through every stop:
+// each position is claimed once, at the level in force, exited once to its
+// quantity, and no stop moves after its claim.
+TEST_F(StopMonitorTest, SixteenMonitorsTwoTrailingPassesAndAStreamOnATrailingPathExitEachPositionOnce) {
+  constexpr int kOperations = 400;
+  // The price falls fast through the trailed stops: fills far from their levels must not pause the tenant here.
+  db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour, trailing_mode, "
+          "max_slippage_pct, slippage_pause_threshold_pct) VALUES (1, 1000000, 1000000, 'HAND_SPAN', 90, 99);"
+          "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+          "SELECT 1, 'BTCUSDT', 'BUY', 50000, 0.01 + (i % 5) * 0.01, 49000 + i * 2 FROM generate_series(0, " +
+          std::to_string(kOperations - 1) + ") i");
+  sim.prices({{"BTCUSDT", "50000"}});
+  json steps = json::array();
+  for (int p = 50000; p <= 56000; p += 25) steps.push_back({{"BTCUSDT", std::to_string(p)}});
+  for (int p = 56000; p >= 44000; p -= 50) steps.push_back({{"BTCUSDT", std::to_string(p)}});
+  std::vector<std::unique_ptr<Process>> processes;
+  const auto start = [&](std::vector<std::string> argv) {
+    processes.push_back(std::make_unique<Process>(std::move(argv), sim.env()));
+  };
+  start({binary("stop-monitor"), "--database-url", db.url(), "--json", "--stream", "--interval", "0.5"});
+  ASSERT_TRUE(processes.back()->wait_for_stderr("price stream open"));
+  for (int t = 0; t < 2; ++t) {
+    start({binary("trailing-stop"), "--database-url", db.url(), "--json", "--continuous", "--interval", "0.02"});
+  }
+  for (int m = 0; m < 16; ++m) {
+    start({binary("stop-monitor"), "--database-url", db.url(), "--json", "--continuous", "--interval", "0.05",
+           "--batch-size", std::to_string(1 + m % 8)});
+  }
+  sim.post("/admin/price-path", {{"intervalMs", 10}, {"steps", steps}});
+  // Progress, not a total time: fail only when nothing moved for a long while.
+  std::int64_t last = -1;
+  int idle = 0;
+  while (db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") > 0 ||
+         sim.get("/admin/price-path").at("remaining").get<int>() > 0) {
+    const std::int64_t events = db.count("SELECT count(*) FROM stop_events");
+    idle = events == last ? idle + 1 : 0;
+    last = events;
+    ASSERT_LT(idle, 300) << "no progress for 30 s; active: "
+                         << db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") << "; sessions: "
+                         << db.scalar("SELECT string_agg(state || ' ' || coalesce(wait_event_type || ':' || wait_event, '') "
+                                      "|| ' ' || left(query, 80), E'\\n') FROM pg_stat_activity "
+                                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                         << "\nexits: " << db.scalar("SELECT string_agg(status || ' ' || coalesce(blocked_reason, '') || ' ' || n, ', ') "
+                                                     "FROM (SELECT status, blocked_reason, count(*) n FROM stop_executions GROUP BY 1, 2) x")
+                         << "\nprice path left: " << sim.get("/admin/price-path").at("remaining").get<int>()
+                         << ", price: " << sim.get("/api/v3/ticker/price?symbol=BTCUSDT").dump();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (auto& p : processes) p->kill(SIGTERM);
+  for (auto& p : processes) EXPECT_EQ(p->wait().exit_code, 0);
+  EXPECT_GT(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_ADJUSTED'"), kOperations);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_TRIGGERED'"), kOperations);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'EXECUTED'"), kOperations);
+  // No stop moved after its claim, and each claim was at the level in force.
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events a JOIN stop_events t ON t.operation_id = a.operation_id "
+                     "AND t.event_type = 'STOP_TRIGGERED' WHERE a.event_type = 'STOP_ADJUSTED' AND a.event_seq > t.event_seq"),
+            0);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events t JOIN operation o ON o.id = t.operation_id "
+                     "WHERE t.event_type = 'STOP_TRIGGERED' AND t.stop_price IS DISTINCT FROM o.stop_price"),
+            0);
+  // One order per position, for its quantity.
+  const json ledger = sim.ledger();
+  EXPECT_EQ(ledger.size(), static_cast<std::size_t>(kOperations));
+  std::map<std::string, core::Decimal> by_id;
+  for (const auto& o : ledger) {
+    EXPECT_TRUE(by_id.emplace(o.at("clientOrderId").get<std::string>(),
+                              core::Decimal::parse(o.at("executedQty").get<std::string>())).second);
+  }
+  for (const auto& row : db.exec("SELECT e.payload->>'client_order_id', o.quantity::text FROM stop_events e "
+                                 "JOIN operation o ON o.id = e.operation_id WHERE e.event_type = 'EXECUTION_SUBMITTED'")) {
+    EXPECT_EQ(by_id[row[0].as<std::string>()], core::Decimal::parse(row[1].as<std::string>()));
+  }
+  EXPECT_EQ(run({binary("migrate"), "--database-url", db.url(), "replay"}).exit_code, 0);
+}
+
 TEST_F(StopMonitorTest, KillSwitchBlocksAndTheExitGoesOutWhenItIsLifted) {
   db.exec("INSERT INTO tenant_config (tenant_id, trading_enabled) VALUES (1, false)");
   operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);

@@ -86,6 +86,26 @@ TEST(CircuitBreaker, OpensAfterThresholdTriesOnceAfterDelayAndClosesOnSuccess) {
   EXPECT_EQ(reopened.opened_at, t0 + 303s);
 }
 
+// Found by the hundred-kills test: a trial whose process was killed never
+// reported, and the breaker stayed HALF_OPEN, holding every exit of the symbol
+// for good. After another retry delay a new trial goes.
+TEST(CircuitBreaker, ATrialThatNeverReportsIsGrantedAgainAfterTheRetryDelay) {
+  const TimePoint t0{};
+  CircuitBreaker b;
+  b.state = BreakerState::kOpen;
+  b.opened_at = t0;
+  const auto trial = breaker_allows(b, t0 + 300s);
+  ASSERT_TRUE(trial.allow);
+  EXPECT_EQ(trial.next.trial_started_at, t0 + 300s);
+  EXPECT_FALSE(breaker_allows(trial.next, t0 + 599s).allow);
+  const auto again = breaker_allows(trial.next, t0 + 600s);
+  EXPECT_TRUE(again.allow);
+  EXPECT_EQ(again.next.state, BreakerState::kHalfOpen);
+  EXPECT_EQ(again.next.trial_started_at, t0 + 600s);
+  EXPECT_FALSE(breaker_allows(again.next, t0 + 601s).allow);  // still one at a time
+  EXPECT_EQ(breaker_on_success(again.next).trial_started_at, std::nullopt);
+}
+
 TEST(CircuitBreaker, NamesRoundTrip) {
   for (auto s : {BreakerState::kClosed, BreakerState::kOpen, BreakerState::kHalfOpen}) {
     EXPECT_EQ(parse_breaker_state(to_string(s)), s);
