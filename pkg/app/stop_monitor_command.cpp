@@ -78,6 +78,12 @@ void StopMonitorCommand::add_to(CLI::App& app) {
       ->envname("BACKSTOP_MAX_CLOCK_OFFSET_MS")
       ->check(CLI::Range(0, 600000))
       ->capture_default_str();
+  app.add_option("--send-deadline-ms", send_deadline_ms_,
+                 "an order not sent this long after its EXECUTION_SUBMITTED waits for the fence instead; part of "
+                 "the re-send fence")
+      ->envname("BACKSTOP_SEND_DEADLINE_MS")
+      ->check(CLI::Range(100, 60000))
+      ->capture_default_str();
   app.add_option("--timeout-ms", timeout_ms_, "HTTP timeout per exchange call")
       ->check(CLI::Range(100, 120000))
       ->capture_default_str();
@@ -150,6 +156,7 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
     options.timing.recv_window = config.recv_window;
     options.timing.exchange_processing = std::chrono::milliseconds(exchange_processing_ms_);
     options.timing.max_clock_offset = std::chrono::milliseconds(max_clock_offset_ms_);
+    options.timing.send_deadline = std::chrono::milliseconds(send_deadline_ms_);
     if (stream_) options.source = core::EventSource::kStream;
     monitor::StopMonitor monitor(*connection, client, options);
 

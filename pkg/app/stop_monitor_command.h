@@ -24,6 +24,7 @@ class StopMonitorCommand {
   int timeout_ms_ = 10000;
   int exchange_processing_ms_ = 10000;
   int max_clock_offset_ms_ = 1000;
+  int send_deadline_ms_ = 3000;
   bool dry_run_ = false;
   bool json_ = false;
   bool continuous_ = false;

@@ -160,7 +160,7 @@ ExitState fold_exit(const std::vector<ExitFact>& facts) {
   return state;
 }
 
-ExitState apply_exit_record(ExitState state, const ExitRecord& record, TimePoint at) {
+ExitFact exit_fact_of(const ExitRecord& record, TimePoint at) {
   ExitFact f;
   f.type = record.type;
   f.at = at;
@@ -172,7 +172,12 @@ ExitState apply_exit_record(ExitState state, const ExitRecord& record, TimePoint
   f.reason = record.reason;
   f.retry_at = record.retry_at;
   f.failures = record.failures;
-  return apply_exit_fact(std::move(state), f);
+  f.ends_attempt = record.type == EventType::kBlocked;  // the step blocks only what ended (EXCHANGE_RETRY)
+  return f;
+}
+
+ExitState apply_exit_record(ExitState state, const ExitRecord& record, TimePoint at) {
+  return apply_exit_fact(std::move(state), exit_fact_of(record, at));
 }
 
 bool waiting_for_retry(const ExitState& state, TimePoint now) {

@@ -63,7 +63,7 @@ struct ExitTiming {
   // An attempt is sent no later than this after its EXECUTION_SUBMITTED (a
   // process that stalled in between does not send it: the request's timestamp
   // would be newer than the fence assumes).
-  std::chrono::milliseconds send_deadline{1000};
+  std::chrono::milliseconds send_deadline{3000};
   std::chrono::milliseconds backoff_first{1000};  // after the first retryable failure; doubles
   std::chrono::milliseconds backoff_max{60000};
   std::chrono::milliseconds working_recheck{1000};  // an order still working: look again after
@@ -213,7 +213,8 @@ struct ExitContext {
 // The exchange answered about the open attempt.
 [[nodiscard]] ExitStep on_answer(const ExitState& state, const ExchangeAnswer& answer, const ExitContext& context);
 
-// The state after `record` was appended at `at`.
+// What `record`, appended at `at`, says as a fact of the exit; and the state after it.
+[[nodiscard]] ExitFact exit_fact_of(const ExitRecord& record, TimePoint at);
 [[nodiscard]] ExitState apply_exit_record(ExitState state, const ExitRecord& record, TimePoint at);
 
 // A BLOCKED EXCHANGE_RETRY whose retry time has not come (the exit waits, nothing is recorded).

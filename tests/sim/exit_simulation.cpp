@@ -235,21 +235,6 @@ class World {
     live_[token] = core::apply_exit_fact(live_[token], fact);
     if (fact.type == EventType::kExecuted) ops_[op].closed = true;
   }
-  static core::ExitFact fact_of(const core::ExitRecord& r) {
-    core::ExitFact f;
-    f.type = r.type;
-    f.attempt = r.attempt;
-    f.client_order_id = r.client_order_id;
-    f.order_quantity = r.order_quantity;
-    f.filled = r.filled;
-    f.quote = r.quote;
-    f.reason = r.reason;
-    f.retry_at = r.retry_at;
-    f.failures = r.failures;
-    f.ends_attempt = r.type == EventType::kBlocked;
-    return f;
-  }
-
   core::ProtectedPosition position(const Op& o) const {
     core::ProtectedPosition p;
     p.id = core::OperationId{o.id};
@@ -459,7 +444,7 @@ class World {
 
   void take(Monitor& m, const core::ExitStep& step) {
     for (const auto& r : step.records) {
-      append(m.op, m.token, fact_of(r));
+      append(m.op, m.token, core::exit_fact_of(r, at_ms(now_)));
       log("record " + std::string(core::to_string(r.type)) + " " + m.token + " attempt " + std::to_string(r.attempt) +
           " filled " + r.filled.to_string());
     }

@@ -130,7 +130,7 @@ TEST(ExitStateMachine, NoSuchOrderBeforeTheFenceWaitsAndAfterItTheNextAttemptGoe
   ExitState s = claimed("0.5");
   s = apply(s, start_attempt(s, context()), kT0);
   const TimePoint fence = context().timing.fence(kT0);
-  EXPECT_EQ(fence, kT0 + 19s);
+  EXPECT_EQ(fence, kT0 + 21s);
   ExitStep step = on_answer(s, kind(AnswerKind::kNotFound, kT0 + 3s), context(kT0 + 3s));
   EXPECT_TRUE(step.records.empty());
   EXPECT_EQ(step.next.kind, ExitActionKind::kWait);
