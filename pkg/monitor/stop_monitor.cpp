@@ -29,6 +29,18 @@ using nlohmann::json;
 // kept it from being driven: retried every pass, never in the others' way.
 constexpr std::string_view kQuarantined = "QUARANTINED";
 
+// core::evaluate, with one row whose levels are out of range skipped (logged),
+// not the whole tick.
+std::optional<core::Trigger> evaluate_row(const core::ProtectedPosition& position, Decimal price) {
+  try {
+    return core::evaluate(position, price);
+  } catch (const core::DecimalError& e) {
+    log::error("operation skipped: its levels cannot be evaluated",
+               {{"operation", position.id.value}, {"error", e.what()}});
+    return std::nullopt;
+  }
+}
+
 Event base_event(const core::Execution& x, EventType type, core::EventSource source) {
   Event e;
   e.operation_id = x.operation_id;
@@ -253,12 +265,7 @@ std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& price
     const exchange::Quote& quote = prices.at(position.symbol);
     const auto price = core::decisive_price(core::Quote{quote.last, quote.bid, quote.ask}, position.side,
                                             options_.price_source);
-    try {
-      if (price && core::evaluate(position, *price)) crossed.emplace_back(position, *price);
-    } catch (const core::DecimalError& e) {  // one row's levels out of range: skip it, not the tick
-      log::error("operation skipped: its levels cannot be evaluated",
-                 {{"operation", position.id.value}, {"error", e.what()}});
-    }
+    if (price && evaluate_row(position, *price)) crossed.emplace_back(position, *price);
   }
   std::map<std::int64_t, core::ProtectedPosition> held;
   if (tx && !crossed.empty()) {
@@ -274,13 +281,7 @@ std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& price
       if (now_held == held.end()) continue;  // closed, or its exit was claimed, since the scan
       position = now_held->second;
     }
-    std::optional<core::Trigger> trigger;
-    try {
-      trigger = core::evaluate(position, *price);
-    } catch (const core::DecimalError& e) {
-      log::error("operation skipped: its levels cannot be evaluated",
-                 {{"operation", position.id.value}, {"error", e.what()}});
-    }
+    const std::optional<core::Trigger> trigger = evaluate_row(position, *price);
     if (!trigger) continue;  // the level moved away from the price since the scan
     ++summary.triggered;
     TriggerReport report{position.id.value, position.tenant.value, position.symbol,
@@ -396,28 +397,32 @@ void StopMonitor::drive(std::vector<Work>& works) {
   const std::size_t batch = std::max<std::size_t>(1, options_.batch_size);
   for (std::size_t first = 0; first < works.size(); first += batch) {
     const std::span<Work> span = std::span<Work>(works).subspan(first, std::min(batch, works.size() - first));
+    if (span.size() == 1) {
+      drive_alone(span.front());
+      continue;
+    }
     try {
       drive_batch(span);
       continue;
     } catch (const pqxx::broken_connection&) {
       throw;
     } catch (const std::exception& e) {
-      if (span.size() == 1) {
-        quarantine(span.front(), e.what());
-        continue;
-      }
       log::warn("an exit batch failed; driving its exits one at a time", {{"exits", span.size()}, {"error", e.what()}});
     }
     for (Work& w : span) {
       w.restart();
-      try {
-        drive_batch(std::span<Work>(&w, 1));
-      } catch (const pqxx::broken_connection&) {
-        throw;
-      } catch (const std::exception& e) {
-        quarantine(w, e.what());
-      }
+      drive_alone(w);
     }
+  }
+}
+
+void StopMonitor::drive_alone(Work& w) {
+  try {
+    drive_batch(std::span<Work>(&w, 1));
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (const std::exception& e) {
+    quarantine(w, e.what());
   }
 }
 
@@ -567,7 +572,17 @@ core::ExitContext StopMonitor::exit_context(const Work& w) {
 // record() with the batch; the others are committed now, before the action
 // that follows them (an order is never sent before its EXECUTION_SUBMITTED).
 void StopMonitor::take(Work& w, const core::ExitStep& step) {
-  std::vector<Event> now_events;
+  std::vector<Event> now_events = events_of_step(w, step);
+  if (!now_events.empty()) {
+    pqxx::work tx(connection_);
+    store::EventStore::append(tx, std::move(now_events));
+    tx.commit();
+  }
+  after_commit(w, step, now());
+}
+
+std::vector<Event> StopMonitor::events_of_step(Work& w, const core::ExitStep& step) {
+  std::vector<Event> to_commit;
   for (const core::ExitRecord& r : step.records) {
     Event e = exit_event(w.x, r, options_.source, w.trigger_price(), w.price);
     if (r.type == EventType::kExecuted || r.type == EventType::kFailed) {
@@ -575,28 +590,25 @@ void StopMonitor::take(Work& w, const core::ExitStep& step) {
       w.dust = r.dust.has_value();
       if (r.type == EventType::kExecuted) w.dust_remainder = r.dust;
     } else {
-      now_events.push_back(std::move(e));
+      to_commit.push_back(std::move(e));
     }
   }
-  if (!now_events.empty()) {
-    pqxx::work tx(connection_);
-    store::EventStore::append(tx, std::move(now_events));
-    tx.commit();
-  }
-  // Times taken after the commit: never earlier than the database's own, so
-  // a fence judged from them is never early.
-  const core::TimePoint at = now();
+  return to_commit;
+}
+
+void StopMonitor::after_commit(Work& w, const core::ExitStep& step, core::TimePoint at) {
+  // `at` is taken after the commit: never earlier than the database's own
+  // time of the events, so a fence judged from it is never early.
   for (const core::ExitRecord& r : step.records) w.state = core::apply_exit_record(std::move(w.state), r, at);
   w.action = step.next;
-  if (step.next.kind == core::ExitActionKind::kWait) {
-    const bool retry = !step.records.empty() && step.records.back().type == EventType::kBlocked;
-    w.outcome = retry ? "blocked:" + std::string(core::kExchangeRetry) : "pending";
-    if (retry) {
-      log::warn("exit will be retried", {{"operation", w.x.operation_id.value},
-                                         {"token", w.token},
-                                         {"failures", step.records.back().failures},
-                                         {"error", step.records.back().error.value_or("")}});
-    }
+  if (step.next.kind != core::ExitActionKind::kWait) return;
+  const bool retry = !step.records.empty() && step.records.back().type == EventType::kBlocked;
+  w.outcome = retry ? "blocked:" + std::string(core::kExchangeRetry) : "pending";
+  if (retry) {
+    log::warn("exit will be retried", {{"operation", w.x.operation_id.value},
+                                       {"token", w.token},
+                                       {"failures", step.records.back().failures},
+                                       {"error", step.records.back().error.value_or("")}});
   }
 }
 
@@ -695,11 +707,7 @@ void StopMonitor::guard(const std::vector<Work*>& works) {
       ++tenant.submitted_last_minute;
       ++tenant.submitted_last_hour;
     }
-    for (const core::ExitRecord& r : step.records) {
-      if (r.type == EventType::kExecutionSubmitted || r.type == EventType::kBlocked) {
-        events.push_back(exit_event(x, r, options_.source, trigger_price, w->price));
-      }
-    }
+    for (Event& e : events_of_step(*w, step)) events.push_back(std::move(e));
     steps.emplace_back(w, std::move(step));
   }
   store::EventStore::append(tx, std::move(events));
@@ -713,18 +721,7 @@ void StopMonitor::guard(const std::vector<Work*>& works) {
   for (auto& [w, step] : steps) {
     // The submissions and retries are committed; EXECUTED / FAILED (dust, an
     // unlisted symbol) go with the batch's record().
-    for (const core::ExitRecord& r : step.records) {
-      if (r.type == EventType::kExecuted || r.type == EventType::kFailed) {
-        w->terminal = exit_event(w->x, r, options_.source, w->trigger_price(), w->price);
-        w->dust = r.dust.has_value();
-        if (r.type == EventType::kExecuted) w->dust_remainder = r.dust;
-      }
-      w->state = core::apply_exit_record(std::move(w->state), r, at);
-    }
-    w->action = step.next;
-    if (step.next.kind == core::ExitActionKind::kWait) {
-      w->outcome = "blocked:" + std::string(core::kExchangeRetry);
-    }
+    after_commit(*w, step, at);
     if (step.next.kind == core::ExitActionKind::kSend) runtime::fault_point("stop_monitor.after_submit");
   }
 }

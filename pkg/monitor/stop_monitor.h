@@ -125,6 +125,7 @@ class StopMonitor {
   //   before → record(): EXECUTED / FAILED, breakers, pauses in one transaction.
   void drive(std::vector<Work>& works);
   void drive_batch(std::span<Work> batch);
+  void drive_alone(Work& work);  // its error quarantines this exit only
   void quarantine(Work& work, const std::string& error);
   void guard(const std::vector<Work*>& works);
   void send(Work& work, std::optional<exchange::Result<exchange::Order>> answer = std::nullopt);
@@ -136,6 +137,10 @@ class StopMonitor {
   // Appends what the exit step asks for (EXECUTED / FAILED go with the batch's
   // record()) and takes its next action.
   void take(Work& work, const core::ExitStep& step);
+  // The step's events to commit now (EXECUTED / FAILED are kept on the work
+  // for record()), and the work's state, action and outcome once they are.
+  std::vector<core::Event> events_of_step(Work& work, const core::ExitStep& step);
+  void after_commit(Work& work, const core::ExitStep& step, core::TimePoint at);
   [[nodiscard]] core::ExitContext exit_context(const Work& work);
   void note_breaker_success(const std::string& symbol);
   void note_breaker_failure(const std::string& symbol, const exchange::ExchangeError& error);
