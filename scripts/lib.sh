@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake pkg-config ccache git
   libpqxx-dev libpq-dev libcpprest-dev libboost-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev
   libspdlog-dev libfmt-dev librabbitmq-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libwebsocketpp-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev clang-format clang-tidy python3
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
   postgresql postgresql-contrib procps bc curl openssl prometheus prometheus-pushgateway rabbitmq-server
 )

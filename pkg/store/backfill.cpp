@@ -48,7 +48,7 @@ BackfillSummary run_backfill(pqxx::connection& connection, const BackfillOptions
     std::vector<core::Event> genesis;
     std::vector<BackfillChange> batch_changes;
     for (const auto& row : rows) {
-      const std::int64_t id = row[0].as<std::int64_t>();
+      const auto id = row[0].as<std::int64_t>();
       after = id;
       ++summary.scanned;
       auto report = [&](std::string reason, bool invalid) {
@@ -106,7 +106,7 @@ BackfillSummary run_backfill(pqxx::connection& connection, const BackfillOptions
       batch_changes.push_back({id, std::string(core::to_string(input.side)), input.entry_price, decision.stop_price,
                                decision.target_price, decision.stop_from_percent, decision.target_from_percent});
     }
-    std::int64_t written = static_cast<std::int64_t>(genesis.size());
+    auto written = static_cast<std::int64_t>(genesis.size());
     if (!options.dry_run && !genesis.empty()) {
       const AppendResult appended = EventStore::append(tx, std::move(genesis));
       written = static_cast<std::int64_t>(appended.appended.size());

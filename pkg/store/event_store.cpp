@@ -464,6 +464,7 @@ ReplayReport EventStore::replay(pqxx::connection& connection, bool rewrite) {
 
   std::map<std::int64_t, core::OperationProjection> to_fix;
   std::vector<std::int64_t> ids;
+  ids.reserve(operations.size());
   for (const auto& [id, p] : operations) ids.push_back(id);
   for (std::size_t begin = 0; begin < ids.size(); begin += kChunk) {
     ArrayLiteral list;

@@ -80,10 +80,11 @@ std::filesystem::path take_backup(const std::string& url, const std::filesystem:
   std::error_code ec;
   std::filesystem::create_directories(directory, ec);
   if (ec) throw runtime::UsageError("cannot create backup directory " + directory.string() + ": " + ec.message());
-  const std::filesystem::path file = directory / ("backstop-" + now_stamp() + ".dump");
+  std::filesystem::path file = directory / ("backstop-" + now_stamp() + ".dump");
   std::vector<std::string> args = {"pg_dump", "--format=custom", "--no-password", "--file=" + file.string()};
   if (!url.empty()) args.push_back("--dbname=" + url);
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   pid_t pid = 0;
@@ -193,9 +194,8 @@ std::vector<std::string> split_sql_statements(const std::string& script) {
     const auto begin = current.find_first_not_of(" \t\r\n");
     if (begin != std::string::npos) {
       // Skip chunks that are only comments.
-      std::string probe = current;
       bool has_code = false;
-      std::istringstream lines(probe);
+      std::istringstream lines(current);
       std::string line;
       while (std::getline(lines, line)) {
         const auto first = line.find_first_not_of(" \t\r");

@@ -162,7 +162,7 @@ void check_schema(pqxx::transaction_base& tx, const std::vector<int>& applied_ve
            "SELECT c.relname, t.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
            "JOIN pg_class t ON t.oid = i.indrelid WHERE NOT (i.indisvalid AND i.indisready) "
            "AND c.relnamespace = to_regnamespace(current_schema()) ORDER BY 1")) {
-    const std::string index = row[0].as<std::string>();
+    const auto index = row[0].as<std::string>();
     const bool expected = std::any_of(std::begin(kExpected), std::end(kExpected), [&](const Expectation& e) {
       return e.kind == Kind::kIndex && e.name == index;
     });

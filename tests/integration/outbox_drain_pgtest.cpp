@@ -13,6 +13,7 @@
 #include "store/event_store.h"
 #include "store/outbox_repository.h"
 #include "support/pg.h"
+#include "support/progress.h"
 #include "support/process.h"
 #include "support/pushgateway.h"
 #include "support/rabbit.h"
@@ -158,17 +159,16 @@ TEST_F(OutboxDrainTest, BrokerKilledMidDrainAndRestartedLosesNothing) {
   QueueReader reader(rabbit.url(), exchange, "audit");
   events(2000, 10);
   Process drainer(drain_args({"--batch-size", "100", "--poll-interval-ms", "20"}));
-  for (int i = 0; i < 400 && db.count("SELECT count(*) FROM outbox WHERE published") < 3000; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  ASSERT_TRUE(wait_until({.done = [&] { return db.count("SELECT count(*) FROM outbox WHERE published") >= 3000; },
+                          .progress = db_progress(db, "SELECT count(*) FROM outbox WHERE published"),
+                          .poll = std::chrono::milliseconds(5)}));
   const std::int64_t before = db.count("SELECT count(*) FROM outbox WHERE published");
   rabbit.kill();  // a crash: whatever was not confirmed is in doubt
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   EXPECT_LT(db.count("SELECT count(*) FROM outbox WHERE published"), 20000) << "the drain finished before the kill";
   rabbit.start();
-  for (int i = 0; i < 1200 && db.count("SELECT count(*) FROM outbox WHERE published") < 20000; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  EXPECT_TRUE(wait_until({.done = [&] { return db.count("SELECT count(*) FROM outbox WHERE published") >= 20000; },
+                          .progress = db_progress(db, "SELECT count(*) FROM outbox WHERE published")}));
   drainer.kill(SIGTERM);
   const ProcessResult r = drainer.wait();
   EXPECT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);

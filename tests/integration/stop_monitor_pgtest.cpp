@@ -12,6 +12,7 @@
 
 #include "core/decimal.h"
 #include "support/pg.h"
+#include "support/progress.h"
 #include "support/process.h"
 #include "support/pushgateway.h"
 #include "support/sim.h"
@@ -20,6 +21,14 @@ namespace backstop::testing {
 namespace {
 
 using nlohmann::json;
+
+// What a failed wait prints: the database sessions and the exits by status.
+constexpr const char* kSessions =
+    "SELECT coalesce(string_agg(state || ' ' || coalesce(wait_event_type || ':' || wait_event, '') || ' ' || "
+    "left(query, 80), E'\\n'), '') FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+constexpr const char* kExitsByStatus =
+    "SELECT coalesce(string_agg(status || ' ' || coalesce(blocked_reason, '') || ' ' || n, ', '), 'none') "
+    "FROM (SELECT status, blocked_reason, count(*) n FROM stop_executions GROUP BY 1, 2) x";
 
 class StopMonitorTest : public ::testing::Test {
  protected:
@@ -354,10 +363,10 @@ TEST_F(StopMonitorTest, AnOrderOnTheWireWhenItsSenderDiedIsNeverSentTwice) {
       for (const auto& arg : short_fence()) argv.push_back(arg);
       return argv;
     }(), sim.env());
-    for (int i = 0; i < 3000 && db.count("SELECT count(*) FROM stop_executions WHERE status = 'SUBMITTED' "
-                                         "AND operation_id = " + std::to_string(id)) == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
+    ASSERT_TRUE(wait_until({.done = [&] { return db.count("SELECT count(*) FROM stop_executions WHERE status = "
+                                                          "'SUBMITTED' AND operation_id = " + std::to_string(id)) > 0; },
+                            .state = [&] { return db.scalar(kExitsByStatus); },
+                            .poll = std::chrono::milliseconds(2)}));
     std::this_thread::sleep_for(std::chrono::milliseconds(150));  // its POST is on the wire now
     a.kill(SIGKILL);
     a.wait();
@@ -489,9 +498,9 @@ TEST_F(StopMonitorTest, SixteenCronProcessesAndAStreamExecuteTenThousandTriggers
     duplicates += summary(r).at("duplicates").get<std::int64_t>();
   }
   // Whatever is left is the stream's to finish (slow under ASan): this test is about exactly once, not speed.
-  for (int i = 0; i < 3000 && db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  EXPECT_TRUE(wait_until({.done = [&] { return db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") == 0; },
+                          .progress = db_progress(db, "SELECT count(*) FROM stop_events"),
+                          .state = [&] { return db.scalar(kExitsByStatus); }}));
   stream.kill(SIGTERM);
   const ProcessResult streamed = stream.wait(std::chrono::seconds(120));
   ASSERT_EQ(streamed.exit_code, 0) << streamed.err.substr(0, 2000);
@@ -539,25 +548,14 @@ TEST_F(StopMonitorTest, SixteenMonitorsTwoTrailingPassesAndAStreamOnATrailingPat
            "--batch-size", std::to_string(1 + m % 8)});
   }
   sim.post("/admin/price-path", {{"intervalMs", 10}, {"steps", steps}});
-  // Progress, not a total time: fail only when nothing moved for a long while.
-  std::int64_t last = -1;
-  int idle = 0;
-  while (db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") > 0 ||
-         sim.get("/admin/price-path").at("remaining").get<int>() > 0) {
-    const std::int64_t events = db.count("SELECT count(*) FROM stop_events");
-    idle = events == last ? idle + 1 : 0;
-    last = events;
-    ASSERT_LT(idle, 300) << "no progress for 30 s; active: "
-                         << db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") << "; sessions: "
-                         << db.scalar("SELECT string_agg(state || ' ' || coalesce(wait_event_type || ':' || wait_event, '') "
-                                      "|| ' ' || left(query, 80), E'\\n') FROM pg_stat_activity "
-                                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-                         << "\nexits: " << db.scalar("SELECT string_agg(status || ' ' || coalesce(blocked_reason, '') || ' ' || n, ', ') "
-                                                     "FROM (SELECT status, blocked_reason, count(*) n FROM stop_executions GROUP BY 1, 2) x")
-                         << "\nprice path left: " << sim.get("/admin/price-path").at("remaining").get<int>()
-                         << ", price: " << sim.get("/api/v3/ticker/price?symbol=BTCUSDT").dump();
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  ASSERT_TRUE(wait_until({
+      .done = [&] { return db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") == 0 &&
+                           sim.get("/admin/price-path").at("remaining").get<int>() == 0; },
+      .progress = [&] { return db.scalar("SELECT count(*) FROM stop_events") + "/" +
+                               sim.get("/admin/price-path").at("remaining").dump(); },
+      .state = [&] { return "active: " + db.scalar("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") +
+                            "\nsessions: " + db.scalar(kSessions) + "\nexits: " + db.scalar(kExitsByStatus) +
+                            "\nprice: " + sim.get("/api/v3/ticker/price?symbol=BTCUSDT").dump(); }}));
   for (auto& p : processes) p->kill(SIGTERM);
   for (auto& p : processes) EXPECT_EQ(p->wait().exit_code, 0);
   EXPECT_GE(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_ADJUSTED'"), kOperations / 4);
@@ -777,11 +775,8 @@ TEST_F(StopMonitorTest, ALaggingStreamsPricesAreStale) {
   ASSERT_TRUE(stream.wait_for_stderr("price stream open"));
   sim.faults({{"streamLagMs", 5000}});
   sim.prices({{"BTCUSDT", "93000"}});
-  for (int i = 0; i < 1500 && db.count("SELECT count(*) FROM stop_events WHERE event_type = 'BLOCKED'") == 0 &&
-                  sim.ledger().empty();
-       ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  EXPECT_TRUE(wait_until({.done = [&] { return db.count("SELECT count(*) FROM stop_events WHERE event_type = "
+                                                        "'BLOCKED'") > 0 || !sim.ledger().empty(); }}));
   stream.kill(SIGTERM);
   stream.wait();
   EXPECT_EQ(db.scalar("SELECT coalesce(string_agg(reason, ','), '') FROM stop_events WHERE event_type = 'BLOCKED'"),
@@ -849,10 +844,10 @@ TEST_F(StopMonitorTest, StreamAndCronRacingOnTheSameTicksExitEachPositionOnce) {
         std::vector<std::string>{binary("stop-monitor"), "--database-url", db.url(), "--json"}, sim.env()));
   }
   for (auto& cron : crons) EXPECT_EQ(cron->wait().exit_code, 0);
-  for (int i = 0; i < 100 && db.count("SELECT count(*) FROM stop_executions WHERE status = 'EXECUTED'") < kOperations;
-       ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  EXPECT_TRUE(wait_until({.done = [&] { return db.count("SELECT count(*) FROM stop_executions WHERE status = "
+                                                        "'EXECUTED'") >= kOperations; },
+                          .progress = db_progress(db, "SELECT count(*) FROM stop_events"),
+                          .state = [&] { return db.scalar(kExitsByStatus); }}));
   stream.kill(SIGTERM);
   const ProcessResult streamed = stream.wait();
   EXPECT_EQ(streamed.exit_code, 0) << streamed.err.substr(0, 2000);
@@ -892,8 +887,7 @@ TEST_F(StopMonitorTest, OnePositionIsExitedOnceWhenTrailingMovesTheStopBetweenTw
                     "AND wait_event_type = 'Lock'");
   };
   const auto wait_until_waiting = [&](std::int64_t n) {
-    for (int i = 0; i < 3000 && waiting() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return waiting() >= n;
+    return wait_until({.done = [&] { return waiting() >= n; }, .state = [&] { return db.scalar(kSessions); }});
   };
   Process a({binary("stop-monitor"), "--database-url", db.url(), "--json"}, sim.env());
   ASSERT_TRUE(wait_until_waiting(1)) << "monitor A never reached its claim";

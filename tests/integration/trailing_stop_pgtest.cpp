@@ -8,6 +8,7 @@
 
 #include "store/event_store.h"
 #include "support/pg.h"
+#include "support/progress.h"
 #include "support/process.h"
 #include "support/pushgateway.h"
 #include "support/sim.h"
@@ -246,14 +247,11 @@ TEST_F(TrailingStopTest, StreamModeMovesTheStopOnTicks) {
   Process stream({binary("trailing-stop"), "--database-url", db.url(), "--json", "--stream", "--interval", "60"},
                  sim.env());
   ASSERT_TRUE(stream.wait_for_stderr("price stream open"));
-  for (int i = 0; i < 100 && db.scalar("SELECT coalesce(trail_wake_price::text, '') FROM operation").empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  ASSERT_TRUE(wait_until({.done = [&] { return !db.scalar("SELECT coalesce(trail_wake_price::text, '') FROM "
+                                                         "operation").empty(); }}));
   sim.prices({{"BTCUSDT", "52100"}});
-  for (int i = 0; i < 200 && db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_ADJUSTED'") == 0;
-       ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  EXPECT_TRUE(wait_until({.done = [&] { return db.count("SELECT count(*) FROM stop_events WHERE event_type = "
+                                                        "'STOP_ADJUSTED'") > 0; }}));
   stream.kill(SIGTERM);
   const ProcessResult r = stream.wait();
   EXPECT_EQ(r.exit_code, 0) << r.err.substr(0, 2000);
@@ -284,23 +282,16 @@ TEST_F(TrailingStopTest, RacingStopMonitorNeverAdjustsAClosedOperationNorLosesAn
                  sim.env());
   Process monitor({binary("stop-monitor"), "--database-url", db.url(), "--json", "--continuous", "--interval", "0.01"},
                   sim.env());
-  // Wait on progress, not a total time (issue 11, item 8): give up only when
-  // nothing has moved for 30 s, with the state printed.
-  std::int64_t last = -1;
-  int idle = 0;
-  while (sim.get("/admin/price-path").at("remaining").get<int>() > 0 ||
-         db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") > 0) {
-    const std::int64_t events = db.count("SELECT count(*) FROM stop_events");
-    idle = events == last ? idle + 1 : 0;
-    last = events;
-    if (idle >= 600) {
-      ADD_FAILURE() << "no progress for 30 s; exits: "
-                    << db.scalar("SELECT string_agg(status || ' ' || coalesce(blocked_reason, '') || ' ' || n, ', ') "
-                                 "FROM (SELECT status, blocked_reason, count(*) n FROM stop_executions GROUP BY 1, 2) x");
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  // Wait on progress, not a total time: give up only when nothing has moved
+  // for a minute, with the state printed.
+  EXPECT_TRUE(wait_until({
+      .done = [&] { return sim.get("/admin/price-path").at("remaining").get<int>() == 0 &&
+                           db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") == 0; },
+      .progress = [&] { return db.scalar("SELECT count(*) FROM stop_events") + "/" +
+                               sim.get("/admin/price-path").at("remaining").dump(); },
+      .state = [&] { return db.scalar("SELECT string_agg(status || ' ' || coalesce(blocked_reason, '') || ' ' || n, "
+                                      "', ') FROM (SELECT status, blocked_reason, count(*) n FROM stop_executions "
+                                      "GROUP BY 1, 2) x"); }}));
   for (Process* p : {&trail, &trail2, &monitor}) p->kill(SIGTERM);
   for (Process* p : {&trail, &trail2, &monitor}) {
     const ProcessResult r = p->wait();

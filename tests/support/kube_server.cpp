@@ -27,7 +27,8 @@ KubeTestServer::KubeTestServer(std::vector<std::string> extra) : extra_(std::mov
   dir_ = mkdtemp(pattern);
   if (std::find(extra_.begin(), extra_.end(), "--tls-cert") != extra_.end()) scheme_ = "https";
   start({"--port-file", dir_ + "/port"});
-  for (int i = 0; i < 500 && !std::filesystem::exists(dir_ + "/port"); ++i) {
+  // Until it has written its port (or died): a loaded machine starts it slowly.
+  while (process_->running() && !std::filesystem::exists(dir_ + "/port")) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   std::ifstream(dir_ + "/port") >> port_;
@@ -62,7 +63,7 @@ void KubeTestServer::stop() {
 void KubeTestServer::restart() {
   stop();
   start({"--port", std::to_string(port_)});
-  for (int i = 0; i < 250; ++i) {
+  while (process_->running()) {
     if (kubectl({"get", "--raw", "/version"}).exit_code == 0) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

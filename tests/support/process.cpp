@@ -8,10 +8,12 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 extern char** environ;
@@ -78,16 +80,25 @@ Process::~Process() {
 void Process::kill(int signal) { ::kill(pid_, signal); }
 
 ProcessResult Process::wait(std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // `timeout` is how long the process may stay silent: while it writes to
+  // stdout or stderr it is making progress, however slow the machine.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::uintmax_t output = output_size();
   int status = 0;
   while (true) {
     const pid_t done = waitpid(pid_, &status, WNOHANG);
     if (done == pid_) break;
-    if (std::chrono::steady_clock::now() > deadline) {
+    const auto now = std::chrono::steady_clock::now();
+    if (const std::uintmax_t grown = output_size(); grown != output) {
+      output = grown;
+      deadline = now + timeout;
+    }
+    if (now > deadline) {
       ::kill(pid_, SIGKILL);
       waitpid(pid_, &status, 0);
       waited_ = true;
-      throw std::runtime_error("process " + std::to_string(pid_) + " timed out; stderr: " + slurp(err_path_));
+      throw std::runtime_error("process " + std::to_string(pid_) + " was silent for " +
+                               std::to_string(timeout.count()) + " s and did not exit; stderr: " + slurp(err_path_));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -103,12 +114,34 @@ ProcessResult Process::wait(std::chrono::seconds timeout) {
 ProcessResult run(std::vector<std::string> args, const Env& env) { return Process(std::move(args), env).wait(); }
 
 bool Process::wait_for_stderr(const std::string& text, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
+  auto until = std::chrono::steady_clock::now() + timeout;
+  std::size_t seen = 0;
   while (std::chrono::steady_clock::now() < until) {
-    if (slurp(err_path_).find(text) != std::string::npos) return true;
+    const std::string err = slurp(err_path_);
+    if (err.find(text) != std::string::npos) return true;
+    if (!running()) return slurp(err_path_).find(text) != std::string::npos;
+    if (err.size() != seen) {  // still writing: slow, not stuck
+      seen = err.size();
+      until = std::chrono::steady_clock::now() + timeout;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
+}
+
+bool Process::running() const {
+  if (waited_ || pid_ <= 0) return false;
+  siginfo_t info{};
+  // WNOWAIT: look without reaping, so that wait() still gets the status.
+  if (waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return false;
+  return info.si_pid == 0;
+}
+
+std::uintmax_t Process::output_size() const {
+  std::error_code ignored;
+  const std::uintmax_t out = std::filesystem::file_size(out_path_, ignored);
+  const std::uintmax_t err = std::filesystem::file_size(err_path_, ignored);
+  return (out == static_cast<std::uintmax_t>(-1) ? 0 : out) + (err == static_cast<std::uintmax_t>(-1) ? 0 : err);
 }
 
 }  // namespace backstop::testing

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <sys/types.h>
 #include <utility>
@@ -29,13 +30,20 @@ class Process {
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
+  // Waits for the exit; fails only when the process has been silent (no output)
+  // and alive for `timeout`.
   ProcessResult wait(std::chrono::seconds timeout = std::chrono::seconds(120));
   void kill(int signal);
   [[nodiscard]] pid_t pid() const { return pid_; }
-  // Waits until the process has written `text` to stderr (true) or `timeout` passed.
+  // Waits until the process has written `text` to stderr (true); false when it
+  // exited without, or wrote nothing at all for `timeout`.
   bool wait_for_stderr(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Alive (not exited, not yet waited for).
+  [[nodiscard]] bool running() const;
 
  private:
+  [[nodiscard]] std::uintmax_t output_size() const;
+
   pid_t pid_ = -1;
   std::string out_path_;
   std::string err_path_;

@@ -21,7 +21,8 @@ SimServer::SimServer() {
   process_ = std::make_unique<Process>(std::vector<std::string>{binary("exchange-sim"), "--port-file", port_file_,
                                                                 "--ws-port-file", ws_port_file_, "--api-key", kApiKey,
                                                                 "--api-secret", kApiSecret});
-  for (int i = 0; i < 500 && !std::filesystem::exists(port_file_); ++i) {
+  // Until it has written both ports (or died): a loaded machine starts it slowly.
+  while (process_->running() && !(std::filesystem::exists(port_file_) && std::filesystem::exists(ws_port_file_))) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   std::ifstream in(port_file_), ws_in(ws_port_file_);
