@@ -9,6 +9,7 @@
 #include "runtime/log.h"
 #include "runtime/stop.h"
 #include "store/db.h"
+#include "store/outbox_repository.h"
 
 namespace backstop::app {
 namespace {
@@ -93,9 +94,72 @@ void OutboxDrainCommand::add_to(CLI::App& app) {
       ->envname("BACKSTOP_PUSHGATEWAY_URL");
   app.add_option("--metrics-instance", metrics_instance_, "grouping label of this drainer's metrics")
       ->envname("BACKSTOP_METRICS_INSTANCE");
+  auto* list = app.add_flag("--list-parked", list_parked_,
+                            "print the parked rows (past --max-retries) with their last error, then exit");
+  auto* requeue = app.add_flag("--requeue-parked", requeue_parked_,
+                               "give parked rows a fresh retry budget (after fixing the cause), then exit; the next "
+                               "drain publishes them first, then the rows they held");
+  list->excludes(requeue);
+  app.add_option("--operation", operation_, "with --list-parked / --requeue-parked: only this operation's rows")
+      ->check(CLI::PositiveNumber);
+}
+
+runtime::ExitCode OutboxDrainCommand::run_parked(const runtime::CommonOptions& common) const {
+  const std::optional<std::int64_t> only = operation_ > 0 ? std::optional<std::int64_t>(operation_) : std::nullopt;
+  auto connection = store::connect(common.database_url, "backstop-outbox-drain");
+  std::vector<store::ParkedRow> rows;
+  if (requeue_parked_) {
+    pqxx::work tx(*connection);
+    rows = store::OutboxRepository::requeue_parked(tx, only);
+    tx.commit();
+  } else {
+    pqxx::read_transaction tx(*connection);
+    rows = store::OutboxRepository::parked(tx, only);
+  }
+  nlohmann::json listed = nlohmann::json::array();
+  for (const store::ParkedRow& row : rows) {
+    if (requeue_parked_) {
+      log::info("parked outbox row re-queued", {{"outbox_id", row.outbox_id},
+                                                {"operation", row.operation_id},
+                                                {"routing_key", row.routing_key},
+                                                {"retry_count", static_cast<std::int64_t>(row.retry_count)},
+                                                {"held_rows", row.held},
+                                                {"last_error", row.last_error}});
+    }
+    listed.push_back({{"outbox_id", row.outbox_id},
+                      {"operation_id", row.operation_id},
+                      {"routing_key", row.routing_key},
+                      {"retry_count", row.retry_count},
+                      {"parked_at", row.parked_at},
+                      {"held_rows", row.held},
+                      {"last_error", row.last_error}});
+  }
+  const char* verb = requeue_parked_ ? "requeued" : "parked";
+  if (json_) {
+    std::cout << nlohmann::json{{verb, rows.size()}, {"rows", listed}}.dump() << "\n";
+  } else {
+    for (const store::ParkedRow& row : rows) {
+      std::cout << "outbox " << row.outbox_id << "  operation " << row.operation_id << "  " << row.routing_key
+                << "  retries " << row.retry_count << "  parked " << row.parked_at << "  holding " << row.held
+                << "\n    last error: " << row.last_error << "\n";
+    }
+    std::cout << rows.size() << " parked row(s)" << (requeue_parked_ ? " re-queued" : "") << "\n";
+  }
+  std::cout << std::flush;
+  return runtime::ExitCode::kOk;
 }
 
 runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) {
+  if (operation_ > 0 && !list_parked_ && !requeue_parked_) {
+    throw runtime::UsageError("--operation goes with --list-parked or --requeue-parked");
+  }
+  if (list_parked_ || requeue_parked_) {
+    try {
+      return run_parked(common);
+    } catch (const pqxx::broken_connection& e) {
+      throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());
+    }
+  }
   std::optional<monitor::PushTarget> target;
   if (!pushgateway_url_.empty()) {
     target = monitor::parse_pushgateway_url(pushgateway_url_);

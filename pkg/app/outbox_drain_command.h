@@ -2,6 +2,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <string>
 
 #include "runtime/cli.h"
@@ -30,6 +31,12 @@ class OutboxDrainCommand {
   int max_backoff_ms_ = 300000;
   std::string pushgateway_url_;
   std::string metrics_instance_;
+  bool list_parked_ = false;
+  bool requeue_parked_ = false;
+  std::int64_t operation_ = 0;
+
+  // --list-parked / --requeue-parked: the operator's tools for parked rows.
+  runtime::ExitCode run_parked(const runtime::CommonOptions& common) const;
 };
 
 }  // namespace backstop::app

@@ -134,19 +134,19 @@ void MonitorRepository::record_checkpoint(pqxx::work& tx, const std::vector<Symb
     symbols.add(p.symbol);
     last.add(std::optional<Decimal>(p.long_exit));
   }
+  // One round trip: the operations this claim won get their check time and
+  // count in the same statement as the symbols' checkpoints.
+  ArrayLiteral ids;
+  for (const auto id : triggered) ids.add(id);
   exec_prepared(tx, "bs_checkpoint",
+      "WITH triggered AS ("
+      "  UPDATE operation SET last_stop_check_at = now(), stop_check_count = stop_check_count + 1 "
+      "  WHERE id = ANY($3::bigint[])) "
       "INSERT INTO monitor_checkpoint (symbol, last_checked_at, last_price, passes) "
       "SELECT s, now(), p, 1 FROM unnest($1::text[], $2::numeric[]) AS u(s, p) ORDER BY s "
       "ON CONFLICT (symbol) DO UPDATE SET last_checked_at = now(), last_price = EXCLUDED.last_price, "
       "passes = monitor_checkpoint.passes + 1",
-      symbols.str(), last.str());
-  if (!triggered.empty()) {
-    ArrayLiteral ids;
-    for (const auto id : triggered) ids.add(id);
-    exec_prepared(tx, "bs_checkpoint_triggered", "UPDATE operation SET last_stop_check_at = now(), stop_check_count = stop_check_count + 1 "
-                   "WHERE id = ANY($1::bigint[])",
-                   ids.str());
-  }
+      symbols.str(), last.str(), ids.str());
 }
 
 std::vector<std::string> MonitorRepository::active_symbols(const ScanFilter& filter) {

@@ -97,4 +97,51 @@ std::int64_t OutboxRepository::due(pqxx::transaction_base& tx) {
   return tx.exec1(std::string("SELECT count(*) FROM outbox o WHERE ") + kReady)[0].as<std::int64_t>();
 }
 
+namespace {
+
+constexpr const char* kParkedColumns =
+    "o.outbox_id, o.operation_id, o.routing_key, o.retry_count, coalesce(o.last_error, ''), o.parked_at::text, "
+    "(SELECT count(*) FROM outbox l WHERE l.operation_id = o.operation_id AND l.outbox_id > o.outbox_id "
+    "   AND l.published = false AND l.parked_at IS NULL)";
+
+std::vector<ParkedRow> to_parked_rows(const pqxx::result& rows) {
+  std::vector<ParkedRow> result;
+  result.reserve(rows.size());
+  for (const auto& row : rows) {
+    result.push_back({row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].as<std::string>(),
+                      row[3].as<std::int32_t>(), row[4].as<std::string>(), row[5].as<std::string>(),
+                      row[6].as<std::int64_t>()});
+  }
+  return result;
+}
+
+}  // namespace
+
+std::vector<ParkedRow> OutboxRepository::parked(pqxx::transaction_base& tx, std::optional<std::int64_t> operation) {
+  return to_parked_rows(exec_prepared(tx, "bs_outbox_parked",
+                                      std::string("SELECT ") + kParkedColumns +
+                                          " FROM outbox o WHERE o.published = false AND o.parked_at IS NOT NULL "
+                                          "AND ($1::bigint IS NULL OR o.operation_id = $1) ORDER BY o.outbox_id",
+                                      operation));
+}
+
+std::vector<ParkedRow> OutboxRepository::requeue_parked(pqxx::work& tx, std::optional<std::int64_t> operation) {
+  // Locked first, so the report is what this transaction re-queued (a drainer
+  // or another operator acting at the same moment waits or finds none).
+  std::vector<ParkedRow> rows = to_parked_rows(exec_prepared(
+      tx, "bs_outbox_parked_lock",
+      std::string("SELECT ") + kParkedColumns +
+          " FROM outbox o WHERE o.published = false AND o.parked_at IS NOT NULL "
+          "AND ($1::bigint IS NULL OR o.operation_id = $1) ORDER BY o.outbox_id FOR UPDATE OF o",
+      operation));
+  if (rows.empty()) return rows;
+  ArrayLiteral ids;
+  for (const auto& r : rows) ids.add(r.outbox_id);
+  exec_prepared(tx, "bs_outbox_requeue",
+                "UPDATE outbox SET parked_at = NULL, retry_count = 0, next_attempt_at = NULL "
+                "WHERE outbox_id = ANY($1::bigint[])",
+                ids.str());
+  return rows;
+}
+
 }  // namespace backstop::store

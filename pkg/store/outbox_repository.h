@@ -46,6 +46,17 @@ struct RetryPolicy {
   std::chrono::milliseconds max_backoff{300000};
 };
 
+// A row past the retry limit, as an operator sees it before re-queueing it.
+struct ParkedRow {
+  std::int64_t outbox_id = 0;
+  std::int64_t operation_id = 0;
+  std::string routing_key;
+  std::int32_t retry_count = 0;
+  std::string last_error;
+  std::string parked_at;
+  std::int64_t held = 0;  // later unpublished rows of its operation waiting behind it
+};
+
 struct OutboxStats {
   std::int64_t backlog = 0;  // unpublished, not parked (held rows included)
   double oldest_age_seconds = 0;
@@ -71,6 +82,12 @@ class OutboxRepository {
   // Rows due now (not published, not parked, not waiting for a retry nor
   // behind a sibling that does or is parked), including those another drainer holds.
   static std::int64_t due(pqxx::transaction_base& tx);
+  // Parked rows (of one operation, or all), oldest first.
+  static std::vector<ParkedRow> parked(pqxx::transaction_base& tx, std::optional<std::int64_t> operation);
+  // Puts parked rows back in the queue with a fresh retry budget (their
+  // last_error is kept for the record); they go first, then the rows they
+  // held. Returns the rows as they were before.
+  static std::vector<ParkedRow> requeue_parked(pqxx::work& tx, std::optional<std::int64_t> operation);
 };
 
 }  // namespace backstop::store

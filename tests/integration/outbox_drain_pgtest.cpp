@@ -264,8 +264,27 @@ TEST_F(OutboxDrainTest, ParkedRowHoldsTheLaterRowsOfItsOperation) {
     pqxx::read_transaction tx(*connection);
     EXPECT_EQ(store::OutboxRepository::due(tx), 0);  // nothing due: `--once` does not wait for them
   }
-  // Un-parked: the parked row first, then the two it held.
-  db.exec("UPDATE outbox SET parked_at = NULL, retry_count = 0, next_attempt_at = NULL WHERE outbox_id = " + first);
+  // The operator's view: the parked row, its error and what it holds.
+  const ProcessResult listed = drain({"--list-parked"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err.substr(0, 3000);
+  const json l = summary(listed);
+  EXPECT_EQ(l.at("parked"), 1);
+  ASSERT_EQ(l.at("rows").size(), 1u);
+  EXPECT_EQ(l.at("rows")[0].at("outbox_id").get<std::int64_t>(), std::stoll(first));
+  EXPECT_EQ(l.at("rows")[0].at("operation_id"), 2);
+  EXPECT_EQ(l.at("rows")[0].at("held_rows"), 2);
+  EXPECT_EQ(l.at("rows")[0].at("last_error"), "returned: 312 NO_ROUTE");
+  EXPECT_EQ(rows_of(2), "10 false true,0 false false,0 false false");  // listing changes nothing
+  // Another operation's re-queue touches nothing of operation 2.
+  EXPECT_EQ(summary(drain({"--requeue-parked", "--operation", "3"})).at("requeued"), 0);
+  EXPECT_EQ(rows_of(2), "10 false true,0 false false,0 false false");
+  // Re-queued: the parked row first, then the two it held.
+  const ProcessResult requeued = drain({"--requeue-parked", "--operation", "2"});
+  ASSERT_EQ(requeued.exit_code, 0) << requeued.err.substr(0, 3000);
+  EXPECT_EQ(summary(requeued).at("requeued"), 1);
+  EXPECT_NE(requeued.err.find("parked outbox row re-queued"), std::string::npos) << requeued.err;
+  EXPECT_EQ(rows_of(2), "0 false false,0 false false,0 false false");
+  EXPECT_EQ(db.scalar("SELECT last_error FROM outbox WHERE outbox_id = " + first), "returned: 312 NO_ROUTE");
   const ProcessResult again = drain();
   EXPECT_EQ(again.exit_code, 0) << again.err.substr(0, 3000);
   EXPECT_EQ(summary(again).at("published"), 3);
@@ -274,6 +293,12 @@ TEST_F(OutboxDrainTest, ParkedRowHoldsTheLaterRowsOfItsOperation) {
   ASSERT_EQ(later.size(), 3u);
   EXPECT_EQ(operations_in(later), (std::set<std::int64_t>{2}));
   expect_in_order_per_operation(later);
+}
+
+TEST_F(OutboxDrainTest, OperationWithoutAParkedRowsActionIsAUsageError) {
+  const ProcessResult r = drain({"--once", "--operation", "2"});
+  EXPECT_EQ(r.exit_code, 2) << r.err.substr(0, 3000);
+  EXPECT_NE(r.err.find("--operation goes with --list-parked or --requeue-parked"), std::string::npos) << r.err;
 }
 
 TEST_F(OutboxDrainTest, RunMetricsArePushed) {
