@@ -1,15 +1,11 @@
 #include "app/trailing_stop_command.h"
 
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "exchange/binance_client.h"
 #include "monitor/price_feed.h"
 #include "monitor/run_metrics.h"
 #include "monitor/trailing_stop.h"
-#include "runtime/log.h"
-#include "runtime/stop.h"
-#include "store/db.h"
 
 namespace backstop::app {
 namespace {
@@ -66,108 +62,52 @@ void push(const monitor::PushTarget& target, const monitor::TrailingSummary& s, 
   monitor::push_run_figures(target, "backstop_trailing_stop", figures, success, seconds);
 }
 
+PassReport report(monitor::TrailingSummary s, const PassLoopOptions& loop) {
+  PassReport r;
+  r.printed = loop.json ? to_json(s).dump() + "\n" : to_text(s, loop.dry_run);
+  r.log_fields = {{"due", s.due}, {"adjusted", s.adjusted}, {"invalid", s.invalid}, {"duplicates", s.duplicates}};
+  r.price_error = s.price_error;
+  r.push = [s = std::move(s)](const monitor::PushTarget& target, bool success, double run_seconds) {
+    push(target, s, success, run_seconds);
+  };
+  return r;
+}
+
 }  // namespace
 
 void TrailingStopCommand::add_to(CLI::App& app) {
-  app.add_option("--exchange-url", exchange_url_, "Binance-compatible REST base URL (public prices only)")
-      ->envname("BACKSTOP_EXCHANGE_URL")
-      ->capture_default_str();
-  app.add_option("--timeout-ms", timeout_ms_, "HTTP timeout per exchange call")
-      ->check(CLI::Range(100, 120000))
-      ->capture_default_str();
-  app.add_flag("--dry-run", dry_run_, "compute and print the moves; write nothing");
-  app.add_flag("--json", json_, "print the pass summary as JSON");
-  app.add_flag("--continuous", continuous_, "repeat passes until SIGTERM");
-  app.add_flag("--stream", stream_, "act on every WebSocket price tick (plus a full pass every --interval) until SIGTERM");
-  app.add_option("--stream-url", stream_url_, "Binance-compatible WebSocket stream base URL")
-      ->envname("BACKSTOP_STREAM_URL")
-      ->capture_default_str();
-  app.add_option("--interval", interval_s_, "seconds between passes with --continuous / full passes with --stream")
-      ->check(CLI::Range(0.01, 3600.0))
-      ->capture_default_str();
-  app.add_option("--tenant", tenants_, "only these tenants (repeatable or comma-separated)")->delimiter(',');
-  app.add_option("--symbol", symbols_, "only these symbols (repeatable or comma-separated)")->delimiter(',');
-  app.add_option("--price-source", price_source_, "last (last trade) or book (bid for longs, ask for shorts)")
-      ->check(CLI::IsMember({"last", "book"}))
-      ->capture_default_str();
-  app.add_option("--max-price-age-ms", max_price_age_ms_, "older prices move nothing")
-      ->check(CLI::Range(1, 3600000))
-      ->capture_default_str();
+  loop_.add_to(app);
   app.add_option("--batch-size", batch_size_, "operations per transaction")
       ->check(CLI::Range(1, 100000))
       ->envname("BACKSTOP_BATCH_SIZE")
       ->capture_default_str();
-  app.add_option("--pushgateway-url", pushgateway_url_, "push the run's metrics here (http://host:port)")
-      ->envname("BACKSTOP_PUSHGATEWAY_URL");
-  app.add_option("--metrics-instance", metrics_instance_, "grouping label of this process's metrics (its shard)")
-      ->envname("BACKSTOP_METRICS_INSTANCE");
 }
 
 runtime::ExitCode TrailingStopCommand::run(const runtime::CommonOptions& common) {
-  std::optional<monitor::PushTarget> target;
-  if (!pushgateway_url_.empty()) {
-    target = monitor::parse_pushgateway_url(pushgateway_url_);
-    target->job = "backstop_trailing_stop";
-    if (!metrics_instance_.empty()) target->labels["instance"] = metrics_instance_;
-  }
-  const auto run_start = std::chrono::steady_clock::now();
-  try {
-    auto connection = store::connect(common.database_url, "backstop-trailing-stop");
-    exchange::configure_http_threads(1);
-    exchange::BinanceConfig config;
-    config.base_url = exchange_url_;
-    config.timeout = std::chrono::milliseconds(timeout_ms_);
-    const core::PriceSource source = *core::parse_price_source(price_source_);
-    config.fetch_book = source == core::PriceSource::kBook;
-    exchange::BinanceClient client(config, exchange::make_cpprest_transport(exchange_url_, config.timeout));
+  return run_passes(common, loop_, {"trailing-stop", "backstop_trailing_stop"}, [&](const PassSession& session) {
+    const exchange::BinanceConfig config = loop_.exchange_config();
+    exchange::BinanceClient client(config, exchange::make_cpprest_transport(config.base_url, config.timeout));
     monitor::TrailingOptions options;
-    options.dry_run = dry_run_;
-    options.price_source = source;
-    options.filter.tenants = tenants_;
-    options.filter.symbols = symbols_;
-    options.max_price_age = std::chrono::milliseconds(max_price_age_ms_);
+    options.dry_run = loop_.dry_run;
+    options.price_source = loop_.source();
+    options.filter = loop_.filter();
+    options.max_price_age = std::chrono::milliseconds(loop_.max_price_age_ms);
     options.batch_size = static_cast<std::size_t>(batch_size_);
-    monitor::TrailingStop trailing(*connection, client, options);
-    auto print = [&](const monitor::TrailingSummary& s) {
-      std::cout << (json_ ? to_json(s).dump() + "\n" : to_text(s, dry_run_)) << std::flush;
-    };
-
-    const std::atomic<bool>& stop_requested = runtime::install_stop_signals();
-    if (stream_) {
-      store::MonitorRepository repository(*connection);
-      auto stream = exchange::make_cpprest_price_stream(stream_url_);
-      monitor::StreamOptions stream_options;
-      stream_options.backstop_interval = std::chrono::milliseconds(static_cast<std::int64_t>(interval_s_ * 1000));
-      stream_options.book = source == core::PriceSource::kBook;
+    monitor::TrailingStop trailing(session.connection(), client, options);
+    Passes passes;
+    passes.run_pass = [&] { return report(trailing.run_pass(), loop_); };
+    passes.run_stream = [&](PriceStreamWiring& wiring, const std::atomic<bool>& stop) {
       monitor::TrailingSummary total;
       monitor::follow_prices(
-          *stream, repository, options.filter, stream_options, stop_requested,
+          wiring.stream, wiring.repository, options.filter, wiring.options, stop,
           [&](const exchange::PriceSnapshot& prices, core::TimePoint received) {
             accumulate(total, trailing.run_on_prices(prices, received));
           },
           [&] { accumulate(total, trailing.run_pass()); });
-      print(total);
-      return runtime::ExitCode::kOk;
-    }
-    runtime::ExitCode exit_code = runtime::ExitCode::kOk;
-    do {
-      const monitor::TrailingSummary summary = trailing.run_pass();
-      print(summary);
-      log::info("pass finished", {{"due", summary.due},
-                                  {"adjusted", summary.adjusted},
-                                  {"invalid", summary.invalid},
-                                  {"duplicates", summary.duplicates}});
-      exit_code = summary.price_error ? runtime::ExitCode::kDependencyUnavailable : runtime::ExitCode::kOk;
-      if (target && !dry_run_) {
-        push(*target, summary, exit_code == runtime::ExitCode::kOk,
-             std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count());
-      }
-      if (continuous_) runtime::sleep_unless_stopped(std::chrono::duration<double>(interval_s_));
-    } while (continuous_ && !stop_requested);
-    return exit_code;
-  } catch (const pqxx::broken_connection& e) {
-    throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());
-  }
+      return report(std::move(total), loop_);
+    };
+    return session.run(passes);
+  });
 }
 
 }  // namespace backstop::app

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <span>
 #include <utility>
 
 #include "runtime/exit_code.h"
@@ -43,14 +44,28 @@ std::string utc_now() {
   return out;
 }
 
-void emit(spdlog::level::level_enum level, std::string_view message, Fields fields) {
+std::string format_json_line(std::string_view timestamp, std::string_view level, std::string_view logger,
+                             std::string_view message, std::span<const Field> fields) {
+  nlohmann::ordered_json line;
+  line["ts"] = timestamp;
+  line["level"] = level;
+  line["logger"] = logger;
+  line["msg"] = message;
+  for (const Field& field : fields) {
+    std::visit([&](const auto& v) { line[field.key] = v; }, field.value);
+  }
+  // Invalid UTF-8 in a message (e.g. from a server error) must not lose the line.
+  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void emit(spdlog::level::level_enum level, std::string_view message, std::span<const Field> fields) {
   State& s = state();
   if (!s.logger) init("backstop", Format::kAuto, "info");
   if (!s.logger->should_log(level)) return;
   if (s.json) {
     const auto name = spdlog::level::to_string_view(level);
     s.logger->log(level, "{}",
-                  format_json(utc_now(), std::string_view(name.data(), name.size()), s.program, message, fields));
+                  format_json_line(utc_now(), std::string_view(name.data(), name.size()), s.program, message, fields));
     return;
   }
   std::string line(message);
@@ -107,20 +122,12 @@ void init(std::string_view program, Format format, std::string_view level) {
 
 std::string format_json(std::string_view timestamp, std::string_view level, std::string_view logger,
                         std::string_view message, Fields fields) {
-  nlohmann::ordered_json line;
-  line["ts"] = timestamp;
-  line["level"] = level;
-  line["logger"] = logger;
-  line["msg"] = message;
-  for (const Field& field : fields) {
-    std::visit([&](const auto& v) { line[field.key] = v; }, field.value);
-  }
-  // Invalid UTF-8 in a message (e.g. from a server error) must not lose the line.
-  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return format_json_line(timestamp, level, logger, message, fields);
 }
 
 void debug(std::string_view message, Fields fields) { emit(spdlog::level::debug, message, fields); }
 void info(std::string_view message, Fields fields) { emit(spdlog::level::info, message, fields); }
+void info(std::string_view message, const std::vector<Field>& fields) { emit(spdlog::level::info, message, fields); }
 void warn(std::string_view message, Fields fields) { emit(spdlog::level::warn, message, fields); }
 void error(std::string_view message, Fields fields) { emit(spdlog::level::err, message, fields); }
 

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace backstop::log {
 
@@ -34,6 +35,8 @@ using Fields = std::initializer_list<Field>;
 
 void debug(std::string_view message, Fields fields = {});
 void info(std::string_view message, Fields fields = {});
+// Fields put together at run time (e.g. a pass summary's figures).
+void info(std::string_view message, const std::vector<Field>& fields);
 void warn(std::string_view message, Fields fields = {});
 void error(std::string_view message, Fields fields = {});
 

@@ -1,0 +1,113 @@
+#include "app/pass_loop.h"
+
+#include <chrono>
+#include <iostream>
+#include <optional>
+
+#include "monitor/run_metrics.h"
+#include "runtime/stop.h"
+#include "store/db.h"
+
+namespace backstop::app {
+
+void PassLoopOptions::add_to(CLI::App& app) {
+  app.add_option("--exchange-url", exchange_url, "Binance-compatible REST base URL")
+      ->envname("BACKSTOP_EXCHANGE_URL")
+      ->capture_default_str();
+  app.add_option("--timeout-ms", timeout_ms, "HTTP timeout per exchange call")
+      ->check(CLI::Range(100, 120000))
+      ->capture_default_str();
+  app.add_flag("--dry-run", dry_run, "evaluate and print; write nothing, send nothing");
+  app.add_flag("--json", json, "print the pass summary as JSON");
+  app.add_flag("--continuous", continuous, "repeat passes until SIGTERM");
+  app.add_flag("--stream", stream,
+               "act on every WebSocket price tick (plus a REST pass every --interval) until SIGTERM");
+  app.add_option("--stream-url", stream_url, "Binance-compatible WebSocket stream base URL")
+      ->envname("BACKSTOP_STREAM_URL")
+      ->capture_default_str();
+  app.add_option("--interval", interval_s, "seconds between passes with --continuous / REST passes with --stream")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  app.add_option("--tenant", tenants, "only these tenants (repeatable or comma-separated; shards the work)")
+      ->delimiter(',');
+  app.add_option("--symbol", symbols, "only these symbols (repeatable or comma-separated)")->delimiter(',');
+  app.add_option("--price-source", price_source, "last (last trade) or book (bid for longs, ask for shorts)")
+      ->check(CLI::IsMember({"last", "book"}))
+      ->capture_default_str();
+  app.add_option("--max-price-age-ms", max_price_age_ms, "older prices are not acted on (guardrail)")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+  app.add_option("--pushgateway-url", pushgateway_url, "push the run's metrics here (http://host:port)")
+      ->envname("BACKSTOP_PUSHGATEWAY_URL");
+  app.add_option("--metrics-instance", metrics_instance, "grouping label of this process's metrics (its shard)")
+      ->envname("BACKSTOP_METRICS_INSTANCE");
+}
+
+core::PriceSource PassLoopOptions::source() const { return *core::parse_price_source(price_source); }
+
+store::ScanFilter PassLoopOptions::filter() const { return {tenants, symbols}; }
+
+exchange::BinanceConfig PassLoopOptions::exchange_config() const {
+  exchange::BinanceConfig config;
+  config.base_url = exchange_url;
+  config.timeout = std::chrono::milliseconds(timeout_ms);
+  config.fetch_book = source() == core::PriceSource::kBook;
+  return config;
+}
+
+runtime::ExitCode PassSession::run(const Passes& passes) const {
+  const std::atomic<bool>& stop_requested = runtime::install_stop_signals();
+  if (options_.stream) {
+    store::MonitorRepository repository(connection_);
+    auto stream = exchange::make_cpprest_price_stream(options_.stream_url);
+    monitor::StreamOptions stream_options;
+    stream_options.backstop_interval =
+        std::chrono::milliseconds(static_cast<std::int64_t>(options_.interval_s * 1000));
+    stream_options.book = options_.source() == core::PriceSource::kBook;
+    PriceStreamWiring wiring{repository, *stream, stream_options};
+    const PassReport total = passes.run_stream(wiring, stop_requested);
+    std::cout << total.printed << std::flush;
+    // A stream reconnects and retries prices on its own: only failed work fails it.
+    return total.partial_failure ? runtime::ExitCode::kPartialFailure : runtime::ExitCode::kOk;
+  }
+  runtime::ExitCode exit_code = runtime::ExitCode::kOk;
+  do {
+    const PassReport pass = passes.run_pass();
+    std::cout << pass.printed << std::flush;
+    log::info("pass finished", pass.log_fields);
+    if (pass.price_error) {
+      exit_code = runtime::ExitCode::kDependencyUnavailable;
+    } else if (pass.partial_failure) {
+      exit_code = runtime::ExitCode::kPartialFailure;
+    } else {
+      exit_code = runtime::ExitCode::kOk;
+    }
+    if (push_ != nullptr && !options_.dry_run) {
+      pass.push(*push_, exit_code == runtime::ExitCode::kOk,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start_).count());
+    }
+    if (options_.continuous) runtime::sleep_unless_stopped(std::chrono::duration<double>(options_.interval_s));
+  } while (options_.continuous && !stop_requested);
+  return exit_code;
+}
+
+runtime::ExitCode run_passes(const runtime::CommonOptions& common, const PassLoopOptions& options,
+                             const PassBinary& binary,
+                             const std::function<runtime::ExitCode(const PassSession& session)>& build) {
+  std::optional<monitor::PushTarget> push;
+  if (!options.pushgateway_url.empty()) {
+    push = monitor::parse_pushgateway_url(options.pushgateway_url);
+    push->job = binary.push_job;
+    if (!options.metrics_instance.empty()) push->labels["instance"] = options.metrics_instance;
+  }
+  const auto run_start = std::chrono::steady_clock::now();
+  try {
+    auto connection = store::connect(common.database_url, "backstop-" + binary.name);
+    exchange::configure_http_threads(1);
+    return build(PassSession(*connection, options, push ? &*push : nullptr, run_start));
+  } catch (const pqxx::broken_connection& e) {
+    throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());
+  }
+}
+
+}  // namespace backstop::app

@@ -1,0 +1,116 @@
+// The loop of the price-driven binaries (stop-monitor, trailing-stop): their
+// shared options, and one run of passes — one pass (the default, a CronJob's
+// run), passes until SIGTERM (--continuous), or every tick of a WebSocket price
+// stream plus a REST pass every --interval (--stream). After each pass the
+// summary is printed, logged and pushed to the Pushgateway; the exit code
+// follows the last pass (or the stream's total). A binary supplies its pass and
+// its own options, nothing else.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/trigger.h"
+#include "exchange/binance_client.h"
+#include "exchange/price_stream.h"
+#include "monitor/price_feed.h"
+#include "runtime/cli.h"
+#include "runtime/exit_code.h"
+#include "runtime/log.h"
+#include "store/monitor_repository.h"
+
+namespace backstop::monitor {
+struct PushTarget;
+}
+
+namespace backstop::app {
+
+// The options every price-driven binary has (flags, environment, config file).
+struct PassLoopOptions {
+  std::string exchange_url = "https://api.binance.com";
+  int timeout_ms = 10000;
+  bool dry_run = false;
+  bool json = false;
+  bool continuous = false;
+  bool stream = false;
+  std::string stream_url = "wss://stream.binance.com:9443";
+  double interval_s = 5;
+  std::vector<std::int64_t> tenants;
+  std::vector<std::string> symbols;
+  std::string price_source = "last";
+  int max_price_age_ms = 30000;
+  std::string pushgateway_url;
+  std::string metrics_instance;
+
+  void add_to(CLI::App& app);
+
+  [[nodiscard]] core::PriceSource source() const;
+  [[nodiscard]] store::ScanFilter filter() const;
+  // The exchange client's settings these options decide: base URL, timeout,
+  // and bid/ask reads for --price-source=book.
+  [[nodiscard]] exchange::BinanceConfig exchange_config() const;
+};
+
+// What one pass (or a whole --stream run) did, as the loop reports it.
+struct PassReport {
+  std::string printed;                // the summary as printed: text, or one JSON line with --json
+  std::vector<log::Field> log_fields;  // of the "pass finished" line
+  // No prices from the exchange: exit 3 after a pass (a stream retries on its own).
+  bool price_error = false;
+  bool partial_failure = false;  // some work failed: exit 1
+  // Pushes this pass's figures to the Pushgateway (after each pass, unless --dry-run).
+  std::function<void(const monitor::PushTarget& target, bool success, double run_seconds)> push;
+};
+
+// --stream: the price stream the loop opened, and where its symbols come from.
+struct PriceStreamWiring {
+  store::MonitorRepository& repository;  // on the loop's connection
+  exchange::PriceStream& stream;
+  monitor::StreamOptions options;  // REST passes every --interval; book ticks for --price-source=book
+};
+
+// A binary's passes: one REST pass, and a run on the price stream until `stop`
+// that returns everything it did.
+struct Passes {
+  std::function<PassReport()> run_pass;
+  std::function<PassReport(PriceStreamWiring& wiring, const std::atomic<bool>& stop)> run_stream;
+};
+
+// What run_passes hands a binary to build its passes on.
+class PassSession {
+ public:
+  PassSession(pqxx::connection& connection, const PassLoopOptions& options, const monitor::PushTarget* push,
+              std::chrono::steady_clock::time_point run_start)
+      : connection_(connection), options_(options), push_(push), run_start_(run_start) {}
+
+  [[nodiscard]] pqxx::connection& connection() const { return connection_; }
+  // Runs `passes` as the options say; the exit code of the run.
+  [[nodiscard]] runtime::ExitCode run(const Passes& passes) const;
+
+ private:
+  pqxx::connection& connection_;
+  const PassLoopOptions& options_;
+  const monitor::PushTarget* push_;  // null: no Pushgateway
+  std::chrono::steady_clock::time_point run_start_;  // the pushed run duration counts from here
+};
+
+// Names one binary: its database connection (application_name "backstop-<name>")
+// and its Pushgateway job.
+struct PassBinary {
+  std::string name;
+  std::string push_job;
+};
+
+// Connects to the database (the common options), then calls `build`, which
+// makes the binary's pass on the session and returns session.run(...). A lost
+// PostgreSQL connection becomes a DependencyError (exit 3).
+runtime::ExitCode run_passes(const runtime::CommonOptions& common, const PassLoopOptions& options,
+                             const PassBinary& binary,
+                             const std::function<runtime::ExitCode(const PassSession& session)>& build);
+
+}  // namespace backstop::app
