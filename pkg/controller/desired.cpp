@@ -1,43 +1,37 @@
 #include "controller/desired.h"
 
+#include <type_traits>
+
 namespace backstop::controller {
 namespace {
 
-json env_from_secret(const std::string& variable, const json& ref, const std::string& default_key) {
-  return {{"name", variable},
-          {"valueFrom", {{"secretKeyRef", {{"name", ref.at("name")}, {"key", ref.value("key", default_key)}}}}}};
+json env_from_secret(const std::string& variable, const std::string& name, const std::string& key) {
+  return {{"name", variable}, {"valueFrom", {{"secretKeyRef", {{"name", name}, {"key", key}}}}}};
 }
 
-std::string joined(const json& list) {
+template <typename T>
+std::string joined(const std::vector<T>& list) {
   std::string out;
   for (const auto& item : list) {
     if (!out.empty()) out += ",";
-    out += item.is_string() ? item.get<std::string>() : item.dump();
+    if constexpr (std::is_same_v<T, std::string>) {
+      out += item;
+    } else {
+      out += std::to_string(item);
+    }
   }
   return out;
 }
 
 }  // namespace
 
-Desired desired_objects(const json& monitor) {
-  const json& meta = monitor.at("metadata");
-  const json& spec = monitor.at("spec");
-  const std::string name = meta.at("name");
-  const std::string ns = meta.value("namespace", "default");
-  if (!meta.contains("uid")) throw InvalidSpec("the StopMonitor has no uid yet (not created by the API server)");
-  if (!spec.contains("exchange") || !spec["exchange"].contains("credentialsSecretRef")) {
-    throw InvalidSpec("spec.exchange.credentialsSecretRef is required");
-  }
-  if (!spec.contains("database") || !spec["database"].contains("secretRef")) {
-    throw InvalidSpec("spec.database.secretRef is required");
-  }
-  const bool suspend = spec.value("suspend", false);
-  const bool dry_run = spec.value("dryRun", false);
-  const json image = spec.value("image", json::object());
-  const std::string image_ref =
-      image.value("repository", "ghcr.io/backstop/backstop") + ":" + image.value("tag", "latest");
-  const json owner = {{"apiVersion", "backstop.dev/v1alpha1"}, {"kind", "StopMonitor"},     {"name", name},
-                      {"uid", meta.at("uid")},               {"controller", true},          {"blockOwnerDeletion", true}};
+Desired desired_objects(const StopMonitor& monitor) {
+  const StopMonitorSpec& spec = monitor.spec;
+  const std::string& name = monitor.name;
+  const std::string& ns = monitor.namespace_name;
+  const std::string image_ref = spec.image.repository + ":" + spec.image.tag;
+  const json owner = {{"apiVersion", "backstop.dev/v1alpha1"}, {"kind", "StopMonitor"}, {"name", name},
+                      {"uid", monitor.uid}, {"controller", true}, {"blockOwnerDeletion", true}};
   auto labels = [&](const std::string& component) {
     return json{{"app.kubernetes.io/name", "backstop"},
                 {"app.kubernetes.io/instance", name},
@@ -46,20 +40,16 @@ Desired desired_objects(const json& monitor) {
   };
   // Shared command-line: the monitor's shard and the common environment.
   std::vector<std::string> shard;
-  if (spec.contains("tenants") && !spec["tenants"].empty()) shard.push_back("--tenant=" + joined(spec["tenants"]));
-  if (spec.contains("symbols") && !spec["symbols"].empty()) shard.push_back("--symbol=" + joined(spec["symbols"]));
-  json env = json::array({env_from_secret("BACKSTOP_DATABASE_URL", spec["database"]["secretRef"], "url"),
+  if (!spec.tenants.empty()) shard.push_back("--tenant=" + joined(spec.tenants));
+  if (!spec.symbols.empty()) shard.push_back("--symbol=" + joined(spec.symbols));
+  json env = json::array({env_from_secret("BACKSTOP_DATABASE_URL", spec.database.name, spec.database.key),
                           {{"name", "BACKSTOP_LOG_FORMAT"}, {"value", "json"}},
                           {{"name", "BACKSTOP_METRICS_INSTANCE"}, {"value", ns + "/" + name}}});
-  if (spec.contains("pushgatewayURL")) env.push_back({{"name", "BACKSTOP_PUSHGATEWAY_URL"}, {"value", spec["pushgatewayURL"]}});
-  const json& exchange = spec["exchange"];
-  json exchange_env = {{{"name", "BACKSTOP_EXCHANGE_URL"}, {"value", exchange.value("baseURL", "https://api.binance.com")}},
-                       {{"name", "BACKSTOP_EXCHANGE_API_KEY"},
-                        {"valueFrom", {{"secretKeyRef", {{"name", exchange["credentialsSecretRef"]["name"]},
-                                                         {"key", exchange["credentialsSecretRef"].value("apiKeyKey", "api-key")}}}}}},
-                       {{"name", "BACKSTOP_EXCHANGE_API_SECRET"},
-                        {"valueFrom", {{"secretKeyRef", {{"name", exchange["credentialsSecretRef"]["name"]},
-                                                         {"key", exchange["credentialsSecretRef"].value("apiSecretKey", "api-secret")}}}}}}};
+  if (spec.pushgateway_url) env.push_back({{"name", "BACKSTOP_PUSHGATEWAY_URL"}, {"value", *spec.pushgateway_url}});
+  const CredentialsSecretRef& credentials = spec.exchange.credentials_secret_ref;
+  json exchange_env = {{{"name", "BACKSTOP_EXCHANGE_URL"}, {"value", spec.exchange.base_url}},
+                       env_from_secret("BACKSTOP_EXCHANGE_API_KEY", credentials.name, credentials.api_key_key),
+                       env_from_secret("BACKSTOP_EXCHANGE_API_SECRET", credentials.name, credentials.api_secret_key)};
   const json container_security = {{"runAsNonRoot", true},
                                    {"runAsUser", 10001},
                                    {"readOnlyRootFilesystem", true},
@@ -70,10 +60,10 @@ Desired desired_objects(const json& monitor) {
     json e = env;
     for (auto& item : extra_env) e.push_back(item);
     args.insert(args.end(), shard.begin(), shard.end());
-    if (dry_run && binary != "outbox-drain") args.push_back("--dry-run");
+    if (spec.dry_run && binary != "outbox-drain") args.push_back("--dry-run");
     return json{{"name", binary},
                 {"image", image_ref},
-                {"imagePullPolicy", image.value("pullPolicy", "IfNotPresent")},
+                {"imagePullPolicy", spec.image.pull_policy},
                 {"command", {"/usr/local/bin/" + binary}},
                 {"args", args},
                 {"env", e},
@@ -88,7 +78,7 @@ Desired desired_objects(const json& monitor) {
                       {"ownerReferences", {owner}}}},
         {"spec",
          {{"schedule", schedule},
-          {"suspend", suspend},
+          {"suspend", spec.suspend},
           {"concurrencyPolicy", "Forbid"},
           {"startingDeadlineSeconds", 30},
           {"successfulJobsHistoryLimit", 3},
@@ -107,47 +97,41 @@ Desired desired_objects(const json& monitor) {
   };
 
   Desired d;
-  const json sm = spec.value("stopMonitor", json::object());
-  d.cronjobs.push_back(cronjob("stop-monitor", sm.value("schedule", "* * * * *"),
-                               container("stop-monitor",
-                                         {"--batch-size=" + std::to_string(sm.value("batchSize", 64)),
-                                          "--orders-in-flight=" + std::to_string(sm.value("ordersInFlight", 8)),
-                                          "--price-source=" + exchange.value("priceSource", "last"),
-                                          "--max-price-age-ms=" +
-                                              std::to_string(spec.value("guardrails", json::object()).value("maxPriceAgeMs", 30000))},
-                                         exchange_env),
-                               55));
-  const json trailing = spec.value("trailingStop", json::object());
-  if (trailing.value("enabled", true)) {
-    d.cronjobs.push_back(cronjob("trailing-stop", trailing.value("schedule", "* * * * *"),
-                                 container("trailing-stop", {"--price-source=" + exchange.value("priceSource", "last")},
-                                           json::array({exchange_env[0]})),
-                                 55));
+  const std::string price_source = "--price-source=" + spec.exchange.price_source;
+  d.cronjobs.push_back(cronjob(
+      "stop-monitor", spec.stop_monitor.schedule,
+      container("stop-monitor",
+                {"--batch-size=" + std::to_string(spec.stop_monitor.batch_size),
+                 "--orders-in-flight=" + std::to_string(spec.stop_monitor.orders_in_flight), price_source,
+                 "--max-price-age-ms=" + std::to_string(spec.guardrails.max_price_age_ms)},
+                exchange_env),
+      55));
+  if (spec.trailing_stop.enabled) {
+    d.cronjobs.push_back(cronjob("trailing-stop", spec.trailing_stop.schedule,
+                                 container("trailing-stop", {price_source}, json::array({exchange_env[0]})), 55));
   } else {
     d.absent.push_back(name + "-trailing-stop");
   }
-  const json outbox = spec.value("outboxDrain", json::object());
-  if (outbox.value("enabled", false)) {
-    if (!spec.contains("rabbitmq")) throw InvalidSpec("outboxDrain.enabled needs spec.rabbitmq (the broker Secret)");
-    d.cronjobs.push_back(cronjob("outbox-drain", outbox.value("schedule", "* * * * *"),
-                                 container("outbox-drain",
-                                           {"--once", "--exchange=" + outbox.value("exchange", "stop_events"),
-                                            "--max-retries=" + std::to_string(outbox.value("maxRetries", 10))},
-                                           json::array({env_from_secret("BACKSTOP_AMQP_URL",
-                                                                        spec["rabbitmq"]["secretRef"], "url")})),
-                                 55));
+  if (spec.outbox_drain.enabled) {
+    // parse_stop_monitor makes sure the broker Secret is there.
+    d.cronjobs.push_back(cronjob(
+        "outbox-drain", spec.outbox_drain.schedule,
+        container("outbox-drain",
+                  {"--once", "--exchange=" + spec.outbox_drain.exchange,
+                   "--max-retries=" + std::to_string(spec.outbox_drain.max_retries)},
+                  json::array({env_from_secret("BACKSTOP_AMQP_URL", spec.rabbitmq->name, spec.rabbitmq->key)})),
+        55));
   } else {
     d.absent.push_back(name + "-outbox-drain");
   }
-  const json stream = spec.value("stream", json::object());
-  if (stream.value("enabled", false)) {
+  if (spec.stream.enabled) {
     json c = container("stop-monitor", {"--stream"}, exchange_env);
-    if (stream.contains("url")) c["env"].push_back({{"name", "BACKSTOP_STREAM_URL"}, {"value", stream["url"]}});
+    if (spec.stream.url) c["env"].push_back({{"name", "BACKSTOP_STREAM_URL"}, {"value", *spec.stream.url}});
     json pod = {{"automountServiceAccountToken", false},
                 {"securityContext", {{"runAsNonRoot", true}, {"fsGroup", 10001}}},
                 {"containers", json::array({c})}};
     json selector = {{"matchLabels", {{"app.kubernetes.io/instance", name}, {"app.kubernetes.io/component", "stream"}}}};
-    json deployment_spec = {{"replicas", suspend ? 0 : 1},
+    json deployment_spec = {{"replicas", spec.suspend ? 0 : 1},
                             {"strategy", {{"type", "Recreate"}}},  // never two streams at once
                             {"selector", selector},
                             {"template", {{"metadata", {{"labels", labels("stream")}}}, {"spec", pod}}}};

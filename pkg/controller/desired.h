@@ -13,19 +13,14 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "controller/stop_monitor_spec.h"
 
 namespace backstop::controller {
 
 using nlohmann::json;
-
-// A spec the schema let through but that cannot be turned into objects.
-class InvalidSpec : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 struct Desired {
   std::vector<json> cronjobs;             // batch/v1 CronJob
@@ -33,7 +28,7 @@ struct Desired {
   std::vector<std::string> absent;        // names of owned objects that must not exist (disabled components)
 };
 
-// `monitor`: the StopMonitor as the API returns it (defaults applied).
-Desired desired_objects(const json& monitor);
+// `monitor`: the StopMonitor as parse_stop_monitor read it.
+Desired desired_objects(const StopMonitor& monitor);
 
 }  // namespace backstop::controller

@@ -44,7 +44,7 @@ ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& 
 
   Desired desired;
   try {
-    desired = desired_objects(*monitor);
+    desired = desired_objects(parse_stop_monitor(*monitor));
   } catch (const InvalidSpec& e) {
     // Nothing half-applied: report and stop here until the spec changes.
     result.invalid = true;

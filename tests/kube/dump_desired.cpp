@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
   nlohmann::json monitor = to_json(YAML::LoadFile(argv[1]));
   monitor["metadata"]["uid"] = "00000000-0000-4000-8000-000000000001";
   if (argc > 2 && std::string(argv[2]) == "--with-stream") monitor["spec"]["stream"] = {{"enabled", true}};
-  const backstop::controller::Desired d = backstop::controller::desired_objects(monitor);
+  const backstop::controller::Desired d =
+      backstop::controller::desired_objects(backstop::controller::parse_stop_monitor(monitor));
   nlohmann::json out = nlohmann::json::array();
   for (const auto& o : d.cronjobs) out.push_back(o);
   for (const auto& o : d.deployments) out.push_back(o);

@@ -31,7 +31,7 @@ const json* find_env(const json& container, const std::string& name) {
 }
 
 TEST(DesiredObjects, ThreeCronJobsWithTheSafetySettings) {
-  const Desired d = desired_objects(monitor());
+  const Desired d = desired_objects(parse_stop_monitor(monitor()));
   ASSERT_EQ(d.cronjobs.size(), 3u);
   EXPECT_TRUE(d.deployments.empty());
   EXPECT_EQ(d.absent, std::vector<std::string>{"desk-a-stream"});
@@ -79,7 +79,7 @@ TEST(DesiredObjects, SuspendDryRunDisabledComponentsAndStream) {
   m["spec"]["trailingStop"]["enabled"] = false;
   m["spec"]["outboxDrain"]["enabled"] = false;
   m["spec"]["stream"] = {{"enabled", true}, {"url", "wss://stream.binance.com:9443"}};
-  const Desired d = desired_objects(m);
+  const Desired d = desired_objects(parse_stop_monitor(m));
   ASSERT_EQ(d.cronjobs.size(), 1u);
   EXPECT_EQ(d.cronjobs[0]["spec"]["suspend"], true);
   EXPECT_NE(d.cronjobs[0].dump().find("--dry-run"), std::string::npos);
@@ -94,14 +94,14 @@ TEST(DesiredObjects, InvalidSpecsSayWhat) {
   json m = monitor();
   m["spec"].erase("rabbitmq");
   try {
-    (void)desired_objects(m);
+    (void)parse_stop_monitor(m);
     FAIL();
   } catch (const InvalidSpec& e) {
     EXPECT_NE(std::string(e.what()).find("spec.rabbitmq"), std::string::npos);
   }
   m = monitor();
   m["spec"]["exchange"].erase("credentialsSecretRef");
-  EXPECT_THROW((void)desired_objects(m), InvalidSpec);
+  EXPECT_THROW((void)parse_stop_monitor(m), InvalidSpec);
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ json as_stored(json object) {
 
 TEST(ReconcilePlan, CreatesWhatIsMissingThenNothingOnceItExists) {
   const json m = monitor();
-  const Desired d = desired_objects(m);
+  const Desired d = desired_objects(parse_stop_monitor(m));
   Plan p = plan(m, d, {}, {});
   ASSERT_EQ(p.actions.size(), 2u);  // stop-monitor and trailing-stop; outbox-drain and stream absent already
   EXPECT_EQ(p.actions[0].kind, Action::Kind::kCreate);
@@ -43,7 +43,7 @@ TEST(ReconcilePlan, CreatesWhatIsMissingThenNothingOnceItExists) {
 
 TEST(ReconcilePlan, DriftAndSpecChangesAreUpdatesThatKeepTheServerFields) {
   json m = monitor();
-  const Desired d = desired_objects(m);
+  const Desired d = desired_objects(parse_stop_monitor(m));
   std::map<std::string, json> live;
   for (const json& cj : d.cronjobs) live[cj["metadata"]["name"]] = as_stored(cj);
   live["desk-a-stop-monitor"]["spec"]["concurrencyPolicy"] = "Allow";  // hand-edited
@@ -56,25 +56,25 @@ TEST(ReconcilePlan, DriftAndSpecChangesAreUpdatesThatKeepTheServerFields) {
   // A schedule change in the StopMonitor.
   m["spec"]["stopMonitor"]["schedule"] = "*/5 * * * *";
   live["desk-a-stop-monitor"]["spec"]["concurrencyPolicy"] = "Forbid";
-  p = plan(m, desired_objects(m), live, {});
+  p = plan(m, desired_objects(parse_stop_monitor(m)), live, {});
   ASSERT_EQ(p.actions.size(), 1u);
   EXPECT_EQ(p.actions[0].object["spec"]["schedule"], "*/5 * * * *");
 }
 
 TEST(ReconcilePlan, DisabledComponentsAreDeletedAndForeignObjectsLeftAlone) {
   json m = monitor();
-  const Desired d = desired_objects(m);
+  const Desired d = desired_objects(parse_stop_monitor(m));
   std::map<std::string, json> live;
   for (const json& cj : d.cronjobs) live[cj["metadata"]["name"]] = as_stored(cj);
   m["spec"]["trailingStop"]["enabled"] = false;
-  Plan p = plan(m, desired_objects(m), live, {});
+  Plan p = plan(m, desired_objects(parse_stop_monitor(m)), live, {});
   ASSERT_EQ(p.actions.size(), 1u);
   EXPECT_EQ(p.actions[0].kind, Action::Kind::kDelete);
   EXPECT_EQ(p.actions[0].name, "desk-a-trailing-stop");
   // Someone else's CronJob with our name: reported, never changed or deleted.
   live["desk-a-trailing-stop"]["metadata"]["ownerReferences"] = json::array();
   live["desk-a-stop-monitor"]["metadata"]["ownerReferences"] = json::array();
-  p = plan(m, desired_objects(m), live, {});
+  p = plan(m, desired_objects(parse_stop_monitor(m)), live, {});
   EXPECT_TRUE(p.actions.empty());
   EXPECT_EQ(p.conflicts, std::vector<std::string>{"cronjobs/desk-a-stop-monitor"});
 }
