@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   const kube::json list = client->list("/apis/backstop.dev/v1alpha1/namespaces/" + ns + "/stopmonitors");
   int monitors = 0;
   for (const auto& monitor : list["items"]) {
-    const controller::Desired desired = controller::desired_objects(monitor);
+    const controller::Desired desired = controller::desired_objects(controller::parse_stop_monitor(monitor));
     for (const auto& cronjob : desired.cronjobs) {
       client->create("/apis/batch/v1/namespaces/" + ns + "/cronjobs", cronjob);
     }
