@@ -28,7 +28,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libpqxx-6.4 libpq5 libyaml-cpp0.7 libspdlog1.10 libfmt9 libssl3 libcpprest2.10 librabbitmq4 \
-      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libprometheus-cpp-push1.0 libcpp-httplib0.11 \
+      libprometheus-cpp-core1.0 libprometheus-cpp-push1.0 libcpp-httplib0.11 \
       postgresql-client-15 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 backstop \

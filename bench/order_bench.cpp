@@ -10,7 +10,7 @@
 #include <string>
 
 #include "exchange/binance_client.h"
-#include "exchange/http.h"
+#include "net/http.h"
 
 namespace {
 
@@ -40,12 +40,12 @@ int main(int argc, char** argv) {
   }
   const int n = std::atoi(argv[2]);
   const int k = argc > 3 ? std::atoi(argv[3]) : 8;
-  exchange::configure_http_threads(1);
+  net::configure_http_threads(1);
   exchange::BinanceConfig config;
   config.base_url = argv[1];
   config.api_key = "bench";
   config.api_secret = "bench-secret";
-  exchange::BinanceClient client(config, exchange::make_cpprest_transport(config.base_url, config.timeout));
+  exchange::BinanceClient client(config, net::make_cpprest_transport(config.base_url, config.timeout));
   const std::string run = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   auto order = [&](int i) {
     return exchange::OrderRequest{"SYM1", core::Side::kSell, core::Decimal::parse("0.001"),

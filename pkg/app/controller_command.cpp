@@ -1,8 +1,8 @@
 #include "app/controller_command.h"
 
 #include <httplib.h>
-#include <prometheus/exposer.h>
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -40,6 +40,14 @@ std::pair<std::string, int> host_port(const std::string& bind, const char* flag)
   } catch (const std::exception&) {
     throw runtime::UsageError(std::string(flag) + ": expected HOST:PORT, got '" + bind + "'");
   }
+}
+
+// Binds `server` to `bind` (HOST:PORT, port 0: any); returns the bound port.
+int bind_server(httplib::Server& server, const std::string& bind, const char* flag) {
+  const auto [host, port] = host_port(bind, flag);
+  const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
+  if (bound < 0) throw runtime::UsageError(std::string(flag) + " " + bind + ": cannot listen");
+  return bound;
 }
 
 }  // namespace
@@ -125,19 +133,21 @@ runtime::ExitCode ControllerCommand::run(const runtime::CommonOptions& common) {
 
   auto registry = std::make_shared<prometheus::Registry>();
   controller::ControllerMetrics metrics(*registry);
-  std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(metrics_bind_);
-  } catch (const std::exception& e) {
-    throw runtime::UsageError("--metrics-bind-address " + metrics_bind_ + ": cannot listen: " + e.what());
-  }
-  exposer->RegisterCollectable(registry);
-  std::shared_ptr<monitor::DatabaseCollectable> database;
-  if (!no_database_metrics_) {
-    database = std::make_shared<monitor::DatabaseCollectable>(common.database_url);
-    exposer->RegisterCollectable(database);
-  }
+  std::unique_ptr<monitor::DatabaseCollectable> database;
+  if (!no_database_metrics_) database = std::make_unique<monitor::DatabaseCollectable>(common.database_url);
 
+  // /metrics and the probes are served by cpp-httplib, one HTTP server library
+  // in the process (the Exposer of prometheus-cpp would bring civetweb): the
+  // registry and the database gauges collected at each scrape, in the text format.
+  httplib::Server metrics_server;
+  metrics_server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    std::vector<prometheus::MetricFamily> families = registry->Collect();
+    if (database) {
+      std::vector<prometheus::MetricFamily> gauges = database->Collect();
+      families.insert(families.end(), std::make_move_iterator(gauges.begin()), std::make_move_iterator(gauges.end()));
+    }
+    res.set_content(prometheus::TextSerializer().Serialize(families), "text/plain; version=0.0.4; charset=utf-8");
+  });
   controller::Manager manager(*client, options, metrics, &events);
   httplib::Server probes;
   probes.Get("/healthz", [&](const httplib::Request&, httplib::Response& res) {
@@ -151,14 +161,12 @@ runtime::ExitCode ControllerCommand::run(const runtime::CommonOptions& common) {
     res.set_content(ok ? "ok\n" : "not ready: the API server has not answered recently or the caches are not synced\n",
                     "text/plain");
   });
-  const auto [health_host, health_port] = host_port(health_bind_, "--health-probe-bind-address");
-  const int bound_health =
-      health_port == 0 ? probes.bind_to_any_port(health_host) : (probes.bind_to_port(health_host, health_port) ? health_port : -1);
-  if (bound_health < 0) throw runtime::UsageError("--health-probe-bind-address " + health_bind_ + ": cannot listen");
+  // Both bound before either listens: a bind error then leaves no thread behind.
+  const int bound_metrics = bind_server(metrics_server, metrics_bind_, "--metrics-bind-address");
+  const int bound_health = bind_server(probes, health_bind_, "--health-probe-bind-address");
+  std::thread metrics_thread([&] { metrics_server.listen_after_bind(); });
   std::thread probe_thread([&] { probes.listen_after_bind(); });
 
-  const auto metrics_ports = exposer->GetListeningPorts();
-  const int bound_metrics = metrics_ports.empty() ? -1 : metrics_ports.front();
   log::info("controller starting",
             {{"api", config.server}, {"config", config.source}, {"identity", options.identity},
              {"lease", options.lease_namespace + "/" + options.lease_name},
@@ -176,6 +184,8 @@ runtime::ExitCode ControllerCommand::run(const runtime::CommonOptions& common) {
   loop.join();
   probes.stop();
   probe_thread.join();
+  metrics_server.stop();
+  metrics_thread.join();
   return runtime::ExitCode::kOk;
 }
 

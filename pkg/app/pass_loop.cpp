@@ -4,7 +4,10 @@
 #include <iostream>
 #include <optional>
 
+#include "exchange/price_stream.h"
 #include "monitor/run_metrics.h"
+#include "net/http.h"
+#include "net/websocket.h"
 #include "runtime/stop.h"
 #include "store/db.h"
 
@@ -59,7 +62,7 @@ runtime::ExitCode PassSession::run(const Passes& passes) const {
   const std::atomic<bool>& stop_requested = runtime::install_stop_signals();
   if (options_.stream) {
     store::MonitorRepository repository(connection_);
-    auto stream = exchange::make_cpprest_price_stream(options_.stream_url);
+    auto stream = exchange::make_binance_price_stream(options_.stream_url, net::make_cpprest_websocket());
     monitor::StreamOptions stream_options;
     stream_options.backstop_interval =
         std::chrono::milliseconds(static_cast<std::int64_t>(options_.interval_s * 1000));
@@ -103,7 +106,7 @@ runtime::ExitCode run_passes(const runtime::CommonOptions& common, const PassLoo
   const auto run_start = std::chrono::steady_clock::now();
   try {
     auto connection = store::connect(common.database_url, "backstop-" + binary.name);
-    exchange::configure_http_threads(1);
+    net::configure_http_threads(1);
     return build(PassSession(*connection, options, push ? &*push : nullptr, run_start));
   } catch (const pqxx::broken_connection& e) {
     throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());

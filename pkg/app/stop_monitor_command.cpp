@@ -5,6 +5,7 @@
 
 #include "exchange/binance_client.h"
 #include "monitor/run_metrics.h"
+#include "net/http.h"
 #include "monitor/stop_monitor.h"
 #include "monitor/stream_runner.h"
 #include "store/db.h"
@@ -114,7 +115,7 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
     config.api_key = api_key_;
     config.api_secret = api_secret_;
     config.recv_window = std::chrono::milliseconds(recv_window_ms_);
-    exchange::BinanceClient client(config, exchange::make_cpprest_transport(config.base_url, config.timeout));
+    exchange::BinanceClient client(config, net::make_cpprest_transport(config.base_url, config.timeout));
     monitor::MonitorOptions options;
     options.dry_run = loop_.dry_run;
     options.price_source = loop_.source();
@@ -135,7 +136,7 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
       // connection and exchange client) work on separate threads; see stream_runner.h.
       auto driver_connection = store::connect(common.database_url, "backstop-stop-monitor-driver");
       exchange::BinanceClient driver_client(config,
-                                            exchange::make_cpprest_transport(config.base_url, config.timeout));
+                                            net::make_cpprest_transport(config.base_url, config.timeout));
       monitor::StopMonitor driver(*driver_connection, driver_client, options);
       monitor::StreamRunner runner(monitor, driver, wiring.repository, wiring.stream, options.filter, wiring.options);
       return report(runner.run(stop), loop_);

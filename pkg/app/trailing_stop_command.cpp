@@ -5,6 +5,7 @@
 #include "exchange/binance_client.h"
 #include "monitor/price_feed.h"
 #include "monitor/run_metrics.h"
+#include "net/http.h"
 #include "monitor/trailing_stop.h"
 
 namespace backstop::app {
@@ -86,7 +87,7 @@ void TrailingStopCommand::add_to(CLI::App& app) {
 runtime::ExitCode TrailingStopCommand::run(const runtime::CommonOptions& common) {
   return run_passes(common, loop_, {"trailing-stop", "backstop_trailing_stop"}, [&](const PassSession& session) {
     const exchange::BinanceConfig config = loop_.exchange_config();
-    exchange::BinanceClient client(config, exchange::make_cpprest_transport(config.base_url, config.timeout));
+    exchange::BinanceClient client(config, net::make_cpprest_transport(config.base_url, config.timeout));
     monitor::TrailingOptions options;
     options.dry_run = loop_.dry_run;
     options.price_source = loop_.source();

@@ -6,7 +6,7 @@
 namespace backstop::exchange {
 namespace {
 
-std::optional<std::chrono::seconds> retry_after(const HttpResponse& response) {
+std::optional<std::chrono::seconds> retry_after(const net::HttpResponse& response) {
   const auto it = response.headers.find("retry-after");
   if (it == response.headers.end()) return std::nullopt;
   try {
@@ -24,7 +24,7 @@ ExchangeError protocol_failure(binance::Call call, const std::string& what) {
 
 }  // namespace
 
-BinanceClient::BinanceClient(BinanceConfig config, std::unique_ptr<HttpTransport> transport, Clock clock)
+BinanceClient::BinanceClient(BinanceConfig config, std::unique_ptr<net::HttpTransport> transport, Clock clock)
     : config_(std::move(config)), transport_(std::move(transport)), clock_(std::move(clock)) {
   if (!clock_) {
     clock_ = [] {
@@ -44,8 +44,8 @@ std::int64_t BinanceClient::clock_offset_ms() const {
   return offset_ms_;
 }
 
-Result<HttpRequest> BinanceClient::prepare(const std::string& method, const std::string& path, const Params& params,
-                                           bool is_signed) {
+Result<net::HttpRequest> BinanceClient::prepare(const std::string& method, const std::string& path,
+                                                const Params& params, bool is_signed) {
   {
     std::lock_guard lock(mutex_);
     const auto now = std::chrono::steady_clock::now();
@@ -65,7 +65,7 @@ Result<HttpRequest> BinanceClient::prepare(const std::string& method, const std:
   for (const auto& [name, value] : params) {
     query += (query.empty() ? "" : "&") + name + "=" + binance::url_encode(value);
   }
-  HttpRequest request;
+  net::HttpRequest request;
   request.method = method;
   if (is_signed) {
     std::int64_t offset = 0;
@@ -82,13 +82,13 @@ Result<HttpRequest> BinanceClient::prepare(const std::string& method, const std:
   return request;
 }
 
-Result<HttpResponse> BinanceClient::complete(binance::Call call, HttpOutcome outcome) {
+Result<net::HttpResponse> BinanceClient::complete(binance::Call call, net::HttpOutcome outcome) {
   if (!outcome.response) {
-    const TransportError& e = *outcome.error;
+    const net::TransportError& e = *outcome.error;
     const bool unknown = e.maybe_sent() && call == binance::Call::kPlaceOrder;
     return ExchangeError{unknown ? ErrorClass::kStatusUnknown : ErrorClass::kRetryable, 0, 0, e.what(), std::nullopt};
   }
-  HttpResponse& response = *outcome.response;
+  net::HttpResponse& response = *outcome.response;
   {
     std::lock_guard lock(mutex_);
     if (const auto it = response.headers.find("x-mbx-used-weight-1m"); it != response.headers.end()) {
@@ -112,14 +112,14 @@ Result<HttpResponse> BinanceClient::complete(binance::Call call, HttpOutcome out
   return error;
 }
 
-Result<HttpResponse> BinanceClient::send_once(binance::Call call, const std::string& method, const std::string& path,
-                                              const Params& params, bool is_signed) {
+Result<net::HttpResponse> BinanceClient::send_once(binance::Call call, const std::string& method,
+                                                   const std::string& path, const Params& params, bool is_signed) {
   auto request = prepare(method, path, params, is_signed);
   if (!request.ok()) return request.error();
-  HttpOutcome outcome;
+  net::HttpOutcome outcome;
   try {
     outcome.response = transport_->send(request.value());
-  } catch (const TransportError& e) {
+  } catch (const net::TransportError& e) {
     outcome.error = e;
   }
   return complete(call, std::move(outcome));
@@ -140,8 +140,8 @@ bool BinanceClient::sync_time() {
   }
 }
 
-Result<HttpResponse> BinanceClient::call(binance::Call call, const std::string& method, const std::string& path,
-                                         Params params, bool is_signed) {
+Result<net::HttpResponse> BinanceClient::call(binance::Call call, const std::string& method, const std::string& path,
+                                              Params params, bool is_signed) {
   auto result = send_once(call, method, path, params, is_signed);
   // -1021: rejected before execution because our clock is off; resync once and retry.
   if (!result.ok() && is_signed && result.error().code == binance::kInvalidTimestamp && sync_time()) {
@@ -185,7 +185,7 @@ BinanceClient::Params BinanceClient::order_params(const OrderRequest& request) {
           {"newOrderRespType", "FULL"}};
 }
 
-Result<Order> BinanceClient::order_from(Result<HttpResponse> response) {
+Result<Order> BinanceClient::order_from(Result<net::HttpResponse> response) {
   if (!response.ok()) return response.error();
   try {
     return binance::parse_order(response.value().body);
@@ -200,7 +200,7 @@ Result<Order> BinanceClient::place_market_order(const OrderRequest& request) {
 
 std::vector<Result<Order>> BinanceClient::place_market_orders(const std::vector<OrderRequest>& requests) {
   std::vector<std::optional<Result<Order>>> answers(requests.size());
-  std::vector<HttpRequest> wire;
+  std::vector<net::HttpRequest> wire;
   std::vector<std::size_t> sent;  // index into requests of each wire request
   for (std::size_t i = 0; i < requests.size(); ++i) {
     auto prepared = prepare("POST", "/api/v3/order", order_params(requests[i]), true);
@@ -211,7 +211,7 @@ std::vector<Result<Order>> BinanceClient::place_market_orders(const std::vector<
     wire.push_back(std::move(prepared.value()));
     sent.push_back(i);
   }
-  std::vector<HttpOutcome> outcomes = transport_->send_all(wire);
+  std::vector<net::HttpOutcome> outcomes = transport_->send_all(wire);
   bool resynced = false;
   for (std::size_t k = 0; k < sent.size(); ++k) {
     const std::size_t i = sent[k];

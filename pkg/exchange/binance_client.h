@@ -1,4 +1,4 @@
-// Binance spot REST client (DOMAIN §9) over an HttpTransport: HMAC-SHA256
+// Binance spot REST client (DOMAIN §9) over a net::HttpTransport: HMAC-SHA256
 // signed requests with recvWindow, server-time resync on -1021, used-weight
 // tracking, 429/418 handling and classified errors. Works unchanged against
 // the real exchange and against `exchange-sim`.
@@ -13,7 +13,7 @@
 
 #include "exchange/binance_protocol.h"
 #include "exchange/exchange.h"
-#include "exchange/http.h"
+#include "net/http.h"
 
 namespace backstop::exchange {
 
@@ -29,7 +29,7 @@ struct BinanceConfig {
 class BinanceClient : public Exchange {
  public:
   using Clock = std::function<std::int64_t()>;  // epoch milliseconds
-  BinanceClient(BinanceConfig config, std::unique_ptr<HttpTransport> transport, Clock clock = {});
+  BinanceClient(BinanceConfig config, std::unique_ptr<net::HttpTransport> transport, Clock clock = {});
 
   Result<PriceSnapshot> prices() override;
   Result<ExchangeRules> rules() override;
@@ -42,19 +42,20 @@ class BinanceClient : public Exchange {
 
  private:
   using Params = std::vector<std::pair<std::string, std::string>>;
-  Result<HttpResponse> call(binance::Call call, const std::string& method, const std::string& path, Params params,
-                            bool is_signed);
-  Result<HttpResponse> send_once(binance::Call call, const std::string& method, const std::string& path,
-                                 const Params& params, bool is_signed);
+  Result<net::HttpResponse> call(binance::Call call, const std::string& method, const std::string& path, Params params,
+                                 bool is_signed);
+  Result<net::HttpResponse> send_once(binance::Call call, const std::string& method, const std::string& path,
+                                      const Params& params, bool is_signed);
   // send_once in two halves, so that several requests can be in flight at once.
-  Result<HttpRequest> prepare(const std::string& method, const std::string& path, const Params& params, bool is_signed);
-  Result<HttpResponse> complete(binance::Call call, HttpOutcome outcome);
+  Result<net::HttpRequest> prepare(const std::string& method, const std::string& path, const Params& params,
+                                   bool is_signed);
+  Result<net::HttpResponse> complete(binance::Call call, net::HttpOutcome outcome);
   static Params order_params(const OrderRequest& request);
-  static Result<Order> order_from(Result<HttpResponse> response);
+  static Result<Order> order_from(Result<net::HttpResponse> response);
   bool sync_time();
 
   BinanceConfig config_;
-  std::unique_ptr<HttpTransport> transport_;
+  std::unique_ptr<net::HttpTransport> transport_;
   Clock clock_;
   mutable std::mutex mutex_;
   std::int64_t offset_ms_ = 0;

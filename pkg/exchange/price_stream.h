@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "exchange/binance_protocol.h"
+#include "net/websocket.h"
 
 namespace backstop::exchange {
 
@@ -21,7 +22,7 @@ class PriceStream {
   virtual void close() = 0;
 };
 
-// cpprestsdk WebSocket client against e.g. wss://stream.binance.com:9443.
-std::unique_ptr<PriceStream> make_cpprest_price_stream(const std::string& base_url);
+// Binance's combined streams at `base_url` (e.g. wss://stream.binance.com:9443) over `socket`.
+std::unique_ptr<PriceStream> make_binance_price_stream(std::string base_url, std::unique_ptr<net::WebSocket> socket);
 
 }  // namespace backstop::exchange

@@ -3,29 +3,28 @@
 
 namespace backstop::kube {
 
-exchange::HttpRequest KubeClient::request_for(const std::string& method, const std::string& target,
-                                               const std::string& body, const std::string& content_type) const {
-  exchange::HttpRequest request{method, target, {{"Accept", "application/json"}}, body};
+net::HttpRequest KubeClient::request_for(const std::string& method, const std::string& target, const std::string& body,
+                                         const std::string& content_type) const {
+  net::HttpRequest request{method, target, {{"Accept", "application/json"}}, body};
   if (const auto token = token_->token()) request.headers["Authorization"] = "Bearer " + *token;
   if (!body.empty()) request.headers["Content-Type"] = content_type;
   return request;
 }
 
-exchange::HttpResponse KubeClient::call(const std::string& method, const std::string& target, const std::string& body,
-                                        const std::string& content_type, Timeout timeout) {
+net::HttpResponse KubeClient::call(const std::string& method, const std::string& target, const std::string& body,
+                                   const std::string& content_type, Timeout timeout) {
   auto send = [&] {
-    const exchange::HttpRequest request = request_for(method, target, body, content_type);
+    const net::HttpRequest request = request_for(method, target, body, content_type);
     return timeout ? http_->send_within(request, *timeout) : http_->send(request);
   };
-  exchange::HttpResponse response = send();
+  net::HttpResponse response = send();
   // Refused: the token may have rotated since it was last read. Once more
   // with the file's current token, if it is a different one.
   if (response.status == 401 && token_->refresh()) response = send();
   return response;
 }
 
-json KubeClient::expect_json(const std::string& method, const std::string& target,
-                             const exchange::HttpResponse& response) {
+json KubeClient::expect_json(const std::string& method, const std::string& target, const net::HttpResponse& response) {
   json body;
   try {
     body = json::parse(response.body);
@@ -78,9 +77,9 @@ std::string KubeClient::watch(const std::string& collection, const std::string& 
   const std::string target = collection + (collection.find('?') == std::string::npos ? "?" : "&") +
                              "watch=true&allowWatchBookmarks=true&resourceVersion=" + resource_version +
                              "&timeoutSeconds=" + std::to_string(window.count());
-  const exchange::HttpRequest request = request_for("GET", target);
+  const net::HttpRequest request = request_for("GET", target);
   std::string last = resource_version;
-  exchange::HttpTransport& transport = watch_http_ ? *watch_http_ : *http_;
+  net::HttpTransport& transport = watch_http_ ? *watch_http_ : *http_;
   const auto response = transport.stream_lines(
       request,
       [&](const std::string& line) {
@@ -110,13 +109,13 @@ std::string KubeClient::watch(const std::string& collection, const std::string& 
 }
 
 std::unique_ptr<KubeClient> make_client(const KubeConfig& config, std::chrono::seconds timeout) {
-  exchange::TlsTrust tls;
+  net::TlsTrust tls;
   tls.ca_file = config.ca_file;
   tls.ca_pem = config.ca_data;
   tls.verify = !config.insecure_skip_tls_verify;
   // Watches stay open for their window (up to 10 minutes here) between events.
-  return std::make_unique<KubeClient>(config, exchange::make_cpprest_transport(config.server, timeout, tls),
-                                      exchange::make_cpprest_transport(config.server, std::chrono::minutes(11), tls));
+  return std::make_unique<KubeClient>(config, net::make_cpprest_transport(config.server, timeout, tls),
+                                      net::make_cpprest_transport(config.server, std::chrono::minutes(11), tls));
 }
 
 std::string label_selector(const std::map<std::string, std::string>& labels) {

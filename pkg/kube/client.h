@@ -15,9 +15,9 @@
 #include <stop_token>
 #include <string>
 
-#include "exchange/http.h"
 #include "kube/config.h"
 #include "kube/token_source.h"
+#include "net/http.h"
 
 namespace backstop::kube {
 
@@ -46,8 +46,8 @@ class KubeClient {
  public:
   // `watch_http` carries watches (long reads; its timeout must exceed the
   // window); none: `http` does.
-  KubeClient(KubeConfig config, std::unique_ptr<exchange::HttpTransport> http,
-             std::unique_ptr<exchange::HttpTransport> watch_http = nullptr)
+  KubeClient(KubeConfig config, std::unique_ptr<net::HttpTransport> http,
+             std::unique_ptr<net::HttpTransport> watch_http = nullptr)
       : config_(std::move(config)),
         token_(std::make_shared<TokenSource>(config_)),
         http_(std::move(http)),
@@ -55,7 +55,7 @@ class KubeClient {
 
   // A bound on one call's whole exchange, shorter than the transport's request
   // timeout (e.g. the leader's renew deadline); past it the call throws
-  // exchange::TransportError. None: the transport's timeout.
+  // net::TransportError. None: the transport's timeout.
   using Timeout = std::optional<std::chrono::milliseconds>;
 
   // nullopt when the object does not exist.
@@ -77,17 +77,17 @@ class KubeClient {
   [[nodiscard]] const KubeConfig& config() const { return config_; }
 
  private:
-  [[nodiscard]] exchange::HttpRequest request_for(const std::string& method, const std::string& target,
-                                                  const std::string& body = "",
-                                                  const std::string& content_type = "application/json") const;
-  exchange::HttpResponse call(const std::string& method, const std::string& target, const std::string& body = "",
-                              const std::string& content_type = "application/json", Timeout timeout = std::nullopt);
-  json expect_json(const std::string& method, const std::string& target, const exchange::HttpResponse& response);
+  [[nodiscard]] net::HttpRequest request_for(const std::string& method, const std::string& target,
+                                             const std::string& body = "",
+                                             const std::string& content_type = "application/json") const;
+  net::HttpResponse call(const std::string& method, const std::string& target, const std::string& body = "",
+                         const std::string& content_type = "application/json", Timeout timeout = std::nullopt);
+  json expect_json(const std::string& method, const std::string& target, const net::HttpResponse& response);
 
   KubeConfig config_;
   std::shared_ptr<TokenSource> token_;  // the bearer token, read again as its file rotates
-  std::unique_ptr<exchange::HttpTransport> http_;
-  std::unique_ptr<exchange::HttpTransport> watch_http_;
+  std::unique_ptr<net::HttpTransport> http_;
+  std::unique_ptr<net::HttpTransport> watch_http_;
 };
 
 // A client for `config` over cpprestsdk (its server, CA and TLS settings):

@@ -24,7 +24,7 @@ KubeClient::Timeout time_left(const LeaderElector::Deadline& deadline) {
   const auto left =
       std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
   if (left <= std::chrono::milliseconds(0)) {
-    throw exchange::TransportError("lease: the renew deadline passed before the API answered", false);
+    throw net::TransportError("lease: the renew deadline passed before the API answered", false);
   }
   return left;
 }
@@ -89,7 +89,7 @@ void LeaderElector::release(Deadline deadline) {
     }
   } catch (const ApiError&) {
     // Someone took it meanwhile: the lease expires anyway.
-  } catch (const exchange::TransportError&) {
+  } catch (const net::TransportError&) {
     // The API is away: the lease expires anyway.
   }
   leader_ = false;

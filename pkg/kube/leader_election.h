@@ -31,7 +31,7 @@ class LeaderElector {
   using Deadline = std::optional<std::chrono::steady_clock::time_point>;
 
   // One attempt to acquire or renew the lease; true while this identity holds
-  // it. Throws exchange::TransportError if the API does not answer by
+  // it. Throws net::TransportError if the API does not answer by
   // `deadline` (or it has already passed), ApiError for other API failures.
   bool try_acquire_or_renew(Deadline deadline = std::nullopt);
   // Gives the lease up at once (on shutdown), so another candidate need not wait.

@@ -16,9 +16,9 @@
 #include <sstream>
 #include <thread>
 
-#include "exchange/http.h"
 #include "kube/client.h"
 #include "kube/config.h"
+#include "net/http.h"
 #include "store/event_store.h"
 #include "support/kube_server.h"
 #include "support/pg.h"
@@ -86,10 +86,10 @@ class Controller {
   Process& process() { return *process_; }
 
  private:
-  static exchange::HttpResponse http(int port, const std::string& path) {
+  static net::HttpResponse http(int port, const std::string& path) {
     try {
-      return exchange::make_cpprest_transport("http://127.0.0.1:" + std::to_string(port), 5s)->send({"GET", path, {}, ""});
-    } catch (const exchange::TransportError&) {
+      return net::make_cpprest_transport("http://127.0.0.1:" + std::to_string(port), 5s)->send({"GET", path, {}, ""});
+    } catch (const net::TransportError&) {
       return {};
     }
   }
@@ -240,7 +240,7 @@ TEST_F(ControllerE2ETest, TwoControllersOnlyTheLeaderReconcilesAndTheOtherTakesO
 TEST_F(ControllerE2ETest, LeaderWhoseLeaseCallsHangStepsDownAtTheRenewDeadline) {
   Controller a(*api, "controller-a");  // --request-timeout: the default 30 s
   ASSERT_TRUE(eventually([&] { return a.metric("backstop_controller_leader") == 1; }));
-  auto admin = exchange::make_cpprest_transport(api->url(), 5s);
+  auto admin = net::make_cpprest_transport(api->url(), 5s);
   ASSERT_EQ(admin->send({"POST", "/admin/delay?resource=leases&ms=60000", {}, ""}).status, 200);
   const auto hung = std::chrono::steady_clock::now();
   ASSERT_TRUE(eventually([&] { return a.metric("backstop_controller_leader") == 0; }, 10s))
@@ -260,7 +260,7 @@ TEST_F(ControllerE2ETest, SurvivesAWatchToldGoneAndAnApiServerRestart) {
   ASSERT_TRUE(eventually([&] { return controller.metric("backstop_controller_stopmonitors_ready") == 1; }));
 
   // Watches cut off and history compacted past them: resuming gets 410 Gone, the controller relists.
-  auto admin = exchange::make_cpprest_transport(api->url(), 5s);
+  auto admin = net::make_cpprest_transport(api->url(), 5s);
   ASSERT_EQ(admin->send({"POST", "/admin/compact?advance=5", {}, ""}).status, 200);
   EXPECT_TRUE(eventually([&] {
     return controller.metric("backstop_controller_watch_restarts_total{reason=\"expired\",resource=\"stopmonitors\"}") >= 1;
@@ -406,7 +406,7 @@ TEST(KubeClientTls, InClusterConfigTrustsTheClusterCaAndNothingElse) {
   // Without the cluster's CA the server is not trusted: no answer, no request.
   kube::KubeConfig untrusted = config;
   untrusted.ca_file.reset();
-  EXPECT_THROW(kube::make_client(untrusted, 10s)->get("/api/v1/namespaces/default"), exchange::TransportError);
+  EXPECT_THROW(kube::make_client(untrusted, 10s)->get("/api/v1/namespaces/default"), net::TransportError);
   std::filesystem::remove_all(dir);
 }
 

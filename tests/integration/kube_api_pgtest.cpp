@@ -12,10 +12,10 @@
 #include <signal.h>
 #include <thread>
 
-#include "exchange/http.h"
 #include "controller/reconciler.h"
 #include "kube/client.h"
 #include "kube/leader_election.h"
+#include "net/http.h"
 #include "support/kube_server.h"
 #include "support/process.h"
 
@@ -189,7 +189,7 @@ TEST_F(KubeApiTest, ObjectsSurviveAServerRestartAndOldWatchesAreTold410) {
   EXPECT_EQ(get("{.metadata.uid}"), uid);
   ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p", R"({"spec":{"dryRun":true}})"}).exit_code, 0);
   EXPECT_GT(std::stol(get("{.metadata.resourceVersion}")), version);  // versions go on, never back
-  auto http = exchange::make_cpprest_transport(url(), std::chrono::seconds(10));
+  auto http = net::make_cpprest_transport(url(), std::chrono::seconds(10));
   const std::string watch = "/apis/backstop.dev/v1alpha1/namespaces/trading/stopmonitors?watch=true&timeoutSeconds=1";
   // From the version the server restarted at, the watch goes on without a gap ...
   const std::string current = http->send({"GET", watch + "&resourceVersion=" + std::to_string(version), {}, ""}).body;
@@ -227,7 +227,7 @@ TEST_F(KubeApiTest, WatchStreamsChangesBookmarksAndAnswers410AfterCompaction) {
 
   // A watch from an old resourceVersion still in the history replays it, and a
   // bookmark carries the current version when the watch ends.
-  auto http = exchange::make_cpprest_transport(url(), std::chrono::seconds(10));
+  auto http = net::make_cpprest_transport(url(), std::chrono::seconds(10));
   const std::string path = "/apis/backstop.dev/v1alpha1/namespaces/trading/stopmonitors?watch=true&timeoutSeconds=1";
   const std::string replay = http->send({"GET", path + "&resourceVersion=2&allowWatchBookmarks=true", {}, ""}).body;
   EXPECT_NE(replay.find(R"("type":"ADDED")"), std::string::npos) << replay;
@@ -246,7 +246,7 @@ TEST_F(KubeApiTest, ClientCrudConflictsStatusWatchAndGone) {
   ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
   kube::KubeConfig config;
   config.server = url();
-  kube::KubeClient client(config, exchange::make_cpprest_transport(url(), std::chrono::seconds(10)));
+  kube::KubeClient client(config, net::make_cpprest_transport(url(), std::chrono::seconds(10)));
   const std::string collection = "/apis/backstop.dev/v1alpha1/namespaces/trading/stopmonitors";
   const std::string path = collection + "/desk-b";
   EXPECT_FALSE(client.get(path));
@@ -289,7 +289,7 @@ TEST_F(KubeApiTest, ClientCrudConflictsStatusWatchAndGone) {
   EXPECT_EQ(types, (std::vector<std::string>{"MODIFIED", "MODIFIED", "BOOKMARK"}));
   EXPECT_GT(std::stol(last), std::stol(listed_at));
   ASSERT_EQ(client.merge_patch(path, {{"spec", {{"dryRun", false}}}})["spec"]["dryRun"], false);
-  exchange::make_cpprest_transport(url(), std::chrono::seconds(5))->send({"POST", "/admin/compact", {}, ""});
+  net::make_cpprest_transport(url(), std::chrono::seconds(5))->send({"POST", "/admin/compact", {}, ""});
   try {
     client.watch(collection, listed_at, std::chrono::seconds(1), [](const kube::WatchEvent&) {});
     FAIL() << "an expired watch must be a 410";
@@ -304,8 +304,8 @@ TEST_F(KubeApiTest, ClientCrudConflictsStatusWatchAndGone) {
 TEST_F(KubeApiTest, OneLeaderAtATimeAndTheOtherTakesOverWhenItStops) {
   kube::KubeConfig config;
   config.server = url();
-  kube::KubeClient a_client(config, exchange::make_cpprest_transport(url(), std::chrono::seconds(10)));
-  kube::KubeClient b_client(config, exchange::make_cpprest_transport(url(), std::chrono::seconds(10)));
+  kube::KubeClient a_client(config, net::make_cpprest_transport(url(), std::chrono::seconds(10)));
+  kube::KubeClient b_client(config, net::make_cpprest_transport(url(), std::chrono::seconds(10)));
   kube::LeaderElector a(a_client, {"default", "backstop-controller", "controller-a", std::chrono::seconds(1)});
   kube::LeaderElector b(b_client, {"default", "backstop-controller", "controller-b", std::chrono::seconds(1)});
   EXPECT_TRUE(a.try_acquire_or_renew());
@@ -339,7 +339,7 @@ TEST_F(KubeApiTest, ReconcilerOwnsCronJobsCorrectsDriftFollowsChangesAndReportsS
   ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"}).exit_code, 0);
   kube::KubeConfig config;
   config.server = url();
-  kube::KubeClient client(config, exchange::make_cpprest_transport(url(), std::chrono::seconds(10)));
+  kube::KubeClient client(config, net::make_cpprest_transport(url(), std::chrono::seconds(10)));
   controller::Reconciler reconciler(client, controller::rfc3339_now);
 
   controller::ReconcileResult r = reconciler.reconcile("trading", "desk-a");

@@ -25,11 +25,11 @@ PrometheusServer::PrometheusServer(const std::vector<std::string>& targets, cons
   process_ = std::make_unique<Process>(std::vector<std::string>{
       "/usr/bin/prometheus", "--config.file=" + dir_ + "/prometheus.yml", "--storage.tsdb.path=" + dir_ + "/data",
       "--web.listen-address=127.0.0.1:" + std::to_string(port)});
-  http_ = exchange::make_cpprest_transport(url_, std::chrono::seconds(5));
+  http_ = net::make_cpprest_transport(url_, std::chrono::seconds(5));
   for (int i = 0; i < 600; ++i) {
     try {
       if (http_->send({"GET", "/-/ready", {}, ""}).status == 200) return;
-    } catch (const exchange::TransportError&) {
+    } catch (const net::TransportError&) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "exchange/http.h"
+#include "net/http.h"
 #include "support/process.h"
 
 namespace backstop::testing {
@@ -28,7 +28,7 @@ class PrometheusServer {
   std::string dir_;
   std::string url_;
   std::unique_ptr<Process> process_;
-  std::unique_ptr<exchange::HttpTransport> http_;
+  std::unique_ptr<net::HttpTransport> http_;
 };
 
 }  // namespace backstop::testing

@@ -12,11 +12,11 @@ Pushgateway::Pushgateway() {
   url_ = "http://127.0.0.1:" + std::to_string(port);
   process_ = std::make_unique<Process>(std::vector<std::string>{
       "/usr/bin/prometheus-pushgateway", "--web.listen-address=127.0.0.1:" + std::to_string(port)});
-  http_ = exchange::make_cpprest_transport(url_, std::chrono::seconds(2));
+  http_ = net::make_cpprest_transport(url_, std::chrono::seconds(2));
   for (int i = 0; i < 200; ++i) {
     try {
       if (http_->send({"GET", "/-/ready", {}, ""}).status == 200) return;
-    } catch (const exchange::TransportError&) {
+    } catch (const net::TransportError&) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }

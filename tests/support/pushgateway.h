@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "exchange/http.h"
+#include "net/http.h"
 #include "support/process.h"
 
 namespace backstop::testing {
@@ -18,7 +18,7 @@ class Pushgateway {
  private:
   std::string url_;
   std::unique_ptr<Process> process_;
-  std::unique_ptr<exchange::HttpTransport> http_;
+  std::unique_ptr<net::HttpTransport> http_;
 };
 
 }  // namespace backstop::testing

@@ -30,7 +30,7 @@ SimServer::SimServer() {
   if (!(in >> port) || !(ws_in >> ws_port)) throw std::runtime_error("exchange-sim did not start");
   url_ = "http://127.0.0.1:" + std::to_string(port);
   ws_url_ = "ws://127.0.0.1:" + std::to_string(ws_port);
-  http_ = exchange::make_cpprest_transport(url_, std::chrono::seconds(10));
+  http_ = net::make_cpprest_transport(url_, std::chrono::seconds(10));
 }
 
 SimServer::~SimServer() {

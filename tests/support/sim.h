@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "exchange/http.h"
+#include "net/http.h"
 #include "support/process.h"
 
 namespace backstop::testing {
@@ -32,7 +32,7 @@ class SimServer {
 
  private:
   std::unique_ptr<Process> process_;
-  std::unique_ptr<exchange::HttpTransport> http_;
+  std::unique_ptr<net::HttpTransport> http_;
   std::string url_;
   std::string ws_url_;
   std::string port_file_;

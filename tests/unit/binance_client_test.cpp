@@ -10,7 +10,7 @@ namespace backstop::exchange {
 namespace {
 
 // Answers requests from a script, in order, and records what was sent.
-class ScriptedTransport : public HttpTransport {
+class ScriptedTransport : public net::HttpTransport {
  public:
   struct Step {
     int status = 200;
@@ -18,20 +18,21 @@ class ScriptedTransport : public HttpTransport {
     std::map<std::string, std::string> headers;
     bool drop = false;  // no answer: a timeout after sending
   };
-  explicit ScriptedTransport(std::deque<Step>* script, std::vector<HttpRequest>* sent) : script_(script), sent_(sent) {}
+  explicit ScriptedTransport(std::deque<Step>* script, std::vector<net::HttpRequest>* sent)
+      : script_(script), sent_(sent) {}
 
-  HttpResponse send(const HttpRequest& request) override {
+  net::HttpResponse send(const net::HttpRequest& request) override {
     sent_->push_back(request);
-    if (script_->empty()) throw TransportError("script exhausted", false);
+    if (script_->empty()) throw net::TransportError("script exhausted", false);
     const Step step = script_->front();
     script_->pop_front();
-    if (step.drop) throw TransportError("timeout", true);
-    return HttpResponse{step.status, step.headers, step.body};
+    if (step.drop) throw net::TransportError("timeout", true);
+    return net::HttpResponse{step.status, step.headers, step.body};
   }
 
  private:
   std::deque<ScriptedTransport::Step>* script_;
-  std::vector<HttpRequest>* sent_;
+  std::vector<net::HttpRequest>* sent_;
 };
 
 const char* kFilled =
@@ -51,7 +52,7 @@ class BinanceClientTest : public ::testing::Test {
     return {"BTCUSDT", core::Side::kSell, core::Decimal::parse("0.5"), id};
   }
   std::deque<ScriptedTransport::Step> script;
-  std::vector<HttpRequest> sent;
+  std::vector<net::HttpRequest> sent;
   std::int64_t now_ms = 1'700'000'000'000;
 };
 

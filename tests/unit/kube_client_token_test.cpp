@@ -19,10 +19,10 @@ namespace fs = std::filesystem;
 
 // Records each request's Authorization header; answers 401 to any token but
 // `accepted` (when set), as an API server does to an expired one.
-class RecordingTransport : public exchange::HttpTransport {
+class RecordingTransport : public net::HttpTransport {
  public:
   RecordingTransport(std::vector<std::string>& seen, const std::string& accepted) : seen_(seen), accepted_(accepted) {}
-  exchange::HttpResponse send(const exchange::HttpRequest& request) override {
+  net::HttpResponse send(const net::HttpRequest& request) override {
     const auto it = request.headers.find("Authorization");
     const std::string authorization = it == request.headers.end() ? "" : it->second;
     seen_.push_back(authorization);

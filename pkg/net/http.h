@@ -1,5 +1,6 @@
-// The small HTTP interface the exchange client needs, so the archived
-// cpprestsdk stays behind one implementation file.
+// The small HTTP client interface the exchange and Kubernetes clients share,
+// with whom an https server must be certified by, so the archived cpprestsdk
+// stays behind one implementation file.
 #pragma once
 
 #include <chrono>
@@ -13,7 +14,7 @@
 #include <string>
 #include <vector>
 
-namespace backstop::exchange {
+namespace backstop::net {
 
 struct HttpRequest {
   std::string method;  // GET, POST, DELETE
@@ -115,4 +116,4 @@ void configure_http_threads(std::size_t threads);
 std::unique_ptr<HttpTransport> make_cpprest_transport(const std::string& base_url, std::chrono::milliseconds timeout,
                                                       const TlsTrust& tls = {});
 
-}  // namespace backstop::exchange
+}  // namespace backstop::net

@@ -1,4 +1,5 @@
-// The only file that includes cpprestsdk.
+// cpprestsdk's HTTP client behind net::HttpTransport; cpprestsdk is included
+// only here and in cpprest_websocket.cpp (its WebSocket client).
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
 #include <pplx/threadpool.h>
@@ -10,9 +11,9 @@
 #include <sstream>
 #include <system_error>
 
-#include "exchange/http.h"
+#include "net/http.h"
 
-namespace backstop::exchange {
+namespace backstop::net {
 namespace {
 
 namespace http = web::http;
@@ -256,4 +257,4 @@ std::unique_ptr<HttpTransport> make_cpprest_transport(const std::string& base_ur
   return std::make_unique<CpprestTransport>(base_url, timeout, tls);
 }
 
-}  // namespace backstop::exchange
+}  // namespace backstop::net
