@@ -13,7 +13,7 @@
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/events.h"
-#include "monitor/monitoring_collector.h"
+#include "metrics/monitoring_collector.h"
 #include "runtime/log.h"
 #include "runtime/stop.h"
 
@@ -133,8 +133,8 @@ runtime::ExitCode ControllerCommand::run(const runtime::CommonOptions& common) {
 
   auto registry = std::make_shared<prometheus::Registry>();
   controller::ControllerMetrics metrics(*registry);
-  std::unique_ptr<monitor::DatabaseCollectable> database;
-  if (!no_database_metrics_) database = std::make_unique<monitor::DatabaseCollectable>(common.database_url);
+  std::unique_ptr<metrics::DatabaseCollectable> database;
+  if (!no_database_metrics_) database = std::make_unique<metrics::DatabaseCollectable>(common.database_url);
 
   // /metrics and the probes are served by cpp-httplib, one HTTP server library
   // in the process (the Exposer of prometheus-cpp would bring civetweb): the

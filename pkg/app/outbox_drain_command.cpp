@@ -4,7 +4,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "monitor/run_metrics.h"
+#include "metrics/run_metrics.h"
 #include "outbox/drainer.h"
 #include "runtime/log.h"
 #include "runtime/stop.h"
@@ -39,8 +39,8 @@ std::string to_text(const outbox::DrainSummary& s) {
   return (s.error.empty() ? "" : "error: " + s.error + "\n") + std::string(line);
 }
 
-void push(const monitor::PushTarget& target, const outbox::DrainSummary& s, bool success, double seconds) {
-  std::vector<monitor::RunFigure> figures = {
+void push(const metrics::PushTarget& target, const outbox::DrainSummary& s, bool success, double seconds) {
+  std::vector<metrics::RunFigure> figures = {
       {"published", "Outbox rows published and confirmed by this run", {}, static_cast<double>(s.published)},
       {"failed", "Publish attempts that failed in this run (nack, unroutable)", {}, static_cast<double>(s.failed)},
       {"parked", "Outbox rows parked by this run after the retry limit", {}, static_cast<double>(s.parked)},
@@ -51,7 +51,7 @@ void push(const monitor::PushTarget& target, const outbox::DrainSummary& s, bool
       {"held_rows", "Outbox rows held behind a parked earlier row of their operation", {},
        static_cast<double>(s.after.held)},
   };
-  monitor::push_run_figures(target, "backstop_outbox_drain", figures, success, seconds);
+  metrics::push_run_figures(target, "backstop_outbox_drain", figures, success, seconds);
 }
 
 }  // namespace
@@ -160,9 +160,9 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
       throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());
     }
   }
-  std::optional<monitor::PushTarget> target;
+  std::optional<metrics::PushTarget> target;
   if (!pushgateway_url_.empty()) {
-    target = monitor::parse_pushgateway_url(pushgateway_url_);
+    target = metrics::parse_pushgateway_url(pushgateway_url_);
     target->job = "backstop_outbox_drain";
     if (!metrics_instance_.empty()) target->labels["instance"] = metrics_instance_;
   }

@@ -5,7 +5,7 @@
 #include <optional>
 
 #include "exchange/price_stream.h"
-#include "monitor/run_metrics.h"
+#include "metrics/run_metrics.h"
 #include "net/http.h"
 #include "net/websocket.h"
 #include "runtime/stop.h"
@@ -63,7 +63,7 @@ runtime::ExitCode PassSession::run(const Passes& passes) const {
   if (options_.stream) {
     store::MonitorRepository repository(connection_);
     auto stream = exchange::make_binance_price_stream(options_.stream_url, net::make_cpprest_websocket());
-    monitor::StreamOptions stream_options;
+    feed::StreamOptions stream_options;
     stream_options.backstop_interval =
         std::chrono::milliseconds(static_cast<std::int64_t>(options_.interval_s * 1000));
     stream_options.book = options_.source() == core::PriceSource::kBook;
@@ -97,9 +97,9 @@ runtime::ExitCode PassSession::run(const Passes& passes) const {
 runtime::ExitCode run_passes(const runtime::CommonOptions& common, const PassLoopOptions& options,
                              const PassBinary& binary,
                              const std::function<runtime::ExitCode(const PassSession& session)>& build) {
-  std::optional<monitor::PushTarget> push;
+  std::optional<metrics::PushTarget> push;
   if (!options.pushgateway_url.empty()) {
-    push = monitor::parse_pushgateway_url(options.pushgateway_url);
+    push = metrics::parse_pushgateway_url(options.pushgateway_url);
     push->job = binary.push_job;
     if (!options.metrics_instance.empty()) push->labels["instance"] = options.metrics_instance;
   }

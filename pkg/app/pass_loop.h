@@ -18,7 +18,7 @@
 #include "core/trigger.h"
 #include "exchange/binance_client.h"
 #include "exchange/price_stream.h"
-#include "monitor/price_feed.h"
+#include "feed/price_feed.h"
 #include "runtime/cli.h"
 #include "runtime/exit_code.h"
 #include "runtime/log.h"
@@ -64,14 +64,14 @@ struct PassReport {
   bool price_error = false;
   bool partial_failure = false;  // some work failed: exit 1
   // Pushes this pass's figures to the Pushgateway (after each pass, unless --dry-run).
-  std::function<void(const monitor::PushTarget& target, bool success, double run_seconds)> push;
+  std::function<void(const metrics::PushTarget& target, bool success, double run_seconds)> push;
 };
 
 // --stream: the price stream the loop opened, and where its symbols come from.
 struct PriceStreamWiring {
   store::MonitorRepository& repository;  // on the loop's connection
   exchange::PriceStream& stream;
-  monitor::StreamOptions options;  // REST passes every --interval; book ticks for --price-source=book
+  feed::StreamOptions options;  // REST passes every --interval; book ticks for --price-source=book
 };
 
 // A binary's passes: one REST pass, and a run on the price stream until `stop`
@@ -84,7 +84,7 @@ struct Passes {
 // What run_passes hands a binary to build its passes on.
 class PassSession {
  public:
-  PassSession(pqxx::connection& connection, const PassLoopOptions& options, const monitor::PushTarget* push,
+  PassSession(pqxx::connection& connection, const PassLoopOptions& options, const metrics::PushTarget* push,
               std::chrono::steady_clock::time_point run_start)
       : connection_(connection), options_(options), push_(push), run_start_(run_start) {}
 
@@ -95,7 +95,7 @@ class PassSession {
  private:
   pqxx::connection& connection_;
   const PassLoopOptions& options_;
-  const monitor::PushTarget* push_;  // null: no Pushgateway
+  const metrics::PushTarget* push_;  // null: no Pushgateway
   std::chrono::steady_clock::time_point run_start_;  // the pushed run duration counts from here
 };
 

@@ -4,16 +4,16 @@
 #include <nlohmann/json.hpp>
 
 #include "exchange/binance_client.h"
-#include "monitor/run_metrics.h"
+#include "metrics/run_metrics.h"
 #include "net/http.h"
-#include "monitor/stop_monitor.h"
-#include "monitor/stream_runner.h"
+#include "exits/stop_monitor.h"
+#include "exits/stream_runner.h"
 #include "store/db.h"
 
 namespace backstop::app {
 namespace {
 
-nlohmann::json to_json(const monitor::PassSummary& s) {
+nlohmann::json to_json(const exits::PassSummary& s) {
   nlohmann::json reports = nlohmann::json::array();
   for (const auto& r : s.reports) {
     reports.push_back({{"operation_id", r.operation_id}, {"tenant_id", r.tenant_id}, {"symbol", r.symbol},
@@ -34,7 +34,7 @@ nlohmann::json to_json(const monitor::PassSummary& s) {
   return j;
 }
 
-std::string to_text(const monitor::PassSummary& s, bool dry_run) {
+std::string to_text(const exits::PassSummary& s, bool dry_run) {
   std::string text;
   for (const auto& r : s.reports) {
     text += "  " + r.kind + " op " + std::to_string(r.operation_id) + " " + r.side + " " + r.symbol + " level " +
@@ -53,15 +53,34 @@ std::string to_text(const monitor::PassSummary& s, bool dry_run) {
   return text + (s.error.empty() ? "" : "error: " + s.error + "\n") + line;
 }
 
-PassReport report(monitor::PassSummary s, const PassLoopOptions& loop) {
+// The figures of one stop-monitor run (possibly several passes with --continuous).
+void push_run_metrics(const metrics::PushTarget& target, const exits::PassSummary& pass, bool success,
+                      double run_seconds) {
+  std::vector<metrics::RunFigure> figures = {
+      {"last_run_triggers", "Stops and targets found crossed in the last run", {}, static_cast<double>(pass.triggered)},
+  };
+  const char* const executions = "Exits of the last run by outcome";
+  figures.push_back({"last_run_executions", executions, {{"outcome", "executed"}}, static_cast<double>(pass.executed)});
+  figures.push_back({"last_run_executions", executions, {{"outcome", "failed"}}, static_cast<double>(pass.failed)});
+  figures.push_back({"last_run_executions", executions, {{"outcome", "pending"}}, static_cast<double>(pass.pending)});
+  figures.push_back(
+      {"last_run_executions", executions, {{"outcome", "duplicate"}}, static_cast<double>(pass.duplicates)});
+  for (const auto& [reason, n] : pass.blocked) {
+    figures.push_back({"last_run_blocked", "Exits held back by a guardrail in the last run, by reason",
+                       {{"reason", reason}}, static_cast<double>(n)});
+  }
+  metrics::push_run_figures(target, "backstop_stop_monitor", figures, success, run_seconds);
+}
+
+PassReport report(exits::PassSummary s, const PassLoopOptions& loop) {
   PassReport r;
   r.printed = loop.json ? to_json(s).dump() + "\n" : to_text(s, loop.dry_run);
   r.log_fields = {{"triggered", s.triggered}, {"executed", s.executed}, {"failed", s.failed},
                   {"duplicates", s.duplicates}};
   r.price_error = s.price_error;
   r.partial_failure = s.failed > 0 || s.quarantined > 0;
-  r.push = [s = std::move(s)](const monitor::PushTarget& target, bool success, double run_seconds) {
-    monitor::push_run_metrics(target, s, success, run_seconds);
+  r.push = [s = std::move(s)](const metrics::PushTarget& target, bool success, double run_seconds) {
+    push_run_metrics(target, s, success, run_seconds);
   };
   return r;
 }
@@ -116,7 +135,7 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
     config.api_secret = api_secret_;
     config.recv_window = std::chrono::milliseconds(recv_window_ms_);
     exchange::BinanceClient client(config, net::make_cpprest_transport(config.base_url, config.timeout));
-    monitor::MonitorOptions options;
+    exits::MonitorOptions options;
     options.dry_run = loop_.dry_run;
     options.price_source = loop_.source();
     options.filter = loop_.filter();
@@ -128,7 +147,7 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
     options.timing.max_clock_offset = std::chrono::milliseconds(max_clock_offset_ms_);
     options.timing.send_deadline = std::chrono::milliseconds(send_deadline_ms_);
     if (loop_.stream) options.source = core::EventSource::kStream;
-    monitor::StopMonitor monitor(session.connection(), client, options);
+    exits::StopMonitor monitor(session.connection(), client, options);
     Passes passes;
     passes.run_pass = [&] { return report(monitor.run_pass(), loop_); };
     passes.run_stream = [&](PriceStreamWiring& wiring, const std::atomic<bool>& stop) {
@@ -137,8 +156,8 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
       auto driver_connection = store::connect(common.database_url, "backstop-stop-monitor-driver");
       exchange::BinanceClient driver_client(config,
                                             net::make_cpprest_transport(config.base_url, config.timeout));
-      monitor::StopMonitor driver(*driver_connection, driver_client, options);
-      monitor::StreamRunner runner(monitor, driver, wiring.repository, wiring.stream, options.filter, wiring.options);
+      exits::StopMonitor driver(*driver_connection, driver_client, options);
+      exits::StreamRunner runner(monitor, driver, wiring.repository, wiring.stream, options.filter, wiring.options);
       return report(runner.run(stop), loop_);
     };
     return session.run(passes);

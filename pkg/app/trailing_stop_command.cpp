@@ -3,15 +3,15 @@
 #include <nlohmann/json.hpp>
 
 #include "exchange/binance_client.h"
-#include "monitor/price_feed.h"
-#include "monitor/run_metrics.h"
+#include "feed/price_feed.h"
+#include "metrics/run_metrics.h"
 #include "net/http.h"
-#include "monitor/trailing_stop.h"
+#include "trailing/trailing_stop.h"
 
 namespace backstop::app {
 namespace {
 
-nlohmann::json to_json(const monitor::TrailingSummary& s) {
+nlohmann::json to_json(const trailing::TrailingSummary& s) {
   nlohmann::json reports = nlohmann::json::array();
   for (const auto& r : s.reports) {
     nlohmann::json j = {{"operation_id", r.operation_id}, {"tenant_id", r.tenant_id}, {"symbol", r.symbol},
@@ -33,7 +33,7 @@ nlohmann::json to_json(const monitor::TrailingSummary& s) {
   return j;
 }
 
-std::string to_text(const monitor::TrailingSummary& s, bool dry_run) {
+std::string to_text(const trailing::TrailingSummary& s, bool dry_run) {
   std::string text;
   for (const auto& r : s.reports) {
     text += "  op " + std::to_string(r.operation_id) + " " + r.side + " " + r.symbol + " " + r.mode + " stop " +
@@ -51,24 +51,24 @@ std::string to_text(const monitor::TrailingSummary& s, bool dry_run) {
   return text + (s.error.empty() ? "" : "error: " + s.error + "\n") + line;
 }
 
-void push(const monitor::PushTarget& target, const monitor::TrailingSummary& s, bool success, double seconds) {
+void push(const metrics::PushTarget& target, const trailing::TrailingSummary& s, bool success, double seconds) {
   const char* const help = "Operations of the last run by outcome";
-  std::vector<monitor::RunFigure> figures;
+  std::vector<metrics::RunFigure> figures;
   for (const auto& [outcome, n] : std::vector<std::pair<std::string, std::int64_t>>{
            {"adjusted", s.adjusted}, {"armed", s.armed}, {"duplicate", s.duplicates}, {"in_flight", s.in_flight},
            {"skipped", s.skipped}, {"invalid", s.invalid}}) {
     figures.push_back({"last_run_operations", help, {{"outcome", outcome}}, static_cast<double>(n)});
   }
   figures.push_back({"last_run_due", "Operations the last run looked at", {}, static_cast<double>(s.due)});
-  monitor::push_run_figures(target, "backstop_trailing_stop", figures, success, seconds);
+  metrics::push_run_figures(target, "backstop_trailing_stop", figures, success, seconds);
 }
 
-PassReport report(monitor::TrailingSummary s, const PassLoopOptions& loop) {
+PassReport report(trailing::TrailingSummary s, const PassLoopOptions& loop) {
   PassReport r;
   r.printed = loop.json ? to_json(s).dump() + "\n" : to_text(s, loop.dry_run);
   r.log_fields = {{"due", s.due}, {"adjusted", s.adjusted}, {"invalid", s.invalid}, {"duplicates", s.duplicates}};
   r.price_error = s.price_error;
-  r.push = [s = std::move(s)](const monitor::PushTarget& target, bool success, double run_seconds) {
+  r.push = [s = std::move(s)](const metrics::PushTarget& target, bool success, double run_seconds) {
     push(target, s, success, run_seconds);
   };
   return r;
@@ -88,18 +88,18 @@ runtime::ExitCode TrailingStopCommand::run(const runtime::CommonOptions& common)
   return run_passes(common, loop_, {"trailing-stop", "backstop_trailing_stop"}, [&](const PassSession& session) {
     const exchange::BinanceConfig config = loop_.exchange_config();
     exchange::BinanceClient client(config, net::make_cpprest_transport(config.base_url, config.timeout));
-    monitor::TrailingOptions options;
+    trailing::TrailingOptions options;
     options.dry_run = loop_.dry_run;
     options.price_source = loop_.source();
     options.filter = loop_.filter();
     options.max_price_age = std::chrono::milliseconds(loop_.max_price_age_ms);
     options.batch_size = static_cast<std::size_t>(batch_size_);
-    monitor::TrailingStop trailing(session.connection(), client, options);
+    trailing::TrailingStop trailing(session.connection(), client, options);
     Passes passes;
     passes.run_pass = [&] { return report(trailing.run_pass(), loop_); };
     passes.run_stream = [&](PriceStreamWiring& wiring, const std::atomic<bool>& stop) {
-      monitor::TrailingSummary total;
-      monitor::follow_prices(
+      trailing::TrailingSummary total;
+      feed::follow_prices(
           wiring.stream, wiring.repository, options.filter, wiring.options, stop,
           [&](const exchange::PriceSnapshot& prices, core::TimePoint received) {
             accumulate(total, trailing.run_on_prices(prices, received));

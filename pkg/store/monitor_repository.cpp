@@ -225,7 +225,7 @@ MonitorRepository::ExitHistory MonitorRepository::exit_history(pqxx::transaction
   if (tokens.empty()) return history;
   ArrayLiteral list;
   for (const auto& t : tokens) list.add(t);
-  // The payload keys of the exit's events (pkg/monitor/exit_events.cpp writes them).
+  // The payload keys of the exit's events (pkg/exits/exit_events.cpp writes them).
   for (const auto& row : exec_prepared(tx, "bs_exit_history",
            "SELECT execution_token, event_type, (extract(epoch FROM occurred_at) * 1000000)::bigint, quantity, reason, "
            "  coalesce((payload->>'attempt')::int, 0), coalesce(payload->>'client_order_id', ''), "

@@ -8,7 +8,7 @@
 #include <sstream>
 #include <unistd.h>
 
-#include "monitor/monitoring_metrics.h"
+#include "metrics/monitoring_metrics.h"
 #include "store/event_store.h"
 #include "store/monitoring_repository.h"
 #include "support/pg.h"
@@ -66,7 +66,7 @@ TEST(Monitoring, SnapshotOfOutboxBreakersEventsBlocksAndKillSwitches) {
   EXPECT_GE(s.blocked_oldest_age_seconds, 1000);
   EXPECT_EQ(s.kill_switch_by_tenant, (std::map<std::int64_t, bool>{{1, false}, {3, true}}));
 
-  const std::string text = monitor::monitoring_text(s);
+  const std::string text = metrics::monitoring_text(s);
   // Operation 1's later event waits behind its parked one.
   for (const std::string line : {"backstop_outbox_backlog 1", "backstop_outbox_parked_rows 1", "backstop_outbox_held_rows 1",
                                  "backstop_circuit_breaker_open{symbol=\"BTCUSDT\"} 1",
@@ -123,7 +123,7 @@ TEST(Monitoring, SlippageAndLatencyOfTheLastHoursExits) {
   EXPECT_NEAR(s.slippage_pct_last_hour.at("1"), 0.3, 1e-9);
   EXPECT_NEAR(s.latency_seconds_last_hour.at("0.5"), 1.0, 1e-6);
   EXPECT_NEAR(s.latency_seconds_last_hour.at("1"), 1.5, 1e-6);
-  const std::string text = monitor::monitoring_text(s);
+  const std::string text = metrics::monitoring_text(s);
   EXPECT_NE(text.find("backstop_execution_slippage_percent_last_hour{quantile=\"1\"} 0.3"), std::string::npos) << text;
   EXPECT_NE(text.find("backstop_executions_executed_last_hour 2"), std::string::npos) << text;
 }

@@ -10,7 +10,7 @@
 //    core::trail (trailing), the exit state machine (fold_exit, start_attempt,
 //    resume_open, on_answer, may_send, fences and backoff), client ids.
 //  * model: PostgreSQL's guarantees that the orchestrator relies on, and the
-//    orchestrator's use of them (pkg/monitor/stop_monitor.cpp): a claim holds
+//    orchestrator's use of them (pkg/exits/stop_monitor.cpp): a claim holds
 //    its crossed rows FOR KEY SHARE from the re-read to its commit and re-decides on
 //    them; STOP_TRIGGERED is unique per operation (the index of migration
 //    0009); trailing takes its rows FOR UPDATE SKIP LOCKED and re-checks for a

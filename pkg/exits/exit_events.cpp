@@ -1,10 +1,10 @@
-#include "monitor/exit_events.h"
+#include "exits/exit_events.h"
 
 #include <nlohmann/json.hpp>
 
 #include "core/trigger.h"
 
-namespace backstop::monitor {
+namespace backstop::exits {
 namespace {
 
 using core::Decimal;
@@ -157,4 +157,4 @@ bool counts_against_breaker(const exchange::ExchangeError& error) {
   return false;
 }
 
-}  // namespace backstop::monitor
+}  // namespace backstop::exits

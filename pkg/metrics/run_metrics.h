@@ -9,9 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "monitor/stop_monitor.h"
-
-namespace backstop::monitor {
+namespace backstop::metrics {
 
 struct PushTarget {
   std::string host;
@@ -33,11 +31,8 @@ struct RunFigure {
 
 // Pushes `figures` and <prefix>_last_run_{duration_seconds,success,timestamp_seconds}
 // (and _last_success_timestamp_seconds after a success) to target.job.
+// Returns the HTTP status (200 on success) or -1 when the gateway was unreachable.
 int push_run_figures(const PushTarget& target, const std::string& prefix, const std::vector<RunFigure>& figures,
                      bool success, double run_seconds);
 
-// Pushes the figures of one stop-monitor run (possibly several passes with --continuous).
-// Returns the HTTP status (200 on success) or -1 when the gateway was unreachable.
-int push_run_metrics(const PushTarget& target, const PassSummary& last_pass, bool success, double run_seconds);
-
-}  // namespace backstop::monitor
+}  // namespace backstop::metrics

@@ -1,13 +1,13 @@
-#include "monitor/trailing_stop.h"
+#include "trailing/trailing_stop.h"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "monitor/price_feed.h"
+#include "feed/price_feed.h"
 #include "runtime/log.h"
 #include "store/event_store.h"
 
-namespace backstop::monitor {
+namespace backstop::trailing {
 namespace {
 
 using core::Decimal;
@@ -149,7 +149,7 @@ void TrailingStop::run(const exchange::PriceSnapshot& prices, core::TimePoint re
     log::warn("prices too old to trail on; only computing wake prices",
               {{"age_ms", std::chrono::duration_cast<std::chrono::milliseconds>(age).count()}});
   } else {
-    symbol_prices = monitor::symbol_prices(prices, options_.filter, options_.price_source);
+    symbol_prices = feed::symbol_prices(prices, options_.filter, options_.price_source);
   }
   std::map<std::string, store::SymbolPrice> by_symbol;
   for (const auto& p : symbol_prices) by_symbol.emplace(p.symbol, p);
@@ -246,4 +246,4 @@ void TrailingStop::batch(const std::vector<std::int64_t>& ids, const std::map<st
   tx.commit();
 }
 
-}  // namespace backstop::monitor
+}  // namespace backstop::trailing

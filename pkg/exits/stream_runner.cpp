@@ -1,4 +1,4 @@
-#include "monitor/stream_runner.h"
+#include "exits/stream_runner.h"
 
 #include <condition_variable>
 #include <map>
@@ -7,7 +7,7 @@
 
 #include "runtime/log.h"
 
-namespace backstop::monitor {
+namespace backstop::exits {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -49,7 +49,7 @@ class ExitQueue {
 };
 
 StreamRunner::StreamRunner(StopMonitor& claimer, StopMonitor& driver, store::MonitorRepository& repository,
-                           exchange::PriceStream& stream, store::ScanFilter filter, StreamOptions options)
+                           exchange::PriceStream& stream, store::ScanFilter filter, feed::StreamOptions options)
     : claimer_(claimer),
       driver_(driver),
       repository_(repository),
@@ -82,7 +82,7 @@ PassSummary StreamRunner::run(const std::atomic<bool>& stop) {
     }
   });
   try {
-    follow_prices(stream_, repository_, filter_, options_, stop,
+    feed::follow_prices(stream_, repository_, filter_, options_, stop,
                   [&](const exchange::PriceSnapshot& snapshot, core::TimePoint received) {
                     queue.push(claimer_.claim(snapshot, received, claimed_total));
                   });
@@ -97,4 +97,4 @@ PassSummary StreamRunner::run(const std::atomic<bool>& stop) {
   return claimed_total;
 }
 
-}  // namespace backstop::monitor
+}  // namespace backstop::exits

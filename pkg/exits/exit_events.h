@@ -11,7 +11,7 @@
 #include "core/projection.h"
 #include "exchange/exchange.h"
 
-namespace backstop::monitor {
+namespace backstop::exits {
 
 // The event for `record` of the exit `x`; `trigger_price` and `decisive` are
 // the claim's trigger price and the price the monitor acts on.
@@ -31,4 +31,4 @@ core::LotRules lot_rules(const exchange::SymbolRules& rules);
 // client's own request weight.
 bool counts_against_breaker(const exchange::ExchangeError& error);
 
-}  // namespace backstop::monitor
+}  // namespace backstop::exits

@@ -13,17 +13,17 @@
 #include <chrono>
 
 #include "exchange/price_stream.h"
-#include "monitor/price_feed.h"
-#include "monitor/stop_monitor.h"
+#include "exits/stop_monitor.h"
+#include "feed/price_feed.h"
 #include "store/monitor_repository.h"
 
-namespace backstop::monitor {
+namespace backstop::exits {
 
 class StreamRunner {
  public:
   // `claimer` and `driver` must use different connections (and exchange clients).
   StreamRunner(StopMonitor& claimer, StopMonitor& driver, store::MonitorRepository& repository,
-               exchange::PriceStream& stream, store::ScanFilter filter, StreamOptions options);
+               exchange::PriceStream& stream, store::ScanFilter filter, feed::StreamOptions options);
   // Runs until `stop` becomes true; returns everything it did.
   PassSummary run(const std::atomic<bool>& stop);
 
@@ -33,7 +33,7 @@ class StreamRunner {
   store::MonitorRepository& repository_;
   exchange::PriceStream& stream_;
   store::ScanFilter filter_;
-  StreamOptions options_;
+  feed::StreamOptions options_;
 };
 
-}  // namespace backstop::monitor
+}  // namespace backstop::exits

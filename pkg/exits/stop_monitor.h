@@ -31,7 +31,7 @@
 #include "exchange/exchange.h"
 #include "store/monitor_repository.h"
 
-namespace backstop::monitor {
+namespace backstop::exits {
 
 struct MonitorOptions {
   bool dry_run = false;
@@ -165,4 +165,4 @@ class StopMonitor {
   std::mt19937_64 random_;
 };
 
-}  // namespace backstop::monitor
+}  // namespace backstop::exits

@@ -15,7 +15,7 @@
 #include "exchange/price_stream.h"
 #include "store/monitor_repository.h"
 
-namespace backstop::monitor {
+namespace backstop::feed {
 
 struct StreamOptions {
   std::chrono::milliseconds backstop_interval{5000};
@@ -37,4 +37,4 @@ void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repo
                    const std::function<void(const exchange::PriceSnapshot&, core::TimePoint)>& on_prices,
                    const std::function<void()>& every_interval = {});
 
-}  // namespace backstop::monitor
+}  // namespace backstop::feed

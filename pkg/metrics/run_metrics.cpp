@@ -1,4 +1,4 @@
-#include "monitor/run_metrics.h"
+#include "metrics/run_metrics.h"
 
 #include <prometheus/gateway.h>
 #include <prometheus/gauge.h>
@@ -11,7 +11,7 @@
 #include "runtime/exit_code.h"
 #include "runtime/log.h"
 
-namespace backstop::monitor {
+namespace backstop::metrics {
 
 PushTarget parse_pushgateway_url(const std::string& url) {
   static const std::regex pattern(R"(^http://([A-Za-z0-9._-]+|\[[0-9a-fA-F:]+\]):([0-9]{1,5})/?$)");
@@ -51,21 +51,4 @@ int push_run_figures(const PushTarget& target, const std::string& prefix, const 
   return status;
 }
 
-int push_run_metrics(const PushTarget& target, const PassSummary& pass, bool success, double run_seconds) {
-  std::vector<RunFigure> figures = {
-      {"last_run_triggers", "Stops and targets found crossed in the last run", {}, static_cast<double>(pass.triggered)},
-  };
-  const char* const executions = "Exits of the last run by outcome";
-  figures.push_back({"last_run_executions", executions, {{"outcome", "executed"}}, static_cast<double>(pass.executed)});
-  figures.push_back({"last_run_executions", executions, {{"outcome", "failed"}}, static_cast<double>(pass.failed)});
-  figures.push_back({"last_run_executions", executions, {{"outcome", "pending"}}, static_cast<double>(pass.pending)});
-  figures.push_back(
-      {"last_run_executions", executions, {{"outcome", "duplicate"}}, static_cast<double>(pass.duplicates)});
-  for (const auto& [reason, n] : pass.blocked) {
-    figures.push_back({"last_run_blocked", "Exits held back by a guardrail in the last run, by reason",
-                       {{"reason", reason}}, static_cast<double>(n)});
-  }
-  return push_run_figures(target, "backstop_stop_monitor", figures, success, run_seconds);
-}
-
-}  // namespace backstop::monitor
+}  // namespace backstop::metrics

@@ -1,16 +1,16 @@
-#include "monitor/monitoring_collector.h"
+#include "metrics/monitoring_collector.h"
 
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include <chrono>
 
-#include "monitor/monitoring_metrics.h"
+#include "metrics/monitoring_metrics.h"
 #include "runtime/log.h"
 #include "store/db.h"
 #include "store/monitoring_repository.h"
 
-namespace backstop::monitor {
+namespace backstop::metrics {
 
 std::vector<prometheus::MetricFamily> DatabaseCollectable::Collect() const {
   std::lock_guard lock(mutex_);
@@ -44,4 +44,4 @@ std::vector<prometheus::MetricFamily> DatabaseCollectable::Collect() const {
   return families;
 }
 
-}  // namespace backstop::monitor
+}  // namespace backstop::metrics

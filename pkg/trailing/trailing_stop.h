@@ -26,7 +26,7 @@
 #include "store/monitor_repository.h"
 #include "store/trailing_repository.h"
 
-namespace backstop::monitor {
+namespace backstop::trailing {
 
 struct TrailingOptions {
   bool dry_run = false;
@@ -88,4 +88,4 @@ class TrailingStop {
   TrailingOptions options_;
 };
 
-}  // namespace backstop::monitor
+}  // namespace backstop::trailing

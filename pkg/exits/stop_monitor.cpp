@@ -1,4 +1,4 @@
-#include "monitor/stop_monitor.h"
+#include "exits/stop_monitor.h"
 
 #include <algorithm>
 #include <map>
@@ -10,14 +10,14 @@
 
 #include "core/exit.h"
 #include "core/guardrails.h"
-#include "monitor/exit_events.h"
-#include "monitor/price_feed.h"
+#include "exits/exit_events.h"
+#include "feed/price_feed.h"
 #include "runtime/fault.h"
 #include "runtime/log.h"
 #include "store/db.h"
 #include "store/event_store.h"
 
-namespace backstop::monitor {
+namespace backstop::exits {
 namespace {
 
 using core::Decimal;
@@ -231,7 +231,7 @@ void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, co
 std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& prices, core::TimePoint received,
                                             PassSummary& summary) {
   const std::vector<store::SymbolPrice> symbol_prices =
-      monitor::symbol_prices(prices, options_.filter, options_.price_source);
+      feed::symbol_prices(prices, options_.filter, options_.price_source);
   summary.symbols = static_cast<std::int64_t>(symbol_prices.size());
   // The scan runs in the claim's own transaction (a dry run only reads).
   std::optional<pqxx::work> tx;
@@ -920,4 +920,4 @@ void StopMonitor::record(std::span<Work> batch) {
   }
 }
 
-}  // namespace backstop::monitor
+}  // namespace backstop::exits

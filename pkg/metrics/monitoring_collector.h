@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace backstop::monitor {
+namespace backstop::metrics {
 
 class DatabaseCollectable : public prometheus::Collectable {
  public:
@@ -26,4 +26,4 @@ class DatabaseCollectable : public prometheus::Collectable {
   mutable std::unique_ptr<pqxx::connection> connection_;
 };
 
-}  // namespace backstop::monitor
+}  // namespace backstop::metrics

@@ -1,4 +1,4 @@
-#include "monitor/monitoring_metrics.h"
+#include "metrics/monitoring_metrics.h"
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -7,7 +7,7 @@
 
 #include <sstream>
 
-namespace backstop::monitor {
+namespace backstop::metrics {
 
 std::shared_ptr<prometheus::Registry> monitoring_registry(const store::MonitoringSnapshot& s) {
   auto registry = std::make_shared<prometheus::Registry>();
@@ -70,4 +70,4 @@ std::string monitoring_text(const store::MonitoringSnapshot& snapshot) {
   return out.str();
 }
 
-}  // namespace backstop::monitor
+}  // namespace backstop::metrics

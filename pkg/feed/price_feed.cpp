@@ -1,4 +1,4 @@
-#include "monitor/price_feed.h"
+#include "feed/price_feed.h"
 
 #include <algorithm>
 #include <condition_variable>
@@ -8,7 +8,7 @@
 
 #include "runtime/log.h"
 
-namespace backstop::monitor {
+namespace backstop::feed {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -144,4 +144,4 @@ void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repo
   }
 }
 
-}  // namespace backstop::monitor
+}  // namespace backstop::feed
