@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const binance::ProtocolError&) {
   }
   try {
-    backstop::exchange::PriceSnapshot snapshot;
+    backstop::core::PriceSnapshot snapshot;
     snapshot["BTCUSDT"].last = backstop::core::Decimal::from_integer(1);
     binance::merge_book_tickers(body, snapshot);
   } catch (const binance::ProtocolError&) {
@@ -39,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const binance::ProtocolError&) {
   }
   try {
-    (void)binance::parse_stream_message(body);
+    backstop::core::PriceSnapshot quotes;
+    (void)binance::merge_stream_message(body, quotes);
   } catch (const binance::ProtocolError&) {
   }
   (void)binance::parse_error_body(body);

@@ -25,6 +25,7 @@ nlohmann::json to_json(const exits::PassSummary& s) {
                       {"pending", s.pending},       {"resumed", s.resumed},     {"blocked", s.blocked},
                       {"seconds", s.seconds},       {"triggers", reports}};
   if (!s.error.empty()) j["error"] = s.error;
+  if (s.malformed_frames > 0) j["malformed_frames"] = s.malformed_frames;
   if (!s.claim_latencies_us.empty()) {
     std::vector<std::int64_t> sorted = s.claim_latencies_us;
     std::sort(sorted.begin(), sorted.end());
@@ -50,6 +51,7 @@ std::string to_text(const exits::PassSummary& s, bool dry_run) {
                 static_cast<long long>(s.executed), static_cast<long long>(s.failed),
                 static_cast<long long>(s.pending), static_cast<long long>(s.duplicates),
                 static_cast<long long>(s.resumed), blocked.empty() ? " none" : blocked.c_str(), s.seconds);
+  if (s.malformed_frames > 0) text += std::to_string(s.malformed_frames) + " malformed stream frames skipped\n";
   return text + (s.error.empty() ? "" : "error: " + s.error + "\n") + line;
 }
 

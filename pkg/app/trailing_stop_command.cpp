@@ -30,6 +30,7 @@ nlohmann::json to_json(const trailing::TrailingSummary& s) {
                       {"skipped", s.skipped},   {"invalid", s.invalid}, {"seconds", s.seconds},
                       {"adjustments", reports}};
   if (!s.error.empty()) j["error"] = s.error;
+  if (s.malformed_frames > 0) j["malformed_frames"] = s.malformed_frames;
   return j;
 }
 
@@ -48,6 +49,7 @@ std::string to_text(const trailing::TrailingSummary& s, bool dry_run) {
                 static_cast<long long>(s.adjusted), static_cast<long long>(s.armed),
                 static_cast<long long>(s.duplicates), static_cast<long long>(s.in_flight),
                 static_cast<long long>(s.skipped), static_cast<long long>(s.invalid), s.seconds);
+  if (s.malformed_frames > 0) text += std::to_string(s.malformed_frames) + " malformed stream frames skipped\n";
   return text + (s.error.empty() ? "" : "error: " + s.error + "\n") + line;
 }
 
@@ -101,10 +103,11 @@ runtime::ExitCode TrailingStopCommand::run(const runtime::CommonOptions& common)
       trailing::TrailingSummary total;
       feed::follow_prices(
           wiring.stream, wiring.repository, options.filter, wiring.options, stop,
-          [&](const exchange::PriceSnapshot& prices, core::TimePoint received) {
+          [&](const core::PriceSnapshot& prices, core::TimePoint received) {
             accumulate(total, trailing.run_on_prices(prices, received));
           },
           [&] { accumulate(total, trailing.run_pass()); });
+      total.malformed_frames = wiring.stream.malformed().frames;
       return report(std::move(total), loop_);
     };
     return session.run(passes);

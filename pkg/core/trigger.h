@@ -16,6 +16,7 @@
 #include "core/decimal.h"
 #include "core/event.h"
 #include "core/operation.h"
+#include "core/quote.h"
 
 namespace backstop::core {
 
@@ -24,12 +25,6 @@ namespace backstop::core {
 enum class PriceSource { kLast, kBook };
 [[nodiscard]] std::optional<PriceSource> parse_price_source(std::string_view text);
 [[nodiscard]] std::string_view to_string(PriceSource source);
-
-struct Quote {
-  Decimal last;
-  std::optional<Decimal> bid;
-  std::optional<Decimal> ask;
-};
 
 // The price that decides for a position of `side` (nullopt: the book side is missing).
 [[nodiscard]] std::optional<Decimal> decisive_price(const Quote& quote, Side side, PriceSource source);

@@ -1,6 +1,8 @@
 // Binance's combined <symbol>@trade / <symbol>@bookTicker streams over a WebSocket.
 #include <cctype>
+#include <mutex>
 
+#include "exchange/binance_protocol.h"
 #include "exchange/price_stream.h"
 
 namespace backstop::exchange {
@@ -12,7 +14,7 @@ class BinancePriceStream : public PriceStream {
       : base_url_(std::move(base_url)), socket_(std::move(socket)) {}
   ~BinancePriceStream() override { close(); }
 
-  void open(const std::vector<std::string>& symbols, bool book, std::function<void(binance::StreamTick)> on_tick,
+  void open(const std::vector<std::string>& symbols, bool book, OnQuote on_quote,
             std::function<void(std::string)> on_closed) override {
     std::string streams;
     for (const auto& symbol : symbols) {
@@ -20,24 +22,58 @@ class BinancePriceStream : public PriceStream {
       for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       streams += (streams.empty() ? "" : "/") + lower + (book ? "@bookTicker" : "@trade");
     }
+    socket_->close();  // no message of the previous connection after the reset below
+    {
+      const std::lock_guard lock(mutex_);
+      quotes_.clear();  // a trade-less book stream takes its last price from its own first bid again
+    }
     net::WebSocket::Handlers handlers;
-    handlers.on_message = [on_tick](const std::string& text) {
-      try {
-        if (auto tick = binance::parse_stream_message(text)) on_tick(std::move(*tick));
-      } catch (const std::exception&) {
-        // A malformed message is dropped; the next tick or the REST backstop covers it.
+    handlers.on_message = [this, on_quote = std::move(on_quote)](const std::string& text) {
+      std::optional<binance::StreamUpdate> update;
+      core::Quote quote;
+      {
+        const std::lock_guard lock(mutex_);
+        try {
+          update = binance::merge_stream_message(text, quotes_);
+        } catch (const binance::ProtocolError& e) {
+          count_malformed(e.what());
+          return;
+        }
+        if (!update) return;
+        quote = quotes_[update->symbol];
       }
+      std::optional<std::chrono::system_clock::time_point> traded_at;
+      if (update->trade_time_ms > 0) {
+        traded_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(update->trade_time_ms));
+      }
+      on_quote(update->symbol, quote, traded_at);
     };
-    handlers.on_unreadable = [](const std::string&) {};
+    handlers.on_unreadable = [this](const std::string& error) {
+      const std::lock_guard lock(mutex_);
+      count_malformed("unreadable frame: " + error);
+    };
     handlers.on_closed = std::move(on_closed);
     socket_->open(base_url_ + "/stream?streams=" + streams, std::move(handlers));
   }
 
   void close() override { socket_->close(); }
 
+  [[nodiscard]] Malformed malformed() const override {
+    const std::lock_guard lock(mutex_);
+    return malformed_;
+  }
+
  private:
+  void count_malformed(std::string error) {  // under mutex_
+    ++malformed_.frames;
+    malformed_.last_error = std::move(error);
+  }
+
   std::string base_url_;
-  std::unique_ptr<net::WebSocket> socket_;
+  mutable std::mutex mutex_;
+  PriceSnapshot quotes_;  // the latest quote per symbol of the current connection
+  Malformed malformed_;
+  std::unique_ptr<net::WebSocket> socket_;  // last: destroyed first, while the state its handlers use still exists
 };
 
 }  // namespace

@@ -182,23 +182,28 @@ std::int64_t parse_server_time(std::string_view body) {
   return integer_field(parse_json(body, "time"), "serverTime", "time");
 }
 
-std::optional<StreamTick> parse_stream_message(std::string_view body) {
+std::optional<StreamUpdate> merge_stream_message(std::string_view body, PriceSnapshot& quotes) {
   const json document = parse_json(body, "stream message");
   if (!document.is_object()) throw ProtocolError("stream message: expected a JSON object");
   const json& data = document.contains("data") ? document["data"] : document;  // combined streams wrap it
   const std::string where = "stream message";
   if (!data.is_object() || !data.contains("s")) return std::nullopt;  // e.g. {"result":null,"id":1}
-  StreamTick tick;
-  tick.symbol = text_field(data, "s", where);
+  StreamUpdate update;
+  update.symbol = text_field(data, "s", where);
   if (data.contains("e")) {
     if (text_field(data, "e", where) != "trade") return std::nullopt;
-    tick.last = decimal_field(data, "p", where);
-    tick.event_time_ms = integer_field(data, "T", where);
+    const Decimal last = decimal_field(data, "p", where);
+    update.trade_time_ms = integer_field(data, "T", where);
+    quotes[update.symbol].last = last;
   } else {
-    tick.bid = decimal_field(data, "b", where);
-    tick.ask = decimal_field(data, "a", where);
+    const Decimal bid = decimal_field(data, "b", where);
+    const Decimal ask = decimal_field(data, "a", where);
+    core::Quote& quote = quotes[update.symbol];
+    quote.bid = bid;
+    quote.ask = ask;
+    if (quote.last.is_zero()) quote.last = bid;  // book-only streams
   }
-  return tick;
+  return update;
 }
 
 ErrorBody parse_error_body(std::string_view body) {

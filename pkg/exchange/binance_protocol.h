@@ -30,15 +30,15 @@ Order parse_order(std::string_view body);                           // POST/GET 
 std::int64_t parse_server_time(std::string_view body);              // GET /api/v3/time
 
 // One WebSocket message of a (combined) <symbol>@trade or <symbol>@bookTicker
-// stream; nullopt for messages that carry no price (subscription replies).
-struct StreamTick {
+// stream, folded into `quotes` (the latest quote per symbol): a trade sets
+// last; a book ticker sets bid and ask, and last too while no trade has (a
+// book-only stream). Returns the symbol it moved, nullopt for messages that
+// carry no price (subscription replies); `quotes` is unchanged when it throws.
+struct StreamUpdate {
   std::string symbol;
-  std::optional<Decimal> last;  // trade price
-  std::optional<Decimal> bid;   // bookTicker
-  std::optional<Decimal> ask;
-  std::int64_t event_time_ms = 0;
+  std::int64_t trade_time_ms = 0;  // the trade's time; 0 for a book ticker, which carries none
 };
-std::optional<StreamTick> parse_stream_message(std::string_view body);
+std::optional<StreamUpdate> merge_stream_message(std::string_view body, PriceSnapshot& quotes);
 
 // Error code and message of an error body {"code":-2010,"msg":"..."}; code 0
 // and the raw text (shortened) when the body is not that shape.

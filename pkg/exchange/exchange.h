@@ -20,6 +20,7 @@
 
 #include "core/decimal.h"
 #include "core/operation.h"
+#include "core/quote.h"
 
 namespace backstop::exchange {
 
@@ -52,12 +53,7 @@ class Result {
   std::variant<T, ExchangeError> state_;
 };
 
-struct Quote {
-  Decimal last;
-  std::optional<Decimal> bid;
-  std::optional<Decimal> ask;
-};
-using PriceSnapshot = std::map<std::string, Quote>;  // by symbol
+using core::PriceSnapshot;
 
 // LOT_SIZE / MARKET_LOT_SIZE / MIN_NOTIONAL / NOTIONAL / PRICE_FILTER of one symbol.
 struct SymbolRules {

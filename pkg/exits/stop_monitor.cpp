@@ -90,6 +90,7 @@ void accumulate(PassSummary& total, const PassSummary& pass) {
   total.resumed += pass.resumed;
   total.dust += pass.dust;
   total.quarantined += pass.quarantined;
+  total.malformed_frames += pass.malformed_frames;
   for (const auto& [reason, n] : pass.blocked) total.blocked[reason] += n;
   total.reports.insert(total.reports.end(), pass.reports.begin(), pass.reports.end());
   total.claim_latencies_us.insert(total.claim_latencies_us.end(), pass.claim_latencies_us.begin(),
@@ -131,7 +132,7 @@ PassSummary StopMonitor::run_pass() {
   return summary;
 }
 
-PassSummary StopMonitor::run_on_prices(const exchange::PriceSnapshot& prices, core::TimePoint received) {
+PassSummary StopMonitor::run_on_prices(const core::PriceSnapshot& prices, core::TimePoint received) {
   const auto start = std::chrono::steady_clock::now();
   PassSummary summary;
   resumed_.clear();
@@ -171,8 +172,7 @@ struct StopMonitor::Work {
   }
 };
 
-void StopMonitor::resume_unfinished(const exchange::PriceSnapshot* prices, core::TimePoint received,
-                                    PassSummary& summary) {
+void StopMonitor::resume_unfinished(const core::PriceSnapshot* prices, core::TimePoint received, PassSummary& summary) {
   std::vector<core::Execution> unfinished;
   std::vector<std::int64_t> operation_ids;
   for (core::Execution& x : repository_.unfinished(options_.filter)) {
@@ -192,8 +192,7 @@ void StopMonitor::resume_unfinished(const exchange::PriceSnapshot* prices, core:
     w.price_time = received;
     if (prices != nullptr) {
       if (const auto q = prices->find(x.symbol); q != prices->end()) {
-        w.price = core::decisive_price(core::Quote{q->second.last, q->second.bid, q->second.ask}, w.position.side,
-                                       options_.price_source);
+        w.price = core::decisive_price(q->second, w.position.side, options_.price_source);
       }
     }
     works.push_back(std::move(w));
@@ -223,12 +222,12 @@ void StopMonitor::count_outcome(const std::string& outcome, PassSummary& summary
   if (outcome.rfind("blocked:", 0) == 0) ++summary.blocked[outcome.substr(8)];
 }
 
-void StopMonitor::evaluate_and_execute(const exchange::PriceSnapshot& prices, core::TimePoint received,
+void StopMonitor::evaluate_and_execute(const core::PriceSnapshot& prices, core::TimePoint received,
                                        PassSummary& summary) {
   drive_claimed(claim(prices, received, summary), summary);
 }
 
-std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& prices, core::TimePoint received,
+std::vector<ClaimedExit> StopMonitor::claim(const core::PriceSnapshot& prices, core::TimePoint received,
                                             PassSummary& summary) {
   const std::vector<store::SymbolPrice> symbol_prices =
       feed::symbol_prices(prices, options_.filter, options_.price_source);
@@ -262,9 +261,7 @@ std::vector<ClaimedExit> StopMonitor::claim(const exchange::PriceSnapshot& price
   // it again until this transaction ends).
   std::vector<std::pair<core::ProtectedPosition, Decimal>> crossed;
   for (const core::ProtectedPosition& position : candidates) {
-    const exchange::Quote& quote = prices.at(position.symbol);
-    const auto price = core::decisive_price(core::Quote{quote.last, quote.bid, quote.ask}, position.side,
-                                            options_.price_source);
+    const auto price = core::decisive_price(prices.at(position.symbol), position.side, options_.price_source);
     if (price && evaluate_row(position, *price)) crossed.emplace_back(position, *price);
   }
   std::map<std::int64_t, core::ProtectedPosition> held;

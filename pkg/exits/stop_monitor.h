@@ -76,6 +76,7 @@ struct PassSummary {
   std::int64_t resumed = 0;  // unfinished executions picked up
   std::int64_t dust = 0;
   std::int64_t quarantined = 0;  // exits whose own error was isolated (BLOCKED QUARANTINED)
+  std::int64_t malformed_frames = 0;            // --stream: frames of the price stream skipped as malformed
   std::map<std::string, std::int64_t> blocked;  // by reason
   std::vector<TriggerReport> reports;
   double seconds = 0;
@@ -103,20 +104,19 @@ class StopMonitor {
   PassSummary run_pass();
   // A pass on prices that arrived from a stream (one or more symbols), without
   // the REST snapshot. `received` is when the prices were received.
-  PassSummary run_on_prices(const exchange::PriceSnapshot& prices, core::TimePoint received);
+  PassSummary run_on_prices(const core::PriceSnapshot& prices, core::TimePoint received);
 
   // The two halves of evaluating prices, for callers that claim on one thread
   // (fast: evaluation + one transaction) and drive on another (orders):
   // claim() commits the STOP_TRIGGERED events and the checkpoint;
   // drive_claimed() takes each exit to a terminal state (or a block).
-  std::vector<ClaimedExit> claim(const exchange::PriceSnapshot& prices, core::TimePoint received,
-                                 PassSummary& summary);
+  std::vector<ClaimedExit> claim(const core::PriceSnapshot& prices, core::TimePoint received, PassSummary& summary);
   void drive_claimed(std::vector<ClaimedExit> claimed, PassSummary& summary);
 
  private:
   struct Work;  // one execution being driven to a terminal state
-  void evaluate_and_execute(const exchange::PriceSnapshot& prices, core::TimePoint received, PassSummary& summary);
-  void resume_unfinished(const exchange::PriceSnapshot* prices, core::TimePoint received, PassSummary& summary);
+  void evaluate_and_execute(const core::PriceSnapshot& prices, core::TimePoint received, PassSummary& summary);
+  void resume_unfinished(const core::PriceSnapshot* prices, core::TimePoint received, PassSummary& summary);
   static void count_outcome(const std::string& outcome, PassSummary& summary);
   // Each work to a terminal state, a block or "pending", batch_size at a time:
   //   lock the tokens (those another process holds are "locked") → read their

@@ -83,9 +83,9 @@ PassSummary StreamRunner::run(const std::atomic<bool>& stop) {
   });
   try {
     feed::follow_prices(stream_, repository_, filter_, options_, stop,
-                  [&](const exchange::PriceSnapshot& snapshot, core::TimePoint received) {
-                    queue.push(claimer_.claim(snapshot, received, claimed_total));
-                  });
+                        [&](const core::PriceSnapshot& snapshot, core::TimePoint received) {
+                          queue.push(claimer_.claim(snapshot, received, claimed_total));
+                        });
   } catch (...) {
     queue.finish();
     driver.join();
@@ -94,6 +94,7 @@ PassSummary StreamRunner::run(const std::atomic<bool>& stop) {
   queue.finish();
   driver.join();
   accumulate(claimed_total, driven_total);
+  claimed_total.malformed_frames = stream_.malformed().frames;
   return claimed_total;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -13,24 +14,21 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// At most one warning per this long about malformed stream frames, however many arrive.
+constexpr std::chrono::seconds kMalformedLogInterval{10};
+
 // Ticks handed from the stream's thread to the monitor's: latest quote per symbol.
 class TickBox {
  public:
-  void put(const exchange::binance::StreamTick& tick) {
+  void put(const std::string& symbol, const core::Quote& quote,
+           std::optional<std::chrono::system_clock::time_point> traded_at) {
     std::lock_guard lock(mutex_);
-    exchange::Quote& q = known_[tick.symbol];
-    if (tick.last) q.last = *tick.last;
-    if (tick.bid) q.bid = tick.bid;
-    if (tick.ask) q.ask = tick.ask;
-    if (!tick.last && q.last.is_zero() && tick.bid) q.last = *tick.bid;  // book-only streams
-    pending_[tick.symbol] = q;
+    pending_[symbol] = quote;
     // A price is as old as the trade it reports (the exchange's trade time), not
     // as its arrival: a lagging stream must count as stale. Book tickers carry
     // no time; they are dated by their arrival.
     auto at = std::chrono::system_clock::now();
-    if (tick.event_time_ms > 0) {
-      at = std::min(at, std::chrono::system_clock::time_point(std::chrono::milliseconds(tick.event_time_ms)));
-    }
+    if (traded_at) at = std::min(at, *traded_at);
     if (!oldest_ || at < *oldest_) oldest_ = at;
     ready_.notify_one();
   }
@@ -41,7 +39,7 @@ class TickBox {
     ready_.notify_one();
   }
   // Waits until ticks arrive, the stream closes or `until`.
-  bool take(Clock::time_point until, exchange::PriceSnapshot& snapshot, std::chrono::system_clock::time_point& received) {
+  bool take(Clock::time_point until, core::PriceSnapshot& snapshot, std::chrono::system_clock::time_point& received) {
     std::unique_lock lock(mutex_);
     ready_.wait_until(lock, until, [&] { return !pending_.empty() || closed_; });
     if (pending_.empty()) return false;
@@ -60,7 +58,7 @@ class TickBox {
  private:
   std::mutex mutex_;
   std::condition_variable ready_;
-  exchange::PriceSnapshot known_, pending_;
+  core::PriceSnapshot pending_;
   std::optional<std::chrono::system_clock::time_point> oldest_;
   bool closed_ = false;
   std::string close_reason_;
@@ -68,7 +66,7 @@ class TickBox {
 
 }  // namespace
 
-std::vector<store::SymbolPrice> symbol_prices(const exchange::PriceSnapshot& prices, const store::ScanFilter& filter,
+std::vector<store::SymbolPrice> symbol_prices(const core::PriceSnapshot& prices, const store::ScanFilter& filter,
                                               core::PriceSource source) {
   std::vector<store::SymbolPrice> result;
   for (const auto& [symbol, quote] : prices) {
@@ -76,18 +74,17 @@ std::vector<store::SymbolPrice> symbol_prices(const exchange::PriceSnapshot& pri
         std::find(filter.symbols.begin(), filter.symbols.end(), symbol) == filter.symbols.end()) {
       continue;
     }
-    const core::Quote q{quote.last, quote.bid, quote.ask};
-    const auto long_exit = core::decisive_price(q, core::Side::kBuy, source);
-    const auto short_exit = core::decisive_price(q, core::Side::kSell, source);
+    const auto long_exit = core::decisive_price(quote, core::Side::kBuy, source);
+    const auto short_exit = core::decisive_price(quote, core::Side::kSell, source);
     if (!long_exit || !short_exit) continue;  // book side missing: nothing to compare
     result.push_back({symbol, *long_exit, *short_exit});
   }
   return result;
 }
 
-void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repository,
-                   const store::ScanFilter& filter, const StreamOptions& options, const std::atomic<bool>& stop,
-                   const std::function<void(const exchange::PriceSnapshot&, core::TimePoint)>& on_prices,
+void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repository, const store::ScanFilter& filter,
+                   const StreamOptions& options, const std::atomic<bool>& stop,
+                   const std::function<void(const core::PriceSnapshot&, core::TimePoint)>& on_prices,
                    const std::function<void()>& every_interval) {
   auto next_interval = Clock::now();
   auto tick_interval = [&] {
@@ -98,6 +95,21 @@ void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repo
       log::error("backstop pass failed", {{"error", e.what()}});
     }
     next_interval = Clock::now() + options.backstop_interval;
+  };
+  // The stream counts the frames it skipped as malformed; a warning says how
+  // many since the last one, at most every kMalformedLogInterval (a broken
+  // feed would otherwise log on every frame).
+  std::int64_t malformed_reported = 0;
+  auto next_malformed_report = Clock::now();
+  auto report_malformed = [&](bool now) {
+    if (!now && Clock::now() < next_malformed_report) return;
+    const exchange::PriceStream::Malformed malformed = stream.malformed();
+    if (malformed.frames == malformed_reported) return;
+    log::warn("malformed price stream frames skipped", {{"frames", malformed.frames - malformed_reported},
+                                                        {"total", malformed.frames},
+                                                        {"last_error", malformed.last_error}});
+    malformed_reported = malformed.frames;
+    next_malformed_report = Clock::now() + kMalformedLogInterval;
   };
   auto sleep_until_stop = [&](std::chrono::milliseconds duration) {
     const auto until = Clock::now() + duration;
@@ -116,7 +128,9 @@ void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repo
     TickBox box;
     try {
       stream.open(
-          symbols, options.book, [&box](exchange::binance::StreamTick tick) { box.put(tick); },
+          symbols, options.book,
+          [&box](const std::string& symbol, const core::Quote& quote,
+                 std::optional<std::chrono::system_clock::time_point> traded_at) { box.put(symbol, quote, traded_at); },
           [&box](std::string reason) { box.closed(reason); });
     } catch (const std::exception& e) {
       log::warn("price stream unavailable; relying on REST passes", {{"error", e.what()}});
@@ -127,21 +141,24 @@ void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repo
     auto next_refresh = Clock::now() + options.backstop_interval;
     std::string reason;
     while (!stop && !box.is_closed(reason)) {
-      exchange::PriceSnapshot snapshot;
+      core::PriceSnapshot snapshot;
       std::chrono::system_clock::time_point received;
       if (box.take(Clock::now() + std::chrono::milliseconds(100), snapshot, received)) on_prices(snapshot, received);
       tick_interval();
+      report_malformed(false);
       if (Clock::now() >= next_refresh) {
         next_refresh = Clock::now() + options.backstop_interval;
         if (repository.active_symbols(filter) != symbols) break;  // resubscribe to the new set
       }
     }
     stream.close();
+    report_malformed(false);
     if (box.is_closed(reason)) {
       log::warn("price stream closed; reconnecting", {{"reason", reason}});
       sleep_until_stop(options.reconnect_delay);
     }
   }
+  report_malformed(true);
 }
 
 }  // namespace backstop::feed

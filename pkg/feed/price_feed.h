@@ -1,8 +1,9 @@
 // Following a live price stream for the symbols that have ACTIVE operations:
 // ticks are coalesced per symbol (the latest price wins) and handed over in
 // batches; the subscription follows the set of symbols, and a closed or
-// unavailable stream is reopened after a delay. Used by stop-monitor --stream
-// (claims) and trailing-stop --stream (adjustments).
+// unavailable stream is reopened after a delay; malformed frames the stream
+// skipped are logged, rate-limited. Used by stop-monitor --stream (claims) and
+// trailing-stop --stream (adjustments).
 #pragma once
 
 #include <atomic>
@@ -10,8 +11,8 @@
 #include <functional>
 #include <vector>
 
+#include "core/quote.h"
 #include "core/trigger.h"
-#include "exchange/exchange.h"
 #include "exchange/price_stream.h"
 #include "store/monitor_repository.h"
 
@@ -26,15 +27,15 @@ struct StreamOptions {
 // The prices a pass compares, per symbol of `prices` that `filter` lets
 // through: what a long's exit meets and what a short's exit meets under
 // `source` (symbols missing a book side are left out).
-std::vector<store::SymbolPrice> symbol_prices(const exchange::PriceSnapshot& prices, const store::ScanFilter& filter,
+std::vector<store::SymbolPrice> symbol_prices(const core::PriceSnapshot& prices, const store::ScanFilter& filter,
                                               core::PriceSource source);
 
 // Runs until `stop`: on_prices gets each batch of ticks with when its oldest
 // tick arrived; every_interval (if set) runs once at the start and then every
 // backstop_interval, whether or not the stream is up.
-void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repository,
-                   const store::ScanFilter& filter, const StreamOptions& options, const std::atomic<bool>& stop,
-                   const std::function<void(const exchange::PriceSnapshot&, core::TimePoint)>& on_prices,
+void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repository, const store::ScanFilter& filter,
+                   const StreamOptions& options, const std::atomic<bool>& stop,
+                   const std::function<void(const core::PriceSnapshot&, core::TimePoint)>& on_prices,
                    const std::function<void()>& every_interval = {});
 
 }  // namespace backstop::feed

@@ -104,6 +104,7 @@ void accumulate(TrailingSummary& total, const TrailingSummary& pass) {
   total.in_flight += pass.in_flight;
   total.skipped += pass.skipped;
   total.invalid += pass.invalid;
+  total.malformed_frames += pass.malformed_frames;
   total.reports.insert(total.reports.end(), pass.reports.begin(), pass.reports.end());
   total.seconds += pass.seconds;
   if (pass.price_error) {
@@ -133,7 +134,7 @@ TrailingSummary TrailingStop::run_pass() {
   return summary;
 }
 
-TrailingSummary TrailingStop::run_on_prices(const exchange::PriceSnapshot& prices, core::TimePoint received) {
+TrailingSummary TrailingStop::run_on_prices(const core::PriceSnapshot& prices, core::TimePoint received) {
   const auto start = std::chrono::steady_clock::now();
   TrailingSummary summary;
   run(prices, received, false, summary);
@@ -141,7 +142,7 @@ TrailingSummary TrailingStop::run_on_prices(const exchange::PriceSnapshot& price
   return summary;
 }
 
-void TrailingStop::run(const exchange::PriceSnapshot& prices, core::TimePoint received, bool unarmed,
+void TrailingStop::run(const core::PriceSnapshot& prices, core::TimePoint received, bool unarmed,
                        TrailingSummary& summary) {
   std::vector<store::SymbolPrice> symbol_prices;
   const auto age = std::chrono::system_clock::now() - received;

@@ -61,6 +61,7 @@ struct TrailingSummary {
   std::int64_t in_flight = 0;  // left alone: an exit is under way
   std::int64_t skipped = 0;    // closed meanwhile, or locked by another process right now
   std::int64_t invalid = 0;    // cannot trail (reported with the reason, kept in trail_error)
+  std::int64_t malformed_frames = 0;  // --stream: frames of the price stream skipped as malformed
   std::vector<AdjustmentReport> reports;
   double seconds = 0;
   bool price_error = false;
@@ -76,10 +77,10 @@ class TrailingStop {
   // A full pass: REST prices, woken and not-yet-computed operations.
   TrailingSummary run_pass();
   // Stream ticks: only the operations these prices woke.
-  TrailingSummary run_on_prices(const exchange::PriceSnapshot& prices, core::TimePoint received);
+  TrailingSummary run_on_prices(const core::PriceSnapshot& prices, core::TimePoint received);
 
  private:
-  void run(const exchange::PriceSnapshot& prices, core::TimePoint received, bool unarmed, TrailingSummary& summary);
+  void run(const core::PriceSnapshot& prices, core::TimePoint received, bool unarmed, TrailingSummary& summary);
   void batch(const std::vector<std::int64_t>& ids, const std::map<std::string, store::SymbolPrice>& prices,
              TrailingSummary& summary);
 

@@ -142,22 +142,33 @@ TEST(ClientOrderId, DeterministicAndBinanceCompatible) {
 namespace backstop::exchange {
 namespace {
 TEST(BinanceStream, TradeBookAndOtherMessages) {
-  const auto trade = binance::parse_stream_message(
+  PriceSnapshot quotes;
+  const auto trade = binance::merge_stream_message(
       R"({"stream":"btcusdt@trade","data":{"e":"trade","E":1672515782136,"s":"BTCUSDT","t":12345,
-      "p":"93000.10000000","q":"0.01000000","T":1672515782130,"m":true,"M":true}})");
+      "p":"93000.10000000","q":"0.01000000","T":1672515782130,"m":true,"M":true}})",
+      quotes);
   ASSERT_TRUE(trade);
   EXPECT_EQ(trade->symbol, "BTCUSDT");
-  EXPECT_EQ(trade->last, Decimal::parse("93000.1"));
-  EXPECT_EQ(trade->event_time_ms, 1672515782130);
-  const auto book = binance::parse_stream_message(
-      R"({"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21","a":"25.36520000","A":"40.66"})");
+  EXPECT_EQ(trade->trade_time_ms, 1672515782130);
+  EXPECT_EQ(quotes["BTCUSDT"].last, Decimal::parse("93000.1"));
+  EXPECT_FALSE(quotes["BTCUSDT"].bid);
+  const auto book = binance::merge_stream_message(
+      R"({"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21","a":"25.36520000","A":"40.66"})", quotes);
   ASSERT_TRUE(book);
-  EXPECT_EQ(book->bid, Decimal::parse("25.3519"));
-  EXPECT_EQ(book->ask, Decimal::parse("25.3652"));
-  EXPECT_FALSE(book->last);
-  EXPECT_FALSE(binance::parse_stream_message(R"({"result":null,"id":1})"));
-  EXPECT_THROW((void)binance::parse_stream_message(R"({"e":"trade","s":"X","p":1,"T":1})"), binance::ProtocolError);
-  EXPECT_THROW((void)binance::parse_stream_message("not json"), binance::ProtocolError);
+  EXPECT_EQ(book->symbol, "BNBUSDT");
+  EXPECT_EQ(book->trade_time_ms, 0);  // a book ticker carries no time
+  EXPECT_EQ(quotes["BNBUSDT"].bid, Decimal::parse("25.3519"));
+  EXPECT_EQ(quotes["BNBUSDT"].ask, Decimal::parse("25.3652"));
+  EXPECT_EQ(quotes["BNBUSDT"].last, Decimal::parse("25.3519"));  // book-only: the bid until a trade
+  (void)binance::merge_stream_message(R"({"s":"BNBUSDT","b":"25.4","a":"25.5"})", quotes);
+  EXPECT_EQ(quotes["BNBUSDT"].last, Decimal::parse("25.3519"));  // kept once set
+  EXPECT_EQ(quotes["BNBUSDT"].bid, Decimal::parse("25.4"));
+  EXPECT_FALSE(binance::merge_stream_message(R"({"result":null,"id":1})", quotes));
+  EXPECT_THROW((void)binance::merge_stream_message(R"({"e":"trade","s":"X","p":1,"T":1})", quotes),
+               binance::ProtocolError);
+  EXPECT_THROW((void)binance::merge_stream_message(R"({"s":"Y","b":"1","a":2})", quotes), binance::ProtocolError);
+  EXPECT_THROW((void)binance::merge_stream_message("not json", quotes), binance::ProtocolError);
+  EXPECT_EQ(quotes.count("X") + quotes.count("Y"), 0u);  // a refused message leaves no trace
 }
 }  // namespace
 }  // namespace backstop::exchange
