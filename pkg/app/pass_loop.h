@@ -24,7 +24,7 @@
 #include "runtime/log.h"
 #include "store/monitor_repository.h"
 
-namespace backstop::monitor {
+namespace backstop::metrics {
 struct PushTarget;
 }
 
