@@ -103,8 +103,8 @@ runtime::ExitCode TrailingStopCommand::run(const runtime::CommonOptions& common)
       trailing::TrailingSummary total;
       feed::follow_prices(
           wiring.stream, wiring.repository, options.filter, wiring.options, stop,
-          [&](const core::PriceSnapshot& prices, core::TimePoint received) {
-            accumulate(total, trailing.run_on_prices(prices, received));
+          [&](const core::PriceSnapshot& prices, const feed::BatchTimes& times) {
+            accumulate(total, trailing.run_on_prices(prices, times.priced));
           },
           [&] { accumulate(total, trailing.run_pass()); });
       total.malformed_frames = wiring.stream.malformed().frames;

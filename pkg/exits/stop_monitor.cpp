@@ -228,7 +228,7 @@ void StopMonitor::evaluate_and_execute(const core::PriceSnapshot& prices, core::
 }
 
 std::vector<ClaimedExit> StopMonitor::claim(const core::PriceSnapshot& prices, core::TimePoint received,
-                                            PassSummary& summary) {
+                                            PassSummary& summary, std::optional<core::TimePoint> arrived) {
   const std::vector<store::SymbolPrice> symbol_prices =
       feed::symbol_prices(prices, options_.filter, options_.price_source);
   summary.symbols = static_cast<std::int64_t>(symbol_prices.size());
@@ -325,7 +325,8 @@ std::vector<ClaimedExit> StopMonitor::claim(const core::PriceSnapshot& prices, c
       tx->commit();
     }
     const std::int64_t latency_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now() - received).count();
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now() - arrived.value_or(received))
+            .count();
     for (ClaimedExit& c : claimed) {
       TriggerReport& report = c.report;
       if (won.count(report.token) == 0) {

@@ -110,7 +110,10 @@ class StopMonitor {
   // (fast: evaluation + one transaction) and drive on another (orders):
   // claim() commits the STOP_TRIGGERED events and the checkpoint;
   // drive_claimed() takes each exit to a terminal state (or a block).
-  std::vector<ClaimedExit> claim(const core::PriceSnapshot& prices, core::TimePoint received, PassSummary& summary);
+  // `received`: how old the prices are (staleness); `arrived`: when they were
+  // received here, where the claim latency starts (default: `received`).
+  std::vector<ClaimedExit> claim(const core::PriceSnapshot& prices, core::TimePoint received, PassSummary& summary,
+                                 std::optional<core::TimePoint> arrived = std::nullopt);
   void drive_claimed(std::vector<ClaimedExit> claimed, PassSummary& summary);
 
  private:

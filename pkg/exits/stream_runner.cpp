@@ -83,8 +83,8 @@ PassSummary StreamRunner::run(const std::atomic<bool>& stop) {
   });
   try {
     feed::follow_prices(stream_, repository_, filter_, options_, stop,
-                        [&](const core::PriceSnapshot& snapshot, core::TimePoint received) {
-                          queue.push(claimer_.claim(snapshot, received, claimed_total));
+                        [&](const core::PriceSnapshot& snapshot, const feed::BatchTimes& times) {
+                          queue.push(claimer_.claim(snapshot, times.priced, claimed_total, times.arrived));
                         });
   } catch (...) {
     queue.finish();

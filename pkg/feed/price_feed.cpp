@@ -27,9 +27,13 @@ class TickBox {
     // A price is as old as the trade it reports (the exchange's trade time), not
     // as its arrival: a lagging stream must count as stale. Book tickers carry
     // no time; they are dated by their arrival.
-    auto at = std::chrono::system_clock::now();
-    if (traded_at) at = std::min(at, *traded_at);
-    if (!oldest_ || at < *oldest_) oldest_ = at;
+    const auto now = std::chrono::system_clock::now();
+    const auto priced = traded_at ? std::min(now, *traded_at) : now;
+    if (!oldest_ || priced < oldest_->priced) {
+      oldest_ = BatchTimes{priced, oldest_ ? std::min(oldest_->arrived, now) : now};
+    } else {
+      oldest_->arrived = std::min(oldest_->arrived, now);
+    }
     ready_.notify_one();
   }
   void closed(const std::string& reason) {
@@ -39,13 +43,13 @@ class TickBox {
     ready_.notify_one();
   }
   // Waits until ticks arrive, the stream closes or `until`.
-  bool take(Clock::time_point until, core::PriceSnapshot& snapshot, std::chrono::system_clock::time_point& received) {
+  bool take(Clock::time_point until, core::PriceSnapshot& snapshot, BatchTimes& times) {
     std::unique_lock lock(mutex_);
     ready_.wait_until(lock, until, [&] { return !pending_.empty() || closed_; });
     if (pending_.empty()) return false;
     snapshot.swap(pending_);
     pending_.clear();
-    received = *oldest_;  // the oldest tick of the batch: conservative for staleness and latency
+    times = *oldest_;  // the oldest tick of the batch: conservative for staleness and latency
     oldest_.reset();
     return true;
   }
@@ -59,7 +63,7 @@ class TickBox {
   std::mutex mutex_;
   std::condition_variable ready_;
   core::PriceSnapshot pending_;
-  std::optional<std::chrono::system_clock::time_point> oldest_;
+  std::optional<BatchTimes> oldest_;
   bool closed_ = false;
   std::string close_reason_;
 };
@@ -84,7 +88,7 @@ std::vector<store::SymbolPrice> symbol_prices(const core::PriceSnapshot& prices,
 
 void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repository, const store::ScanFilter& filter,
                    const StreamOptions& options, const std::atomic<bool>& stop,
-                   const std::function<void(const core::PriceSnapshot&, core::TimePoint)>& on_prices,
+                   const std::function<void(const core::PriceSnapshot&, const BatchTimes&)>& on_prices,
                    const std::function<void()>& every_interval) {
   auto next_interval = Clock::now();
   auto tick_interval = [&] {
@@ -142,8 +146,8 @@ void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repo
     std::string reason;
     while (!stop && !box.is_closed(reason)) {
       core::PriceSnapshot snapshot;
-      std::chrono::system_clock::time_point received;
-      if (box.take(Clock::now() + std::chrono::milliseconds(100), snapshot, received)) on_prices(snapshot, received);
+      BatchTimes times;
+      if (box.take(Clock::now() + std::chrono::milliseconds(100), snapshot, times)) on_prices(snapshot, times);
       tick_interval();
       report_malformed(false);
       if (Clock::now() >= next_refresh) {

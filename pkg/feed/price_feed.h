@@ -30,12 +30,21 @@ struct StreamOptions {
 std::vector<store::SymbolPrice> symbol_prices(const core::PriceSnapshot& prices, const store::ScanFilter& filter,
                                               core::PriceSource source);
 
-// Runs until `stop`: on_prices gets each batch of ticks with when its oldest
-// tick arrived; every_interval (if set) runs once at the start and then every
+// When a batch of ticks is from. `priced`: the exchange's trade time of its
+// oldest tick (its arrival for book tickers, which carry no time), what
+// staleness is judged on, so that a lagging stream counts as stale. `arrived`:
+// when its oldest tick was received here, where a claim's latency starts.
+struct BatchTimes {
+  core::TimePoint priced;
+  core::TimePoint arrived;
+};
+
+// Runs until `stop`: on_prices gets each batch of ticks with its times;
+// every_interval (if set) runs once at the start and then every
 // backstop_interval, whether or not the stream is up.
 void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repository, const store::ScanFilter& filter,
                    const StreamOptions& options, const std::atomic<bool>& stop,
-                   const std::function<void(const core::PriceSnapshot&, core::TimePoint)>& on_prices,
+                   const std::function<void(const core::PriceSnapshot&, const BatchTimes&)>& on_prices,
                    const std::function<void()>& every_interval = {});
 
 }  // namespace backstop::feed
