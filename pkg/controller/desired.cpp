@@ -59,8 +59,12 @@ Desired desired_objects(const StopMonitor& monitor) {
   auto container = [&](const std::string& binary, std::vector<std::string> args, json extra_env) {
     json e = env;
     for (auto& item : extra_env) e.push_back(item);
-    args.insert(args.end(), shard.begin(), shard.end());
-    if (spec.dry_run && binary != "outbox-drain") args.push_back("--dry-run");
+    // outbox-drain drains the whole outbox (it has no --tenant/--symbol: they
+    // would end every run with a usage error) and writes nothing to dry-run.
+    if (binary != "outbox-drain") {
+      args.insert(args.end(), shard.begin(), shard.end());
+      if (spec.dry_run) args.push_back("--dry-run");
+    }
     return json{{"name", binary},
                 {"image", image_ref},
                 {"imagePullPolicy", spec.image.pull_policy},
