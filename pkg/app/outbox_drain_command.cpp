@@ -39,7 +39,8 @@ std::string to_text(const outbox::DrainSummary& s) {
   return (s.error.empty() ? "" : "error: " + s.error + "\n") + std::string(line);
 }
 
-void push(const metrics::PushTarget& target, const outbox::DrainSummary& s, bool success, double seconds) {
+metrics::PushOutcome push(const metrics::PushTarget& target, const outbox::DrainSummary& s, bool success,
+                          double seconds) {
   std::vector<metrics::RunFigure> figures = {
       {"published", "Outbox rows published and confirmed by this run", {}, static_cast<double>(s.published)},
       {"failed", "Publish attempts that failed in this run (nack, unroutable)", {}, static_cast<double>(s.failed)},
@@ -51,7 +52,7 @@ void push(const metrics::PushTarget& target, const outbox::DrainSummary& s, bool
       {"held_rows", "Outbox rows held behind a parked earlier row of their operation", {},
        static_cast<double>(s.after.held)},
   };
-  metrics::push_run_figures(target, "backstop_outbox_drain", figures, success, seconds);
+  return metrics::push_run_figures(target, "backstop_outbox_drain", figures, success, seconds);
 }
 
 }  // namespace
@@ -190,6 +191,7 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
     outbox::DrainSummary total;
     auto reconnect_delay = std::chrono::milliseconds(500);
     auto next_push = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    metrics::PushRecord pushes;
     auto last_progress = std::chrono::steady_clock::now();
     while (!stop_requested) {
       try {
@@ -228,7 +230,7 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
       if (target && std::chrono::steady_clock::now() >= next_push) {
         pqxx::read_transaction tx(*connection);
         total.after = store::OutboxRepository::stats(tx);
-        push(*target, total, !total.broker_error, elapsed());
+        pushes.add(push(*target, total, !total.broker_error, elapsed()));
         next_push = std::chrono::steady_clock::now() + std::chrono::seconds(15);
       }
     }
@@ -237,9 +239,19 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
       total.after = store::OutboxRepository::stats(tx);
     }
     total.seconds = elapsed();
-    std::cout << (json_ ? to_json(total).dump() + "\n" : to_text(total)) << std::flush;
     const bool broker_down = once_ && total.broker_error;
-    if (target) push(*target, total, !broker_down, total.seconds);
+    // Pushed before printing, so that the summary says whether it went through;
+    // a failed push is reported, never a failed drain.
+    if (target) pushes.add(push(*target, total, !broker_down, total.seconds));
+    const metrics::PushRecord* reported = target ? &pushes : nullptr;
+    if (json_) {
+      nlohmann::json j = to_json(total);
+      metrics::add_push_fields(j, reported);
+      std::cout << j.dump() << "\n";
+    } else {
+      std::cout << to_text(total) << metrics::push_text(reported);
+    }
+    std::cout << std::flush;
     if (broker_down) return runtime::ExitCode::kDependencyUnavailable;
     return total.parked > 0 ? runtime::ExitCode::kPartialFailure : runtime::ExitCode::kOk;
   } catch (const pqxx::broken_connection& e) {

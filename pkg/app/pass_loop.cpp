@@ -69,15 +69,16 @@ runtime::ExitCode PassSession::run(const Passes& passes) const {
     stream_options.book = options_.source() == core::PriceSource::kBook;
     PriceStreamWiring wiring{repository, *stream, stream_options};
     const PassReport total = passes.run_stream(wiring, stop_requested);
-    std::cout << total.printed << std::flush;
+    std::cout << total.print(nullptr) << std::flush;
     // A stream reconnects and retries prices on its own: only failed work fails it.
     return total.partial_failure ? runtime::ExitCode::kPartialFailure : runtime::ExitCode::kOk;
   }
   runtime::ExitCode exit_code = runtime::ExitCode::kOk;
+  // A failed push is reported, never a failed run: the trading work was done.
+  std::optional<metrics::PushRecord> pushes;
+  if (push_ != nullptr && !options_.dry_run) pushes.emplace();
   do {
     const PassReport pass = passes.run_pass();
-    std::cout << pass.printed << std::flush;
-    log::info("pass finished", pass.log_fields);
     if (pass.price_error) {
       exit_code = runtime::ExitCode::kDependencyUnavailable;
     } else if (pass.partial_failure) {
@@ -85,10 +86,12 @@ runtime::ExitCode PassSession::run(const Passes& passes) const {
     } else {
       exit_code = runtime::ExitCode::kOk;
     }
-    if (push_ != nullptr && !options_.dry_run) {
-      pass.push(*push_, exit_code == runtime::ExitCode::kOk,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start_).count());
+    if (pushes) {
+      pushes->add(pass.push(*push_, exit_code == runtime::ExitCode::kOk,
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start_).count()));
     }
+    std::cout << pass.print(pushes ? &*pushes : nullptr) << std::flush;
+    log::info("pass finished", pass.log_fields);
     if (options_.continuous) runtime::sleep_unless_stopped(std::chrono::duration<double>(options_.interval_s));
   } while (options_.continuous && !stop_requested);
   return exit_code;

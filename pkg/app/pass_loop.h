@@ -2,8 +2,9 @@
 // shared options, and one run of passes — one pass (the default, a CronJob's
 // run), passes until SIGTERM (--continuous), or every tick of a WebSocket price
 // stream plus a REST pass every --interval (--stream). After each pass the
-// summary is printed, logged and pushed to the Pushgateway; the exit code
-// follows the last pass (or the stream's total). A binary supplies its pass and
+// figures are pushed to the Pushgateway, then the summary (with the pushes'
+// failures) printed and logged; the exit code follows the last pass (or the
+// stream's total), never the push. A binary supplies its pass and
 // its own options, nothing else.
 #pragma once
 
@@ -26,6 +27,8 @@
 
 namespace backstop::metrics {
 struct PushTarget;
+struct PushOutcome;
+struct PushRecord;
 }
 
 namespace backstop::app {
@@ -58,13 +61,15 @@ struct PassLoopOptions {
 
 // What one pass (or a whole --stream run) did, as the loop reports it.
 struct PassReport {
-  std::string printed;                // the summary as printed: text, or one JSON line with --json
+  // The summary as printed (text, or one JSON line with --json), with the
+  // process's pushes so far (null: it does not push).
+  std::function<std::string(const metrics::PushRecord* pushes)> print;
   std::vector<log::Field> log_fields;  // of the "pass finished" line
   // No prices from the exchange: exit 3 after a pass (a stream retries on its own).
   bool price_error = false;
   bool partial_failure = false;  // some work failed: exit 1
   // Pushes this pass's figures to the Pushgateway (after each pass, unless --dry-run).
-  std::function<void(const metrics::PushTarget& target, bool success, double run_seconds)> push;
+  std::function<metrics::PushOutcome(const metrics::PushTarget& target, bool success, double run_seconds)> push;
 };
 
 // --stream: the price stream the loop opened, and where its symbols come from.

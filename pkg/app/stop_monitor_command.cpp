@@ -56,8 +56,8 @@ std::string to_text(const exits::PassSummary& s, bool dry_run) {
 }
 
 // The figures of one stop-monitor run (possibly several passes with --continuous).
-void push_run_metrics(const metrics::PushTarget& target, const exits::PassSummary& pass, bool success,
-                      double run_seconds) {
+metrics::PushOutcome push_run_metrics(const metrics::PushTarget& target, const exits::PassSummary& pass,
+                                      bool success, double run_seconds) {
   std::vector<metrics::RunFigure> figures = {
       {"last_run_triggers", "Stops and targets found crossed in the last run", {}, static_cast<double>(pass.triggered)},
   };
@@ -71,18 +71,23 @@ void push_run_metrics(const metrics::PushTarget& target, const exits::PassSummar
     figures.push_back({"last_run_blocked", "Exits held back by a guardrail in the last run, by reason",
                        {{"reason", reason}}, static_cast<double>(n)});
   }
-  metrics::push_run_figures(target, "backstop_stop_monitor", figures, success, run_seconds);
+  return metrics::push_run_figures(target, "backstop_stop_monitor", figures, success, run_seconds);
 }
 
 PassReport report(exits::PassSummary s, const PassLoopOptions& loop) {
   PassReport r;
-  r.printed = loop.json ? to_json(s).dump() + "\n" : to_text(s, loop.dry_run);
+  r.print = [s, json = loop.json, dry_run = loop.dry_run](const metrics::PushRecord* pushes) {
+    if (!json) return to_text(s, dry_run) + metrics::push_text(pushes);
+    nlohmann::json j = to_json(s);
+    metrics::add_push_fields(j, pushes);
+    return j.dump() + "\n";
+  };
   r.log_fields = {{"triggered", s.triggered}, {"executed", s.executed}, {"failed", s.failed},
                   {"duplicates", s.duplicates}};
   r.price_error = s.price_error;
   r.partial_failure = s.failed > 0 || s.quarantined > 0;
   r.push = [s = std::move(s)](const metrics::PushTarget& target, bool success, double run_seconds) {
-    push_run_metrics(target, s, success, run_seconds);
+    return push_run_metrics(target, s, success, run_seconds);
   };
   return r;
 }

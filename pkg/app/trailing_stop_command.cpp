@@ -53,7 +53,8 @@ std::string to_text(const trailing::TrailingSummary& s, bool dry_run) {
   return text + (s.error.empty() ? "" : "error: " + s.error + "\n") + line;
 }
 
-void push(const metrics::PushTarget& target, const trailing::TrailingSummary& s, bool success, double seconds) {
+metrics::PushOutcome push(const metrics::PushTarget& target, const trailing::TrailingSummary& s, bool success,
+                          double seconds) {
   const char* const help = "Operations of the last run by outcome";
   std::vector<metrics::RunFigure> figures;
   for (const auto& [outcome, n] : std::vector<std::pair<std::string, std::int64_t>>{
@@ -62,16 +63,21 @@ void push(const metrics::PushTarget& target, const trailing::TrailingSummary& s,
     figures.push_back({"last_run_operations", help, {{"outcome", outcome}}, static_cast<double>(n)});
   }
   figures.push_back({"last_run_due", "Operations the last run looked at", {}, static_cast<double>(s.due)});
-  metrics::push_run_figures(target, "backstop_trailing_stop", figures, success, seconds);
+  return metrics::push_run_figures(target, "backstop_trailing_stop", figures, success, seconds);
 }
 
 PassReport report(trailing::TrailingSummary s, const PassLoopOptions& loop) {
   PassReport r;
-  r.printed = loop.json ? to_json(s).dump() + "\n" : to_text(s, loop.dry_run);
+  r.print = [s, json = loop.json, dry_run = loop.dry_run](const metrics::PushRecord* pushes) {
+    if (!json) return to_text(s, dry_run) + metrics::push_text(pushes);
+    nlohmann::json j = to_json(s);
+    metrics::add_push_fields(j, pushes);
+    return j.dump() + "\n";
+  };
   r.log_fields = {{"due", s.due}, {"adjusted", s.adjusted}, {"invalid", s.invalid}, {"duplicates", s.duplicates}};
   r.price_error = s.price_error;
   r.push = [s = std::move(s)](const metrics::PushTarget& target, bool success, double run_seconds) {
-    push(target, s, success, run_seconds);
+    return push(target, s, success, run_seconds);
   };
   return r;
 }
