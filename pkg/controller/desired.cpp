@@ -1,5 +1,7 @@
 #include "controller/desired.h"
 
+#include <algorithm>
+#include <optional>
 #include <type_traits>
 
 namespace backstop::controller {
@@ -147,6 +149,27 @@ Desired desired_objects(const StopMonitor& monitor) {
     d.absent.push_back(name + "-stream");
   }
   return d;
+}
+
+std::vector<PushedRunMetrics> pushed_run_metrics(const StopMonitor& monitor) {
+  std::vector<PushedRunMetrics> pushed;
+  if (monitor.spec.suspend) return pushed;
+  for (const json& cronjob : desired_objects(monitor).cronjobs) {
+    const json& container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    std::string binary = container["name"];
+    const json& args = container["args"];
+    if (std::find(args.begin(), args.end(), "--dry-run") != args.end()) continue;
+    std::optional<std::string> gateway;
+    std::string instance;
+    for (const json& variable : container["env"]) {
+      if (variable["name"] == "BACKSTOP_PUSHGATEWAY_URL") gateway = variable["value"];
+      if (variable["name"] == "BACKSTOP_METRICS_INSTANCE") instance = variable["value"];
+    }
+    if (!gateway) continue;
+    std::replace(binary.begin(), binary.end(), '-', '_');
+    pushed.push_back({"backstop_" + binary, instance});
+  }
+  return pushed;
 }
 
 }  // namespace backstop::controller

@@ -31,4 +31,17 @@ struct Desired {
 // `monitor`: the StopMonitor as parse_stop_monitor read it.
 Desired desired_objects(const StopMonitor& monitor);
 
+// A Pushgateway grouping that one of the StopMonitor's CronJobs pushes its run
+// metrics to, read off the CronJob's container: the job (backstop_<binary>)
+// and the instance label (its BACKSTOP_METRICS_INSTANCE, "<namespace>/<name>").
+struct PushedRunMetrics {
+  std::string job;
+  std::string instance;
+};
+
+// The groupings a StopMonitor's CronJobs push, so that an alert can tell a job
+// that never reported: none while suspended or without pushgatewayURL, and
+// none for a binary in --dry-run (it pushes nothing).
+[[nodiscard]] std::vector<PushedRunMetrics> pushed_run_metrics(const StopMonitor& monitor);
+
 }  // namespace backstop::controller

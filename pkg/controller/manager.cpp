@@ -1,9 +1,12 @@
 #include "controller/manager.h"
 
 #include <condition_variable>
+#include <cstdio>
+#include <ctime>
 #include <thread>
 #include <vector>
 
+#include "controller/desired.h"
 #include "runtime/log.h"
 
 namespace backstop::controller {
@@ -23,6 +26,19 @@ void sleep_for(std::chrono::milliseconds d, const std::stop_token& stop) {
   std::condition_variable_any cv;
   std::unique_lock lock(m);
   cv.wait_for(lock, stop, d, [] { return false; });
+}
+
+// metadata.creationTimestamp (RFC 3339, UTC) in Unix seconds; now when absent or unreadable.
+double created_seconds(const kube::json& object) {
+  const std::string text = object.at("metadata").value("creationTimestamp", "");
+  std::tm tm{};
+  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                  &tm.tm_sec) == 6) {
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return static_cast<double>(timegm(&tm));
+  }
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string monitor_key(const kube::json& object) {
@@ -86,6 +102,11 @@ ControllerMetrics::ControllerMetrics(prometheus::Registry& registry)
                              .Help("StopMonitors whose Ready condition is True")
                              .Register(registry)
                              .Add({})),
+      push_expected(prometheus::BuildGauge()
+                        .Name("backstop_controller_stopmonitor_push_expected_since_timestamp_seconds")
+                        .Help("Run metrics a StopMonitor's CronJob pushes (push_job, instance = the stopmonitor "
+                              "label), expected since the StopMonitor's creation")
+                        .Register(registry)),
       watch_restarts(prometheus::BuildCounter()
                          .Name("backstop_controller_watch_restarts_total")
                          .Help("Watches restarted with a relist, by resource and reason (expired = 410 Gone)")
@@ -190,6 +211,10 @@ void Manager::lead(std::stop_token stop) {
   queue.shut_down();
   threads.clear();  // joins
   metrics_.queue_depth.Set(0);
+  // Only the leader says what is expected: a standby's stale series would
+  // outlive a StopMonitor deleted after it stepped down.
+  std::lock_guard lock(ready_mutex_);
+  while (!monitor_pushes_.empty()) forget_pushes(monitor_pushes_.begin()->first);
 }
 
 void Manager::observe_monitor(const std::string& type, const kube::json& object) {
@@ -198,16 +223,38 @@ void Manager::observe_monitor(const std::string& type, const kube::json& object)
   for (const auto& c : object.value("status", kube::json::object()).value("conditions", kube::json::array())) {
     if (c.value("type", "") == "Ready") is_ready = c.value("status", "") == "True";
   }
+  std::vector<PushedRunMetrics> pushes;
+  if (type != "DELETED") {
+    try {
+      pushes = pushed_run_metrics(parse_stop_monitor(object));
+    } catch (const InvalidSpec&) {
+      // No CronJobs are made for it (the reconciler reports why): nothing is expected.
+    }
+  }
   std::lock_guard lock(ready_mutex_);
+  forget_pushes(key);
   if (type == "DELETED") {
     monitor_ready_.erase(key);
   } else {
     monitor_ready_[key] = is_ready;
+    const double since = created_seconds(object);
+    for (const PushedRunMetrics& p : pushes) {
+      prometheus::Gauge& g = metrics_.push_expected.Add({{"stopmonitor", p.instance}, {"push_job", p.job}});
+      g.Set(since);
+      monitor_pushes_[key].push_back(&g);
+    }
   }
   long ready_count = 0;
   for (const auto& [k, r] : monitor_ready_) ready_count += r ? 1 : 0;
   metrics_.stopmonitors.Set(static_cast<double>(monitor_ready_.size()));
   metrics_.stopmonitors_ready.Set(static_cast<double>(ready_count));
+}
+
+void Manager::forget_pushes(const std::string& key) {
+  const auto found = monitor_pushes_.find(key);
+  if (found == monitor_pushes_.end()) return;
+  for (prometheus::Gauge* g : found->second) metrics_.push_expected.Remove(g);
+  monitor_pushes_.erase(found);
 }
 
 void Manager::inform(const Informer& informer, kube::WorkQueue& queue, std::stop_token stop) {
@@ -219,6 +266,7 @@ void Manager::inform(const Informer& informer, kube::WorkQueue& queue, std::stop
       if (informer.monitors) {
         std::lock_guard lock(ready_mutex_);
         monitor_ready_.clear();
+        while (!monitor_pushes_.empty()) forget_pushes(monitor_pushes_.begin()->first);
       }
       for (const auto& item : list.value("items", kube::json::array())) {
         if (informer.monitors) observe_monitor("ADDED", item);

@@ -8,7 +8,11 @@
 // process goes back to being a candidate.
 //
 // Metrics (the registry given): reconcile totals by result, errors, duration,
-// work-queue depth, leader status, watch restarts, StopMonitors known/ready.
+// work-queue depth, leader status, watch restarts, StopMonitors known/ready,
+// and while leading, one series per run-metrics grouping a StopMonitor's
+// CronJobs push (backstop_controller_stopmonitor_push_expected_since_timestamp_seconds
+// {stopmonitor="<namespace>/<name>", push_job}), so that an alert can tell a
+// CronJob that never reported (its series is absent at the Pushgateway).
 #pragma once
 
 #include <prometheus/counter.h>
@@ -23,6 +27,7 @@
 #include <mutex>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "controller/reconciler.h"
 #include "kube/client.h"
@@ -59,6 +64,8 @@ class ControllerMetrics {
   prometheus::Gauge& leader;
   prometheus::Gauge& stopmonitors;
   prometheus::Gauge& stopmonitors_ready;
+  // {stopmonitor, push_job} = the StopMonitor's creation time (Unix seconds)
+  prometheus::Family<prometheus::Gauge>& push_expected;
   prometheus::Family<prometheus::Counter>& watch_restarts;  // {resource, reason}
   prometheus::Counter& leader_transitions;
 };
@@ -85,6 +92,7 @@ class Manager {
   void inform(const Informer& informer, kube::WorkQueue& queue, std::stop_token stop);
   void work(kube::WorkQueue& queue, std::stop_token stop);
   void observe_monitor(const std::string& type, const kube::json& object);
+  void forget_pushes(const std::string& key);  // under ready_mutex_
 
   kube::KubeClient& client_;
   ManagerOptions options_;
@@ -98,6 +106,7 @@ class Manager {
   std::atomic<long long> last_api_ok_ns_{0};   // steady clock, last successful lease round trip
   std::mutex ready_mutex_;
   std::map<std::string, bool> monitor_ready_;  // namespace/name -> Ready condition True
+  std::map<std::string, std::vector<prometheus::Gauge*>> monitor_pushes_;  // namespace/name -> push_expected series
 };
 
 }  // namespace backstop::controller

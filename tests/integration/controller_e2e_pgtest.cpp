@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <regex>
+#include <set>
 #include <signal.h>
 #include <sstream>
 #include <thread>
@@ -19,11 +20,13 @@
 #include "kube/client.h"
 #include "kube/config.h"
 #include "net/http.h"
+#include "metrics/run_metrics.h"
 #include "store/event_store.h"
 #include "support/kube_server.h"
 #include "support/pg.h"
 #include "support/process.h"
 #include "support/prometheus_server.h"
+#include "support/pushgateway.h"
 
 namespace backstop::testing {
 namespace {
@@ -363,6 +366,58 @@ TEST_F(ControllerE2ETest, PrometheusScrapingTheControllerFiresTheBacklogAndBreak
   const auto up = prometheus.api("/api/v1/query?query=backstop_controller_leader");
   ASSERT_FALSE(up["data"]["result"].empty());
   EXPECT_EQ(up["data"]["result"][0]["value"][1], "1");
+}
+
+// A StopMonitor whose CronJobs never reported is as bad as one whose runs
+// fail: the controller says which groupings it expects, a real Prometheus
+// scrapes it and a real Pushgateway, and the alert names the one that never
+// reported, not the one that did. The wait for a first report is cut from 5
+// minutes to 2 seconds in this test's copy of the rules.
+TEST_F(ControllerE2ETest, PrometheusFiresStopMonitorNotSucceedingForACronJobThatNeverReported) {
+  const Pushgateway gateway;
+  for (const std::string name : {"desk-a", "desk-b"}) {
+    std::string text = monitor(name);
+    text += "  pushgatewayURL: " + gateway.url() + "\n";
+    ASSERT_EQ(api->apply(text).exit_code, 0) << text;
+  }
+  Controller controller(*api, "controller-a");
+  const std::string expected =
+      "backstop_controller_stopmonitor_push_expected_since_timestamp_seconds{push_job=\"backstop_stop_monitor\","
+      "stopmonitor=\"trading/desk-a\"}";
+  ASSERT_TRUE(eventually([&] { return controller.metric(expected) > 1.7e9; })) << controller.metrics();
+  // desk-b's stop-monitor reports a success, as its CronJob does (the same push, its instance).
+  metrics::PushTarget target = metrics::parse_pushgateway_url(gateway.url());
+  target.labels["instance"] = "trading/desk-b";
+  ASSERT_TRUE(metrics::push_run_figures(target, "backstop_stop_monitor", {}, true, 0.1).ok());
+
+  std::string rules = read_file(kSource + "/charts/backstop/rules/backstop-alerts.yaml");
+  const std::regex first_report_wait("(push_job=\"backstop_stop_monitor\"[^>]*)> 300");
+  ASSERT_TRUE(std::regex_search(rules, first_report_wait));
+  rules = std::regex_replace(rules, first_report_wait, "$1> 2", std::regex_constants::format_first_only);
+  std::ofstream(api->dir() + "/rules-short.yaml") << rules;
+  const auto metrics_port = [&] {
+    const std::string ports = read_file(api->dir() + "/ports-controller-a");
+    const auto at = ports.find("metrics=") + 8;
+    return ports.substr(at, ports.find('\n', at) - at);
+  }();
+  PrometheusServer prometheus({"127.0.0.1:" + metrics_port, gateway.url().substr(7)}, {api->dir() + "/rules-short.yaml"});
+  std::set<std::string> firing;  // instances
+  auto not_succeeding = [&] {
+    firing.clear();
+    const auto alerts = prometheus.api("/api/v1/alerts");
+    for (const auto& a : alerts["data"]["alerts"]) {
+      if (a["labels"]["alertname"] == "BackstopStopMonitorNotSucceeding" && a["state"] == "firing") {
+        firing.insert(a["labels"].value("instance", "?"));
+      }
+    }
+    return firing.count("trading/desk-a") == 1;
+  };
+  EXPECT_TRUE(eventually(not_succeeding, 60s)) << prometheus.api("/api/v1/alerts").dump();
+  // desk-b reported: Prometheus has its pushed series under its own instance, and it stays quiet.
+  const auto pushed = prometheus.api("/api/v1/query?query=backstop_stop_monitor_last_run_success");
+  ASSERT_FALSE(pushed["data"]["result"].empty()) << pushed.dump();
+  EXPECT_EQ(pushed["data"]["result"][0]["metric"]["instance"], "trading/desk-b") << pushed.dump();
+  EXPECT_EQ(firing, std::set<std::string>{"trading/desk-a"});
 }
 
 // A self-signed CA and a server certificate for 127.0.0.1, made by the openssl CLI.

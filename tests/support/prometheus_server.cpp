@@ -17,7 +17,8 @@ PrometheusServer::PrometheusServer(const std::vector<std::string>& targets, cons
   std::ofstream config(dir_ + "/prometheus.yml");
   config << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n";
   for (const auto& f : rule_files) config << "  - " << f << "\n";
-  config << "scrape_configs:\n  - job_name: backstop\n    static_configs:\n      - targets:\n";
+  // honor_labels: a Pushgateway's series keep the job and instance they were pushed with.
+  config << "scrape_configs:\n  - job_name: backstop\n    honor_labels: true\n    static_configs:\n      - targets:\n";
   for (const auto& t : targets) config << "          - " << t << "\n";
   config.close();
   const int port = free_port();

@@ -14,7 +14,8 @@ namespace backstop::testing {
 
 class PrometheusServer {
  public:
-  // `targets`: host:port to scrape (job "backstop"); `rule_files`: paths.
+  // `targets`: host:port to scrape (job "backstop", honor_labels: a Pushgateway among them keeps the
+  // pushed job and instance); `rule_files`: paths.
   PrometheusServer(const std::vector<std::string>& targets, const std::vector<std::string>& rule_files);
   ~PrometheusServer();
   PrometheusServer(const PrometheusServer&) = delete;

@@ -94,6 +94,27 @@ TEST(DesiredObjects, SuspendDryRunDisabledComponentsAndStream) {
   EXPECT_NE(d.deployments[0].dump().find("--stream"), std::string::npos);
 }
 
+// What the controller tells the alerts to expect at the Pushgateway: the
+// groupings the CronJobs push, under the instance they are given.
+TEST(DesiredObjects, PushedRunMetricsAreTheCronJobsThatPush) {
+  json m = monitor();
+  EXPECT_TRUE(pushed_run_metrics(parse_stop_monitor(m)).empty());  // no pushgatewayURL: nothing pushed
+  m["spec"]["pushgatewayURL"] = "http://pushgateway.monitoring:9091";
+  auto jobs = [](const std::vector<PushedRunMetrics>& pushed) {
+    std::vector<std::string> out;
+    for (const auto& p : pushed) out.push_back(p.job + " " + p.instance);
+    return out;
+  };
+  EXPECT_EQ(jobs(pushed_run_metrics(parse_stop_monitor(m))),
+            (std::vector<std::string>{"backstop_stop_monitor trading/desk-a", "backstop_trailing_stop trading/desk-a",
+                                      "backstop_outbox_drain trading/desk-a"}));
+  m["spec"]["dryRun"] = true;  // the price binaries push nothing in a dry run; outbox-drain has none
+  EXPECT_EQ(jobs(pushed_run_metrics(parse_stop_monitor(m))),
+            (std::vector<std::string>{"backstop_outbox_drain trading/desk-a"}));
+  m["spec"]["suspend"] = true;
+  EXPECT_TRUE(pushed_run_metrics(parse_stop_monitor(m)).empty());
+}
+
 TEST(DesiredObjects, InvalidSpecsSayWhat) {
   json m = monitor();
   m["spec"].erase("rabbitmq");
