@@ -119,6 +119,25 @@ TEST_F(RunMetricsTest, ControllerMadeCronJobsPushUnderTheirNamespaceAndName) {
   }
 }
 
+// A failed run replaces the run's figures but keeps the last success (the
+// push is a POST, which replaces only the metrics it sends; a PUT would drop
+// the group's last-success timestamp, and the alert would then see a
+// StopMonitor that never succeeded).
+TEST_F(RunMetricsTest, AFailedRunKeepsTheLastSuccessTimestamp) {
+  const Pushgateway gateway;
+  ASSERT_EQ(run_cronjob(stop_monitor(gateway.url()), "stop-monitor").exit_code, 0);
+  json unreachable_exchange = stop_monitor(gateway.url());
+  unreachable_exchange["spec"]["exchange"]["baseURL"] = "http://127.0.0.1:" + std::to_string(free_port());
+  const ProcessResult failed = run_cronjob(unreachable_exchange, "stop-monitor");
+  EXPECT_EQ(failed.exit_code, 3) << failed.err.substr(0, 2000);
+  const std::string metrics = gateway.metrics();
+  const std::string group = "{instance=\"trading/desk-a\",job=\"backstop_stop_monitor\"} ";
+  EXPECT_NE(metrics.find("backstop_stop_monitor_last_run_success" + group + "0"), std::string::npos)
+      << metrics.substr(0, 4000);
+  EXPECT_NE(metrics.find("backstop_stop_monitor_last_success_timestamp_seconds" + group), std::string::npos)
+      << metrics.substr(0, 4000);
+}
+
 // A gateway that answers every push with an error and a body (the exchange
 // simulator: 404 and a JSON message), and one that is not there at all.
 TEST_F(RunMetricsTest, AFailedPushKeepsStdoutOneJsonLineIsCountedAndLeavesTheExitCode) {
