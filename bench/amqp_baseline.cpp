@@ -42,9 +42,9 @@ int main(int argc, char** argv) {
   amqp_connection_state_t conn = amqp_new_connection();
   amqp_socket_t* socket = amqp_tcp_socket_new(conn);
   if (amqp_socket_open(socket, info.host, info.port) != AMQP_STATUS_OK) return 3;
-  check(amqp_login(conn, *info.vhost ? info.vhost : "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user,
-                   info.password),
-        "login");
+  check(
+      amqp_login(conn, *info.vhost ? info.vhost : "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user, info.password),
+      "login");
   amqp_channel_open(conn, 1);
   check(amqp_get_rpc_reply(conn), "channel.open");
   if (argc >= 7 && std::string(argv[5]) == "--declare-queue") {

@@ -1,6 +1,7 @@
 // cmdbench: runs a command N times and prints wall-clock and peak-RSS figures,
 // so a Backstop binary and its baseline (psql, ...) are measured the same way
 // in the same run.   cmdbench [--runs N] [--warmup N] --label NAME -- command args...
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,7 +11,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <string>
 #include <vector>
 

@@ -36,6 +36,9 @@ started=$SECONDS
 phase() { log "[$(printf '%02d:%02d' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)))] $*"; }
 phase "build/ (normal build; cold about 12 minutes on two cores)"
 build_tree build
+phase "style: include direction, clang-format, clang-tidy"
+style=0
+"$ROOT/scripts/check-style.sh" build || style=1
 if ((sanitize)); then
   phase "build-asan/ (ASan + UBSan; cold about 12 minutes)"
   build_tree build-asan -DBACKSTOP_SANITIZE=ON -DBACKSTOP_BENCH=OFF
@@ -46,7 +49,7 @@ PG_FSYNC=off pg_start 56432
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-status=0
+status=$style
 for tree in build $( ((sanitize)) && echo build-asan); do
   phase "ctest in $tree ($(cd "$ROOT/$tree" && ctest -N | sed -nE 's/^Total Tests: //p') tests; each line is one finished)"
   (cd "$ROOT/$tree" && ctest --output-on-failure -j"$JOBS" --timeout 600 "${ctest_args[@]}") || status=1

@@ -2,8 +2,7 @@
 #include "app/backfill_command.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"Backstop backfill: absolute stop/target levels and genesis events for ACTIVE operations",
-               "backfill"};
+  CLI::App app{"Backstop backfill: absolute stop/target levels and genesis events for ACTIVE operations", "backfill"};
   backstop::runtime::CommonOptions common;
   backstop::app::BackfillCommand command;
   backstop::runtime::add_common_options(app, common);

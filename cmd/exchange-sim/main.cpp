@@ -51,11 +51,15 @@ int main(int argc, char** argv) {
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     std::lock_guard lock(publish_mutex);
     ++trade_id;
-    const nlohmann::json trade = {{"e", "trade"}, {"E", time_ms}, {"s", symbol}, {"t", trade_id},
-                                  {"p", last.to_fixed_string()}, {"q", "1.00000000"}, {"T", time_ms},
-                                  {"m", false}, {"M", true}};
-    const nlohmann::json book = {{"u", trade_id}, {"s", symbol}, {"b", bid.to_fixed_string()}, {"B", "1000.00000000"},
-                                 {"a", ask.to_fixed_string()}, {"A", "1000.00000000"}};
+    const nlohmann::json trade = {
+        {"e", "trade"},      {"E", time_ms}, {"s", symbol}, {"t", trade_id}, {"p", last.to_fixed_string()},
+        {"q", "1.00000000"}, {"T", time_ms}, {"m", false},  {"M", true}};
+    const nlohmann::json book = {{"u", trade_id},
+                                 {"s", symbol},
+                                 {"b", bid.to_fixed_string()},
+                                 {"B", "1000.00000000"},
+                                 {"a", ask.to_fixed_string()},
+                                 {"A", "1000.00000000"}};
     streams.publish(lower, trade.dump(), book.dump());
   });
   if (!ws_port_file.empty()) {

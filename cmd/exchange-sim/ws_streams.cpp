@@ -1,13 +1,12 @@
 // Compiled as C++17 (see ws_streams.h).
 #include "ws_streams.h"
 
-#include <websocketpp/config/asio_no_tls.hpp>
-#include <websocketpp/server.hpp>
-
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/server.hpp>
 
 namespace backstop::sim {
 

@@ -83,9 +83,8 @@ runtime::ExitCode BackfillCommand::run(const runtime::CommonOptions& common) {
     options.dry_run = dry_run_;
     const store::BackfillSummary summary = store::run_backfill(*connection, options);
     std::cout << (json_ ? to_json(summary).dump(2) + "\n" : to_text(summary));
-    log::info("backfill finished", {{"configured", summary.configured},
-                                    {"invalid", summary.invalid},
-                                    {"dry_run", summary.dry_run}});
+    log::info("backfill finished",
+              {{"configured", summary.configured}, {"invalid", summary.invalid}, {"dry_run", summary.dry_run}});
     return summary.invalid > 0 ? runtime::ExitCode::kPartialFailure : runtime::ExitCode::kOk;
   } catch (const pqxx::broken_connection& e) {
     throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());

@@ -53,7 +53,8 @@ int bind_server(httplib::Server& server, const std::string& bind, const char* fl
 }  // namespace
 
 void ControllerCommand::add_to(CLI::App& app) {
-  app.add_option("--kubeconfig", kubeconfig_, "kubeconfig file (outside a cluster; default KUBECONFIG or ~/.kube/config)");
+  app.add_option("--kubeconfig", kubeconfig_,
+                 "kubeconfig file (outside a cluster; default KUBECONFIG or ~/.kube/config)");
   app.add_option("--context", context_, "kubeconfig context (default: its current-context)");
   app.add_option("--namespace", watch_namespace_, "reconcile StopMonitors of this namespace only (default: all)")
       ->envname("BACKSTOP_WATCH_NAMESPACE");
@@ -167,11 +168,13 @@ runtime::ExitCode ControllerCommand::run(const runtime::CommonOptions& common) {
   std::thread metrics_thread([&] { metrics_server.listen_after_bind(); });
   std::thread probe_thread([&] { probes.listen_after_bind(); });
 
-  log::info("controller starting",
-            {{"api", config.server}, {"config", config.source}, {"identity", options.identity},
-             {"lease", options.lease_namespace + "/" + options.lease_name},
-             {"namespace", watch_namespace_.empty() ? std::string("(all)") : watch_namespace_},
-             {"metrics_port", bound_metrics}, {"health_port", bound_health}});
+  log::info("controller starting", {{"api", config.server},
+                                    {"config", config.source},
+                                    {"identity", options.identity},
+                                    {"lease", options.lease_namespace + "/" + options.lease_name},
+                                    {"namespace", watch_namespace_.empty() ? std::string("(all)") : watch_namespace_},
+                                    {"metrics_port", bound_metrics},
+                                    {"health_port", bound_health}});
   if (!ports_file_.empty()) {
     std::ofstream(ports_file_ + ".tmp") << "metrics=" << bound_metrics << "\nhealth=" << bound_health << "\n";
     std::rename((ports_file_ + ".tmp").c_str(), ports_file_.c_str());

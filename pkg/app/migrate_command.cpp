@@ -62,8 +62,8 @@ void MigrateCommand::add_to(CLI::App& app) {
   plan_->add_option("--target", target_, "stop after this version");
   verify_ = app.add_subcommand("verify", "check the expected tables, columns, indexes and constraints exist");
   repair_ = app.add_subcommand("repair",
-                                "clear failed migration records, drop INVALID indexes (rebuilding those of applied "
-                                "migrations)");
+                               "clear failed migration records, drop INVALID indexes (rebuilding those of applied "
+                               "migrations)");
   replay_ = app.add_subcommand("replay", "rebuild projections from stop_events and compare with the live rows");
   replay_->add_flag("--rewrite", rewrite_, "replace the live projections where they differ");
 }
@@ -81,8 +81,11 @@ runtime::ExitCode MigrateCommand::run(const runtime::CommonOptions& common) {
                                     : (r.rewritten ? "live projections rewritten from the events\n"
                                                    : std::to_string(r.differences.size()) + " differences\n");
       print(json_,
-            {{"events", r.events}, {"executions", r.executions}, {"operations", r.operations},
-             {"differences", r.differences}, {"rewritten", r.rewritten}},
+            {{"events", r.events},
+             {"executions", r.executions},
+             {"operations", r.operations},
+             {"differences", r.differences},
+             {"rewritten", r.rewritten}},
             text);
       return r.differences.empty() || r.rewritten ? ExitCode::kOk : ExitCode::kPartialFailure;
     }
@@ -107,7 +110,9 @@ runtime::ExitCode MigrateCommand::run(const runtime::CommonOptions& common) {
       std::string text;
       if (status_->parsed()) {
         for (const auto& s : migrator.status()) {
-          nlohmann::json j = {{"version", s.version}, {"name", s.name}, {"state", store::to_string(s.state)},
+          nlohmann::json j = {{"version", s.version},
+                              {"name", s.name},
+                              {"state", store::to_string(s.state)},
                               {"transactional", s.transactional}};
           char line[256];
           std::snprintf(line, sizeof line, "%04d %-32s %-18s", s.version, s.name.c_str(),
@@ -126,8 +131,8 @@ runtime::ExitCode MigrateCommand::run(const runtime::CommonOptions& common) {
         }
       } else {
         for (const auto& m : migrator.plan(target_)) {
-          list.push_back({{"version", m.version}, {"name", m.name}, {"transactional", m.transactional},
-                          {"checksum", m.checksum}});
+          list.push_back(
+              {{"version", m.version}, {"name", m.name}, {"transactional", m.transactional}, {"checksum", m.checksum}});
           text += "would apply " + m.label() + (m.transactional ? "" : " (no transaction)") + "\n";
         }
         if (list.empty()) text = "nothing to apply\n";

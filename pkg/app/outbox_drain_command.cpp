@@ -15,15 +15,10 @@ namespace backstop::app {
 namespace {
 
 nlohmann::json to_json(const outbox::DrainSummary& s) {
-  nlohmann::json j = {{"published", s.published},
-                      {"failed", s.failed},
-                      {"parked", s.parked},
-                      {"batches", s.batches},
-                      {"backlog", s.after.backlog},
-                      {"oldest_age_seconds", s.after.oldest_age_seconds},
-                      {"parked_rows", s.after.parked},
-                      {"held_rows", s.after.held},
-                      {"seconds", s.seconds}};
+  nlohmann::json j = {
+      {"published", s.published},      {"failed", s.failed},         {"parked", s.parked},
+      {"batches", s.batches},          {"backlog", s.after.backlog}, {"oldest_age_seconds", s.after.oldest_age_seconds},
+      {"parked_rows", s.after.parked}, {"held_rows", s.after.held},  {"seconds", s.seconds}};
   if (!s.error.empty()) j["error"] = s.error;
   return j;
 }
@@ -33,8 +28,8 @@ std::string to_text(const outbox::DrainSummary& s) {
   std::snprintf(line, sizeof line,
                 "%lld published, %lld failed attempts, %lld parked; backlog %lld (oldest %.1f s), %lld parked rows "
                 "holding %lld later rows, %.3f s\n",
-                static_cast<long long>(s.published), static_cast<long long>(s.failed),
-                static_cast<long long>(s.parked), static_cast<long long>(s.after.backlog), s.after.oldest_age_seconds,
+                static_cast<long long>(s.published), static_cast<long long>(s.failed), static_cast<long long>(s.parked),
+                static_cast<long long>(s.after.backlog), s.after.oldest_age_seconds,
                 static_cast<long long>(s.after.parked), static_cast<long long>(s.after.held), s.seconds);
   return (s.error.empty() ? "" : "error: " + s.error + "\n") + std::string(line);
 }
@@ -47,9 +42,13 @@ metrics::PushOutcome push(const metrics::PushTarget& target, const outbox::Drain
       {"parked", "Outbox rows parked by this run after the retry limit", {}, static_cast<double>(s.parked)},
       {"backlog", "Unpublished outbox rows (not parked)", {}, static_cast<double>(s.after.backlog)},
       {"oldest_age_seconds", "Age of the oldest unpublished outbox row", {}, s.after.oldest_age_seconds},
-      {"parked_rows", "Outbox rows parked after the retry limit (kept, never deleted)", {},
+      {"parked_rows",
+       "Outbox rows parked after the retry limit (kept, never deleted)",
+       {},
        static_cast<double>(s.after.parked)},
-      {"held_rows", "Outbox rows held behind a parked earlier row of their operation", {},
+      {"held_rows",
+       "Outbox rows held behind a parked earlier row of their operation",
+       {},
        static_cast<double>(s.after.held)},
   };
   return metrics::push_run_figures(target, "backstop_outbox_drain", figures, success, seconds);

@@ -64,8 +64,7 @@ runtime::ExitCode PassSession::run(const Passes& passes) const {
     store::MonitorRepository repository(connection_);
     auto stream = exchange::make_binance_price_stream(options_.stream_url, net::make_cpprest_websocket());
     feed::StreamOptions stream_options;
-    stream_options.backstop_interval =
-        std::chrono::milliseconds(static_cast<std::int64_t>(options_.interval_s * 1000));
+    stream_options.backstop_interval = std::chrono::milliseconds(static_cast<std::int64_t>(options_.interval_s * 1000));
     stream_options.book = options_.source() == core::PriceSource::kBook;
     PriceStreamWiring wiring{repository, *stream, stream_options};
     const PassReport total = passes.run_stream(wiring, stop_requested);

@@ -29,7 +29,7 @@ namespace backstop::metrics {
 struct PushTarget;
 struct PushOutcome;
 struct PushRecord;
-}
+}  // namespace backstop::metrics
 
 namespace backstop::app {
 
@@ -100,7 +100,7 @@ class PassSession {
  private:
   pqxx::connection& connection_;
   const PassLoopOptions& options_;
-  const metrics::PushTarget* push_;  // null: no Pushgateway
+  const metrics::PushTarget* push_;                  // null: no Pushgateway
   std::chrono::steady_clock::time_point run_start_;  // the pushed run duration counts from here
 };
 

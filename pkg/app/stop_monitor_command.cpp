@@ -4,10 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "exchange/binance_client.h"
-#include "metrics/run_metrics.h"
-#include "net/http.h"
 #include "exits/stop_monitor.h"
 #include "exits/stream_runner.h"
+#include "metrics/run_metrics.h"
+#include "net/http.h"
 #include "store/db.h"
 
 namespace backstop::app {
@@ -16,20 +16,28 @@ namespace {
 nlohmann::json to_json(const exits::PassSummary& s) {
   nlohmann::json reports = nlohmann::json::array();
   for (const auto& r : s.reports) {
-    reports.push_back({{"operation_id", r.operation_id}, {"tenant_id", r.tenant_id}, {"symbol", r.symbol},
-                       {"side", r.side}, {"kind", r.kind}, {"level", r.level}, {"price", r.price},
-                       {"execution_token", r.token}, {"outcome", r.outcome}});
+    reports.push_back({{"operation_id", r.operation_id},
+                       {"tenant_id", r.tenant_id},
+                       {"symbol", r.symbol},
+                       {"side", r.side},
+                       {"kind", r.kind},
+                       {"level", r.level},
+                       {"price", r.price},
+                       {"execution_token", r.token},
+                       {"outcome", r.outcome}});
   }
-  nlohmann::json j = {{"symbols", s.symbols},     {"candidates", s.candidates}, {"triggered", s.triggered},
-                      {"duplicates", s.duplicates}, {"executed", s.executed},   {"failed", s.failed}, {"quarantined", s.quarantined},
-                      {"pending", s.pending},       {"resumed", s.resumed},     {"blocked", s.blocked},
-                      {"seconds", s.seconds},       {"triggers", reports}};
+  nlohmann::json j = {{"symbols", s.symbols},         {"candidates", s.candidates}, {"triggered", s.triggered},
+                      {"duplicates", s.duplicates},   {"executed", s.executed},     {"failed", s.failed},
+                      {"quarantined", s.quarantined}, {"pending", s.pending},       {"resumed", s.resumed},
+                      {"blocked", s.blocked},         {"seconds", s.seconds},       {"triggers", reports}};
   if (!s.error.empty()) j["error"] = s.error;
   if (s.malformed_frames > 0) j["malformed_frames"] = s.malformed_frames;
   if (!s.claim_latencies_us.empty()) {
     std::vector<std::int64_t> sorted = s.claim_latencies_us;
     std::sort(sorted.begin(), sorted.end());
-    auto at = [&](double q) { return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(q * static_cast<double>(sorted.size())))]; };
+    auto at = [&](double q) {
+      return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(q * static_cast<double>(sorted.size())))];
+    };
     j["claim_latency_us"] = {{"count", sorted.size()}, {"p50", at(0.5)}, {"p99", at(0.99)}, {"max", sorted.back()}};
   }
   return j;
@@ -48,16 +56,16 @@ std::string to_text(const exits::PassSummary& s, bool dry_run) {
                 "%s%lld symbols, %lld triggered, %lld executed, %lld failed, %lld pending, %lld duplicates, "
                 "%lld resumed, blocked:%s, %.3f s\n",
                 dry_run ? "DRY RUN: " : "", static_cast<long long>(s.symbols), static_cast<long long>(s.triggered),
-                static_cast<long long>(s.executed), static_cast<long long>(s.failed),
-                static_cast<long long>(s.pending), static_cast<long long>(s.duplicates),
-                static_cast<long long>(s.resumed), blocked.empty() ? " none" : blocked.c_str(), s.seconds);
+                static_cast<long long>(s.executed), static_cast<long long>(s.failed), static_cast<long long>(s.pending),
+                static_cast<long long>(s.duplicates), static_cast<long long>(s.resumed),
+                blocked.empty() ? " none" : blocked.c_str(), s.seconds);
   if (s.malformed_frames > 0) text += std::to_string(s.malformed_frames) + " malformed stream frames skipped\n";
   return text + (s.error.empty() ? "" : "error: " + s.error + "\n") + line;
 }
 
 // The figures of one stop-monitor run (possibly several passes with --continuous).
-metrics::PushOutcome push_run_metrics(const metrics::PushTarget& target, const exits::PassSummary& pass,
-                                      bool success, double run_seconds) {
+metrics::PushOutcome push_run_metrics(const metrics::PushTarget& target, const exits::PassSummary& pass, bool success,
+                                      double run_seconds) {
   std::vector<metrics::RunFigure> figures = {
       {"last_run_triggers", "Stops and targets found crossed in the last run", {}, static_cast<double>(pass.triggered)},
   };
@@ -68,8 +76,10 @@ metrics::PushOutcome push_run_metrics(const metrics::PushTarget& target, const e
   figures.push_back(
       {"last_run_executions", executions, {{"outcome", "duplicate"}}, static_cast<double>(pass.duplicates)});
   for (const auto& [reason, n] : pass.blocked) {
-    figures.push_back({"last_run_blocked", "Exits held back by a guardrail in the last run, by reason",
-                       {{"reason", reason}}, static_cast<double>(n)});
+    figures.push_back({"last_run_blocked",
+                       "Exits held back by a guardrail in the last run, by reason",
+                       {{"reason", reason}},
+                       static_cast<double>(n)});
   }
   return metrics::push_run_figures(target, "backstop_stop_monitor", figures, success, run_seconds);
 }
@@ -82,8 +92,8 @@ PassReport report(exits::PassSummary s, const PassLoopOptions& loop) {
     metrics::add_push_fields(j, pushes);
     return j.dump() + "\n";
   };
-  r.log_fields = {{"triggered", s.triggered}, {"executed", s.executed}, {"failed", s.failed},
-                  {"duplicates", s.duplicates}};
+  r.log_fields = {
+      {"triggered", s.triggered}, {"executed", s.executed}, {"failed", s.failed}, {"duplicates", s.duplicates}};
   r.price_error = s.price_error;
   r.partial_failure = s.failed > 0 || s.quarantined > 0;
   r.push = [s = std::move(s)](const metrics::PushTarget& target, bool success, double run_seconds) {
@@ -161,8 +171,7 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
       // The claimer (the session's connection) and the driver (its own
       // connection and exchange client) work on separate threads; see stream_runner.h.
       auto driver_connection = store::connect(common.database_url, "backstop-stop-monitor-driver");
-      exchange::BinanceClient driver_client(config,
-                                            net::make_cpprest_transport(config.base_url, config.timeout));
+      exchange::BinanceClient driver_client(config, net::make_cpprest_transport(config.base_url, config.timeout));
       exits::StopMonitor driver(*driver_connection, driver_client, options);
       exits::StreamRunner runner(monitor, driver, wiring.repository, wiring.stream, options.filter, wiring.options);
       return report(runner.run(stop), loop_);

@@ -14,8 +14,13 @@ namespace {
 nlohmann::json to_json(const trailing::TrailingSummary& s) {
   nlohmann::json reports = nlohmann::json::array();
   for (const auto& r : s.reports) {
-    nlohmann::json j = {{"operation_id", r.operation_id}, {"tenant_id", r.tenant_id}, {"symbol", r.symbol},
-                        {"side", r.side},   {"mode", r.mode},   {"old_stop", r.old_stop}, {"price", r.price},
+    nlohmann::json j = {{"operation_id", r.operation_id},
+                        {"tenant_id", r.tenant_id},
+                        {"symbol", r.symbol},
+                        {"side", r.side},
+                        {"mode", r.mode},
+                        {"old_stop", r.old_stop},
+                        {"price", r.price},
                         {"outcome", r.outcome}};
     if (!r.new_stop.empty()) {
       j["new_stop"] = r.new_stop;
@@ -25,10 +30,11 @@ nlohmann::json to_json(const trailing::TrailingSummary& s) {
     }
     reports.push_back(std::move(j));
   }
-  nlohmann::json j = {{"symbols", s.symbols},   {"due", s.due},         {"armed", s.armed},
-                      {"adjusted", s.adjusted}, {"duplicates", s.duplicates}, {"in_flight", s.in_flight},
-                      {"skipped", s.skipped},   {"invalid", s.invalid}, {"seconds", s.seconds},
-                      {"adjustments", reports}};
+  nlohmann::json j = {{"symbols", s.symbols},       {"due", s.due},
+                      {"armed", s.armed},           {"adjusted", s.adjusted},
+                      {"duplicates", s.duplicates}, {"in_flight", s.in_flight},
+                      {"skipped", s.skipped},       {"invalid", s.invalid},
+                      {"seconds", s.seconds},       {"adjustments", reports}};
   if (!s.error.empty()) j["error"] = s.error;
   if (s.malformed_frames > 0) j["malformed_frames"] = s.malformed_frames;
   return j;
@@ -38,8 +44,8 @@ std::string to_text(const trailing::TrailingSummary& s, bool dry_run) {
   std::string text;
   for (const auto& r : s.reports) {
     text += "  op " + std::to_string(r.operation_id) + " " + r.side + " " + r.symbol + " " + r.mode + " stop " +
-            r.old_stop + (r.new_stop.empty() ? "" : " -> " + r.new_stop + " (" + r.reason + ")") + " price " +
-            r.price + ": " + r.outcome + "\n";
+            r.old_stop + (r.new_stop.empty() ? "" : " -> " + r.new_stop + " (" + r.reason + ")") + " price " + r.price +
+            ": " + r.outcome + "\n";
   }
   char line[300];
   std::snprintf(line, sizeof line,
@@ -57,9 +63,12 @@ metrics::PushOutcome push(const metrics::PushTarget& target, const trailing::Tra
                           double seconds) {
   const char* const help = "Operations of the last run by outcome";
   std::vector<metrics::RunFigure> figures;
-  for (const auto& [outcome, n] : std::vector<std::pair<std::string, std::int64_t>>{
-           {"adjusted", s.adjusted}, {"armed", s.armed}, {"duplicate", s.duplicates}, {"in_flight", s.in_flight},
-           {"skipped", s.skipped}, {"invalid", s.invalid}}) {
+  for (const auto& [outcome, n] : std::vector<std::pair<std::string, std::int64_t>>{{"adjusted", s.adjusted},
+                                                                                    {"armed", s.armed},
+                                                                                    {"duplicate", s.duplicates},
+                                                                                    {"in_flight", s.in_flight},
+                                                                                    {"skipped", s.skipped},
+                                                                                    {"invalid", s.invalid}}) {
     figures.push_back({"last_run_operations", help, {{"outcome", outcome}}, static_cast<double>(n)});
   }
   figures.push_back({"last_run_due", "Operations the last run looked at", {}, static_cast<double>(s.due)});

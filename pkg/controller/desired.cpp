@@ -32,8 +32,12 @@ Desired desired_objects(const StopMonitor& monitor) {
   const std::string& name = monitor.name;
   const std::string& ns = monitor.namespace_name;
   const std::string image_ref = spec.image.repository + ":" + spec.image.tag;
-  const json owner = {{"apiVersion", "backstop.dev/v1alpha1"}, {"kind", "StopMonitor"}, {"name", name},
-                      {"uid", monitor.uid}, {"controller", true}, {"blockOwnerDeletion", true}};
+  const json owner = {{"apiVersion", "backstop.dev/v1alpha1"},
+                      {"kind", "StopMonitor"},
+                      {"name", name},
+                      {"uid", monitor.uid},
+                      {"controller", true},
+                      {"blockOwnerDeletion", true}};
   auto labels = [&](const std::string& component) {
     return json{{"app.kubernetes.io/name", "backstop"},
                 {"app.kubernetes.io/instance", name},
@@ -77,26 +81,29 @@ Desired desired_objects(const StopMonitor& monitor) {
                 {"resources", {{"requests", {{"cpu", "50m"}, {"memory", "32Mi"}}}, {"limits", {{"memory", "128Mi"}}}}}};
   };
   auto cronjob = [&](const std::string& component, const std::string& schedule, const json& c, int deadline_seconds) {
-    return json{
-        {"apiVersion", "batch/v1"},
-        {"kind", "CronJob"},
-        {"metadata", {{"name", name + "-" + component}, {"namespace", ns}, {"labels", labels(component)},
-                      {"ownerReferences", {owner}}}},
-        {"spec",
-         {{"schedule", schedule},
-          {"suspend", spec.suspend},
-          {"concurrencyPolicy", "Forbid"},
-          {"startingDeadlineSeconds", 30},
-          {"successfulJobsHistoryLimit", 3},
-          {"failedJobsHistoryLimit", 3},
-          {"jobTemplate",
-           {{"metadata", {{"labels", labels(component)}}},
-            {"spec",
-             {{"backoffLimit", 0},  // the next scheduled run is the retry; a pass is idempotent
-              {"activeDeadlineSeconds", deadline_seconds},
-              {"template",
-               {{"metadata", {{"labels", labels(component)}}},
-                {"spec", {{"restartPolicy", "Never"},
+    return json{{"apiVersion", "batch/v1"},
+                {"kind", "CronJob"},
+                {"metadata",
+                 {{"name", name + "-" + component},
+                  {"namespace", ns},
+                  {"labels", labels(component)},
+                  {"ownerReferences", {owner}}}},
+                {"spec",
+                 {{"schedule", schedule},
+                  {"suspend", spec.suspend},
+                  {"concurrencyPolicy", "Forbid"},
+                  {"startingDeadlineSeconds", 30},
+                  {"successfulJobsHistoryLimit", 3},
+                  {"failedJobsHistoryLimit", 3},
+                  {"jobTemplate",
+                   {{"metadata", {{"labels", labels(component)}}},
+                    {"spec",
+                     {{"backoffLimit", 0},  // the next scheduled run is the retry; a pass is idempotent
+                      {"activeDeadlineSeconds", deadline_seconds},
+                      {"template",
+                       {{"metadata", {{"labels", labels(component)}}},
+                        {"spec",
+                         {{"restartPolicy", "Never"},
                           {"automountServiceAccountToken", false},
                           {"securityContext", {{"runAsNonRoot", true}, {"fsGroup", 10001}}},
                           {"containers", {c}}}}}}}}}}}}};
@@ -104,14 +111,14 @@ Desired desired_objects(const StopMonitor& monitor) {
 
   Desired d;
   const std::string price_source = "--price-source=" + spec.exchange.price_source;
-  d.cronjobs.push_back(cronjob(
-      "stop-monitor", spec.stop_monitor.schedule,
-      container("stop-monitor",
-                {"--batch-size=" + std::to_string(spec.stop_monitor.batch_size),
-                 "--orders-in-flight=" + std::to_string(spec.stop_monitor.orders_in_flight), price_source,
-                 "--max-price-age-ms=" + std::to_string(spec.guardrails.max_price_age_ms)},
-                exchange_env),
-      55));
+  d.cronjobs.push_back(
+      cronjob("stop-monitor", spec.stop_monitor.schedule,
+              container("stop-monitor",
+                        {"--batch-size=" + std::to_string(spec.stop_monitor.batch_size),
+                         "--orders-in-flight=" + std::to_string(spec.stop_monitor.orders_in_flight), price_source,
+                         "--max-price-age-ms=" + std::to_string(spec.guardrails.max_price_age_ms)},
+                        exchange_env),
+              55));
   if (spec.trailing_stop.enabled) {
     d.cronjobs.push_back(cronjob("trailing-stop", spec.trailing_stop.schedule,
                                  container("trailing-stop", {price_source}, json::array({exchange_env[0]})), 55));
@@ -120,13 +127,13 @@ Desired desired_objects(const StopMonitor& monitor) {
   }
   if (spec.outbox_drain.enabled) {
     // parse_stop_monitor makes sure the broker Secret is there.
-    d.cronjobs.push_back(cronjob(
-        "outbox-drain", spec.outbox_drain.schedule,
-        container("outbox-drain",
-                  {"--once", "--exchange=" + spec.outbox_drain.exchange,
-                   "--max-retries=" + std::to_string(spec.outbox_drain.max_retries)},
-                  json::array({env_from_secret("BACKSTOP_AMQP_URL", spec.rabbitmq->name, spec.rabbitmq->key)})),
-        55));
+    d.cronjobs.push_back(
+        cronjob("outbox-drain", spec.outbox_drain.schedule,
+                container("outbox-drain",
+                          {"--once", "--exchange=" + spec.outbox_drain.exchange,
+                           "--max-retries=" + std::to_string(spec.outbox_drain.max_retries)},
+                          json::array({env_from_secret("BACKSTOP_AMQP_URL", spec.rabbitmq->name, spec.rabbitmq->key)})),
+                55));
   } else {
     d.absent.push_back(name + "-outbox-drain");
   }
@@ -136,12 +143,15 @@ Desired desired_objects(const StopMonitor& monitor) {
     json pod = {{"automountServiceAccountToken", false},
                 {"securityContext", {{"runAsNonRoot", true}, {"fsGroup", 10001}}},
                 {"containers", json::array({c})}};
-    json selector = {{"matchLabels", {{"app.kubernetes.io/instance", name}, {"app.kubernetes.io/component", "stream"}}}};
+    json selector = {
+        {"matchLabels", {{"app.kubernetes.io/instance", name}, {"app.kubernetes.io/component", "stream"}}}};
     json deployment_spec = {{"replicas", spec.suspend ? 0 : 1},
                             {"strategy", {{"type", "Recreate"}}},  // never two streams at once
                             {"selector", selector},
                             {"template", {{"metadata", {{"labels", labels("stream")}}}, {"spec", pod}}}};
-    json metadata = {{"name", name + "-stream"}, {"namespace", ns}, {"labels", labels("stream")},
+    json metadata = {{"name", name + "-stream"},
+                     {"namespace", ns},
+                     {"labels", labels("stream")},
                      {"ownerReferences", json::array({owner})}};
     d.deployments.push_back(
         {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"metadata", metadata}, {"spec", deployment_spec}});

@@ -23,9 +23,9 @@ namespace backstop::controller {
 using nlohmann::json;
 
 struct Desired {
-  std::vector<json> cronjobs;             // batch/v1 CronJob
-  std::vector<json> deployments;          // apps/v1 Deployment (the --stream one, if enabled)
-  std::vector<std::string> absent;        // names of owned objects that must not exist (disabled components)
+  std::vector<json> cronjobs;       // batch/v1 CronJob
+  std::vector<json> deployments;    // apps/v1 Deployment (the --stream one, if enabled)
+  std::vector<std::string> absent;  // names of owned objects that must not exist (disabled components)
 };
 
 // `monitor`: the StopMonitor as parse_stop_monitor read it.

@@ -16,9 +16,7 @@ using Clock = std::chrono::steady_clock;
 
 long long ticks_now() { return Clock::now().time_since_epoch().count(); }
 
-std::chrono::nanoseconds since(long long ticks) {
-  return Clock::now().time_since_epoch() - Clock::duration(ticks);
-}
+std::chrono::nanoseconds since(long long ticks) { return Clock::now().time_since_epoch() - Clock::duration(ticks); }
 
 // Sleeps up to `d`, waking early when `stop` is requested.
 void sleep_for(std::chrono::milliseconds d, const std::stop_token& stop) {
@@ -133,8 +131,8 @@ bool Manager::ready() const {
 }
 
 void Manager::run(std::stop_token stop) {
-  kube::LeaderElector elector(client_, {options_.lease_namespace, options_.lease_name, options_.identity,
-                                        options_.lease_duration});
+  kube::LeaderElector elector(
+      client_, {options_.lease_namespace, options_.lease_name, options_.identity, options_.lease_duration});
   std::unique_ptr<std::jthread> session;  // the leading part, while leading
   auto last_renew = Clock::now();
   auto stop_leading = [&] {
@@ -155,14 +153,14 @@ void Manager::run(std::stop_token stop) {
       last_api_ok_ns_ = ticks_now();
       if (holds) last_renew = Clock::now();
     } catch (const std::exception& e) {
-      log::warn("lease round failed", {{"lease", options_.lease_namespace + "/" + options_.lease_name},
-                                       {"error", e.what()}});
+      log::warn("lease round failed",
+                {{"lease", options_.lease_namespace + "/" + options_.lease_name}, {"error", e.what()}});
       // Still the leader until the renew deadline passes without a renewal.
       holds = session && Clock::now() - last_renew < options_.renew_deadline;
     }
     if (holds && !session) {
-      log::info("became the leader", {{"identity", options_.identity},
-                                      {"lease", options_.lease_namespace + "/" + options_.lease_name}});
+      log::info("became the leader",
+                {{"identity", options_.identity}, {"lease", options_.lease_namespace + "/" + options_.lease_name}});
       metrics_.leader.Set(1);
       metrics_.leader_transitions.Increment();
       leading_ = true;
@@ -275,8 +273,8 @@ void Manager::inform(const Informer& informer, kube::WorkQueue& queue, std::stop
       if (!synced) {
         synced = true;
         ++synced_;
-        log::info("informer synced", {{"resource", informer.resource},
-                                      {"objects", list.value("items", kube::json::array()).size()}});
+        log::info("informer synced",
+                  {{"resource", informer.resource}, {"objects", list.value("items", kube::json::array()).size()}});
       }
       backoff = std::chrono::milliseconds(500);
       std::string version = list["metadata"].value("resourceVersion", "");
@@ -291,7 +289,8 @@ void Manager::inform(const Informer& informer, kube::WorkQueue& queue, std::stop
             },
             stop);
       }
-      if (!stop.stop_requested()) metrics_.watch_restarts.Add({{"resource", informer.resource}, {"reason", "resync"}}).Increment();
+      if (!stop.stop_requested())
+        metrics_.watch_restarts.Add({{"resource", informer.resource}, {"reason", "resync"}}).Increment();
     } catch (const std::exception& e) {
       if (const auto* api = dynamic_cast<const kube::ApiError*>(&e); api != nullptr && api->gone()) {
         // The history the watch asked for was compacted: list again, from now.
@@ -319,12 +318,17 @@ void Manager::work(kube::WorkQueue& queue, std::stop_token stop) {
       queue.forget(*key);
       (r.invalid ? metrics_.reconcile_invalid : metrics_.reconcile_success).Increment();
       if (r.created + r.updated + r.deleted > 0 || r.invalid) {
-        log::info("reconciled", {{"stopmonitor", *key}, {"created", r.created}, {"updated", r.updated},
-                                 {"deleted", r.deleted}, {"invalid", r.invalid}, {"message", r.message}});
+        log::info("reconciled", {{"stopmonitor", *key},
+                                 {"created", r.created},
+                                 {"updated", r.updated},
+                                 {"deleted", r.deleted},
+                                 {"invalid", r.invalid},
+                                 {"message", r.message}});
       }
     } catch (const kube::ApiError& e) {
       (e.conflict() ? metrics_.reconcile_conflict : metrics_.reconcile_error).Increment();
-      if (!e.conflict()) log::warn("reconcile failed; retrying with backoff", {{"stopmonitor", *key}, {"error", e.what()}});
+      if (!e.conflict())
+        log::warn("reconcile failed; retrying with backoff", {{"stopmonitor", *key}, {"error", e.what()}});
       queue.add_rate_limited(*key);
     } catch (const std::exception& e) {
       metrics_.reconcile_error.Increment();

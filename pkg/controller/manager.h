@@ -38,13 +38,13 @@
 namespace backstop::controller {
 
 struct ManagerOptions {
-  std::string identity;                    // this process in the Lease (Pod name)
+  std::string identity;  // this process in the Lease (Pod name)
   std::string lease_namespace = "default";
   std::string lease_name = "backstop-controller";
   std::chrono::seconds lease_duration{15};
   std::chrono::milliseconds renew_deadline{10000};  // leading stops if not renewed for this long
   std::chrono::milliseconds retry_period{2000};     // acquire / renew attempts
-  std::string watch_namespace;             // empty: every namespace
+  std::string watch_namespace;                      // empty: every namespace
   int workers = 4;
   std::chrono::seconds watch_window{300};  // timeoutSeconds of each watch request
   std::chrono::seconds resync{600};        // relist (and reconcile every StopMonitor) this often
@@ -58,7 +58,7 @@ class ControllerMetrics {
   prometheus::Counter& reconcile_success;
   prometheus::Counter& reconcile_conflict;  // 409: someone wrote first, requeued
   prometheus::Counter& reconcile_error;
-  prometheus::Counter& reconcile_invalid;   // the spec is invalid (reported in status)
+  prometheus::Counter& reconcile_invalid;  // the spec is invalid (reported in status)
   prometheus::Histogram& reconcile_duration;
   prometheus::Gauge& queue_depth;
   prometheus::Gauge& leader;
@@ -102,10 +102,10 @@ class Manager {
   std::atomic<bool> leading_{false};
   std::atomic<int> synced_{0};
   std::atomic<int> informers_{0};
-  std::atomic<long long> last_loop_ns_{0};     // steady clock, election loop heartbeat
-  std::atomic<long long> last_api_ok_ns_{0};   // steady clock, last successful lease round trip
+  std::atomic<long long> last_loop_ns_{0};    // steady clock, election loop heartbeat
+  std::atomic<long long> last_api_ok_ns_{0};  // steady clock, last successful lease round trip
   std::mutex ready_mutex_;
-  std::map<std::string, bool> monitor_ready_;  // namespace/name -> Ready condition True
+  std::map<std::string, bool> monitor_ready_;                              // namespace/name -> Ready condition True
   std::map<std::string, std::vector<prometheus::Gauge*>> monitor_pushes_;  // namespace/name -> push_expected series
 };
 

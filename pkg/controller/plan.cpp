@@ -41,9 +41,10 @@ void plan_kind(const std::string& resource, const std::vector<json>& wanted, con
       out.conflicts.push_back(resource + "/" + name);
       continue;
     }
-    const json ours = {{"metadata", {{"labels", object["metadata"]["labels"]},
-                                     {"ownerReferences", object["metadata"]["ownerReferences"]}}},
-                       {"spec", object["spec"]}};
+    const json ours = {
+        {"metadata",
+         {{"labels", object["metadata"]["labels"]}, {"ownerReferences", object["metadata"]["ownerReferences"]}}},
+        {"spec", object["spec"]}};
     if (!contains(it->second, ours)) {
       out.actions.push_back({Action::Kind::kUpdate, resource, name, merged(it->second, ours), "drift or spec change"});
     }

@@ -120,8 +120,10 @@ ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& 
       status["cronJobs"] = owned;
       status_changed = true;
     }
-    if (!owned.empty() && owned[0].contains("lastScheduleTime")) status["lastScheduleTime"] = owned[0]["lastScheduleTime"];
-    if (!owned.empty() && owned[0].contains("lastSuccessfulTime")) status["lastSuccessfulTime"] = owned[0]["lastSuccessfulTime"];
+    if (!owned.empty() && owned[0].contains("lastScheduleTime"))
+      status["lastScheduleTime"] = owned[0]["lastScheduleTime"];
+    if (!owned.empty() && owned[0].contains("lastSuccessfulTime"))
+      status["lastSuccessfulTime"] = owned[0]["lastSuccessfulTime"];
   }
   if (status.value("observedGeneration", std::int64_t{0}) != generation) {
     status["observedGeneration"] = generation;

@@ -16,7 +16,7 @@
 namespace backstop::controller {
 
 struct ReconcileResult {
-  bool found = false;       // the StopMonitor exists
+  bool found = false;  // the StopMonitor exists
   int created = 0;
   int updated = 0;
   int deleted = 0;

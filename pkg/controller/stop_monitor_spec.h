@@ -84,9 +84,9 @@ struct StopMonitorSpec {
   TrailingStopJobSpec trailing_stop;
   OutboxDrainJobSpec outbox_drain;
   StreamSpec stream;
-  ExchangeSpec exchange;                  // required
-  SecretKeyRef database;                  // spec.database.secretRef, required
-  std::optional<SecretKeyRef> rabbitmq;   // spec.rabbitmq.secretRef; required by outboxDrain.enabled
+  ExchangeSpec exchange;                 // required
+  SecretKeyRef database;                 // spec.database.secretRef, required
+  std::optional<SecretKeyRef> rabbitmq;  // spec.rabbitmq.secretRef; required by outboxDrain.enabled
   GuardrailsSpec guardrails;
   ImageSpec image;
   std::optional<std::string> pushgateway_url;

@@ -68,8 +68,8 @@ BackfillDecision decide_backfill(const BackfillInput& input) {
         return invalid(column + " " + percent->to_string() + " must be greater than 0");
       }
       try {
-        level = is_stop ? stop_from_percent(input.side, entry, *percent)
-                        : target_from_percent(input.side, entry, *percent);
+        level =
+            is_stop ? stop_from_percent(input.side, entry, *percent) : target_from_percent(input.side, entry, *percent);
       } catch (const DecimalError& e) {
         return invalid(column + " " + percent->to_string() + ": " + e.what());
       }

@@ -24,12 +24,24 @@ u128 round_magnitude(u128 truncated, bool inexact, int half, bool negative, Roun
   if (!inexact) return truncated;
   bool away = false;
   switch (rounding) {
-    case Rounding::kDown: away = false; break;
-    case Rounding::kUp: away = true; break;
-    case Rounding::kFloor: away = negative; break;
-    case Rounding::kCeiling: away = !negative; break;
-    case Rounding::kHalfUp: away = half >= 0; break;
-    case Rounding::kHalfEven: away = half > 0 || (half == 0 && (truncated & 1U) != 0); break;
+    case Rounding::kDown:
+      away = false;
+      break;
+    case Rounding::kUp:
+      away = true;
+      break;
+    case Rounding::kFloor:
+      away = negative;
+      break;
+    case Rounding::kCeiling:
+      away = !negative;
+      break;
+    case Rounding::kHalfUp:
+      away = half >= 0;
+      break;
+    case Rounding::kHalfEven:
+      away = half > 0 || (half == 0 && (truncated & 1U) != 0);
+      break;
   }
   return away ? truncated + 1 : truncated;
 }
@@ -88,10 +100,9 @@ Int128 mul_div_units(Int128 x, Int128 y, Int128 z, Rounding rounding, const char
   if (z == 0) throw DecimalError(std::string("decimal division by zero in ") + op);
   const bool negative = ((x < 0) != (y < 0)) != (z < 0);
   const QuotientRemainder qr = divide_wide(multiply_wide(magnitude(x), magnitude(y)), magnitude(z));
-  const u128 rounded =
-      qr.overflow ? 0
-                  : round_magnitude(qr.quotient, qr.remainder != 0,
-                                    compare_with_half(qr.remainder, magnitude(z)), negative, rounding);
+  const u128 rounded = qr.overflow ? 0
+                                   : round_magnitude(qr.quotient, qr.remainder != 0,
+                                                     compare_with_half(qr.remainder, magnitude(z)), negative, rounding);
   if (qr.overflow || rounded > kMaxMagnitude) {
     throw DecimalError(std::string("decimal overflow in ") + op +
                        ": result exceeds the NUMERIC(20,8) range of +-999999999999.99999999");
@@ -133,8 +144,7 @@ Decimal parse_impl(std::string_view text, bool allow_rounding, Rounding rounding
     if (frac_end == frac_begin) throw fail("expected a digit after the decimal point");
   }
   if (pos != text.size()) {
-    throw fail("unexpected character '" + std::string(1, text[pos]) + "' at position " +
-               std::to_string(pos + 1));
+    throw fail("unexpected character '" + std::string(1, text[pos]) + "' at position " + std::to_string(pos + 1));
   }
   std::size_t first_significant = int_begin;
   while (first_significant + 1 < int_end && text[first_significant] == '0') ++first_significant;
@@ -153,8 +163,8 @@ Decimal parse_impl(std::string_view text, bool allow_rounding, Rounding rounding
   }
   if (frac_digits > kept) {
     if (!allow_rounding) {
-      throw fail(std::to_string(frac_digits) + " fractional digits, at most " +
-                 std::to_string(Decimal::kScale) + " allowed");
+      throw fail(std::to_string(frac_digits) + " fractional digits, at most " + std::to_string(Decimal::kScale) +
+                 " allowed");
     }
     const std::size_t extra = frac_begin + kept;
     const int first_dropped = text[extra] - '0';
@@ -203,8 +213,7 @@ Decimal Decimal::checked(Int128 units, const char* operation) {
 Decimal Decimal::from_integer(std::int64_t value) {
   const Int128 limit = kMaxRaw / kUnit;
   if (value > limit || value < -limit) {
-    throw DecimalError("integer " + std::to_string(value) +
-                       " has more than 12 digits (NUMERIC(20,8) range exceeded)");
+    throw DecimalError("integer " + std::to_string(value) + " has more than 12 digits (NUMERIC(20,8) range exceeded)");
   }
   return Decimal(static_cast<Int128>(value) * kUnit);
 }
@@ -213,9 +222,7 @@ Decimal Decimal::from_units(Int128 units) { return checked(units, "from_units");
 
 Decimal Decimal::parse(std::string_view text) { return parse_impl(text, false, Rounding::kDown); }
 
-Decimal Decimal::parse_rounded(std::string_view text, Rounding rounding) {
-  return parse_impl(text, true, rounding);
-}
+Decimal Decimal::parse_rounded(std::string_view text, Rounding rounding) { return parse_impl(text, true, rounding); }
 
 std::string Decimal::to_fixed_string() const {
   std::string digits = magnitude_digits(magnitude(units_));
@@ -237,9 +244,7 @@ Decimal Decimal::abs() const { return units_ < 0 ? -*this : *this; }
 
 Decimal operator+(Decimal a, Decimal b) { return Decimal::checked(a.units_ + b.units_, "addition"); }
 
-Decimal operator-(Decimal a, Decimal b) {
-  return Decimal::checked(a.units_ - b.units_, "subtraction");
-}
+Decimal operator-(Decimal a, Decimal b) { return Decimal::checked(a.units_ - b.units_, "subtraction"); }
 
 Decimal Decimal::operator-() const { return Decimal(-units_); }
 
@@ -266,12 +271,18 @@ std::ostream& operator<<(std::ostream& out, Decimal value) { return out << value
 
 std::string_view to_string(Rounding rounding) {
   switch (rounding) {
-    case Rounding::kDown: return "down";
-    case Rounding::kUp: return "up";
-    case Rounding::kFloor: return "floor";
-    case Rounding::kCeiling: return "ceiling";
-    case Rounding::kHalfUp: return "half_up";
-    case Rounding::kHalfEven: return "half_even";
+    case Rounding::kDown:
+      return "down";
+    case Rounding::kUp:
+      return "up";
+    case Rounding::kFloor:
+      return "floor";
+    case Rounding::kCeiling:
+      return "ceiling";
+    case Rounding::kHalfUp:
+      return "half_up";
+    case Rounding::kHalfEven:
+      return "half_even";
   }
   return "unknown";
 }

@@ -10,8 +10,8 @@
 #pragma once
 
 #include <compare>
-#include <iosfwd>
 #include <cstdint>
+#include <iosfwd>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -43,8 +43,7 @@ class Decimal {
   static constexpr int kMaxIntegerDigits = 12;
   static constexpr Int128 kUnit = 100'000'000;  // 10^kScale
   // Largest raw magnitude: 10^20 - 1 units, i.e. 999999999999.99999999.
-  static constexpr Int128 kMaxRaw =
-      static_cast<Int128>(10'000'000'000'000'000'000ULL) * 10 - 1;
+  static constexpr Int128 kMaxRaw = static_cast<Int128>(10'000'000'000'000'000'000ULL) * 10 - 1;
 
   constexpr Decimal() = default;
 
@@ -80,7 +79,8 @@ class Decimal {
   Decimal& operator-=(Decimal other) { return *this = *this - other; }
 
   friend constexpr bool operator==(Decimal a, Decimal b) = default;
-  friend constexpr std::strong_ordering operator<=>(Decimal a, Decimal b) = default;  // NOLINT(modernize-use-nullptr): a clang-tidy 14 misreading
+  friend constexpr std::strong_ordering operator<=>(Decimal a, Decimal b) =
+      default;  // NOLINT(modernize-use-nullptr): a clang-tidy 14 misreading
 
   // a × b rounded once to 8 fractional digits.
   [[nodiscard]] static Decimal mul(Decimal a, Decimal b, Rounding rounding);
@@ -93,9 +93,7 @@ class Decimal {
   // The nearest multiple of `step` in the direction `rounding` (step > 0).
   [[nodiscard]] Decimal round_to_step(Decimal step, Rounding rounding) const;
   // Quantity rounding for exits: down (toward zero) to a multiple of `step`.
-  [[nodiscard]] Decimal round_down_to_step(Decimal step) const {
-    return round_to_step(step, Rounding::kDown);
-  }
+  [[nodiscard]] Decimal round_down_to_step(Decimal step) const { return round_to_step(step, Rounding::kDown); }
 
  private:
   constexpr explicit Decimal(Int128 units) : units_(units) {}
@@ -106,8 +104,7 @@ class Decimal {
 
 // Divides numerator by denominator (denominator != 0) rounding the quotient as
 // asked. Exposed for tests and for callers that need the same rounding rule.
-[[nodiscard]] Int128 divide_rounded(Int128 numerator, Int128 denominator,
-                                      Rounding rounding);
+[[nodiscard]] Int128 divide_rounded(Int128 numerator, Int128 denominator, Rounding rounding);
 
 std::string_view to_string(Rounding rounding);
 std::ostream& operator<<(std::ostream& out, Decimal value);  // canonical text

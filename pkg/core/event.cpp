@@ -37,8 +37,6 @@ std::optional<EventType> parse_event_type(std::string_view text) { return value_
 std::optional<EventSource> parse_event_source(std::string_view text) { return value_of(kSources, text); }
 std::optional<TriggerKind> parse_trigger_kind(std::string_view text) { return value_of(kKinds, text); }
 
-std::string genesis_token(OperationId operation) {
-  return "genesis-" + std::to_string(operation.value);
-}
+std::string genesis_token(OperationId operation) { return "genesis-" + std::to_string(operation.value); }
 
 }  // namespace backstop::core

@@ -181,8 +181,8 @@ ExitState apply_exit_record(ExitState state, const ExitRecord& record, TimePoint
 }
 
 bool waiting_for_retry(const ExitState& state, TimePoint now) {
-  return state.status == ExecutionStatus::kBlocked && state.blocked_reason &&
-         *state.blocked_reason == kExchangeRetry && state.retry_at && now < *state.retry_at;
+  return state.status == ExecutionStatus::kBlocked && state.blocked_reason && *state.blocked_reason == kExchangeRetry &&
+         state.retry_at && now < *state.retry_at;
 }
 
 ExitStep start_attempt(const ExitState& state, const ExitContext& context) {

@@ -146,7 +146,7 @@ struct ExchangeAnswer {
   // re-send (an answer can sit in a stalled process for seconds).
   TimePoint asked_at;
   std::optional<OrderView> order;
-  std::string error;                   // the exchange's full text
+  std::string error;                    // the exchange's full text
   std::optional<TimePoint> not_before;  // Retry-After
 };
 

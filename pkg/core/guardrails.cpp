@@ -82,8 +82,8 @@ std::optional<BlockReason> pre_trade_block(const PreTradeContext& c) {
   if (c.executions_last_hour >= c.tenant.max_executions_per_hour) return BlockReason::kRateLimitPerHour;
   if (!c.breaker_allows) return BlockReason::kCircuitOpen;
   if (c.level.is_positive()) {
-    const Decimal distance = Decimal::mul_div((c.price - c.level).abs(), Decimal::from_integer(100), c.level,
-                                              Rounding::kHalfUp);
+    const Decimal distance =
+        Decimal::mul_div((c.price - c.level).abs(), Decimal::from_integer(100), c.level, Rounding::kHalfUp);
     if (distance > c.tenant.max_slippage_pct) return BlockReason::kSlippageLimit;
   }
   return std::nullopt;

@@ -17,9 +17,7 @@ enum class Side { kBuy, kSell };  // BUY = long, SELL = short
 // "BUY" / "SELL" (exactly, as stored); anything else is std::nullopt.
 [[nodiscard]] std::optional<Side> parse_side(std::string_view text);
 // The side of the order that closes a position of `side`.
-[[nodiscard]] constexpr Side exit_side(Side side) {
-  return side == Side::kBuy ? Side::kSell : Side::kBuy;
-}
+[[nodiscard]] constexpr Side exit_side(Side side) { return side == Side::kBuy ? Side::kSell : Side::kBuy; }
 
 struct OperationId {
   std::int64_t value = 0;

@@ -15,24 +15,20 @@ constexpr NameTable<ExecutionStatus, 5> kStatuses{{
     {ExecutionStatus::kFailed, "FAILED"},
 }};
 
-void require_status(const Execution& execution, const Event& event,
-                    std::initializer_list<ExecutionStatus> allowed) {
+void require_status(const Execution& execution, const Event& event, std::initializer_list<ExecutionStatus> allowed) {
   for (const ExecutionStatus status : allowed) {
     if (execution.status == status) return;
   }
   throw ProjectionError(std::string(to_string(event.type)) + " is not allowed after " +
-                        std::string(to_string(execution.status)) + " (execution token " +
-                        event.execution_token + ", operation " +
-                        std::to_string(event.operation_id.value) + ")");
+                        std::string(to_string(execution.status)) + " (execution token " + event.execution_token +
+                        ", operation " + std::to_string(event.operation_id.value) + ")");
 }
 
 }  // namespace
 
 std::string_view to_string(ExecutionStatus status) { return name_of(kStatuses, status); }
 
-std::optional<ExecutionStatus> parse_execution_status(std::string_view text) {
-  return value_of(kStatuses, text);
-}
+std::optional<ExecutionStatus> parse_execution_status(std::string_view text) { return value_of(kStatuses, text); }
 
 bool is_execution_event(EventType type) {
   switch (type) {
@@ -50,8 +46,7 @@ bool is_execution_event(EventType type) {
 }
 
 bool affects_operation(EventType type) {
-  return type == EventType::kStopConfigured || type == EventType::kStopAdjusted ||
-         type == EventType::kExecuted;
+  return type == EventType::kStopConfigured || type == EventType::kStopAdjusted || type == EventType::kExecuted;
 }
 
 Execution apply_to_execution(const std::optional<Execution>& current, const Event& event) {
@@ -60,8 +55,7 @@ Execution apply_to_execution(const std::optional<Execution>& current, const Even
   }
   if (event.type == EventType::kStopTriggered) {
     if (current) {
-      throw ProjectionError("execution token " + event.execution_token +
-                            " was already triggered (operation " +
+      throw ProjectionError("execution token " + event.execution_token + " was already triggered (operation " +
                             std::to_string(event.operation_id.value) + ")");
     }
     Execution created;
@@ -80,9 +74,8 @@ Execution apply_to_execution(const std::optional<Execution>& current, const Even
     return created;
   }
   if (!current) {
-    throw ProjectionError(std::string(to_string(event.type)) + " for execution token " +
-                          event.execution_token + " that was never triggered (operation " +
-                          std::to_string(event.operation_id.value) + ")");
+    throw ProjectionError(std::string(to_string(event.type)) + " for execution token " + event.execution_token +
+                          " that was never triggered (operation " + std::to_string(event.operation_id.value) + ")");
   }
   Execution next = *current;
   next.last_event_seq = event.seq;
@@ -90,15 +83,17 @@ Execution apply_to_execution(const std::optional<Execution>& current, const Even
     case EventType::kBlocked:
       // From SUBMITTED only when the order is known not to exist at the exchange
       // (never sent, or "no such order"): a guardrail holds it until it clears.
-      require_status(next, event, {ExecutionStatus::kTriggered, ExecutionStatus::kBlocked,
-                                   ExecutionStatus::kSubmitted, ExecutionStatus::kFailed});
+      require_status(next, event,
+                     {ExecutionStatus::kTriggered, ExecutionStatus::kBlocked, ExecutionStatus::kSubmitted,
+                      ExecutionStatus::kFailed});
       next.status = ExecutionStatus::kBlocked;
       next.blocked_reason = event.reason;
       next.blocked_at = event.occurred_at;
       break;
     case EventType::kExecutionSubmitted:
-      require_status(next, event, {ExecutionStatus::kTriggered, ExecutionStatus::kBlocked,
-                                   ExecutionStatus::kSubmitted, ExecutionStatus::kFailed});
+      require_status(next, event,
+                     {ExecutionStatus::kTriggered, ExecutionStatus::kBlocked, ExecutionStatus::kSubmitted,
+                      ExecutionStatus::kFailed});
       if (next.submitted_at) ++next.retry_count;
       next.status = ExecutionStatus::kSubmitted;
       next.submitted_at = event.occurred_at;
@@ -116,8 +111,8 @@ Execution apply_to_execution(const std::optional<Execution>& current, const Even
       next.error_message.reset();
       break;
     case EventType::kFailed:
-      require_status(next, event, {ExecutionStatus::kTriggered, ExecutionStatus::kBlocked,
-                                   ExecutionStatus::kSubmitted});
+      require_status(next, event,
+                     {ExecutionStatus::kTriggered, ExecutionStatus::kBlocked, ExecutionStatus::kSubmitted});
       next.status = ExecutionStatus::kFailed;
       next.failed_at = event.occurred_at;
       next.error_message = event.error_message;

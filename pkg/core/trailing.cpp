@@ -1,9 +1,9 @@
 #include "core/trailing.h"
 
-#include "core/enum_names.h"
-
 #include <algorithm>
 #include <limits>
+
+#include "core/enum_names.h"
 
 namespace backstop::core {
 namespace {
@@ -11,8 +11,8 @@ namespace {
 constexpr NameTable<TrailingMode, 3> kModes{{{TrailingMode::kHandSpan, "HAND_SPAN"},
                                              {TrailingMode::kPercent, "PERCENT"},
                                              {TrailingMode::kAbsolute, "ABSOLUTE"}}};
-constexpr NameTable<AdjustReason, 2> kReasons{{{AdjustReason::kBreakEven, "BREAK_EVEN"},
-                                               {AdjustReason::kTrailing, "TRAILING"}}};
+constexpr NameTable<AdjustReason, 2> kReasons{
+    {{AdjustReason::kBreakEven, "BREAK_EVEN"}, {AdjustReason::kTrailing, "TRAILING"}}};
 
 const Decimal kHundred = Decimal::from_integer(100);
 
@@ -96,7 +96,7 @@ std::int64_t hand_span_step(const TrailingPosition& p, Decimal price) {
   // never through the price, and the capped step keeps a stable token.
   const Int128 n = profit.units() / span.units();
   return n > std::numeric_limits<std::int64_t>::max() ? std::numeric_limits<std::int64_t>::max()
-                                                       : static_cast<std::int64_t>(n);
+                                                      : static_cast<std::int64_t>(n);
 }
 
 Decimal hand_span_level(const TrailingRule& rule, const TrailingPosition& p, std::int64_t n) {

@@ -71,8 +71,8 @@ struct StopAdjustment {
 
 // Where an operation's rule comes from: its own settings, else its tenant's.
 struct TrailingConfig {
-  std::optional<std::string> mode;         // the operation's: a mode, "NONE", or nullopt (the tenant's)
-  std::optional<Decimal> offset;           // the operation's, else the tenant's
+  std::optional<std::string> mode;  // the operation's: a mode, "NONE", or nullopt (the tenant's)
+  std::optional<Decimal> offset;    // the operation's, else the tenant's
   std::optional<Decimal> activation_price;
   std::optional<std::string> tenant_mode;  // nullopt: the tenant does not trail by default
   std::optional<Decimal> tenant_offset;

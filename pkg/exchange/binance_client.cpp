@@ -18,8 +18,8 @@ std::optional<std::chrono::seconds> retry_after(const net::HttpResponse& respons
 
 ExchangeError protocol_failure(binance::Call call, const std::string& what) {
   // An unreadable answer to an order: it may have executed.
-  return ExchangeError{call == binance::Call::kPlaceOrder ? ErrorClass::kStatusUnknown : ErrorClass::kRetryable, 200,
-                       0, what, std::nullopt};
+  return ExchangeError{call == binance::Call::kPlaceOrder ? ErrorClass::kStatusUnknown : ErrorClass::kRetryable, 200, 0,
+                       what, std::nullopt};
 }
 
 }  // namespace
@@ -50,7 +50,8 @@ Result<net::HttpRequest> BinanceClient::prepare(const std::string& method, const
     std::lock_guard lock(mutex_);
     const auto now = std::chrono::steady_clock::now();
     if (now < banned_until_) {
-      return ExchangeError{ErrorClass::kBanned, 418, 0, "IP banned by the exchange (HTTP 418); not calling until the ban ends",
+      return ExchangeError{ErrorClass::kBanned, 418, 0,
+                           "IP banned by the exchange (HTTP 418); not calling until the ban ends",
                            std::chrono::duration_cast<std::chrono::seconds>(banned_until_ - now)};
     }
     // After a 429 Binance expects silence for Retry-After seconds; calling on

@@ -59,7 +59,8 @@ Decimal decimal_field_capped(const json& object, const char* name, const std::st
 
 std::int64_t integer_field(const json& object, const char* name, const std::string& where) {
   const json& value = field(object, name, where);
-  if (!value.is_number_integer()) throw ProtocolError(where + "." + name + ": expected an integer, got " + value.dump());
+  if (!value.is_number_integer())
+    throw ProtocolError(where + "." + name + ": expected an integer, got " + value.dump());
   return value.get<std::int64_t>();
 }
 

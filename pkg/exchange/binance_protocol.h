@@ -23,11 +23,11 @@ std::string sign(std::string_view secret, std::string_view payload);
 // Percent-encodes a query parameter value (RFC 3986 unreserved kept).
 std::string url_encode(std::string_view value);
 
-PriceSnapshot parse_ticker_prices(std::string_view body);           // GET /api/v3/ticker/price
+PriceSnapshot parse_ticker_prices(std::string_view body);             // GET /api/v3/ticker/price
 void merge_book_tickers(std::string_view body, PriceSnapshot& into);  // GET /api/v3/ticker/bookTicker
-ExchangeRules parse_exchange_info(std::string_view body);           // GET /api/v3/exchangeInfo
-Order parse_order(std::string_view body);                           // POST/GET /api/v3/order
-std::int64_t parse_server_time(std::string_view body);              // GET /api/v3/time
+ExchangeRules parse_exchange_info(std::string_view body);             // GET /api/v3/exchangeInfo
+Order parse_order(std::string_view body);                             // POST/GET /api/v3/order
+std::int64_t parse_server_time(std::string_view body);                // GET /api/v3/time
 
 // One WebSocket message of a (combined) <symbol>@trade or <symbol>@bookTicker
 // stream, folded into `quotes` (the latest quote per symbol): a trade sets

@@ -23,11 +23,16 @@ constexpr core::NameTable<OrderStatus, 8> kStatuses{{
 
 std::string_view to_string(ErrorClass error_class) {
   switch (error_class) {
-    case ErrorClass::kRetryable: return "retryable";
-    case ErrorClass::kStatusUnknown: return "status-unknown";
-    case ErrorClass::kTerminal: return "terminal";
-    case ErrorClass::kRateLimited: return "rate-limited";
-    case ErrorClass::kBanned: return "banned";
+    case ErrorClass::kRetryable:
+      return "retryable";
+    case ErrorClass::kStatusUnknown:
+      return "status-unknown";
+    case ErrorClass::kTerminal:
+      return "terminal";
+    case ErrorClass::kRateLimited:
+      return "rate-limited";
+    case ErrorClass::kBanned:
+      return "banned";
   }
   return "unknown";
 }
@@ -54,9 +59,8 @@ std::optional<Decimal> market_quantity(const SymbolRules& rules, Decimal wanted,
   const bool market_lot = rules.market_step_size && rules.market_step_size->is_positive();
   const Decimal step = market_lot ? *rules.market_step_size : rules.step_size;
   const Decimal min_qty = market_lot && rules.market_min_qty ? *rules.market_min_qty : rules.min_qty;
-  const Decimal max_qty = market_lot && rules.market_max_qty && rules.market_max_qty->is_positive()
-                              ? *rules.market_max_qty
-                              : rules.max_qty;
+  const Decimal max_qty =
+      market_lot && rules.market_max_qty && rules.market_max_qty->is_positive() ? *rules.market_max_qty : rules.max_qty;
   Decimal quantity = wanted;
   if (max_qty.is_positive() && quantity > max_qty) quantity = max_qty;  // the rest goes in the next attempt
   if (step.is_positive()) quantity = quantity.round_down_to_step(step);

@@ -42,7 +42,7 @@ struct ExchangeError {
 template <typename T>
 class Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : state_(std::move(value)) {}              // NOLINT(google-explicit-constructor)
   Result(ExchangeError error) : state_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
   [[nodiscard]] bool ok() const { return state_.index() == 0; }
   [[nodiscard]] const T& value() const { return std::get<0>(state_); }
@@ -82,7 +82,16 @@ struct OrderRequest {
   std::string client_order_id;  // ^[a-zA-Z0-9-_]{1,36}$
 };
 
-enum class OrderStatus { kNew, kPartiallyFilled, kFilled, kCanceled, kPendingCancel, kRejected, kExpired, kExpiredInMatch };
+enum class OrderStatus {
+  kNew,
+  kPartiallyFilled,
+  kFilled,
+  kCanceled,
+  kPendingCancel,
+  kRejected,
+  kExpired,
+  kExpiredInMatch
+};
 std::string_view to_string(OrderStatus status);
 std::optional<OrderStatus> parse_order_status(std::string_view text);
 

@@ -86,18 +86,16 @@ core::Event exit_event(const core::Execution& x, const core::ExitRecord& r, core
       e.slippage_pct = core::slippage_pct(exit, trigger_price, fill_price);
       e.quantity = r.filled;
       e.trigger_price = trigger_price;
-      payload = {{"attempts", r.attempt},
-                 {"filled_quantity", r.filled.to_string()},
-                 {"quote_quantity", r.quote.to_string()}};
+      payload = {
+          {"attempts", r.attempt}, {"filled_quantity", r.filled.to_string()}, {"quote_quantity", r.quote.to_string()}};
       if (r.order_status) payload["last_status"] = *r.order_status;
       if (r.dust) payload["dust_remainder"] = r.dust->to_string();
       break;
     }
     case EventType::kFailed:
       e.error_message = r.error;
-      payload = {{"attempts", r.attempt},
-                 {"filled_quantity", r.filled.to_string()},
-                 {"quote_quantity", r.quote.to_string()}};
+      payload = {
+          {"attempts", r.attempt}, {"filled_quantity", r.filled.to_string()}, {"quote_quantity", r.quote.to_string()}};
       if (r.dust) payload["dust"] = r.dust->to_string();
       break;
     default:
@@ -134,9 +132,8 @@ core::LotRules lot_rules(const exchange::SymbolRules& rules) {
   core::LotRules lot;
   lot.step = market_lot ? *rules.market_step_size : rules.step_size;
   lot.min_qty = market_lot && rules.market_min_qty ? *rules.market_min_qty : rules.min_qty;
-  const Decimal max_qty = market_lot && rules.market_max_qty && rules.market_max_qty->is_positive()
-                              ? *rules.market_max_qty
-                              : rules.max_qty;
+  const Decimal max_qty =
+      market_lot && rules.market_max_qty && rules.market_max_qty->is_positive() ? *rules.market_max_qty : rules.max_qty;
   if (max_qty.is_positive()) lot.max_qty = max_qty;
   lot.min_notional = rules.min_notional;
   return lot;

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <span>
-#include <random>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/exit.h"
@@ -148,13 +148,13 @@ struct StopMonitor::Work {
   core::ProtectedPosition position;
   std::optional<Decimal> price;  // the decisive price that reached the monitor, if any
   core::TimePoint price_time;
-  core::Execution x;       // the projection row read under the token lock
-  core::ExitState state;   // what the exit's events say (core/exit.h)
-  core::ExitAction action;  // what to ask the exchange next (kSend / kQuery), else nothing
-  bool trial = false;      // the one HALF_OPEN trial of its symbol's breaker
-  std::optional<Event> blocked;   // BLOCKED CIRCUIT_OPEN, written by record() (guard() writes its own)
-  std::optional<Event> terminal;  // EXECUTED or FAILED, written by record()
-  bool dust = false;  // a remainder (or the whole quantity) below the exchange's minimum
+  core::Execution x;                      // the projection row read under the token lock
+  core::ExitState state;                  // what the exit's events say (core/exit.h)
+  core::ExitAction action;                // what to ask the exchange next (kSend / kQuery), else nothing
+  bool trial = false;                     // the one HALF_OPEN trial of its symbol's breaker
+  std::optional<Event> blocked;           // BLOCKED CIRCUIT_OPEN, written by record() (guard() writes its own)
+  std::optional<Event> terminal;          // EXECUTED or FAILED, written by record()
+  bool dust = false;                      // a remainder (or the whole quantity) below the exchange's minimum
   std::optional<Decimal> dust_remainder;  // EXECUTED with a remainder below the minimum
   std::string outcome;  // executed, failed, pending, blocked:<reason>, locked, already-finished, missing
   [[nodiscard]] Decimal trigger_price() const { return x.trigger_price.value_or(price.value_or(Decimal())); }
@@ -205,12 +205,11 @@ void StopMonitor::resume_unfinished(const core::PriceSnapshot* prices, core::Tim
     count_outcome(w.outcome, summary);
     if (w.dust) ++summary.dust;
     const auto level = w.x.trigger_kind == core::TriggerKind::kTakeProfit ? core::effective_target(w.position)
-                                                                           : core::effective_stop(w.position);
-    summary.reports.push_back({w.position.id.value, w.position.tenant.value, w.position.symbol,
-                               std::string(core::to_string(w.position.side)),
-                               w.x.trigger_kind ? std::string(core::to_string(*w.x.trigger_kind)) : "",
-                               level ? level->to_string() : "", w.price ? w.price->to_string() : "", w.token,
-                               "resumed:" + w.outcome});
+                                                                          : core::effective_stop(w.position);
+    summary.reports.push_back(
+        {w.position.id.value, w.position.tenant.value, w.position.symbol, std::string(core::to_string(w.position.side)),
+         w.x.trigger_kind ? std::string(core::to_string(*w.x.trigger_kind)) : "", level ? level->to_string() : "",
+         w.price ? w.price->to_string() : "", w.token, "resumed:" + w.outcome});
   }
 }
 
@@ -246,8 +245,8 @@ std::vector<ClaimedExit> StopMonitor::claim(const core::PriceSnapshot& prices, c
     // A claim lost in a server crash is simply claimed again.
     tx->exec("SET LOCAL synchronous_commit = off");
   }
-  const auto candidates = repository_.candidates(tx ? static_cast<pqxx::transaction_base&>(*tx) : *read,
-                                                 symbol_prices, options_.filter);
+  const auto candidates =
+      repository_.candidates(tx ? static_cast<pqxx::transaction_base&>(*tx) : *read, symbol_prices, options_.filter);
   if (read) read->commit();
   summary.candidates = static_cast<std::int64_t>(candidates.size());
 
@@ -281,10 +280,16 @@ std::vector<ClaimedExit> StopMonitor::claim(const core::PriceSnapshot& prices, c
     const std::optional<core::Trigger> trigger = evaluate_row(position, *price);
     if (!trigger) continue;  // the level moved away from the price since the scan
     ++summary.triggered;
-    TriggerReport report{position.id.value, position.tenant.value, position.symbol,
-                         std::string(core::to_string(position.side)), std::string(core::to_string(trigger->kind)),
-                         trigger->level.to_string(), trigger->price.to_string(),
-                         core::execution_token(position.id, trigger->kind, trigger->level), "", 0};
+    TriggerReport report{position.id.value,
+                         position.tenant.value,
+                         position.symbol,
+                         std::string(core::to_string(position.side)),
+                         std::string(core::to_string(trigger->kind)),
+                         trigger->level.to_string(),
+                         trigger->price.to_string(),
+                         core::execution_token(position.id, trigger->kind, trigger->level),
+                         "",
+                         0};
     if (resumed_.count(report.token) != 0) continue;  // already driven by this pass's resume step
     if (options_.dry_run) {
       report.outcome = "dry-run";
@@ -301,8 +306,10 @@ std::vector<ClaimedExit> StopMonitor::claim(const core::PriceSnapshot& prices, c
     claim.trigger_kind = trigger->kind;
     claim.side = trigger->exit_side;
     claim.trigger_price = trigger->price;
-    claim.stop_price = trigger->kind == core::TriggerKind::kStopLoss ? std::optional<Decimal>(trigger->level) : std::nullopt;
-    claim.target_price = trigger->kind == core::TriggerKind::kTakeProfit ? std::optional<Decimal>(trigger->level) : std::nullopt;
+    claim.stop_price =
+        trigger->kind == core::TriggerKind::kStopLoss ? std::optional<Decimal>(trigger->level) : std::nullopt;
+    claim.target_price =
+        trigger->kind == core::TriggerKind::kTakeProfit ? std::optional<Decimal>(trigger->level) : std::nullopt;
     claim.quantity = position.quantity;
     claim.payload = json{{"level", trigger->level.to_string()},
                          {"price_source", std::string(core::to_string(options_.price_source))}}
@@ -324,9 +331,9 @@ std::vector<ClaimedExit> StopMonitor::claim(const core::PriceSnapshot& prices, c
       repository_.record_checkpoint(*tx, symbol_prices, won_ids);
       tx->commit();
     }
-    const std::int64_t latency_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now() - arrived.value_or(received))
-            .count();
+    const std::int64_t latency_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::system_clock::now() - arrived.value_or(received))
+                                        .count();
     for (ClaimedExit& c : claimed) {
       TriggerReport& report = c.report;
       if (won.count(report.token) == 0) {
@@ -549,8 +556,8 @@ void StopMonitor::drive_batch(std::span<Work> batch) {
 }
 
 core::TimePoint StopMonitor::now() const {
-  return clock_anchor_.first + std::chrono::duration_cast<core::TimePoint::duration>(
-                                   std::chrono::steady_clock::now() - clock_anchor_.second);
+  return clock_anchor_.first +
+         std::chrono::duration_cast<core::TimePoint::duration>(std::chrono::steady_clock::now() - clock_anchor_.second);
 }
 
 core::ExitContext StopMonitor::exit_context(const Work& w) {
@@ -761,8 +768,7 @@ bool StopMonitor::held_by_breaker(Work& w) {
   // (opened by failures earlier in this batch, or by another process), it
   // waits as BLOCKED, and its attempt is over before it began.
   const auto breaker = breakers_.find(w.x.symbol);
-  if (w.trial || breaker == breakers_.end() ||
-      breaker->second.state == core::BreakerState::kClosed) {
+  if (w.trial || breaker == breakers_.end() || breaker->second.state == core::BreakerState::kClosed) {
     return false;
   }
   Event e = base_event(w.x, EventType::kBlocked, options_.source);
@@ -865,15 +871,16 @@ void StopMonitor::record(std::span<Work> batch) {
   std::map<Work*, core::SlippageVerdict> verdicts;
   for (Work* w : finished) {
     if (w->terminal->type != EventType::kExecuted || !w->terminal->slippage_pct) continue;
-    const core::SlippageVerdict verdict = core::judge_fill_slippage(limits.at(w->x.tenant_id.value),
-                                                                    *w->terminal->slippage_pct);
+    const core::SlippageVerdict verdict =
+        core::judge_fill_slippage(limits.at(w->x.tenant_id.value), *w->terminal->slippage_pct);
     verdicts[w] = verdict;
   }
   // Each tenant paused once, for its first such fill, in tenant id order (the row lock order).
   std::map<std::int64_t, const Work*> pausing;
   for (Work* w : finished) {
     const auto v = verdicts.find(w);
-    if (v != verdicts.end() && v->second == core::SlippageVerdict::kPauseTenant) pausing.emplace(w->x.tenant_id.value, w);
+    if (v != verdicts.end() && v->second == core::SlippageVerdict::kPauseTenant)
+      pausing.emplace(w->x.tenant_id.value, w);
   }
   for (const auto& [tenant, w] : pausing) {
     repository_.pause_tenant(tx, tenant,
@@ -898,14 +905,16 @@ void StopMonitor::record(std::span<Work> batch) {
     const Event& e = *w->terminal;
     if (e.type == EventType::kFailed) {
       w->outcome = "failed";
-      log::error("exit failed",
-                 {{"operation", w->x.operation_id.value}, {"token", w->token}, {"error", e.error_message.value_or("")}});
+      log::error(
+          "exit failed",
+          {{"operation", w->x.operation_id.value}, {"token", w->token}, {"error", e.error_message.value_or("")}});
       continue;
     }
     w->outcome = "executed";
     if (const auto v = verdicts.find(w); v != verdicts.end() && v->second != core::SlippageVerdict::kWithinLimit) {
-      log::warn(v->second == core::SlippageVerdict::kPauseTenant ? "tenant paused: fill slippage over the pause threshold"
-                                                                 : "fill slippage over the tenant's limit",
+      log::warn(v->second == core::SlippageVerdict::kPauseTenant
+                    ? "tenant paused: fill slippage over the pause threshold"
+                    : "fill slippage over the tenant's limit",
                 {{"tenant", w->x.tenant_id.value},
                  {"operation", w->x.operation_id.value},
                  {"slippage_pct", e.slippage_pct->to_string()}});

@@ -18,10 +18,10 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <pqxx/pqxx>
 #include <random>
 #include <set>
 #include <span>
-#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -61,7 +61,7 @@ struct TriggerReport {
   std::string level;
   std::string price;
   std::string token;
-  std::string outcome;  // executed, failed, blocked:<reason>, duplicate, pending, dry-run
+  std::string outcome;                // executed, failed, blocked:<reason>, duplicate, pending, dry-run
   std::int64_t claim_latency_us = 0;  // price received -> STOP_TRIGGERED committed
 };
 
@@ -75,7 +75,7 @@ struct PassSummary {
   std::int64_t pending = 0;  // left SUBMITTED for a later pass (status unknown)
   std::int64_t resumed = 0;  // unfinished executions picked up
   std::int64_t dust = 0;
-  std::int64_t quarantined = 0;  // exits whose own error was isolated (BLOCKED QUARANTINED)
+  std::int64_t quarantined = 0;                 // exits whose own error was isolated (BLOCKED QUARANTINED)
   std::int64_t malformed_frames = 0;            // --stream: frames of the price stream skipped as malformed
   std::map<std::string, std::int64_t> blocked;  // by reason
   std::vector<TriggerReport> reports;
@@ -132,7 +132,7 @@ class StopMonitor {
   void quarantine(Work& work, const std::string& error);
   void guard(const std::vector<Work*>& works);
   void send(Work& work, std::optional<exchange::Result<exchange::Order>> answer = std::nullopt);
-  bool held_by_breaker(Work& work);  // true: the work is BLOCKED (CIRCUIT_OPEN) instead of sent
+  bool held_by_breaker(Work& work);   // true: the work is BLOCKED (CIRCUIT_OPEN) instead of sent
   bool too_late_to_send(Work& work);  // true: past its send deadline, left open (core::ExitTiming)
   static exchange::OrderRequest order_request(const Work& work);
   void record(std::span<Work> batch);
@@ -162,9 +162,9 @@ class StopMonitor {
   store::MonitorRepository repository_;
   std::optional<exchange::ExchangeRules> rules_;
   std::map<std::string, core::CircuitBreaker> breakers_;  // the current batch's view, by symbol
-  std::set<std::string> resumed_;  // tokens the current pass already drove
-  std::pair<core::TimePoint, std::chrono::steady_clock::time_point> clock_anchor_{
-      std::chrono::system_clock::now(), std::chrono::steady_clock::now()};
+  std::set<std::string> resumed_;                         // tokens the current pass already drove
+  std::pair<core::TimePoint, std::chrono::steady_clock::time_point> clock_anchor_{std::chrono::system_clock::now(),
+                                                                                  std::chrono::steady_clock::now()};
   std::mt19937_64 random_;
 };
 

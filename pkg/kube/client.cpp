@@ -1,6 +1,5 @@
 #include "kube/client.h"
 
-
 namespace backstop::kube {
 
 net::HttpRequest KubeClient::request_for(const std::string& method, const std::string& target, const std::string& body,
@@ -29,8 +28,9 @@ json KubeClient::expect_json(const std::string& method, const std::string& targe
   try {
     body = json::parse(response.body);
   } catch (const json::exception&) {
-    throw ApiError(response.status, "Unparsable",
-                   method + " " + target + ": HTTP " + std::to_string(response.status) + " with a body that is not JSON");
+    throw ApiError(
+        response.status, "Unparsable",
+        method + " " + target + ": HTTP " + std::to_string(response.status) + " with a body that is not JSON");
   }
   if (response.status >= 300) {
     const std::string reason = body.is_object() ? body.value("reason", "") : "";
@@ -88,7 +88,8 @@ std::string KubeClient::watch(const std::string& collection, const std::string& 
         try {
           event = json::parse(line);
         } catch (const json::exception&) {
-          throw ApiError(500, "Unparsable", "watch " + collection + ": a line that is not JSON: " + line.substr(0, 200));
+          throw ApiError(500, "Unparsable",
+                         "watch " + collection + ": a line that is not JSON: " + line.substr(0, 200));
         }
         const std::string type = event.value("type", "");
         const json& object = event.at("object");
@@ -103,7 +104,7 @@ std::string KubeClient::watch(const std::string& collection, const std::string& 
         return true;
       },
       stop);
-  if (response.status == 401) token_->refresh();  // the next watch sends the file's current token
+  if (response.status == 401) token_->refresh();                     // the next watch sends the file's current token
   if (response.status >= 300) expect_json("GET", target, response);  // throws with the API's reason
   return last;
 }

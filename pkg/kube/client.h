@@ -92,7 +92,8 @@ class KubeClient {
 
 // A client for `config` over cpprestsdk (its server, CA and TLS settings):
 // requests time out after `timeout`, watches get a transport of their own.
-std::unique_ptr<KubeClient> make_client(const KubeConfig& config, std::chrono::seconds timeout = std::chrono::seconds(30));
+std::unique_ptr<KubeClient> make_client(const KubeConfig& config,
+                                        std::chrono::seconds timeout = std::chrono::seconds(30));
 
 // "?labelSelector=k%3Dv,..." for equality selectors, to append to a collection path.
 std::string label_selector(const std::map<std::string, std::string>& labels);

@@ -87,7 +87,7 @@ KubeConfig from_kubeconfig(const std::string& path, const std::string& context_n
   } catch (const YAML::Exception& e) {
     throw ConfigError("cannot read kubeconfig " + path + ": " + e.what());
   }
-  const std::string name = !context_name.empty() ? context_name
+  const std::string name = !context_name.empty()     ? context_name
                            : root["current-context"] ? root["current-context"].as<std::string>()
                                                      : "";
   if (name.empty()) throw ConfigError(path + ": no current-context and no context given");
@@ -105,8 +105,8 @@ KubeConfig from_kubeconfig(const std::string& path, const std::string& context_n
     c.ca_file = ca;
   }
   if (cluster["certificate-authority-data"]) {
-    c.ca_data = base64_decode(cluster["certificate-authority-data"].as<std::string>(),
-                              path + ": certificate-authority-data");
+    c.ca_data =
+        base64_decode(cluster["certificate-authority-data"].as<std::string>(), path + ": certificate-authority-data");
   }
   if (cluster["insecure-skip-tls-verify"]) c.insecure_skip_tls_verify = cluster["insecure-skip-tls-verify"].as<bool>();
   if (context["namespace"]) c.namespace_name = context["namespace"].as<std::string>();

@@ -22,14 +22,14 @@ class ConfigError : public std::runtime_error {
 };
 
 struct KubeConfig {
-  std::string server;                  // https://10.0.0.1:443
-  std::optional<std::string> token;    // bearer token (as read when loaded)
+  std::string server;                     // https://10.0.0.1:443
+  std::optional<std::string> token;       // bearer token (as read when loaded)
   std::optional<std::string> token_file;  // where it was read: read again as it rotates (TokenSource)
-  std::optional<std::string> ca_file;  // PEM file to trust (none: the system store)
-  std::optional<std::string> ca_data;  // PEM bytes (certificate-authority-data, decoded)
+  std::optional<std::string> ca_file;     // PEM file to trust (none: the system store)
+  std::optional<std::string> ca_data;     // PEM bytes (certificate-authority-data, decoded)
   bool insecure_skip_tls_verify = false;
   std::string namespace_name = "default";
-  std::string source;                  // where it came from, for messages
+  std::string source;  // where it came from, for messages
 };
 
 // In-cluster configuration; `root` replaces "/" for the mounted files (tests).

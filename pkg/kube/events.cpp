@@ -44,8 +44,8 @@ json event_object(const json& object, const std::string& type, const std::string
 
 void EventRecorder::record(const json& object, const std::string& type, const std::string& reason,
                            const std::string& message) {
-  const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+  const auto nanos =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   char unique[40];
   std::snprintf(unique, sizeof unique, "%llx%02lx", static_cast<unsigned long long>(nanos), (++sequence_) % 256);
   const json event = event_object(object, type, reason, message, component_, instance_, rfc3339_now(), unique);
@@ -53,7 +53,8 @@ void EventRecorder::record(const json& object, const std::string& type, const st
     client_.create("/api/v1/namespaces/" + event["metadata"]["namespace"].get<std::string>() + "/events", event);
     ++recorded_;
   } catch (const std::exception& e) {
-    spdlog::warn("event {} {} for {}/{} not recorded: {}", type, reason, event["involvedObject"]["namespace"].get<std::string>(),
+    spdlog::warn("event {} {} for {}/{} not recorded: {}", type, reason,
+                 event["involvedObject"]["namespace"].get<std::string>(),
                  event["involvedObject"]["name"].get<std::string>(), e.what());
   }
 }

@@ -9,8 +9,7 @@ namespace {
 std::string micro_time_now() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  const auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
   char buffer[40];
   std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", std::gmtime(&seconds));
   char out[80];
@@ -21,8 +20,7 @@ std::string micro_time_now() {
 // What is left of the round's time for the next call.
 KubeClient::Timeout time_left(const LeaderElector::Deadline& deadline) {
   if (!deadline) return std::nullopt;
-  const auto left =
-      std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
   if (left <= std::chrono::milliseconds(0)) {
     throw net::TransportError("lease: the renew deadline passed before the API answered", false);
   }
@@ -45,8 +43,12 @@ bool LeaderElector::try_acquire_or_renew(Deadline deadline) {
                      {{"apiVersion", "coordination.k8s.io/v1"},
                       {"kind", "Lease"},
                       {"metadata", {{"name", config_.name}, {"namespace", config_.namespace_name}}},
-                      {"spec", {{"holderIdentity", config_.identity}, {"leaseDurationSeconds", duration},
-                                {"acquireTime", now}, {"renewTime", now}, {"leaseTransitions", 0}}}},
+                      {"spec",
+                       {{"holderIdentity", config_.identity},
+                        {"leaseDurationSeconds", duration},
+                        {"acquireTime", now},
+                        {"renewTime", now},
+                        {"leaseTransitions", 0}}}},
                      time_left(deadline));
       observed_holder_ = config_.identity;
       return leader_ = true;

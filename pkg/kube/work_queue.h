@@ -40,7 +40,7 @@ class WorkQueue {
   [[nodiscard]] std::size_t depth() const;  // keys ready or waiting for their time
 
  private:
-  void promote_due();  // delayed keys whose time came, into the ready queue (lock held)
+  void promote_due();                    // delayed keys whose time came, into the ready queue (lock held)
   void enqueue(const std::string& key);  // lock held
 
   mutable std::mutex mutex_;

@@ -40,7 +40,8 @@ std::shared_ptr<prometheus::Registry> monitoring_registry(const store::Monitorin
                      .Register(*registry);
   for (const auto& [type, n] : s.events_by_type) events.Add({{"type", type}}).Increment(static_cast<double>(n));
   auto& executions = gauge("backstop_executions", "Protective exits by current status");
-  for (const auto& [status, n] : s.executions_by_status) executions.Add({{"status", status}}).Set(static_cast<double>(n));
+  for (const auto& [status, n] : s.executions_by_status)
+    executions.Add({{"status", status}}).Set(static_cast<double>(n));
   auto& blocked = gauge("backstop_executions_blocked", "Exits held by a guardrail now, by reason");
   for (const auto& [reason, n] : s.blocked_by_reason) blocked.Add({{"reason", reason}}).Set(static_cast<double>(n));
   gauge("backstop_executions_blocked_oldest_age_seconds", "How long the oldest blocked exit has waited")

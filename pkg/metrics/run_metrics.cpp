@@ -24,8 +24,8 @@ constexpr std::size_t kErrorBodyChars = 300;
 bool plain(const std::string& value) {
   if (value.empty()) return false;
   for (const char c : value) {
-    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                            c == '.' || c == '_' || c == '~' || c == '-';
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                            c == '_' || c == '~' || c == '-';
     if (!unreserved) return false;
   }
   return true;
@@ -81,8 +81,8 @@ void PushRecord::add(const PushOutcome& outcome) {
   last_error = outcome.error;
 }
 
-PushOutcome push_run_figures(const PushTarget& target, const std::string& prefix,
-                             const std::vector<RunFigure>& figures, bool success, double run_seconds) {
+PushOutcome push_run_figures(const PushTarget& target, const std::string& prefix, const std::vector<RunFigure>& figures,
+                             bool success, double run_seconds) {
   prometheus::Registry registry;
   std::map<std::string, prometheus::Family<prometheus::Gauge>*> families;
   auto gauge = [&](const std::string& name, const std::string& help) -> prometheus::Family<prometheus::Gauge>& {
@@ -93,15 +93,15 @@ PushOutcome push_run_figures(const PushTarget& target, const std::string& prefix
   for (const RunFigure& f : figures) gauge(prefix + "_" + f.name, f.help).Add(f.labels).Set(f.value);
   gauge(prefix + "_last_run_duration_seconds", "Wall time of the last run").Add({}).Set(run_seconds);
   gauge(prefix + "_last_run_success", "1 if the last run succeeded, 0 if it failed").Add({}).Set(success ? 1 : 0);
-  const double now =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   gauge(prefix + "_last_run_timestamp_seconds", "When the last run finished").Add({}).Set(now);
   if (success) gauge(prefix + "_last_success_timestamp_seconds", "When a run last succeeded").Add({}).Set(now);
 
   // Our own request rather than prometheus-cpp's Gateway: that one puts label
   // values into the path unencoded and lets libcurl copy a failed push's
   // answer to stdout.
-  net::HttpRequest request{"POST", grouping_path(target.job, target.labels),
+  net::HttpRequest request{"POST",
+                           grouping_path(target.job, target.labels),
                            {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}},
                            prometheus::TextSerializer().Serialize(registry.Collect())};
   PushOutcome outcome;
@@ -117,9 +117,9 @@ PushOutcome push_run_figures(const PushTarget& target, const std::string& prefix
     outcome.error = e.what();
   }
   if (!outcome.ok()) {
-    log::warn("could not push run metrics to the Pushgateway; the run's work is unaffected",
-              {{"gateway", target.base_url}, {"path", request.target}, {"status", outcome.status},
-               {"error", outcome.error}});
+    log::warn(
+        "could not push run metrics to the Pushgateway; the run's work is unaffected",
+        {{"gateway", target.base_url}, {"path", request.target}, {"status", outcome.status}, {"error", outcome.error}});
   }
   return outcome;
 }

@@ -21,7 +21,8 @@ namespace http = web::http;
 class CpprestTransport : public HttpTransport {
  public:
   CpprestTransport(const std::string& base_url, std::chrono::milliseconds timeout, const TlsTrust& tls)
-      : base_url_(base_url), config_([&] {
+      : base_url_(base_url),
+        config_([&] {
           http::client::http_client_config config;
           config.set_timeout(timeout);
           config.set_validate_certificates(tls.verify);
@@ -188,9 +189,8 @@ class CpprestTransport : public HttpTransport {
   static HttpResponse finish(const HttpRequest& request, pplx::task<http::http_response> task,
                              Deadline* deadline = nullptr) {
     const auto late = [&] {
-      return TransportError(describe(request) + ": no answer within " + std::to_string(deadline->budget.count()) +
-                                " ms",
-                            true);
+      return TransportError(
+          describe(request) + ": no answer within " + std::to_string(deadline->budget.count()) + " ms", true);
     };
     try {
       if (deadline != nullptr && !ended_in_time(task, *deadline)) {

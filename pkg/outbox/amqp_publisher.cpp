@@ -95,8 +95,8 @@ AmqpPublisher::AmqpPublisher(BrokerConfig config) : state_(std::make_unique<Stat
   amqp_set_rpc_timeout(s.conn, &timeout);
   amqp_set_handshake_timeout(s.conn, &timeout);
   try {
-    s.check(amqp_login(s.conn, vhost.c_str(), 0, 131072, s.config.heartbeat_seconds, AMQP_SASL_METHOD_PLAIN, user.c_str(),
-                       password.c_str()),
+    s.check(amqp_login(s.conn, vhost.c_str(), 0, 131072, s.config.heartbeat_seconds, AMQP_SASL_METHOD_PLAIN,
+                       user.c_str(), password.c_str()),
             "AMQP login");
     amqp_channel_open(s.conn, kChannel);
     s.check_last("opening the AMQP channel");

@@ -29,8 +29,8 @@ class BrokerError : public std::runtime_error {
 
 struct BrokerConfig {
   std::string url = "amqp://guest:guest@127.0.0.1:5672/";  // amqp://user:password@host:port/vhost
-  std::optional<std::string> user;      // override the URL's (e.g. from a Secret)
-  std::optional<std::string> password;  // override the URL's; never logged
+  std::optional<std::string> user;                         // override the URL's (e.g. from a Secret)
+  std::optional<std::string> password;                     // override the URL's; never logged
   std::chrono::milliseconds timeout{10000};
   int heartbeat_seconds = 30;
 };
@@ -41,8 +41,8 @@ std::string redact_url(const std::string& url);
 struct Message {
   std::string exchange;
   std::string routing_key;
-  std::string message_id;  // the event id
-  std::string body;        // JSON
+  std::string message_id;      // the event id
+  std::string body;            // JSON
   std::int64_t timestamp = 0;  // seconds since the epoch
 };
 

@@ -27,7 +27,7 @@ void accumulate(DrainSummary& total, const DrainSummary& round) {
 // (one confirm round trip per wave; most batches are a single wave).
 struct Drainer::InFlight {
   std::unique_ptr<pqxx::work> tx;
-  std::vector<store::OutboxRow> rows;          // outbox_id order
+  std::vector<store::OutboxRow> rows;           // outbox_id order
   std::vector<std::vector<std::size_t>> waves;  // indexes into rows
   std::size_t wave = 0;                         // the wave in flight
   AmqpPublisher::Ticket ticket;
@@ -63,8 +63,7 @@ AmqpPublisher::Ticket Drainer::send(AmqpPublisher& publisher, const std::vector<
   return publisher.send(messages, options_.mandatory);
 }
 
-std::optional<Drainer::InFlight> Drainer::start(AmqpPublisher& publisher, pqxx::connection& connection,
-                                                int partition) {
+std::optional<Drainer::InFlight> Drainer::start(AmqpPublisher& publisher, pqxx::connection& connection, int partition) {
   InFlight batch;
   batch.tx = std::make_unique<pqxx::work>(connection);
   if (!store::OutboxRepository::lock_partition(*batch.tx, partition)) return std::nullopt;
@@ -100,9 +99,10 @@ void Drainer::finish(AmqpPublisher& publisher, InFlight& batch, DrainSummary& su
       }
       failures.push_back({row.outbox_id, outcomes[k].error});
       failed_operations.insert(row.operation_id);
-      log::warn("outbox row not delivered; it will be retried",
-                {{"outbox_id", row.outbox_id}, {"event_id", row.event_id}, {"error", outcomes[k].error},
-                 {"attempt", row.retry_count + 1}});
+      log::warn("outbox row not delivered; it will be retried", {{"outbox_id", row.outbox_id},
+                                                                 {"event_id", row.event_id},
+                                                                 {"error", outcomes[k].error},
+                                                                 {"attempt", row.retry_count + 1}});
     }
     // The next wave, without the later rows of operations that just failed:
     // they are not sent and not charged a retry; they wait behind the failed row.

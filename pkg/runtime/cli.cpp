@@ -46,8 +46,7 @@ class YamlConfig : public CLI::Config {
       scope = subcommands.front();
     }
     const CLI::Option* option = scope->get_option_no_throw("--" + key);
-    return option != nullptr && !option->get_envname().empty() &&
-           std::getenv(option->get_envname().c_str()) != nullptr;
+    return option != nullptr && !option->get_envname().empty() && std::getenv(option->get_envname().c_str()) != nullptr;
   }
 
   void collect(const YAML::Node& map, const std::vector<std::string>& parents,
@@ -75,8 +74,7 @@ class YamlConfig : public CLI::Config {
       } else if (value.IsScalar()) {
         item.inputs.push_back(value.as<std::string>());
       } else {
-        throw CLI::ConfigError("line " + std::to_string(value.Mark().line + 1) + ": '" + key +
-                               "' has no value");
+        throw CLI::ConfigError("line " + std::to_string(value.Mark().line + 1) + ": '" + key + "' has no value");
       }
       if (!overridden_by_environment(parents, key)) out.push_back(std::move(item));
     }
@@ -122,10 +120,11 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, cons
     const CLI::Option* config = app.get_config_ptr();
     const std::string config_path = config != nullptr && config->count() > 0 ? config->as<std::string>() : "";
     if (dynamic_cast<const CLI::ConfigError*>(&e) != nullptr || message.rfind("unknown key", 0) == 0) {
-      message = "config file " + (config_path.empty() ? std::string("(BACKSTOP_CONFIG)") : config_path) + ": " +
-                message;
+      message =
+          "config file " + (config_path.empty() ? std::string("(BACKSTOP_CONFIG)") : config_path) + ": " + message;
     }
-    std::cerr << program << ": " << message << "\n" << "Run with --help for usage.\n";
+    std::cerr << program << ": " << message << "\n"
+              << "Run with --help for usage.\n";
     return static_cast<int>(ExitCode::kUsage);
   }
   try {

@@ -24,7 +24,7 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 // Parses the command line and starts logging. Returns the exit code to stop
 // with (0 after --help, 2 for a usage or config error, printed to stderr), or
 // nullopt to go on.
-[[nodiscard]] std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv,
-                                                    const CommonOptions& options, std::string_view program);
+[[nodiscard]] std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, const CommonOptions& options,
+                                                    std::string_view program);
 
 }  // namespace backstop::runtime

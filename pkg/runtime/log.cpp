@@ -108,12 +108,12 @@ void init(std::string_view program, Format format, std::string_view level) {
                               "' (expected trace, debug, info, warn, error, critical or off)");
   }
   if (s.json) {
-    s.logger = std::make_shared<spdlog::logger>(std::string(program),
-                                                std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    s.logger =
+        std::make_shared<spdlog::logger>(std::string(program), std::make_shared<spdlog::sinks::stderr_sink_mt>());
     s.logger->set_pattern("%v");
   } else {
-    s.logger = std::make_shared<spdlog::logger>(std::string(program),
-                                                std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    s.logger =
+        std::make_shared<spdlog::logger>(std::string(program), std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     s.logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
   }
   s.logger->set_level(parsed);

@@ -8,8 +8,8 @@
 namespace backstop::sim {
 namespace {
 
-using nlohmann::json;
 using core::Rounding;
+using nlohmann::json;
 
 SimResponse error_response(int status, int code, const std::string& message) {
   SimResponse r;
@@ -113,7 +113,8 @@ void Simulator::set_price_listener(PriceListener listener) {
   listener_ = std::move(listener);
 }
 
-void Simulator::set_price(const std::string& symbol, Decimal last, std::optional<Decimal> bid, std::optional<Decimal> ask) {
+void Simulator::set_price(const std::string& symbol, Decimal last, std::optional<Decimal> bid,
+                          std::optional<Decimal> ask) {
   PriceListener listener;
   Book book;
   std::int64_t time_ms = 0;
@@ -183,15 +184,16 @@ SimResponse Simulator::handle(const SimRequest& request) {
     latency = faults_.latency;
     if (faults_.ban > 0) {
       --faults_.ban;
-      SimResponse r = error_response(418, -1003, "Way too many requests; IP banned until " +
-                                                     std::to_string(now_ms() + 60000) + ".");
+      SimResponse r = error_response(
+          418, -1003, "Way too many requests; IP banned until " + std::to_string(now_ms() + 60000) + ".");
       r.headers["Retry-After"] = "60";
       return r;
     }
     if (faults_.rate_limit > 0) {
       --faults_.rate_limit;
-      SimResponse r = error_response(429, -1003, "Too much request weight used; current limit is 6000 request weight "
-                                                 "per 1 MINUTE. Please use WebSocket Streams for live updates.");
+      SimResponse r = error_response(429, -1003,
+                                     "Too much request weight used; current limit is 6000 request weight "
+                                     "per 1 MINUTE. Please use WebSocket Streams for live updates.");
       r.headers["Retry-After"] = "1";
       return r;
     }
@@ -199,7 +201,8 @@ SimResponse Simulator::handle(const SimRequest& request) {
       --faults_.fail_count;
       SimResponse r;
       r.status = faults_.fail_status;
-      r.body = "<html><body><h1>" + std::to_string(faults_.fail_status) + " Service Temporarily Unavailable</h1></body></html>";
+      r.body = "<html><body><h1>" + std::to_string(faults_.fail_status) +
+               " Service Temporarily Unavailable</h1></body></html>";
       r.headers["Content-Type"] = "text/html";
       return r;
     }
@@ -221,10 +224,16 @@ SimResponse Simulator::admin(const SimRequest& request) {
   if (request.method == "GET" && request.path == "/admin/ledger") {
     json orders = json::array();
     for (const auto& e : ledger()) {
-      orders.push_back(json{{"orderId", e.order_id}, {"clientOrderId", e.client_order_id}, {"symbol", e.symbol},
-                            {"side", e.side}, {"status", e.status}, {"origQty", e.orig_qty.to_string()},
-                            {"executedQty", e.executed_qty.to_string()}, {"quoteQty", e.quote_qty.to_string()},
-                            {"apiKey", e.api_key}, {"time", e.time_ms}});
+      orders.push_back(json{{"orderId", e.order_id},
+                            {"clientOrderId", e.client_order_id},
+                            {"symbol", e.symbol},
+                            {"side", e.side},
+                            {"status", e.status},
+                            {"origQty", e.orig_qty.to_string()},
+                            {"executedQty", e.executed_qty.to_string()},
+                            {"quoteQty", e.quote_qty.to_string()},
+                            {"apiKey", e.api_key},
+                            {"time", e.time_ms}});
     }
     return json_response(orders);
   }
@@ -339,8 +348,8 @@ void Simulator::replay_prices(std::vector<std::map<std::string, Decimal>> steps,
   });
 }
 
-std::optional<SimResponse> Simulator::authenticate(const SimRequest& request, std::map<std::string, std::string>& params,
-                                                   std::string& api_key) {
+std::optional<SimResponse> Simulator::authenticate(const SimRequest& request,
+                                                   std::map<std::string, std::string>& params, std::string& api_key) {
   const auto key = request.headers.find("x-mbx-apikey");
   if (key == request.headers.end()) return error_response(401, -2014, "API-key format invalid.");
   api_key = key->second;
@@ -380,8 +389,11 @@ SimResponse Simulator::api(const SimRequest& request) {
     const bool book = request.path.ends_with("bookTicker");
     auto item = [&](const Book& b) {
       if (book) {
-        return json{{"symbol", b.config.symbol}, {"bidPrice", b.bid.to_fixed_string()}, {"bidQty", "1000.00000000"},
-                    {"askPrice", b.ask.to_fixed_string()}, {"askQty", "1000.00000000"}};
+        return json{{"symbol", b.config.symbol},
+                    {"bidPrice", b.bid.to_fixed_string()},
+                    {"bidQty", "1000.00000000"},
+                    {"askPrice", b.ask.to_fixed_string()},
+                    {"askQty", "1000.00000000"}};
       }
       return json{{"symbol", b.config.symbol}, {"price", b.last.to_fixed_string()}};
     };
@@ -398,22 +410,30 @@ SimResponse Simulator::api(const SimRequest& request) {
     json symbols = json::array();
     for (const auto& [symbol, b] : books_) {
       const SymbolConfig& c = b.config;
-      symbols.push_back(json{
-          {"symbol", c.symbol},
-          {"status", "TRADING"},
-          {"baseAsset", c.base_asset},
-          {"quoteAsset", c.quote_asset},
-          {"orderTypes", {"LIMIT", "MARKET"}},
-          {"filters",
-           {{{"filterType", "PRICE_FILTER"}, {"minPrice", c.tick_size.to_fixed_string()},
-             {"maxPrice", "1000000.00000000"}, {"tickSize", c.tick_size.to_fixed_string()}},
-            {{"filterType", "LOT_SIZE"}, {"minQty", c.min_qty.to_fixed_string()},
-             {"maxQty", c.max_qty.to_fixed_string()}, {"stepSize", c.step_size.to_fixed_string()}},
-            {{"filterType", "MARKET_LOT_SIZE"}, {"minQty", "0.00000000"}, {"maxQty", c.max_qty.to_fixed_string()},
-             {"stepSize", "0.00000000"}},
-            {{"filterType", "NOTIONAL"}, {"minNotional", c.min_notional.to_fixed_string()},
-             {"applyMinToMarket", true}, {"maxNotional", "9000000.00000000"}, {"applyMaxToMarket", false},
-             {"avgPriceMins", 5}}}}});
+      symbols.push_back(json{{"symbol", c.symbol},
+                             {"status", "TRADING"},
+                             {"baseAsset", c.base_asset},
+                             {"quoteAsset", c.quote_asset},
+                             {"orderTypes", {"LIMIT", "MARKET"}},
+                             {"filters",
+                              {{{"filterType", "PRICE_FILTER"},
+                                {"minPrice", c.tick_size.to_fixed_string()},
+                                {"maxPrice", "1000000.00000000"},
+                                {"tickSize", c.tick_size.to_fixed_string()}},
+                               {{"filterType", "LOT_SIZE"},
+                                {"minQty", c.min_qty.to_fixed_string()},
+                                {"maxQty", c.max_qty.to_fixed_string()},
+                                {"stepSize", c.step_size.to_fixed_string()}},
+                               {{"filterType", "MARKET_LOT_SIZE"},
+                                {"minQty", "0.00000000"},
+                                {"maxQty", c.max_qty.to_fixed_string()},
+                                {"stepSize", "0.00000000"}},
+                               {{"filterType", "NOTIONAL"},
+                                {"minNotional", c.min_notional.to_fixed_string()},
+                                {"applyMinToMarket", true},
+                                {"maxNotional", "9000000.00000000"},
+                                {"applyMaxToMarket", false},
+                                {"avgPriceMins", 5}}}}});
     }
     return json_response(json{{"timezone", "UTC"}, {"serverTime", server_time_ms()}, {"symbols", symbols}});
   }
@@ -435,7 +455,9 @@ SimResponse Simulator::place_order(const std::map<std::string, std::string>& par
   }
   for (const char* required : {"symbol", "side", "type", "quantity"}) {
     if (params.count(required) == 0) {
-      return error_response(400, -1102, std::string("Mandatory parameter '") + required + "' was not sent, was empty/null, or malformed.");
+      return error_response(
+          400, -1102,
+          std::string("Mandatory parameter '") + required + "' was not sent, was empty/null, or malformed.");
     }
   }
   const auto book = books_.find(params.at("symbol"));
@@ -445,7 +467,9 @@ SimResponse Simulator::place_order(const std::map<std::string, std::string>& par
   if (params.at("type") != "MARKET") return error_response(400, -1116, "Invalid orderType.");
   const auto quantity = decimal_param(params, "quantity");
   if (!quantity || !quantity->is_positive()) {
-    return error_response(400, -1100, "Illegal characters found in parameter 'quantity'; legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.");
+    return error_response(
+        400, -1100,
+        "Illegal characters found in parameter 'quantity'; legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.");
   }
   const SymbolConfig& c = book->second.config;
   if (*quantity < c.min_qty || *quantity > c.max_qty || quantity->round_down_to_step(c.step_size) != *quantity) {
@@ -499,18 +523,19 @@ SimResponse Simulator::place_order(const std::map<std::string, std::string>& par
     account.balances[pay_asset] -= pay;
     account.balances[sell ? c.quote_asset : c.base_asset] += sell ? notional : executed;
   }
-  LedgerEntry entry{next_order_id_++, client_id, c.symbol, side, status, api_key, *quantity, executed, notional,
-                    server_time_ms()};
+  LedgerEntry entry{next_order_id_++, client_id, c.symbol, side,     status,
+                    api_key,          *quantity, executed, notional, server_time_ms()};
   orders_.push_back({entry});
   by_client_id_[key] = orders_.size() - 1;
 
   SimResponse response;
   json body = order_json(entry);
-  body["fills"] = executed.is_positive()
-                      ? json::array({json{{"price", fill_price.to_fixed_string()}, {"qty", executed.to_fixed_string()},
-                                          {"commission", "0.00000000"}, {"commissionAsset", c.quote_asset},
-                                          {"tradeId", entry.order_id}}})
-                      : json::array();
+  body["fills"] = executed.is_positive() ? json::array({json{{"price", fill_price.to_fixed_string()},
+                                                             {"qty", executed.to_fixed_string()},
+                                                             {"commission", "0.00000000"},
+                                                             {"commissionAsset", c.quote_asset},
+                                                             {"tradeId", entry.order_id}}})
+                                         : json::array();
   response.body = body.dump();
   if (faults_.timeout_after_execute > 0) {
     --faults_.timeout_after_execute;

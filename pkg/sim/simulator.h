@@ -52,8 +52,8 @@ struct SymbolConfig {
 
 struct Faults {
   std::chrono::milliseconds latency{0};
-  int timeout_after_execute = 0;   // next N orders: execute, then never answer
-  int error_5xx_after_execute = 0; // next N orders: execute, then answer 503
+  int timeout_after_execute = 0;    // next N orders: execute, then never answer
+  int error_5xx_after_execute = 0;  // next N orders: execute, then answer 503
   int error_5xx_before_execute = 0;
   int rate_limit = 0;              // next N requests: 429 with Retry-After
   int order_rate_limit = 0;        // next N new orders: 429 -1015 (too many orders) with Retry-After
@@ -71,9 +71,9 @@ struct Faults {
   std::string fail_path;
   int fail_count = 0;
   int fail_status = 503;
-  int expire_unfilled = 0;  // next N orders: EXPIRED with nothing filled (an empty book)
+  int expire_unfilled = 0;         // next N orders: EXPIRED with nothing filled (an empty book)
   std::int64_t stream_lag_ms = 0;  // trades reach the WebSocket streams this much after they happened
-  int reject = 0;           // next N orders: HTTP 400 with this code and message, nothing executed
+  int reject = 0;                  // next N orders: HTTP 400 with this code and message, nothing executed
   int reject_code = -1013;
   std::string reject_message = "Filter failure: LOT_SIZE";
   Decimal slippage_pct = Decimal::parse("0");  // fills this much worse than the price
@@ -103,8 +103,8 @@ class Simulator {
 
   // Called (outside the simulator's lock) after every price change, e.g. to
   // publish it on the WebSocket streams.
-  using PriceListener = std::function<void(const std::string& symbol, Decimal last, Decimal bid, Decimal ask,
-                                           std::int64_t time_ms)>;
+  using PriceListener =
+      std::function<void(const std::string& symbol, Decimal last, Decimal bid, Decimal ask, std::int64_t time_ms)>;
   void set_price_listener(PriceListener listener);
 
   // Replays a price path on a thread of its own: one step (symbol -> last

@@ -37,8 +37,7 @@ BackfillSummary run_backfill(pqxx::connection& connection, const BackfillOptions
   const auto start = std::chrono::steady_clock::now();
   BackfillSummary summary;
   summary.dry_run = options.dry_run;
-  const std::string select =
-      std::string(kSelectBatch) + (options.dry_run ? "" : " FOR UPDATE OF o SKIP LOCKED");
+  const std::string select = std::string(kSelectBatch) + (options.dry_run ? "" : " FOR UPDATE OF o SKIP LOCKED");
   std::int64_t after = 0;
   while (true) {
     pqxx::work tx(connection);

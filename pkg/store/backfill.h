@@ -18,7 +18,7 @@ namespace backstop::store {
 
 struct BackfillOptions {
   int batch_size = 1000;
-  bool dry_run = false;  // decide and report, write nothing
+  bool dry_run = false;             // decide and report, write nothing
   std::size_t max_reported = 1000;  // changes/invalid rows kept for the report (counts stay exact)
 };
 

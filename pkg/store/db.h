@@ -7,8 +7,8 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
-#include <utility>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/decimal.h"

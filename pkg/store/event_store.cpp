@@ -27,7 +27,8 @@ std::string new_uuid() {
   bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);  // version 4
   bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);  // RFC 4122 variant
   std::string text = core::to_hex(bytes, 16);
-  for (const std::size_t at : {std::size_t{8}, std::size_t{13}, std::size_t{18}, std::size_t{23}}) text.insert(at, 1, '-');
+  for (const std::size_t at : {std::size_t{8}, std::size_t{13}, std::size_t{18}, std::size_t{23}})
+    text.insert(at, 1, '-');
   return text;
 }
 
@@ -75,7 +76,8 @@ Event row_to_event(const pqxx::row& row) {
   e.type = parse_or_throw(core::parse_event_type(row[6].c_str()), "event_type", row[6]);
   e.source = parse_or_throw(core::parse_event_source(row[7].c_str()), "source", row[7]);
   e.execution_token = row[8].as<std::string>();
-  if (!row[9].is_null()) e.trigger_kind = parse_or_throw(core::parse_trigger_kind(row[9].c_str()), "trigger_kind", row[9]);
+  if (!row[9].is_null())
+    e.trigger_kind = parse_or_throw(core::parse_trigger_kind(row[9].c_str()), "trigger_kind", row[9]);
   if (!row[10].is_null()) e.side = parse_or_throw(core::parse_side(row[10].c_str()), "side", row[10]);
   e.trigger_price = decimal_or_null(row[11]);
   e.stop_price = decimal_or_null(row[12]);
@@ -101,7 +103,8 @@ Execution row_to_execution(const pqxx::row& row) {
   x.operation_id = core::OperationId{row[1].as<std::int64_t>()};
   x.tenant_id = core::TenantId{row[2].as<std::int64_t>()};
   x.symbol = row[3].as<std::string>();
-  if (!row[4].is_null()) x.trigger_kind = parse_or_throw(core::parse_trigger_kind(row[4].c_str()), "trigger_kind", row[4]);
+  if (!row[4].is_null())
+    x.trigger_kind = parse_or_throw(core::parse_trigger_kind(row[4].c_str()), "trigger_kind", row[4]);
   if (!row[5].is_null()) x.side = parse_or_throw(core::parse_side(row[5].c_str()), "side", row[5]);
   x.status = parse_or_throw(core::parse_execution_status(row[6].c_str()), "status", row[6]);
   x.source = parse_or_throw(core::parse_event_source(row[7].c_str()), "source", row[7]);
@@ -152,7 +155,8 @@ void upsert_executions(pqxx::work& tx, const std::map<std::string, Execution>& e
     retries.add(std::int64_t{x.retry_count});
     last_seq.add(x.last_event_seq);
   }
-  exec_prepared(tx, "bs_upsert_executions",
+  exec_prepared(
+      tx, "bs_upsert_executions",
       "INSERT INTO stop_executions (execution_token, operation_id, tenant_id, symbol, trigger_kind, side, status, "
       "source, trigger_price, quantity, fill_price, slippage_pct, exchange_order_id, error_message, blocked_reason, "
       "triggered_at, blocked_at, submitted_at, executed_at, failed_at, retry_count, last_event_seq) "
@@ -169,9 +173,9 @@ void upsert_executions(pqxx::work& tx, const std::map<std::string, Execution>& e
       "executed_at = EXCLUDED.executed_at, failed_at = EXCLUDED.failed_at, retry_count = EXCLUDED.retry_count, "
       "last_event_seq = EXCLUDED.last_event_seq, updated_at = now()",
       token.str(), operation.str(), tenant.str(), symbol.str(), kind.str(), side.str(), status.str(), source.str(),
-      trigger_price.str(), quantity.str(), fill_price.str(), slippage.str(), order_id.str(), error.str(),
-      blocked.str(), triggered_at.str(), blocked_at.str(), submitted_at.str(), executed_at.str(), failed_at.str(),
-      retries.str(), last_seq.str());
+      trigger_price.str(), quantity.str(), fill_price.str(), slippage.str(), order_id.str(), error.str(), blocked.str(),
+      triggered_at.str(), blocked_at.str(), submitted_at.str(), executed_at.str(), failed_at.str(), retries.str(),
+      last_seq.str());
 }
 
 void write_operations(pqxx::work& tx, const std::map<std::int64_t, core::OperationProjection>& operations) {
@@ -183,11 +187,13 @@ void write_operations(pqxx::work& tx, const std::map<std::int64_t, core::Operati
     target.add(p.target_price);
     closed.add(p.closed ? std::string_view("true") : std::string_view("false"));
   }
-  exec_prepared(tx, "bs_write_operations",
+  exec_prepared(
+      tx, "bs_write_operations",
       "UPDATE operation o SET stop_price = u.stop_price, target_price = u.target_price, "
       "status = CASE WHEN u.closed AND o.status = 'ACTIVE' THEN 'CLOSED' ELSE o.status END, "
       "closed_at = CASE WHEN u.closed AND o.closed_at IS NULL THEN now() ELSE o.closed_at END, updated_at = now() "
-      "FROM unnest($1::bigint[], $2::numeric[], $3::numeric[], $4::boolean[]) AS u(id, stop_price, target_price, closed) "
+      "FROM unnest($1::bigint[], $2::numeric[], $3::numeric[], $4::boolean[]) AS u(id, stop_price, target_price, "
+      "closed) "
       "WHERE o.id = u.id",
       id.str(), stop.str(), target.str(), closed.str());
 }
@@ -197,9 +203,10 @@ std::map<std::int64_t, core::OperationProjection> lock_operations(pqxx::work& tx
   if (ids.empty()) return result;
   ArrayLiteral list;
   for (const auto id : ids) list.add(id);
-  for (const auto& row : exec_prepared(tx, "bs_lock_operations", "SELECT id, stop_price, target_price, status <> 'ACTIVE' FROM operation "
-                                        "WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
-                                        list.str())) {
+  for (const auto& row : exec_prepared(tx, "bs_lock_operations",
+                                       "SELECT id, stop_price, target_price, status <> 'ACTIVE' FROM operation "
+                                       "WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
+                                       list.str())) {
     result[row[0].as<std::int64_t>()] = {decimal_or_null(row[1]), decimal_or_null(row[2]), row[3].as<bool>()};
   }
   return result;
@@ -231,10 +238,11 @@ AppendResult EventStore::append(pqxx::work& tx, std::vector<Event> events) {
   if (!execution_tokens.empty()) {
     ArrayLiteral tokens;
     for (const auto& t : execution_tokens) tokens.add(std::string_view(t));
-    for (const auto& row : exec_prepared(tx, "bs_lock_executions", std::string("SELECT ") + kExecutionColumns +
-                                              " FROM stop_executions WHERE execution_token = ANY($1::text[]) "
-                                              "ORDER BY execution_token FOR UPDATE",
-                                          tokens.str())) {
+    for (const auto& row : exec_prepared(tx, "bs_lock_executions",
+                                         std::string("SELECT ") + kExecutionColumns +
+                                             " FROM stop_executions WHERE execution_token = ANY($1::text[]) "
+                                             "ORDER BY execution_token FOR UPDATE",
+                                         tokens.str())) {
       Execution x = row_to_execution(row);
       executions.emplace(x.execution_token, std::move(x));
     }
@@ -265,7 +273,8 @@ AppendResult EventStore::append(pqxx::work& tx, std::vector<Event> events) {
     error.add(e.error_message);
     payload.add(e.payload);
   }
-  const pqxx::result inserted = exec_prepared(tx, "bs_append_events",
+  const pqxx::result inserted = exec_prepared(
+      tx, "bs_append_events",
       "WITH input AS ("
       "  SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], "
       "    $7::text[], $8::text[], $9::text[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], "
@@ -344,9 +353,9 @@ AppendResult EventStore::append(pqxx::work& tx, std::vector<Event> events) {
 
 std::vector<Event> EventStore::history(pqxx::transaction_base& tx, core::OperationId operation) {
   std::vector<Event> events;
-  for (const auto& row : tx.exec_params(std::string("SELECT ") + kEventColumns +
-                                            " FROM stop_events WHERE operation_id = $1 ORDER BY event_seq",
-                                        operation.value)) {
+  for (const auto& row : tx.exec_params(
+           std::string("SELECT ") + kEventColumns + " FROM stop_events WHERE operation_id = $1 ORDER BY event_seq",
+           operation.value)) {
     events.push_back(row_to_event(row));
   }
   return events;
@@ -358,9 +367,10 @@ std::map<std::string, Execution> EventStore::executions(pqxx::transaction_base& 
   if (tokens.empty()) return result;
   ArrayLiteral literal;
   for (const auto& t : tokens) literal.add(t);
-  for (const auto& row : exec_prepared(tx, "bs_executions", std::string("SELECT ") + kExecutionColumns +
-                                            " FROM stop_executions WHERE execution_token = ANY($1::text[])",
-                                        literal.str())) {
+  for (const auto& row : exec_prepared(
+           tx, "bs_executions",
+           std::string("SELECT ") + kExecutionColumns + " FROM stop_executions WHERE execution_token = ANY($1::text[])",
+           literal.str())) {
     Execution x = row_to_execution(row);
     result.emplace(x.execution_token, std::move(x));
   }
@@ -420,9 +430,9 @@ ReplayReport EventStore::replay(pqxx::connection& connection, bool rewrite) {
   constexpr int kChunk = 10000;
   std::int64_t after = 0;
   while (true) {
-    const auto rows = tx.exec_params(std::string("SELECT ") + kEventColumns +
-                                         " FROM stop_events WHERE event_seq > $1 ORDER BY event_seq LIMIT $2",
-                                     after, kChunk);
+    const auto rows = tx.exec_params(
+        std::string("SELECT ") + kEventColumns + " FROM stop_events WHERE event_seq > $1 ORDER BY event_seq LIMIT $2",
+        after, kChunk);
     for (const auto& row : rows) {
       const Event e = row_to_event(row);
       ++report.events;

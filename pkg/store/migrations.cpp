@@ -111,11 +111,16 @@ std::string Migration::label() const {
 
 std::string to_string(MigrationStatus::State state) {
   switch (state) {
-    case MigrationStatus::State::kPending: return "pending";
-    case MigrationStatus::State::kApplied: return "applied";
-    case MigrationStatus::State::kFailed: return "failed";
-    case MigrationStatus::State::kChecksumMismatch: return "checksum-mismatch";
-    case MigrationStatus::State::kUnknownToBinary: return "unknown-to-binary";
+    case MigrationStatus::State::kPending:
+      return "pending";
+    case MigrationStatus::State::kApplied:
+      return "applied";
+    case MigrationStatus::State::kFailed:
+      return "failed";
+    case MigrationStatus::State::kChecksumMismatch:
+      return "checksum-mismatch";
+    case MigrationStatus::State::kUnknownToBinary:
+      return "unknown-to-binary";
   }
   return "unknown";
 }
@@ -302,10 +307,10 @@ std::string normalized_name(const std::string& written) {
 }
 
 std::optional<IndexBuild> index_built_by(const std::string& statement) {
-  static const std::regex create(
-      R"(^CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?)" + kIdentifier +
-          R"(\s+ON\s+(?:ONLY\s+)?()" + kIdentifier + R"((?:\s*\.\s*)" + kIdentifier + R"()?))",
-      std::regex::icase);
+  static const std::regex create(R"(^CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?)" +
+                                     kIdentifier + R"(\s+ON\s+(?:ONLY\s+)?()" + kIdentifier + R"((?:\s*\.\s*)" +
+                                     kIdentifier + R"()?))",
+                                 std::regex::icase);
   const std::string code = without_leading_comments(statement);
   std::smatch match;
   if (!std::regex_search(code, match, create, std::regex_constants::match_continuous)) return std::nullopt;
@@ -318,8 +323,9 @@ std::optional<IndexBuild> index_built_by(const std::string& statement) {
 }  // namespace
 
 std::vector<std::string> indexes_dropped_by(const std::string& statement) {
-  static const std::regex drop(R"(^DROP\s+INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+EXISTS\s+)?([\s\S]*?)(?:\s+(?:CASCADE|RESTRICT))?\s*$)",
-                               std::regex::icase);
+  static const std::regex drop(
+      R"(^DROP\s+INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+EXISTS\s+)?([\s\S]*?)(?:\s+(?:CASCADE|RESTRICT))?\s*$)",
+      std::regex::icase);
   const std::string code = without_leading_comments(statement);
   std::smatch match;
   if (!std::regex_match(code, match, drop)) return {};
@@ -366,9 +372,9 @@ class Migrator::Session {
   std::map<int, AppliedMigration> applied() {
     pqxx::read_transaction tx(*work);
     std::map<int, AppliedMigration> rows;
-    for (const auto& row : tx.exec(
-             "SELECT version, name, checksum, applied_at::text, execution_time_ms, success, error_message "
-             "FROM backstop_schema_migrations ORDER BY version")) {
+    for (const auto& row :
+         tx.exec("SELECT version, name, checksum, applied_at::text, execution_time_ms, success, error_message "
+                 "FROM backstop_schema_migrations ORDER BY version")) {
       AppliedMigration a;
       a.version = row[0].as<int>();
       a.name = row[1].as<std::string>();
@@ -570,7 +576,8 @@ void require_valid(pqxx::connection& connection, const std::vector<IndexBuild>& 
   for (const IndexBuild& build : builds) {
     const IndexState state = index_state(tx, build.name);
     if (state == IndexState::kValid) continue;
-    problems += (problems.empty() ? "" : ", ") + build.name + (state == IndexState::kMissing ? " is missing" : " is INVALID");
+    problems +=
+        (problems.empty() ? "" : ", ") + build.name + (state == IndexState::kMissing ? " is missing" : " is INVALID");
   }
   if (!problems.empty()) throw InvalidIndexes("after its statements ran, index " + problems);
 }
@@ -610,7 +617,8 @@ std::vector<Migrator::OwnedIndex> Migrator::owned_indexes(const std::map<int, Ap
     if (it == applied.end() || !it->second.success) continue;
     for (const std::string& statement : split_sql_statements(m.up_sql)) {
       for (const std::string& dropped : indexes_dropped_by(statement)) {
-        std::erase_if(owned, [&](const OwnedIndex& o) { return normalized_name(o.build.name) == normalized_name(dropped); });
+        std::erase_if(owned,
+                      [&](const OwnedIndex& o) { return normalized_name(o.build.name) == normalized_name(dropped); });
       }
     }
     if (m.transactional) continue;  // all or nothing: its indexes cannot be left INVALID
@@ -625,7 +633,8 @@ std::vector<std::string> Migrator::rebuild_applied_indexes(Session& session) {
     {
       pqxx::read_transaction tx(*session.work);
       if (index_state(tx, o.build.name) == IndexState::kValid) continue;
-      if (tx.exec_params1("SELECT to_regclass($1) IS NULL", o.build.table)[0].as<bool>()) continue;  // table dropped since
+      if (tx.exec_params1("SELECT to_regclass($1) IS NULL", o.build.table)[0].as<bool>())
+        continue;  // table dropped since
     }
     log::warn("an index of an applied migration is missing or INVALID: building it again",
               {{"index", o.build.name}, {"migration", o.migration}});
@@ -696,8 +705,7 @@ RunResult Migrator::down(int count) {
     const auto known = std::find_if(migrations_.begin(), migrations_.end(),
                                     [v = it->first](const Migration& m) { return m.version == v; });
     if (known == migrations_.end()) {
-      throw MigrationError("cannot revert migration " + std::to_string(it->first) +
-                           ": this binary does not know it");
+      throw MigrationError("cannot revert migration " + std::to_string(it->first) + ": this binary does not know it");
     }
     if (!known->down_sql) throw MigrationError("migration " + known->label() + " has no .down.sql: irreversible");
     to_revert.push_back(&*known);
@@ -718,8 +726,10 @@ RunResult Migrator::down(int count) {
   if (!with_rows.empty() && !options_.allow_data_loss) {
     std::string list;
     for (const auto& t : with_rows) list += (list.empty() ? "" : ", ") + t;
-    throw MigrationError("refusing to revert: these tables still hold rows that the down migrations would "
-                         "destroy: " + list + ". Take a backup (--backup-dir) and pass --allow-data-loss.");
+    throw MigrationError(
+        "refusing to revert: these tables still hold rows that the down migrations would "
+        "destroy: " +
+        list + ". Take a backup (--backup-dir) and pass --allow-data-loss.");
   }
   RunResult result;
   if (to_revert.empty()) return result;
@@ -744,7 +754,9 @@ VerifyReport Migrator::verify() {
   std::vector<int> applied_versions;
   for (const auto& s : status_of(session.applied())) {
     switch (s.state) {
-      case MigrationStatus::State::kApplied: applied_versions.push_back(s.version); break;
+      case MigrationStatus::State::kApplied:
+        applied_versions.push_back(s.version);
+        break;
       case MigrationStatus::State::kPending:
         report.problems.push_back("migration " + std::to_string(s.version) + " (" + s.name + ") is not applied");
         break;
@@ -785,11 +797,10 @@ RepairResult Migrator::repair() {
   const std::vector<OwnedIndex> owned = owned_indexes(session.applied());
   {
     pqxx::nontransaction nt(*session.work);
-    for (const auto& row : nt.exec(
-             "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-             "JOIN pg_namespace n ON n.oid = c.relnamespace "
-             "WHERE NOT (i.indisvalid AND i.indisready) AND n.nspname = current_schema() "
-             "AND c.relname LIKE 'idx\\_%'")) {
+    for (const auto& row : nt.exec("SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                                   "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                   "WHERE NOT (i.indisvalid AND i.indisready) AND n.nspname = current_schema() "
+                                   "AND c.relname LIKE 'idx\\_%'")) {
       const auto name = row[0].as<std::string>();
       const bool applied = std::any_of(owned.begin(), owned.end(),
                                        [&](const OwnedIndex& o) { return normalized_name(o.build.name) == name; });

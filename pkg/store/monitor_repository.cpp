@@ -106,20 +106,28 @@ std::vector<core::ProtectedPosition> MonitorRepository::candidates(pqxx::transac
   // Operations with an exit already in progress are left to the resume step.
   const std::string active = " o.status = 'ACTIVE' AND o.symbol = p.symbol" + filter_sql(4) +
                              " AND NOT EXISTS (SELECT 1 FROM stop_executions x WHERE x.operation_id = o.id)";
-  const std::string sql =
-      std::string("SELECT DISTINCT ON (o.id) ") + kPositionColumns +
-      " FROM unnest($1::text[], $2::numeric[], $3::numeric[]) AS p(symbol, long_exit, short_exit) "
-      "CROSS JOIN LATERAL ("
-      "  SELECT * FROM operation o WHERE" + active + " AND o.side = 'BUY' AND o.stop_price >= p.long_exit"
-      "  UNION ALL SELECT * FROM operation o WHERE" + active + " AND o.side = 'BUY' AND o.target_price <= p.long_exit"
-      "  UNION ALL SELECT * FROM operation o WHERE" + active + " AND o.side = 'SELL' AND o.stop_price <= p.short_exit"
-      "  UNION ALL SELECT * FROM operation o WHERE" + active + " AND o.side = 'SELL' AND o.target_price >= p.short_exit"
-      "  UNION ALL SELECT * FROM operation o WHERE" + active +
-      "    AND ((o.stop_price IS NULL AND o.stop_loss_percent IS NOT NULL)"
-      "      OR (o.target_price IS NULL AND o.stop_gain_percent IS NOT NULL))"
-      ") o ORDER BY o.id";
+  const std::string sql = std::string("SELECT DISTINCT ON (o.id) ") + kPositionColumns +
+                          " FROM unnest($1::text[], $2::numeric[], $3::numeric[]) AS p(symbol, long_exit, short_exit) "
+                          "CROSS JOIN LATERAL ("
+                          "  SELECT * FROM operation o WHERE" +
+                          active +
+                          " AND o.side = 'BUY' AND o.stop_price >= p.long_exit"
+                          "  UNION ALL SELECT * FROM operation o WHERE" +
+                          active +
+                          " AND o.side = 'BUY' AND o.target_price <= p.long_exit"
+                          "  UNION ALL SELECT * FROM operation o WHERE" +
+                          active +
+                          " AND o.side = 'SELL' AND o.stop_price <= p.short_exit"
+                          "  UNION ALL SELECT * FROM operation o WHERE" +
+                          active +
+                          " AND o.side = 'SELL' AND o.target_price >= p.short_exit"
+                          "  UNION ALL SELECT * FROM operation o WHERE" +
+                          active +
+                          "    AND ((o.stop_price IS NULL AND o.stop_loss_percent IS NOT NULL)"
+                          "      OR (o.target_price IS NULL AND o.stop_gain_percent IS NOT NULL))"
+                          ") o ORDER BY o.id";
   const pqxx::result rows = exec_prepared(tx, "bs_candidates", sql, symbols.str(), long_exit.str(), short_exit.str(),
-                                           tenants_literal(filter), symbols_literal(filter));
+                                          tenants_literal(filter), symbols_literal(filter));
   for (const auto& row : rows) {
     if (auto p = row_to_position(row)) result.push_back(std::move(*p));
   }
@@ -139,21 +147,22 @@ void MonitorRepository::record_checkpoint(pqxx::work& tx, const std::vector<Symb
   ArrayLiteral ids;
   for (const auto id : triggered) ids.add(id);
   exec_prepared(tx, "bs_checkpoint",
-      "WITH triggered AS ("
-      "  UPDATE operation SET last_stop_check_at = now(), stop_check_count = stop_check_count + 1 "
-      "  WHERE id = ANY($3::bigint[])) "
-      "INSERT INTO monitor_checkpoint (symbol, last_checked_at, last_price, passes) "
-      "SELECT s, now(), p, 1 FROM unnest($1::text[], $2::numeric[]) AS u(s, p) ORDER BY s "
-      "ON CONFLICT (symbol) DO UPDATE SET last_checked_at = now(), last_price = EXCLUDED.last_price, "
-      "passes = monitor_checkpoint.passes + 1",
-      symbols.str(), last.str(), ids.str());
+                "WITH triggered AS ("
+                "  UPDATE operation SET last_stop_check_at = now(), stop_check_count = stop_check_count + 1 "
+                "  WHERE id = ANY($3::bigint[])) "
+                "INSERT INTO monitor_checkpoint (symbol, last_checked_at, last_price, passes) "
+                "SELECT s, now(), p, 1 FROM unnest($1::text[], $2::numeric[]) AS u(s, p) ORDER BY s "
+                "ON CONFLICT (symbol) DO UPDATE SET last_checked_at = now(), last_price = EXCLUDED.last_price, "
+                "passes = monitor_checkpoint.passes + 1",
+                symbols.str(), last.str(), ids.str());
 }
 
 std::vector<std::string> MonitorRepository::active_symbols(const ScanFilter& filter) {
   pqxx::read_transaction tx(connection_);
   std::vector<std::string> symbols;
   for (const auto& row : tx.exec_params("SELECT DISTINCT o.symbol FROM operation o WHERE o.status = 'ACTIVE' "
-                                        "AND o.symbol IS NOT NULL" + filter_sql(1) + " ORDER BY 1",
+                                        "AND o.symbol IS NOT NULL" +
+                                            filter_sql(1) + " ORDER BY 1",
                                         tenants_literal(filter), symbols_literal(filter))) {
     symbols.push_back(row[0].as<std::string>());
   }
@@ -163,11 +172,12 @@ std::vector<std::string> MonitorRepository::active_symbols(const ScanFilter& fil
 std::vector<core::Execution> MonitorRepository::unfinished(const ScanFilter& filter) {
   pqxx::read_transaction tx(connection_);
   std::vector<std::string> tokens;
-  for (const auto& row : exec_prepared(tx, "bs_unfinished",
-           "SELECT x.execution_token FROM stop_executions x JOIN operation o ON o.id = x.operation_id "
-           "WHERE x.status IN ('TRIGGERED', 'BLOCKED', 'SUBMITTED') AND o.status = 'ACTIVE'" +
-               filter_sql(1) + " ORDER BY x.triggered_at, x.execution_token",
-           tenants_literal(filter), symbols_literal(filter))) {
+  for (const auto& row :
+       exec_prepared(tx, "bs_unfinished",
+                     "SELECT x.execution_token FROM stop_executions x JOIN operation o ON o.id = x.operation_id "
+                     "WHERE x.status IN ('TRIGGERED', 'BLOCKED', 'SUBMITTED') AND o.status = 'ACTIVE'" +
+                         filter_sql(1) + " ORDER BY x.triggered_at, x.execution_token",
+                     tenants_literal(filter), symbols_literal(filter))) {
     tokens.push_back(row[0].as<std::string>());
   }
   auto found = EventStore::executions(tx, tokens);
@@ -185,9 +195,9 @@ std::map<std::int64_t, core::ProtectedPosition> MonitorRepository::positions(
   ArrayLiteral ids;
   for (const auto id : operation_ids) ids.add(id);
   pqxx::read_transaction tx(connection_);
-  for (const auto& row : exec_prepared(tx, "bs_positions", std::string("SELECT ") + kPositionColumns +
-                                            " FROM operation o WHERE o.id = ANY($1::bigint[])",
-                                        ids.str())) {
+  for (const auto& row : exec_prepared(
+           tx, "bs_positions",
+           std::string("SELECT ") + kPositionColumns + " FROM operation o WHERE o.id = ANY($1::bigint[])", ids.str())) {
     if (auto p = row_to_position(row)) result.emplace(p->id.value, std::move(*p));
   }
   return result;
@@ -207,26 +217,30 @@ std::map<std::int64_t, core::ProtectedPosition> MonitorRepository::lock_for_clai
   // that holds the row, then reads the level it committed; the event store
   // locks rows FOR UPDATE before it moves a level. Id order: no deadlock with
   // the EXECUTED writers, which lock operations in id order too.
-  for (const auto& row : exec_prepared(tx, "bs_lock_for_claim", std::string("SELECT ") + kPositionColumns +
-                                            " FROM operation o WHERE o.id = ANY($1::bigint[]) AND o.status = 'ACTIVE'"
-                                            " AND NOT EXISTS (SELECT 1 FROM stop_executions x WHERE x.operation_id = o.id)"
-                                            " ORDER BY o.id FOR KEY SHARE OF o",
-                                        ids.str())) {
+  for (const auto& row :
+       exec_prepared(tx, "bs_lock_for_claim",
+                     std::string("SELECT ") + kPositionColumns +
+                         " FROM operation o WHERE o.id = ANY($1::bigint[]) AND o.status = 'ACTIVE'"
+                         " AND NOT EXISTS (SELECT 1 FROM stop_executions x WHERE x.operation_id = o.id)"
+                         " ORDER BY o.id FOR KEY SHARE OF o",
+                     ids.str())) {
     if (auto p = row_to_position(row)) result.emplace(p->id.value, std::move(*p));
   }
   return result;
 }
 
 MonitorRepository::ExitHistory MonitorRepository::exit_history(pqxx::transaction_base& tx,
-                                                                 const std::vector<std::string>& tokens) {
+                                                               const std::vector<std::string>& tokens) {
   ExitHistory history;
   const auto micros = [](std::int64_t us) { return core::TimePoint{} + std::chrono::microseconds(us); };
-  history.now = micros(tx.exec1("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")[0].as<std::int64_t>());
+  history.now =
+      micros(tx.exec1("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")[0].as<std::int64_t>());
   if (tokens.empty()) return history;
   ArrayLiteral list;
   for (const auto& t : tokens) list.add(t);
   // The payload keys of the exit's events (pkg/exits/exit_events.cpp writes them).
-  for (const auto& row : exec_prepared(tx, "bs_exit_history",
+  for (const auto& row : exec_prepared(
+           tx, "bs_exit_history",
            "SELECT execution_token, event_type, (extract(epoch FROM occurred_at) * 1000000)::bigint, quantity, reason, "
            "  coalesce((payload->>'attempt')::int, 0), coalesce(payload->>'client_order_id', ''), "
            "  coalesce((payload->>'order_quantity')::numeric, 0), "
@@ -265,7 +279,8 @@ std::set<std::string> MonitorRepository::try_lock(const std::vector<std::string>
   for (const auto& t : tokens) keys.add(lock_key(t));
   pqxx::nontransaction tx(connection_);
   // One call per key in array order; the result says which ones this session got.
-  const pqxx::result rows = exec_prepared(tx, "bs_try_lock",
+  const pqxx::result rows = exec_prepared(
+      tx, "bs_try_lock",
       "SELECT k.ord, pg_try_advisory_lock(k.key) FROM unnest($1::bigint[]) WITH ORDINALITY AS k(key, ord) "
       "ORDER BY k.ord",
       keys.str());
@@ -289,21 +304,24 @@ std::map<std::int64_t, MonitorRepository::TenantState> MonitorRepository::lock_t
   if (tenants.empty()) return result;
   ArrayLiteral ids;
   for (const auto t : tenants) ids.add(t);
-  exec_prepared(tx, "bs_ensure_tenants", "INSERT INTO tenant_config (tenant_id) SELECT unnest($1::bigint[]) ORDER BY 1 "
-                 "ON CONFLICT (tenant_id) DO NOTHING",
-                 ids.str());
-  for (const auto& row : exec_prepared(tx, "bs_lock_tenants", std::string("SELECT tenant_id, ") + kLimitColumns +
-                                            " FROM tenant_config WHERE tenant_id = ANY($1::bigint[]) "
-                                            "ORDER BY tenant_id FOR UPDATE",
-                                        ids.str())) {
+  exec_prepared(tx, "bs_ensure_tenants",
+                "INSERT INTO tenant_config (tenant_id) SELECT unnest($1::bigint[]) ORDER BY 1 "
+                "ON CONFLICT (tenant_id) DO NOTHING",
+                ids.str());
+  for (const auto& row : exec_prepared(tx, "bs_lock_tenants",
+                                       std::string("SELECT tenant_id, ") + kLimitColumns +
+                                           " FROM tenant_config WHERE tenant_id = ANY($1::bigint[]) "
+                                           "ORDER BY tenant_id FOR UPDATE",
+                                       ids.str())) {
     result[row[0].as<std::int64_t>()].limits = row_to_limits(row.slice(1, row.size()));
   }
   // First submissions only: a resend of the same execution is not a new execution.
-  for (const auto& row : exec_prepared(tx, "bs_tenant_counts",
-           "SELECT tenant_id, count(*) FILTER (WHERE triggered_at > now() - interval '1 minute'), count(*) "
-           "FROM stop_executions WHERE tenant_id = ANY($1::bigint[]) AND submitted_at IS NOT NULL "
-           "AND triggered_at > now() - interval '1 hour' GROUP BY tenant_id",
-           ids.str())) {
+  for (const auto& row :
+       exec_prepared(tx, "bs_tenant_counts",
+                     "SELECT tenant_id, count(*) FILTER (WHERE triggered_at > now() - interval '1 minute'), count(*) "
+                     "FROM stop_executions WHERE tenant_id = ANY($1::bigint[]) AND submitted_at IS NOT NULL "
+                     "AND triggered_at > now() - interval '1 hour' GROUP BY tenant_id",
+                     ids.str())) {
     TenantState& state = result[row[0].as<std::int64_t>()];
     state.submitted_last_minute = row[1].as<int>();
     state.submitted_last_hour = row[2].as<int>();
@@ -312,13 +330,14 @@ std::map<std::int64_t, MonitorRepository::TenantState> MonitorRepository::lock_t
 }
 
 void MonitorRepository::pause_tenant(pqxx::work& tx, std::int64_t tenant, const std::string& reason) {
-  tx.exec_params("UPDATE tenant_config SET paused_at = now(), paused_reason = $2, updated_at = now() "
-                 "WHERE tenant_id = $1 AND paused_at IS NULL",
-                 tenant, reason);
+  tx.exec_params(
+      "UPDATE tenant_config SET paused_at = now(), paused_reason = $2, updated_at = now() "
+      "WHERE tenant_id = $1 AND paused_at IS NULL",
+      tenant, reason);
 }
 
-std::map<std::int64_t, core::TenantGuardrails> MonitorRepository::tenant_limits(
-    pqxx::transaction_base& tx, const std::set<std::int64_t>& tenants) {
+std::map<std::int64_t, core::TenantGuardrails> MonitorRepository::tenant_limits(pqxx::transaction_base& tx,
+                                                                                const std::set<std::int64_t>& tenants) {
   std::map<std::int64_t, core::TenantGuardrails> result;
   if (tenants.empty()) return result;
   ArrayLiteral ids;
@@ -326,16 +345,17 @@ std::map<std::int64_t, core::TenantGuardrails> MonitorRepository::tenant_limits(
     ids.add(t);
     result[t] = core::TenantGuardrails{};
   }
-  for (const auto& row : exec_prepared(tx, "bs_tenant_limits", std::string("SELECT tenant_id, ") + kLimitColumns +
-                                            " FROM tenant_config WHERE tenant_id = ANY($1::bigint[])",
-                                        ids.str())) {
+  for (const auto& row : exec_prepared(tx, "bs_tenant_limits",
+                                       std::string("SELECT tenant_id, ") + kLimitColumns +
+                                           " FROM tenant_config WHERE tenant_id = ANY($1::bigint[])",
+                                       ids.str())) {
     result[row[0].as<std::int64_t>()] = row_to_limits(row.slice(1, row.size()));
   }
   return result;
 }
 
 std::map<std::string, core::CircuitBreaker> MonitorRepository::read_breakers(pqxx::transaction_base& tx,
-                                                                              const std::set<std::string>& symbols) {
+                                                                             const std::set<std::string>& symbols) {
   std::map<std::string, core::CircuitBreaker> result;
   if (symbols.empty()) return result;
   ArrayLiteral names;
@@ -343,9 +363,10 @@ std::map<std::string, core::CircuitBreaker> MonitorRepository::read_breakers(pqx
     names.add(s);
     result[s] = core::CircuitBreaker{};
   }
-  for (const auto& row : exec_prepared(tx, "bs_read_breakers", std::string("SELECT symbol, ") + kBreakerColumns +
-                                            " FROM circuit_breaker_state WHERE symbol = ANY($1::text[])",
-                                        names.str())) {
+  for (const auto& row : exec_prepared(tx, "bs_read_breakers",
+                                       std::string("SELECT symbol, ") + kBreakerColumns +
+                                           " FROM circuit_breaker_state WHERE symbol = ANY($1::text[])",
+                                       names.str())) {
     result[row[0].as<std::string>()] = row_to_breaker(row.slice(1, row.size()));
   }
   return result;

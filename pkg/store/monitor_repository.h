@@ -5,9 +5,9 @@
 
 #include <cstdint>
 #include <map>
-#include <set>
 #include <optional>
 #include <pqxx/pqxx>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,7 +45,7 @@ class MonitorRepository {
   // scan per symbol on the scan indexes, never every active row), plus those
   // that still rely on percentages (decided by core::evaluate).
   std::vector<core::ProtectedPosition> candidates(pqxx::transaction_base& tx, const std::vector<SymbolPrice>& prices,
-                                                 const ScanFilter& filter);
+                                                  const ScanFilter& filter);
   // The ACTIVE operations among `operation_ids` that have no exit yet, re-read
   // under a share lock on their rows (in id order) in the claim's transaction:
   // the levels a claim is decided on are the ones in force when it commits,

@@ -26,8 +26,9 @@ MonitoringSnapshot read_monitoring(pqxx::transaction_base& tx) {
     s.blocked_by_reason[row[0].as<std::string>()] = row[1].as<std::int64_t>();
   }
   s.blocked_oldest_age_seconds =
-      tx.exec1("SELECT coalesce(extract(epoch FROM now() - min(coalesce(triggered_at, blocked_at))), 0)::double precision "
-               "FROM stop_executions WHERE status = 'BLOCKED'")[0]
+      tx.exec1(
+            "SELECT coalesce(extract(epoch FROM now() - min(coalesce(triggered_at, blocked_at))), 0)::double precision "
+            "FROM stop_executions WHERE status = 'BLOCKED'")[0]
           .as<double>();
   for (const auto& row : tx.exec("SELECT tenant_id, NOT trading_enabled FROM tenant_config")) {
     s.kill_switch_by_tenant[row[0].as<std::int64_t>()] = row[1].as<bool>();

@@ -11,10 +11,10 @@
 namespace backstop::store {
 
 struct MonitoringSnapshot {
-  std::int64_t outbox_backlog = 0;        // unpublished, not parked
-  double outbox_oldest_age_seconds = 0;   // of the oldest of those (0: none)
-  std::int64_t outbox_parked = 0;         // parked after the retry limit
-  std::int64_t outbox_held = 0;           // unpublished behind a parked row of their operation
+  std::int64_t outbox_backlog = 0;                    // unpublished, not parked
+  double outbox_oldest_age_seconds = 0;               // of the oldest of those (0: none)
+  std::int64_t outbox_parked = 0;                     // parked after the retry limit
+  std::int64_t outbox_held = 0;                       // unpublished behind a parked row of their operation
   std::map<std::string, double> breakers_open_since;  // OPEN symbol -> opened_at (epoch seconds)
   std::map<std::string, std::int64_t> events_by_type;
   std::map<std::string, std::int64_t> executions_by_status;

@@ -25,19 +25,20 @@ const char* const kReady =
 }  // namespace
 
 bool OutboxRepository::lock_partition(pqxx::work& tx, int partition) {
-  return exec_prepared(tx, "bs_outbox_lock", "SELECT pg_try_advisory_xact_lock($1::integer, $2::integer)",
-                       kLockClass, partition)[0][0]
+  return exec_prepared(tx, "bs_outbox_lock", "SELECT pg_try_advisory_xact_lock($1::integer, $2::integer)", kLockClass,
+                       partition)[0][0]
       .as<bool>();
 }
 
 std::vector<OutboxRow> OutboxRepository::claim(pqxx::work& tx, int partition, std::size_t limit) {
   std::vector<OutboxRow> rows;
-  const pqxx::result result = exec_prepared(tx, "bs_outbox_claim",
-      std::string("SELECT o.outbox_id, o.event_id::text, o.operation_id, o.exchange, o.routing_key, "
-                  "  o.payload::text, o.retry_count, extract(epoch FROM o.created_at)::bigint "
-                  "FROM outbox o WHERE o.operation_id % 16 = $1 AND ") +
-          kReady + " ORDER BY o.outbox_id LIMIT $2 FOR UPDATE SKIP LOCKED",
-      partition, static_cast<std::int64_t>(limit));
+  const pqxx::result result =
+      exec_prepared(tx, "bs_outbox_claim",
+                    std::string("SELECT o.outbox_id, o.event_id::text, o.operation_id, o.exchange, o.routing_key, "
+                                "  o.payload::text, o.retry_count, extract(epoch FROM o.created_at)::bigint "
+                                "FROM outbox o WHERE o.operation_id % 16 = $1 AND ") +
+                        kReady + " ORDER BY o.outbox_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                    partition, static_cast<std::int64_t>(limit));
   rows.reserve(result.size());
   for (const auto& row : result) {
     rows.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<std::int64_t>(),
@@ -65,15 +66,16 @@ std::int64_t OutboxRepository::mark_failed(pqxx::work& tx, const std::vector<Out
     ids.add(f.outbox_id);
     errors.add(f.error);
   }
-  const pqxx::result parked = exec_prepared(tx, "bs_outbox_failed",
-      "UPDATE outbox o SET retry_count = o.retry_count + 1, last_error = u.error, "
-      "  next_attempt_at = now() + make_interval(secs => least($4::double precision, "
-      "    $3::double precision * power(2, least(o.retry_count, 30)))), "
-      "  parked_at = CASE WHEN o.retry_count + 1 >= $5 THEN now() END "
-      "FROM unnest($1::bigint[], $2::text[]) AS u(id, error) WHERE o.outbox_id = u.id "
-      "RETURNING o.parked_at IS NOT NULL",
-      ids.str(), errors.str(), static_cast<double>(policy.backoff.count()) / 1000.0,
-      static_cast<double>(policy.max_backoff.count()) / 1000.0, policy.max_retries);
+  const pqxx::result parked =
+      exec_prepared(tx, "bs_outbox_failed",
+                    "UPDATE outbox o SET retry_count = o.retry_count + 1, last_error = u.error, "
+                    "  next_attempt_at = now() + make_interval(secs => least($4::double precision, "
+                    "    $3::double precision * power(2, least(o.retry_count, 30)))), "
+                    "  parked_at = CASE WHEN o.retry_count + 1 >= $5 THEN now() END "
+                    "FROM unnest($1::bigint[], $2::text[]) AS u(id, error) WHERE o.outbox_id = u.id "
+                    "RETURNING o.parked_at IS NOT NULL",
+                    ids.str(), errors.str(), static_cast<double>(policy.backoff.count()) / 1000.0,
+                    static_cast<double>(policy.max_backoff.count()) / 1000.0, policy.max_retries);
   std::int64_t n = 0;
   for (const auto& row : parked) n += row[0].as<bool>() ? 1 : 0;
   return n;
@@ -128,12 +130,12 @@ std::vector<ParkedRow> OutboxRepository::parked(pqxx::transaction_base& tx, std:
 std::vector<ParkedRow> OutboxRepository::requeue_parked(pqxx::work& tx, std::optional<std::int64_t> operation) {
   // Locked first, so the report is what this transaction re-queued (a drainer
   // or another operator acting at the same moment waits or finds none).
-  std::vector<ParkedRow> rows = to_parked_rows(exec_prepared(
-      tx, "bs_outbox_parked_lock",
-      std::string("SELECT ") + kParkedColumns +
-          " FROM outbox o WHERE o.published = false AND o.parked_at IS NOT NULL "
-          "AND ($1::bigint IS NULL OR o.operation_id = $1) ORDER BY o.outbox_id FOR UPDATE OF o",
-      operation));
+  std::vector<ParkedRow> rows = to_parked_rows(
+      exec_prepared(tx, "bs_outbox_parked_lock",
+                    std::string("SELECT ") + kParkedColumns +
+                        " FROM outbox o WHERE o.published = false AND o.parked_at IS NOT NULL "
+                        "AND ($1::bigint IS NULL OR o.operation_id = $1) ORDER BY o.outbox_id FOR UPDATE OF o",
+                    operation));
   if (rows.empty()) return rows;
   ArrayLiteral ids;
   for (const auto& r : rows) ids.add(r.outbox_id);

@@ -41,7 +41,7 @@ struct OutboxFailure {
 };
 
 struct RetryPolicy {
-  int max_retries = 10;  // attempts before a row is parked
+  int max_retries = 10;                     // attempts before a row is parked
   std::chrono::milliseconds backoff{1000};  // doubled per retry
   std::chrono::milliseconds max_backoff{300000};
 };
@@ -77,7 +77,8 @@ class OutboxRepository {
   // Counts a failed attempt with its error; the next attempt waits backoff x
   // 2^retries; a row that reaches max_retries is parked (kept, never deleted).
   // Returns how many were parked now.
-  static std::int64_t mark_failed(pqxx::work& tx, const std::vector<OutboxFailure>& failures, const RetryPolicy& policy);
+  static std::int64_t mark_failed(pqxx::work& tx, const std::vector<OutboxFailure>& failures,
+                                  const RetryPolicy& policy);
   static OutboxStats stats(pqxx::transaction_base& tx);
   // Rows due now (not published, not parked, not waiting for a retry nor
   // behind a sibling that does or is parked), including those another drainer holds.

@@ -100,11 +100,16 @@ constexpr Expectation kExpected[] = {
 
 std::string describe(const Expectation& e) {
   switch (e.kind) {
-    case Kind::kTable: return "table " + std::string(e.table);
-    case Kind::kColumn: return "column " + std::string(e.table) + "." + std::string(e.name);
-    case Kind::kIndex: return "index " + std::string(e.name) + " on " + std::string(e.table);
-    case Kind::kConstraint: return "constraint " + std::string(e.name) + " on " + std::string(e.table);
-    case Kind::kTrigger: return "trigger " + std::string(e.name) + " on " + std::string(e.table);
+    case Kind::kTable:
+      return "table " + std::string(e.table);
+    case Kind::kColumn:
+      return "column " + std::string(e.table) + "." + std::string(e.name);
+    case Kind::kIndex:
+      return "index " + std::string(e.name) + " on " + std::string(e.table);
+    case Kind::kConstraint:
+      return "constraint " + std::string(e.name) + " on " + std::string(e.table);
+    case Kind::kTrigger:
+      return "trigger " + std::string(e.name) + " on " + std::string(e.table);
   }
   return "?";
 }
@@ -122,9 +127,10 @@ void check_schema(pqxx::transaction_base& tx, const std::vector<int>& applied_ve
         present = tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", table)[0].as<bool>();
         break;
       case Kind::kColumn:
-        present = !tx.exec_params("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
-                                  "AND table_name = $1 AND column_name = $2",
-                                  table, name)
+        present = !tx.exec_params(
+                         "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                         "AND table_name = $1 AND column_name = $2",
+                         table, name)
                        .empty();
         break;
       case Kind::kIndex: {
@@ -135,7 +141,8 @@ void check_schema(pqxx::transaction_base& tx, const std::vector<int>& applied_ve
             name, table);
         present = !rows.empty();
         if (present && !rows[0][0].as<bool>()) {
-          problems.push_back(describe(e) + " is INVALID (a failed concurrent build): `migrate up` drops and builds it again");
+          problems.push_back(describe(e) +
+                             " is INVALID (a failed concurrent build): `migrate up` drops and builds it again");
         }
         break;
       }
@@ -150,22 +157,20 @@ void check_schema(pqxx::transaction_base& tx, const std::vector<int>& applied_ve
         break;
       }
       case Kind::kTrigger:
-        present = !tx.exec_params("SELECT 1 FROM pg_trigger WHERE tgname = $1 AND tgrelid = to_regclass($2)", name,
-                                  table)
-                       .empty();
+        present =
+            !tx.exec_params("SELECT 1 FROM pg_trigger WHERE tgname = $1 AND tgrelid = to_regclass($2)", name, table)
+                 .empty();
         break;
     }
     if (!present) problems.push_back(describe(e) + " is missing");
   }
   // Any other INVALID index in our schema (e.g. from a failed concurrent build).
-  for (const auto& row : tx.exec(
-           "SELECT c.relname, t.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-           "JOIN pg_class t ON t.oid = i.indrelid WHERE NOT (i.indisvalid AND i.indisready) "
-           "AND c.relnamespace = to_regnamespace(current_schema()) ORDER BY 1")) {
+  for (const auto& row : tx.exec("SELECT c.relname, t.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                                 "JOIN pg_class t ON t.oid = i.indrelid WHERE NOT (i.indisvalid AND i.indisready) "
+                                 "AND c.relnamespace = to_regnamespace(current_schema()) ORDER BY 1")) {
     const auto index = row[0].as<std::string>();
-    const bool expected = std::any_of(std::begin(kExpected), std::end(kExpected), [&](const Expectation& e) {
-      return e.kind == Kind::kIndex && e.name == index;
-    });
+    const bool expected = std::any_of(std::begin(kExpected), std::end(kExpected),
+                                      [&](const Expectation& e) { return e.kind == Kind::kIndex && e.name == index; });
     if (!expected) {
       problems.push_back("index " + index + " on " + row[1].as<std::string>() +
                          " is INVALID (a failed concurrent build): run `migrate repair`, then `up`");

@@ -51,21 +51,29 @@ std::vector<std::int64_t> TrailingRepository::due(pqxx::transaction_base& tx, co
     short_exit.add(std::optional<Decimal>(p.short_exit));
   }
   // Each branch is a range or a lookup on one of 0007's partial indexes.
-  const std::string woken = " o.status = 'ACTIVE' AND o.trail_wake_price IS NOT NULL AND o.symbol = p.symbol" +
-                            filter_sql(4);
-  const std::string unarmed_sql = " o.status = 'ACTIVE' AND o.trail_wake_price IS NULL AND o.trail_error IS NULL"
-                                  " AND o.stop_price IS NOT NULL" + filter_sql(4);
+  const std::string woken =
+      " o.status = 'ACTIVE' AND o.trail_wake_price IS NOT NULL AND o.symbol = p.symbol" + filter_sql(4);
+  const std::string unarmed_sql =
+      " o.status = 'ACTIVE' AND o.trail_wake_price IS NULL AND o.trail_error IS NULL"
+      " AND o.stop_price IS NOT NULL" +
+      filter_sql(4);
   const std::string sql =
       "SELECT o.id FROM unnest($1::text[], $2::numeric[], $3::numeric[]) AS p(symbol, long_exit, short_exit) "
       "CROSS JOIN LATERAL ("
-      "  SELECT o.id FROM operation o WHERE" + woken + " AND o.side = 'BUY' AND o.trail_wake_price <= p.long_exit"
-      "  UNION ALL SELECT o.id FROM operation o WHERE" + woken +
+      "  SELECT o.id FROM operation o WHERE" +
+      woken +
+      " AND o.side = 'BUY' AND o.trail_wake_price <= p.long_exit"
+      "  UNION ALL SELECT o.id FROM operation o WHERE" +
+      woken +
       "    AND o.side = 'SELL' AND o.trail_wake_price >= p.short_exit"
       ") o "
-      "UNION SELECT o.id FROM operation o WHERE $6 AND" + unarmed_sql +
+      "UNION SELECT o.id FROM operation o WHERE $6 AND" +
+      unarmed_sql +
       "  AND o.trailing_mode IN ('HAND_SPAN', 'PERCENT', 'ABSOLUTE') "
       "UNION SELECT o.id FROM tenant_config tc JOIN operation o ON o.tenant_id = tc.tenant_id "
-      "  WHERE $6 AND tc.trailing_mode IS NOT NULL AND" + unarmed_sql + " AND o.trailing_mode IS NULL "
+      "  WHERE $6 AND tc.trailing_mode IS NOT NULL AND" +
+      unarmed_sql +
+      " AND o.trailing_mode IS NULL "
       "ORDER BY 1";
   std::vector<std::int64_t> ids;
   for (const auto& row : exec_prepared(tx, "bs_trailing_due", sql, symbols.str(), long_exit.str(), short_exit.str(),

@@ -49,7 +49,7 @@ struct TrailState {
 };
 
 struct LockedRows {
-  std::vector<TrailingRow> rows;      // locked, ACTIVE, no exit in flight
+  std::vector<TrailingRow> rows;        // locked, ACTIVE, no exit in flight
   std::vector<std::int64_t> in_flight;  // ACTIVE but an exit is under way: left alone
   std::vector<std::int64_t> skipped;    // closed, or locked by someone else right now
 };

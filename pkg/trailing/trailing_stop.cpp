@@ -162,8 +162,9 @@ void TrailingStop::run(const core::PriceSnapshot& prices, core::TimePoint receiv
   }
   summary.due = static_cast<std::int64_t>(due.size());
   for (std::size_t at = 0; at < due.size(); at += options_.batch_size) {
-    const std::vector<std::int64_t> ids(due.begin() + static_cast<std::ptrdiff_t>(at),
-                                        due.begin() + static_cast<std::ptrdiff_t>(std::min(due.size(), at + options_.batch_size)));
+    const std::vector<std::int64_t> ids(
+        due.begin() + static_cast<std::ptrdiff_t>(at),
+        due.begin() + static_cast<std::ptrdiff_t>(std::min(due.size(), at + options_.batch_size)));
     batch(ids, by_symbol, summary);
   }
 }

@@ -54,13 +54,13 @@ struct AdjustmentReport {
 
 struct TrailingSummary {
   std::int64_t symbols = 0;
-  std::int64_t due = 0;        // operations looked at
-  std::int64_t armed = 0;      // wake price (re)computed without a move
-  std::int64_t adjusted = 0;   // STOP_ADJUSTED appended
-  std::int64_t duplicates = 0; // token already taken: nothing moved
-  std::int64_t in_flight = 0;  // left alone: an exit is under way
-  std::int64_t skipped = 0;    // closed meanwhile, or locked by another process right now
-  std::int64_t invalid = 0;    // cannot trail (reported with the reason, kept in trail_error)
+  std::int64_t due = 0;               // operations looked at
+  std::int64_t armed = 0;             // wake price (re)computed without a move
+  std::int64_t adjusted = 0;          // STOP_ADJUSTED appended
+  std::int64_t duplicates = 0;        // token already taken: nothing moved
+  std::int64_t in_flight = 0;         // left alone: an exit is under way
+  std::int64_t skipped = 0;           // closed meanwhile, or locked by another process right now
+  std::int64_t invalid = 0;           // cannot trail (reported with the reason, kept in trail_error)
   std::int64_t malformed_frames = 0;  // --stream: frames of the price stream skipped as malformed
   std::vector<AdjustmentReport> reports;
   double seconds = 0;

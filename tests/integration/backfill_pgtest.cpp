@@ -1,11 +1,11 @@
 // The backfill binary against a real PostgreSQL: formulas, invalid rows,
 // dry run, crash in the middle and resume, concurrent runs, config handling.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <signal.h>
 
 #include "support/pg.h"
 #include "support/process.h"
@@ -25,15 +25,17 @@ ProcessResult backfill(const TestDatabase& db, std::vector<std::string> args = {
 // n operations with a deterministic mix of sides, entries and percentages,
 // every 17th one invalid (a BUY stop above entry) and every 23rd with nothing.
 void load_book(const TestDatabase& db, int n) {
-  db.exec("INSERT INTO tenant (id) SELECT generate_series(1, 5);"
-          "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price, "
-          "  stop_loss_percent, stop_gain_percent) "
-          "SELECT 1 + i % 5, 'SYM' || (i % 50), CASE WHEN i % 2 = 0 THEN 'BUY' ELSE 'SELL' END, "
-          "  round((100 + i * 0.37)::numeric, 8), 1, "
-          "  CASE WHEN i % 17 = 0 AND i % 2 = 0 THEN 1000000 END, "
-          "  CASE WHEN i % 23 = 0 THEN NULL ELSE round((0.5 + (i % 40) * 0.125)::numeric, 8) END, "
-          "  CASE WHEN i % 23 = 0 OR i % 3 = 0 THEN NULL ELSE round((1 + (i % 30) * 0.25)::numeric, 8) END "
-          "FROM generate_series(1, " + std::to_string(n) + ") AS i");
+  db.exec(
+      "INSERT INTO tenant (id) SELECT generate_series(1, 5);"
+      "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price, "
+      "  stop_loss_percent, stop_gain_percent) "
+      "SELECT 1 + i % 5, 'SYM' || (i % 50), CASE WHEN i % 2 = 0 THEN 'BUY' ELSE 'SELL' END, "
+      "  round((100 + i * 0.37)::numeric, 8), 1, "
+      "  CASE WHEN i % 17 = 0 AND i % 2 = 0 THEN 1000000 END, "
+      "  CASE WHEN i % 23 = 0 THEN NULL ELSE round((0.5 + (i % 40) * 0.125)::numeric, 8) END, "
+      "  CASE WHEN i % 23 = 0 OR i % 3 = 0 THEN NULL ELSE round((1 + (i % 30) * 0.25)::numeric, 8) END "
+      "FROM generate_series(1, " +
+      std::to_string(n) + ") AS i");
 }
 
 // Everything the backfill decides, as one comparable text.
@@ -41,9 +43,10 @@ std::string final_state(const TestDatabase& db) {
   return db.scalar(
              "SELECT md5(string_agg(id || ':' || coalesce(stop_price::text, '-') || ':' || "
              "coalesce(target_price::text, '-'), ',' ORDER BY id)) FROM operation") +
-         db.scalar("SELECT md5(string_agg(operation_id || ':' || event_type || ':' || execution_token || ':' || "
-                   "coalesce(stop_price::text, '-') || ':' || coalesce(target_price::text, '-') || ':' || payload, "
-                   "',' ORDER BY operation_id)) FROM stop_events");
+         db.scalar(
+             "SELECT md5(string_agg(operation_id || ':' || event_type || ':' || execution_token || ':' || "
+             "coalesce(stop_price::text, '-') || ':' || coalesce(target_price::text, '-') || ':' || payload, "
+             "',' ORDER BY operation_id)) FROM stop_events");
 }
 
 class BackfillTest : public ::testing::Test {
@@ -53,9 +56,10 @@ class BackfillTest : public ::testing::Test {
 };
 
 TEST_F(BackfillTest, SeedExampleAndSellMirror) {
-  db.exec("INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_loss_percent, "
-          "stop_gain_percent) VALUES (1, 1, 'BTCUSDC', 'BUY', 95000, 0.01, 2, 4), "
-          "(2, 1, 'BTCUSDC', 'SELL', 95000, 0.01, 2, 4), (3, 2, 'ETHUSDC', 'BUY', 3120.75, 1, NULL, NULL)");
+  db.exec(
+      "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_loss_percent, "
+      "stop_gain_percent) VALUES (1, 1, 'BTCUSDC', 'BUY', 95000, 0.01, 2, 4), "
+      "(2, 1, 'BTCUSDC', 'SELL', 95000, 0.01, 2, 4), (3, 2, 'ETHUSDC', 'BUY', 3120.75, 1, NULL, NULL)");
   db.exec("UPDATE operation SET stop_price = 3050, target_price = 3300 WHERE id = 3");
   const ProcessResult r = backfill(db, {"--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -82,20 +86,23 @@ TEST_F(BackfillTest, SeedExampleAndSellMirror) {
 }
 
 TEST_F(BackfillTest, InvalidRowsAreReportedWithIdAndReasonAndNeverWritten) {
-  db.exec("INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price, "
-          "target_price, stop_loss_percent) VALUES "
-          "(10, 1, 'DOGEUSDT', 'BUY', 0.15, 100, 0.16, NULL, NULL),"
-          "(11, 1, 'LTCUSDT', 'BUY', NULL, 3, NULL, NULL, 2),"
-          "(12, 1, 'XRPUSDT', 'SELL', 0.6, 3, NULL, 0.7, NULL),"
-          "(13, 1, 'ADAUSDT', 'BUY', 0.45, 3, NULL, NULL, 100),"
-          "(14, NULL, 'SOLUSDT', 'BUY', 150, 3, NULL, NULL, 2),"
-          "(15, 1, 'BTCUSDT', 'BUY', 95000, 1, NULL, NULL, 2)");
-  db.exec("ALTER TABLE operation DROP CONSTRAINT backstop_operation_side_check;"
-          "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, stop_loss_percent) "
-          "VALUES (16, 1, 'ETHUSDT', 'LONG', 3000, 2)");
-  const std::string before = db.scalar("SELECT string_agg(id || ':' || coalesce(stop_price::text, '-') || ':' || "
-                                       "coalesce(target_price::text, '-'), ',' ORDER BY id) FROM operation "
-                                       "WHERE id <> 15");
+  db.exec(
+      "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price, "
+      "target_price, stop_loss_percent) VALUES "
+      "(10, 1, 'DOGEUSDT', 'BUY', 0.15, 100, 0.16, NULL, NULL),"
+      "(11, 1, 'LTCUSDT', 'BUY', NULL, 3, NULL, NULL, 2),"
+      "(12, 1, 'XRPUSDT', 'SELL', 0.6, 3, NULL, 0.7, NULL),"
+      "(13, 1, 'ADAUSDT', 'BUY', 0.45, 3, NULL, NULL, 100),"
+      "(14, NULL, 'SOLUSDT', 'BUY', 150, 3, NULL, NULL, 2),"
+      "(15, 1, 'BTCUSDT', 'BUY', 95000, 1, NULL, NULL, 2)");
+  db.exec(
+      "ALTER TABLE operation DROP CONSTRAINT backstop_operation_side_check;"
+      "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, stop_loss_percent) "
+      "VALUES (16, 1, 'ETHUSDT', 'LONG', 3000, 2)");
+  const std::string before = db.scalar(
+      "SELECT string_agg(id || ':' || coalesce(stop_price::text, '-') || ':' || "
+      "coalesce(target_price::text, '-'), ',' ORDER BY id) FROM operation "
+      "WHERE id <> 15");
   const ProcessResult r = backfill(db, {"--json"});
   EXPECT_EQ(r.exit_code, 1) << r.err;  // some work failed
   const json summary = json::parse(r.out);
@@ -138,10 +145,11 @@ TEST_F(BackfillTest, MatchesPostgresNumericArithmetic) {
                      "ELSE average_entry_price * (1 + stop_loss_percent / 100) END)::numeric(20,8) "
                      "AND stop_price <> 1000000"),
             0);
-  EXPECT_EQ(db.count("SELECT count(*) FROM operation WHERE stop_gain_percent IS NOT NULL AND target_price IS NOT NULL "
-                     "AND target_price <> (CASE side WHEN 'BUY' THEN average_entry_price * (1 + stop_gain_percent / 100) "
-                     "ELSE average_entry_price * (1 - stop_gain_percent / 100) END)::numeric(20,8)"),
-            0);
+  EXPECT_EQ(
+      db.count("SELECT count(*) FROM operation WHERE stop_gain_percent IS NOT NULL AND target_price IS NOT NULL "
+               "AND target_price <> (CASE side WHEN 'BUY' THEN average_entry_price * (1 + stop_gain_percent / 100) "
+               "ELSE average_entry_price * (1 - stop_gain_percent / 100) END)::numeric(20,8)"),
+      0);
   EXPECT_GT(db.count("SELECT count(*) FROM operation WHERE stop_price IS NOT NULL AND stop_loss_percent IS NOT NULL"),
             2500);
 }
@@ -160,15 +168,17 @@ TEST_F(BackfillTest, KilledMidRunThenReRunGivesTheSameFinalState) {
   const std::int64_t committed = db.count("SELECT count(*) FROM stop_events");
   EXPECT_GT(committed, 0);
   EXPECT_LT(committed, twin.count("SELECT count(*) FROM stop_events"));
-  EXPECT_EQ(db.count("SELECT count(*) FROM operation WHERE stop_price IS NOT NULL AND NOT EXISTS "
-                     "(SELECT 1 FROM stop_events e WHERE e.operation_id = operation.id) AND stop_loss_percent IS NOT NULL "
-                     "AND stop_price <> 1000000"),
-            0);  // no half-written batch: every converted row has its event
+  EXPECT_EQ(
+      db.count("SELECT count(*) FROM operation WHERE stop_price IS NOT NULL AND NOT EXISTS "
+               "(SELECT 1 FROM stop_events e WHERE e.operation_id = operation.id) AND stop_loss_percent IS NOT NULL "
+               "AND stop_price <> 1000000"),
+      0);  // no half-written batch: every converted row has its event
 
   ASSERT_EQ(backfill(db, {"--batch-size", "100"}).exit_code, 1);
   EXPECT_EQ(final_state(db), final_state(twin));
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events"), twin.count("SELECT count(*) FROM stop_events"));
-  EXPECT_EQ(db.count("SELECT count(*) FROM (SELECT operation_id FROM stop_events GROUP BY 1 HAVING count(*) > 1) d"), 0);
+  EXPECT_EQ(db.count("SELECT count(*) FROM (SELECT operation_id FROM stop_events GROUP BY 1 HAVING count(*) > 1) d"),
+            0);
   EXPECT_EQ(db.count("SELECT count(*) FROM outbox"), db.count("SELECT count(*) FROM stop_events"));
 }
 
@@ -189,8 +199,9 @@ TEST_F(BackfillTest, ConcurrentRunsWriteOneGenesisPerOperation) {
   const std::int64_t events = db.count("SELECT count(*) FROM stop_events");
   EXPECT_EQ(configured, events);  // each run reports only what it wrote
   EXPECT_EQ(db.count("SELECT count(DISTINCT operation_id) FROM stop_events"), events);
-  EXPECT_EQ(events, db.count("SELECT count(*) FROM operation WHERE stop_price IS NOT NULL OR target_price IS NOT NULL") -
-                        db.count("SELECT count(*) FROM operation WHERE stop_price = 1000000"));
+  EXPECT_EQ(events,
+            db.count("SELECT count(*) FROM operation WHERE stop_price IS NOT NULL OR target_price IS NOT NULL") -
+                db.count("SELECT count(*) FROM operation WHERE stop_price = 1000000"));
 }
 
 TEST_F(BackfillTest, BadConfigurationGivesClearErrors) {
@@ -232,8 +243,7 @@ TEST_F(BackfillTest, FlagBeatsEnvironmentBeatsConfigFile) {
   EXPECT_EQ(json::parse(r.out).at("batches"), 4);
   EXPECT_EQ(json::parse(r.out).at("dry_run"), true);
   // A flag wins over both.
-  r = run({binary("backfill"), "--config", config.string(), "--json", "--batch-size", "20", "--database-url",
-           db.url()},
+  r = run({binary("backfill"), "--config", config.string(), "--json", "--batch-size", "20", "--database-url", db.url()},
           {{"BACKSTOP_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing"}, {"BACKSTOP_LOG_FORMAT", "json"}});
   ASSERT_NE(r.out, "") << r.err;
   EXPECT_EQ(json::parse(r.out).at("batches"), 1);
@@ -247,8 +257,9 @@ TEST_F(BackfillTest, FlagBeatsEnvironmentBeatsConfigFile) {
 }
 
 TEST_F(BackfillTest, LogsAreJsonLinesWithoutSecrets) {
-  db.exec("INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, stop_price) "
-          "VALUES (5, 1, 'X', 'BUY', 1, 2)");
+  db.exec(
+      "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, stop_price) "
+      "VALUES (5, 1, 'X', 'BUY', 1, 2)");
   const ProcessResult r = backfill(db);
   EXPECT_EQ(r.exit_code, 1);
   std::istringstream lines(r.err);

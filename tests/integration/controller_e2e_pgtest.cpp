@@ -5,6 +5,7 @@
 // server restart survived. Also the client over TLS with the cluster CA, as in
 // a Pod (in-cluster configuration).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -13,14 +14,13 @@
 #include <map>
 #include <regex>
 #include <set>
-#include <signal.h>
 #include <sstream>
 #include <thread>
 
 #include "kube/client.h"
 #include "kube/config.h"
-#include "net/http.h"
 #include "metrics/run_metrics.h"
+#include "net/http.h"
 #include "store/event_store.h"
 #include "support/kube_server.h"
 #include "support/pg.h"
@@ -56,12 +56,29 @@ class Controller {
  public:
   Controller(const KubeTestServer& api, const std::string& identity, std::vector<std::string> extra = {}) {
     ports_file_ = api.dir() + "/ports-" + identity;
-    std::vector<std::string> args = {binary("controller"), "--kubeconfig", api.kubeconfig(), "--identity", identity,
-                                      "--lease-namespace", "trading", "--lease-duration", "2",
-                                      "--renew-deadline-ms", "1500", "--retry-period-ms", "200",
-                                      "--watch-window", "5", "--metrics-bind-address", "127.0.0.1:0",
-                                      "--health-probe-bind-address", "127.0.0.1:0", "--ports-file", ports_file_,
-                                      "--log-format", "json"};
+    std::vector<std::string> args = {binary("controller"),
+                                     "--kubeconfig",
+                                     api.kubeconfig(),
+                                     "--identity",
+                                     identity,
+                                     "--lease-namespace",
+                                     "trading",
+                                     "--lease-duration",
+                                     "2",
+                                     "--renew-deadline-ms",
+                                     "1500",
+                                     "--retry-period-ms",
+                                     "200",
+                                     "--watch-window",
+                                     "5",
+                                     "--metrics-bind-address",
+                                     "127.0.0.1:0",
+                                     "--health-probe-bind-address",
+                                     "127.0.0.1:0",
+                                     "--ports-file",
+                                     ports_file_,
+                                     "--log-format",
+                                     "json"};
     // Without a database given, no database gauges (there is none to read).
     if (std::find(extra.begin(), extra.end(), "--database-url") == extra.end()) args.push_back("--no-database-metrics");
     args.insert(args.end(), extra.begin(), extra.end());
@@ -129,7 +146,8 @@ class ControllerE2ETest : public ::testing::Test {
   std::string cronjobs() const { return kubectl({"get", "cronjobs", "-o", "name"}).out; }
   bool has_cronjobs_of(const std::string& name) const {
     const std::string all = cronjobs();
-    return all.find(name + "-stop-monitor") != std::string::npos && all.find(name + "-trailing-stop") != std::string::npos &&
+    return all.find(name + "-stop-monitor") != std::string::npos &&
+           all.find(name + "-trailing-stop") != std::string::npos &&
            all.find(name + "-outbox-drain") != std::string::npos;
   }
 
@@ -142,11 +160,13 @@ TEST_F(ControllerE2ETest, StopMonitorBecomesCronJobsFollowsChangesCorrectsDriftA
   ASSERT_TRUE(eventually([&] { return has_cronjobs_of("desk-a"); })) << cronjobs();
   // The CronJob as the issue asks for it.
   const std::string cj = "cronjob desk-a-stop-monitor";
-  EXPECT_EQ(jsonpath(cj, "{.spec.schedule} {.spec.concurrencyPolicy} {.spec.startingDeadlineSeconds} "
-                         "{.spec.jobTemplate.spec.backoffLimit} {.spec.jobTemplate.spec.activeDeadlineSeconds}"),
+  EXPECT_EQ(jsonpath(cj,
+                     "{.spec.schedule} {.spec.concurrencyPolicy} {.spec.startingDeadlineSeconds} "
+                     "{.spec.jobTemplate.spec.backoffLimit} {.spec.jobTemplate.spec.activeDeadlineSeconds}"),
             "* * * * * Forbid 30 0 55");
-  EXPECT_EQ(jsonpath(cj, "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} "
-                         "{.metadata.labels.app\\.kubernetes\\.io/managed-by}"),
+  EXPECT_EQ(jsonpath(cj,
+                     "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} "
+                     "{.metadata.labels.app\\.kubernetes\\.io/managed-by}"),
             "StopMonitor/desk-a backstop-controller");
   const std::string pod = "{.spec.jobTemplate.spec.template.spec";
   EXPECT_EQ(jsonpath(cj, pod + ".securityContext.runAsNonRoot} " + pod +
@@ -156,8 +176,8 @@ TEST_F(ControllerE2ETest, StopMonitorBecomesCronJobsFollowsChangesCorrectsDriftA
   EXPECT_NE(jsonpath(cj, pod + ".containers[0].env[*].valueFrom.secretKeyRef.name}").find("desk-a-binance"),
             std::string::npos);
   ASSERT_TRUE(eventually([&] {
-    return jsonpath("stopmonitor desk-a", "{.status.observedGeneration} {.status.conditions[?(@.type==\"Ready\")].status}") ==
-           "1 True";
+    return jsonpath("stopmonitor desk-a",
+                    "{.status.observedGeneration} {.status.conditions[?(@.type==\"Ready\")].status}") == "1 True";
   }));
   EXPECT_NE(kubectl({"get", "stopmonitors"}).out.find("True"), std::string::npos);  // READY column
 
@@ -190,8 +210,9 @@ TEST_F(ControllerE2ETest, StopMonitorBecomesCronJobsFollowsChangesCorrectsDriftA
   EXPECT_TRUE(eventually([&] {
     return jsonpath("stopmonitor desk-a", "{.status.conditions[?(@.type==\"InvalidSpec\")].status}") == "True";
   }));
-  EXPECT_NE(jsonpath("stopmonitor desk-a", "{.status.conditions[?(@.type==\"InvalidSpec\")].message}").find("spec.rabbitmq"),
-            std::string::npos);
+  EXPECT_NE(
+      jsonpath("stopmonitor desk-a", "{.status.conditions[?(@.type==\"InvalidSpec\")].message}").find("spec.rabbitmq"),
+      std::string::npos);
   EXPECT_EQ(jsonpath(cj, "{.spec.schedule}"), "*/5 * * * *");  // not half-applied
   EXPECT_TRUE(eventually([&] { return jsonpath("events", "{.items[*].type}").find("Warning") != std::string::npos; }));
 
@@ -266,7 +287,8 @@ TEST_F(ControllerE2ETest, SurvivesAWatchToldGoneAndAnApiServerRestart) {
   auto admin = net::make_cpprest_transport(api->url(), 5s);
   ASSERT_EQ(admin->send({"POST", "/admin/compact?advance=5", {}, ""}).status, 200);
   EXPECT_TRUE(eventually([&] {
-    return controller.metric("backstop_controller_watch_restarts_total{reason=\"expired\",resource=\"stopmonitors\"}") >= 1;
+    return controller.metric(
+               "backstop_controller_watch_restarts_total{reason=\"expired\",resource=\"stopmonitors\"}") >= 1;
   })) << controller.metrics();
   ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
                      R"({"spec":{"stopMonitor":{"schedule":"*/5 * * * *"}}})"})
@@ -301,10 +323,11 @@ TEST_F(ControllerE2ETest, PrometheusScrapingTheControllerFiresTheBacklogAndBreak
   db.migrate();
   // 150 stop events not yet published (an outbox backlog over 100) and a
   // breaker OPEN for 20 minutes.
-  db.exec("INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
-          "SELECT g, 1, 'BTCUSDT', 'BUY', 95000, 1, 93100 FROM generate_series(1, 150) g;"
-          "INSERT INTO circuit_breaker_state (symbol, state, failure_count, opened_at) "
-          "VALUES ('BTCUSDT', 'OPEN', 3, now() - interval '20 minutes')");
+  db.exec(
+      "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+      "SELECT g, 1, 'BTCUSDT', 'BUY', 95000, 1, 93100 FROM generate_series(1, 150) g;"
+      "INSERT INTO circuit_breaker_state (symbol, state, failure_count, opened_at) "
+      "VALUES ('BTCUSDT', 'OPEN', 3, now() - interval '20 minutes')");
   {
     auto connection = db.connect();
     pqxx::work tx(*connection);
@@ -400,7 +423,8 @@ TEST_F(ControllerE2ETest, PrometheusFiresStopMonitorNotSucceedingForACronJobThat
     const auto at = ports.find("metrics=") + 8;
     return ports.substr(at, ports.find('\n', at) - at);
   }();
-  PrometheusServer prometheus({"127.0.0.1:" + metrics_port, gateway.url().substr(7)}, {api->dir() + "/rules-short.yaml"});
+  PrometheusServer prometheus({"127.0.0.1:" + metrics_port, gateway.url().substr(7)},
+                              {api->dir() + "/rules-short.yaml"});
   std::set<std::string> firing;  // instances
   auto not_succeeding = [&] {
     firing.clear();
@@ -426,12 +450,12 @@ void make_certificates(const std::string& dir) {
                       "/CN=backstop-test-ca", "-keyout", dir + "/ca.key", "-out", dir + "/ca.crt"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::ofstream(dir + "/ext.cnf") << "subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc\n";
-  const auto csr = run({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kube-apiserver", "-keyout",
-                        dir + "/server.key", "-out", dir + "/server.csr"});
+  const auto csr = run({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kube-apiserver",
+                        "-keyout", dir + "/server.key", "-out", dir + "/server.csr"});
   ASSERT_EQ(csr.exit_code, 0) << csr.err;
-  const auto sign = run({"/usr/bin/openssl", "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.crt", "-CAkey",
-                         dir + "/ca.key", "-CAcreateserial", "-days", "1", "-extfile", dir + "/ext.cnf", "-out",
-                         dir + "/server.crt"});
+  const auto sign = run({"/usr/bin/openssl", "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.crt",
+                         "-CAkey", dir + "/ca.key", "-CAcreateserial", "-days", "1", "-extfile", dir + "/ext.cnf",
+                         "-out", dir + "/server.crt"});
   ASSERT_EQ(sign.exit_code, 0) << sign.err;
 }
 

@@ -17,8 +17,8 @@ TEST(DecimalNumeric, RoundTripsThroughNumeric20_8) {
   auto connection = db.connect();
   pqxx::work tx(*connection);
   tx.exec("CREATE TEMP TABLE money (v numeric(20,8))");
-  for (const char* text : {"0", "0.00000001", "-0.00000001", "93100", "999999999999.99999999",
-                           "-999999999999.99999999", "0.61234567", "123456789012.12345678"}) {
+  for (const char* text : {"0", "0.00000001", "-0.00000001", "93100", "999999999999.99999999", "-999999999999.99999999",
+                           "0.61234567", "123456789012.12345678"}) {
     SCOPED_TRACE(text);
     const Decimal value = Decimal::parse(text);
     tx.exec_params("INSERT INTO money VALUES ($1)", value);
@@ -51,8 +51,8 @@ TEST(DecimalNumeric, RoundsExtraDigitsExactlyLikeTheServer) {
     values += (i ? "," : "") + text;
   }
   values += "}";
-  const pqxx::result rows =
-      tx.exec_params("SELECT v::numeric(20,8) FROM unnest($1::numeric[]) WITH ORDINALITY AS u(v, n) ORDER BY n", values);
+  const pqxx::result rows = tx.exec_params(
+      "SELECT v::numeric(20,8) FROM unnest($1::numeric[]) WITH ORDINALITY AS u(v, n) ORDER BY n", values);
   ASSERT_EQ(rows.size(), texts.size());
   for (std::size_t i = 0; i < texts.size(); ++i) {
     ASSERT_EQ(Decimal::parse_rounded(texts[i], core::Rounding::kHalfUp), rows[i][0].as<Decimal>()) << texts[i];

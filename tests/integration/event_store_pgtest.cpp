@@ -25,10 +25,11 @@ class EventStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db.migrate();
-    db.exec("INSERT INTO tenant (id) VALUES (1);"
-            "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price, "
-            "target_price) VALUES (7, 1, 'BTCUSDT', 'BUY', 95000, 0.01, 93100, 98800), "
-            "(8, 1, 'ETHUSDT', 'SELL', 3000, 1, 3100, 2800)");
+    db.exec(
+        "INSERT INTO tenant (id) VALUES (1);"
+        "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price, "
+        "target_price) VALUES (7, 1, 'BTCUSDT', 'BUY', 95000, 0.01, 93100, 98800), "
+        "(8, 1, 'ETHUSDT', 'SELL', 3000, 1, 3100, 2800)");
     connection = db.connect();
   }
 
@@ -74,8 +75,8 @@ TEST_F(EventStoreTest, StopEventsRefusesUpdateDeleteAndTruncate) {
   Event e = make(EventType::kStopConfigured, 7, "genesis-7");
   e.stop_price = D("93100");
   append({e});
-  for (const char* sql : {"UPDATE stop_events SET stop_price = 1", "DELETE FROM stop_events",
-                          "TRUNCATE stop_events CASCADE"}) {
+  for (const char* sql :
+       {"UPDATE stop_events SET stop_price = 1", "DELETE FROM stop_events", "TRUNCATE stop_events CASCADE"}) {
     SCOPED_TRACE(sql);
     try {
       db.exec(sql);
@@ -176,7 +177,8 @@ TEST_F(EventStoreTest, FullErrorTextIsKeptUntruncated) {
   append({make(EventType::kStopTriggered)});
   append({make(EventType::kExecutionSubmitted)});
   Event failed = make(EventType::kFailed);
-  failed.error_message = "binance -2010 Account has insufficient balance for requested action. " + std::string(10000, '!');
+  failed.error_message =
+      "binance -2010 Account has insufficient balance for requested action. " + std::string(10000, '!');
   append({failed});
   EXPECT_EQ(db.count("SELECT length(error_message) FROM stop_executions"),
             static_cast<std::int64_t>(failed.error_message->size()));
@@ -210,10 +212,11 @@ TEST_F(EventStoreTest, ReplayRebuildsIdenticalProjectionsAndRepairsTampering) {
   EXPECT_EQ(db.scalar("SELECT retry_count FROM stop_executions WHERE operation_id = 8"), "1");
 
   // Tamper with the projections outside the event store.
-  db.exec("UPDATE stop_executions SET status = 'EXECUTED' WHERE operation_id = 8;"
-          "UPDATE operation SET stop_price = 1 WHERE id = 8;"
-          "INSERT INTO stop_executions (execution_token, operation_id, tenant_id, symbol, status, source, "
-          "last_event_seq) VALUES ('ghost', 9, 1, 'X', 'FAILED', 'cron', 0)");
+  db.exec(
+      "UPDATE stop_executions SET status = 'EXECUTED' WHERE operation_id = 8;"
+      "UPDATE operation SET stop_price = 1 WHERE id = 8;"
+      "INSERT INTO stop_executions (execution_token, operation_id, tenant_id, symbol, status, source, "
+      "last_event_seq) VALUES ('ghost', 9, 1, 'X', 'FAILED', 'cron', 0)");
   const ProcessResult check = run({binary("migrate"), "--database-url", db.url(), "--json", "replay"});
   EXPECT_EQ(check.exit_code, 1) << check.err;
   const auto report = nlohmann::json::parse(check.out);

@@ -4,12 +4,12 @@
 // subresource only, a stale update is a 409 conflict, delete; a CRD the real
 // API server refuses is refused with its words.
 #include <gtest/gtest.h>
+#include <signal.h>
 
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <signal.h>
 #include <thread>
 
 #include "controller/reconciler.h"
@@ -152,11 +152,14 @@ TEST_F(KubeApiTest, DeletingAnOwnerCollectsItsDependentsUnlessOrphaned) {
   auto cronjob = [&](const std::string& name, const std::string& owner_uid) {
     std::string manifest = "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: " + name + "\n";
     if (!owner_uid.empty()) {
-      manifest += "  ownerReferences:\n  - apiVersion: backstop.dev/v1alpha1\n    kind: StopMonitor\n    name: desk-a\n"
-                  "    uid: " + owner_uid + "\n    controller: true\n";
+      manifest +=
+          "  ownerReferences:\n  - apiVersion: backstop.dev/v1alpha1\n    kind: StopMonitor\n    name: desk-a\n"
+          "    uid: " +
+          owner_uid + "\n    controller: true\n";
     }
-    manifest += "spec:\n  schedule: '* * * * *'\n  jobTemplate: {spec: {template: {spec: {restartPolicy: Never, "
-                "containers: [{name: c, image: busybox}]}}}}\n";
+    manifest +=
+        "spec:\n  schedule: '* * * * *'\n  jobTemplate: {spec: {template: {spec: {restartPolicy: Never, "
+        "containers: [{name: c, image: busybox}]}}}}\n";
     return apply(manifest);
   };
   for (const char* round : {"background", "orphan"}) {
@@ -187,7 +190,8 @@ TEST_F(KubeApiTest, ObjectsSurviveAServerRestartAndOldWatchesAreTold410) {
   ASSERT_EQ(kubectl({"get", "stopmonitor", "desk-a", "-o", "name"}).exit_code, 0)
       << "the restarted server does not serve the StopMonitor";
   EXPECT_EQ(get("{.metadata.uid}"), uid);
-  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p", R"({"spec":{"dryRun":true}})"}).exit_code, 0);
+  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p", R"({"spec":{"dryRun":true}})"}).exit_code,
+            0);
   EXPECT_GT(std::stol(get("{.metadata.resourceVersion}")), version);  // versions go on, never back
   auto http = net::make_cpprest_transport(url(), std::chrono::seconds(10));
   const std::string watch = "/apis/backstop.dev/v1alpha1/namespaces/trading/stopmonitors?watch=true&timeoutSeconds=1";
@@ -208,7 +212,8 @@ TEST_F(KubeApiTest, WatchStreamsChangesBookmarksAndAnswers410AfterCompaction) {
                   {{"HOME", dir}});
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"}).exit_code, 0);
-  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p", R"({"spec":{"dryRun":true}})"}).exit_code, 0);
+  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p", R"({"spec":{"dryRun":true}})"}).exit_code,
+            0);
   ASSERT_EQ(kubectl({"delete", "stopmonitor", "desk-a"}).exit_code, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   watcher.kill(SIGTERM);
@@ -251,8 +256,12 @@ TEST_F(KubeApiTest, ClientCrudConflictsStatusWatchAndGone) {
   const std::string path = collection + "/desk-b";
   EXPECT_FALSE(client.get(path));
   const kube::json created = client.create(
-      collection, {{"apiVersion", "backstop.dev/v1alpha1"}, {"kind", "StopMonitor"}, {"metadata", {{"name", "desk-b"}}},
-                   {"spec", {{"exchange", {{"credentialsSecretRef", {{"name", "k"}}}}}, {"database", {{"secretRef", {{"name", "db"}}}}}}}});
+      collection,
+      {{"apiVersion", "backstop.dev/v1alpha1"},
+       {"kind", "StopMonitor"},
+       {"metadata", {{"name", "desk-b"}}},
+       {"spec",
+        {{"exchange", {{"credentialsSecretRef", {{"name", "k"}}}}}, {"database", {{"secretRef", {{"name", "db"}}}}}}}});
   EXPECT_EQ(created["spec"]["stopMonitor"]["schedule"], "* * * * *");  // defaulted
   try {
     client.create(collection, created);
@@ -324,7 +333,7 @@ TEST_F(KubeApiTest, OneLeaderAtATimeAndTheOtherTakesOverWhenItStops) {
   }
   EXPECT_TRUE(b.is_leader());
   EXPECT_GE(std::chrono::steady_clock::now() - last_renewal, std::chrono::seconds(1));  // never before it expired
-  EXPECT_FALSE(a.try_acquire_or_renew());  // a came back: b holds it now
+  EXPECT_FALSE(a.try_acquire_or_renew());                                               // a came back: b holds it now
   const auto lease = *b_client.get("/apis/coordination.k8s.io/v1/namespaces/default/leases/backstop-controller");
   EXPECT_EQ(lease["spec"]["holderIdentity"], "controller-b");
   EXPECT_EQ(lease["spec"]["leaseTransitions"], 1);
@@ -346,8 +355,9 @@ TEST_F(KubeApiTest, ReconcilerOwnsCronJobsCorrectsDriftFollowsChangesAndReportsS
   EXPECT_TRUE(r.found);
   EXPECT_EQ(r.created, 3);
   const std::string cronjobs = kubectl({"get", "cronjobs", "-o", "name"}).out;
-  EXPECT_EQ(cronjobs,
-            "cronjob.batch/desk-a-outbox-drain\ncronjob.batch/desk-a-stop-monitor\ncronjob.batch/desk-a-trailing-stop\n");
+  EXPECT_EQ(
+      cronjobs,
+      "cronjob.batch/desk-a-outbox-drain\ncronjob.batch/desk-a-stop-monitor\ncronjob.batch/desk-a-trailing-stop\n");
   auto cronjob = [&](const std::string& jsonpath) {
     return kubectl({"get", "cronjob", "desk-a-stop-monitor", "-o", "jsonpath=" + jsonpath}).out;
   };
@@ -381,10 +391,11 @@ TEST_F(KubeApiTest, ReconcilerOwnsCronJobsCorrectsDriftFollowsChangesAndReportsS
   EXPECT_EQ(kubectl({"get", "cronjobs", "-o", "name"}).out.find("outbox-drain"), std::string::npos);
 
   // An invalid spec that slipped past the schema: a clear condition, nothing changed.
-  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
-                     R"({"spec":{"outboxDrain":{"enabled":true},"rabbitmq":null,"stopMonitor":{"schedule":"0 * * * *"}}})"})
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
+               R"({"spec":{"outboxDrain":{"enabled":true},"rabbitmq":null,"stopMonitor":{"schedule":"0 * * * *"}}})"})
+          .exit_code,
+      0);
   r = reconciler.reconcile("trading", "desk-a");
   EXPECT_TRUE(r.invalid);
   EXPECT_EQ(r.created + r.updated + r.deleted, 0);

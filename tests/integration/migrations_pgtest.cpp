@@ -32,8 +32,8 @@ std::vector<std::string> applied_labels(const ProcessResult& r) {
 
 // A private copy of the migrations that a test may edit.
 struct MigrationsCopy {
-  fs::path dir = fs::temp_directory_path() / ("backstop-migrations-" + std::to_string(getpid()) + "-" +
-                                              std::to_string(std::rand()));
+  fs::path dir = fs::temp_directory_path() /
+                 ("backstop-migrations-" + std::to_string(getpid()) + "-" + std::to_string(std::rand()));
   MigrationsCopy() {
     fs::create_directories(dir);
     for (const auto& entry : fs::directory_iterator(fs::path(BACKSTOP_SOURCE_DIR) / "migrations")) {
@@ -89,11 +89,11 @@ TEST(Migrations, UpAppliesEverythingOnceAndReRunAppliesNothing) {
   TestDatabase db;
   const ProcessResult first = migrate(db, {"--json", "up"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  EXPECT_EQ(applied_labels(first), (std::vector<std::string>{"0001_tenants_and_operations", "0002_event_store",
-                                                             "0003_guardrails", "0004_operation_scan_indexes",
-                                                             "0005_monitor_checkpoints", "0006_trailing_stops",
-                                                             "0007_trailing_scan_indexes", "0008_outbox_drain_index",
-                                                             "0009_one_exit_per_operation"}));
+  EXPECT_EQ(applied_labels(first),
+            (std::vector<std::string>{"0001_tenants_and_operations", "0002_event_store", "0003_guardrails",
+                                      "0004_operation_scan_indexes", "0005_monitor_checkpoints", "0006_trailing_stops",
+                                      "0007_trailing_scan_indexes", "0008_outbox_drain_index",
+                                      "0009_one_exit_per_operation"}));
   EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 9);
   EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE checksum ~ '^[0-9a-f]{64}$' "
                      "AND execution_time_ms >= 0 AND applied_at <= now() AND error_message IS NULL"),
@@ -128,24 +128,26 @@ TEST(Migrations, PlanShowsWhatWouldRunAndChangesNothing) {
 TEST(Migrations, UpDownUpRoundTripPreservesData) {
   TestDatabase db;
   ASSERT_EQ(migrate(db, {"up"}).exit_code, 0);
-  db.exec("INSERT INTO tenant (id, name) VALUES (1, 'alpha');"
-          "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
-          "VALUES (1, 'BTCUSDT', 'BUY', 95000, 0.5, 93100), (1, 'ETHUSDT', 'SELL', 3000, 2, 3100)");
-  const std::string before = db.scalar("SELECT string_agg(id || symbol || side || stop_price, ',' ORDER BY id) "
-                                       "FROM operation");
+  db.exec(
+      "INSERT INTO tenant (id, name) VALUES (1, 'alpha');"
+      "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+      "VALUES (1, 'BTCUSDT', 'BUY', 95000, 0.5, 93100), (1, 'ETHUSDT', 'SELL', 3000, 2, 3100)");
+  const std::string before = db.scalar(
+      "SELECT string_agg(id || symbol || side || stop_price, ',' ORDER BY id) "
+      "FROM operation");
 
   const ProcessResult down = migrate(db, {"--json", "down", "8", "--allow-data-loss"});
   ASSERT_EQ(down.exit_code, 0) << down.err << down.out;
-  EXPECT_EQ(applied_labels(down), (std::vector<std::string>{"0009_one_exit_per_operation", "0008_outbox_drain_index", "0007_trailing_scan_indexes", "0006_trailing_stops",
-                                                            "0005_monitor_checkpoints", "0004_operation_scan_indexes",
-                                                            "0003_guardrails", "0002_event_store"}));
+  EXPECT_EQ(applied_labels(down),
+            (std::vector<std::string>{"0009_one_exit_per_operation", "0008_outbox_drain_index",
+                                      "0007_trailing_scan_indexes", "0006_trailing_stops", "0005_monitor_checkpoints",
+                                      "0004_operation_scan_indexes", "0003_guardrails", "0002_event_store"}));
   EXPECT_EQ(db.scalar("SELECT to_regclass('stop_events')::text"), "");
   EXPECT_EQ(db.scalar("SELECT to_regclass('idx_operation_active_stop')::text"), "");
   EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations"), 1);
 
   ASSERT_EQ(migrate(db, {"up"}).exit_code, 0);
-  EXPECT_EQ(db.scalar("SELECT string_agg(id || symbol || side || stop_price, ',' ORDER BY id) FROM operation"),
-            before);
+  EXPECT_EQ(db.scalar("SELECT string_agg(id || symbol || side || stop_price, ',' ORDER BY id) FROM operation"), before);
   EXPECT_EQ(db.scalar("SELECT name FROM tenant WHERE id = 1"), "alpha");
   EXPECT_EQ(migrate(db, {"verify"}).exit_code, 0);
 }
@@ -153,9 +155,10 @@ TEST(Migrations, UpDownUpRoundTripPreservesData) {
 TEST(Migrations, DownRefusesToDestroyRowsUnlessAllowed) {
   TestDatabase db;
   ASSERT_EQ(migrate(db, {"up"}).exit_code, 0);
-  db.exec("INSERT INTO operation (tenant_id, symbol, side) VALUES (1, 'BTCUSDT', 'BUY');"
-          "INSERT INTO stop_events (operation_id, tenant_id, symbol, event_type, source, execution_token) "
-          "VALUES (1, 1, 'BTCUSDT', 'STOP_CONFIGURED', 'manual', 'genesis-1')");
+  db.exec(
+      "INSERT INTO operation (tenant_id, symbol, side) VALUES (1, 'BTCUSDT', 'BUY');"
+      "INSERT INTO stop_events (operation_id, tenant_id, symbol, event_type, source, execution_token) "
+      "VALUES (1, 1, 'BTCUSDT', 'STOP_CONFIGURED', 'manual', 'genesis-1')");
   const ProcessResult refused = migrate(db, {"down", "8"});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("stop_events (0002_event_store)"), std::string::npos) << refused.err;
@@ -212,8 +215,9 @@ TEST(Migrations, FailingMigrationLeavesNothingAndRecordsTheError) {
   EXPECT_EQ(db.scalar("SELECT to_regclass('half_done')::text"), "");  // rolled back entirely
   EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 9);
   EXPECT_EQ(db.scalar("SELECT success::text FROM backstop_schema_migrations WHERE version = 99"), "false");
-  EXPECT_NE(db.scalar("SELECT error_message FROM backstop_schema_migrations WHERE version = 99").find("division by zero"),
-            std::string::npos);
+  EXPECT_NE(
+      db.scalar("SELECT error_message FROM backstop_schema_migrations WHERE version = 99").find("division by zero"),
+      std::string::npos);
 
   // Blocked until repaired explicitly.
   copy.write("0099_broken.up.sql", "CREATE TABLE half_done (x int);\n");
@@ -313,8 +317,9 @@ TEST(Migrations, RepairBuildsAgainTheInvalidIndexOfAnAppliedMigration) {
   TestDatabase db;
   ASSERT_EQ(migrate(db, {"up"}).exit_code, 0);
   db.exec("DROP INDEX idx_operation_active_stop");
-  leave_invalid_index(db, "CREATE INDEX CONCURRENTLY idx_operation_active_stop ON operation (symbol, side, stop_price) "
-                          "WHERE status = 'ACTIVE' AND stop_price IS NOT NULL");
+  leave_invalid_index(db,
+                      "CREATE INDEX CONCURRENTLY idx_operation_active_stop ON operation (symbol, side, stop_price) "
+                      "WHERE status = 'ACTIVE' AND stop_price IS NOT NULL");
   EXPECT_NE(scan_index_states(db).find("idx_operation_active_stop:INVALID"), std::string::npos);
   const ProcessResult verify = migrate(db, {"--json", "verify"});
   EXPECT_EQ(verify.exit_code, 1);
@@ -370,8 +375,9 @@ TEST(Migrations, AdoptsAMonolithOperationTableWithoutDataLoss) {
             "1:1:BTCUSDC:breakout,2:2:ETHUSDC:fade");
   EXPECT_EQ(db.count("SELECT count(*) FROM tenant"), 2);
   // The monolith keeps writing client_id/symbol_id; the bridge fills ours.
-  db.exec("INSERT INTO operation (client_id, symbol_id, side, status, average_entry_price, stop_loss_percent) "
-          "VALUES (2, 1, 'BUY', 'ACTIVE', 90000, 1)");
+  db.exec(
+      "INSERT INTO operation (client_id, symbol_id, side, status, average_entry_price, stop_loss_percent) "
+      "VALUES (2, 1, 'BUY', 'ACTIVE', 90000, 1)");
   EXPECT_EQ(db.scalar("SELECT tenant_id || symbol FROM operation WHERE id = 3"), "2BTCUSDC");
   const ProcessResult verify = migrate(db, {"--json", "verify"});
   EXPECT_EQ(verify.exit_code, 0) << verify.out;
@@ -427,9 +433,8 @@ TEST(Migrations, WaitsForTableLocksWithRetriesInsteadOfBlockingTraffic) {
 }
 
 TEST(Migrations, UnreachableDatabaseIsExitThreeWithoutThePassword) {
-  const ProcessResult r =
-      run({binary("migrate"), "--database-url", "postgresql://backstop:hunter2@127.0.0.1:1/backstop", "status"},
-          kJsonLogs);
+  const ProcessResult r = run(
+      {binary("migrate"), "--database-url", "postgresql://backstop:hunter2@127.0.0.1:1/backstop", "status"}, kJsonLogs);
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_NE(r.err.find("cannot connect to PostgreSQL"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
@@ -446,7 +451,8 @@ TEST(Migrations, APasswordHoldingAnAtSignNeverShowsInTheError) {
   EXPECT_NE(r.err.find("cannot connect to PostgreSQL (postgresql://backstop:***@127.0.0.1:1/backstop)"),
             std::string::npos)
       << r.err;
-  for (const std::string piece : {"hun", "ter2"}) EXPECT_EQ(r.err.find(piece), std::string::npos) << piece << ": " << r.err;
+  for (const std::string piece : {"hun", "ter2"})
+    EXPECT_EQ(r.err.find(piece), std::string::npos) << piece << ": " << r.err;
   EXPECT_NE(r.err.find("%40"), std::string::npos) << r.err;  // says what to do
 }
 

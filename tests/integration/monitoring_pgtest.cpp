@@ -2,11 +2,11 @@
 // Prometheus exposition: values read from a real PostgreSQL, names the alert
 // rules use, and `promtool check metrics` accepting the text.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include "metrics/monitoring_metrics.h"
 #include "store/event_store.h"
@@ -35,11 +35,12 @@ core::Event event(core::EventType type, const std::string& token) {
 TEST(Monitoring, SnapshotOfOutboxBreakersEventsBlocksAndKillSwitches) {
   TestDatabase db;
   db.migrate();
-  db.exec("INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
-          "VALUES (1, 3, 'BTCUSDT', 'BUY', 95000, 1, 93100);"
-          "INSERT INTO tenant_config (tenant_id, trading_enabled) VALUES (1, true), (3, false);"
-          "INSERT INTO circuit_breaker_state (symbol, state, failure_count, opened_at) "
-          "VALUES ('BTCUSDT', 'OPEN', 3, now() - interval '700 seconds'), ('ETHUSDT', 'CLOSED', 0, NULL)");
+  db.exec(
+      "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+      "VALUES (1, 3, 'BTCUSDT', 'BUY', 95000, 1, 93100);"
+      "INSERT INTO tenant_config (tenant_id, trading_enabled) VALUES (1, true), (3, false);"
+      "INSERT INTO circuit_breaker_state (symbol, state, failure_count, opened_at) "
+      "VALUES ('BTCUSDT', 'OPEN', 3, now() - interval '700 seconds'), ('ETHUSDT', 'CLOSED', 0, NULL)");
   {
     auto connection = db.connect();
     pqxx::work tx(*connection);
@@ -47,9 +48,10 @@ TEST(Monitoring, SnapshotOfOutboxBreakersEventsBlocksAndKillSwitches) {
     store::EventStore::append(tx, {event(core::EventType::kBlocked, "op1-SL-93100")});
     tx.commit();
   }
-  db.exec("UPDATE outbox SET parked_at = now() WHERE outbox_id = (SELECT min(outbox_id) FROM outbox);"
-          "UPDATE outbox SET created_at = now() - interval '120 seconds' WHERE parked_at IS NULL;"
-          "UPDATE stop_executions SET triggered_at = now() - interval '1000 seconds'");
+  db.exec(
+      "UPDATE outbox SET parked_at = now() WHERE outbox_id = (SELECT min(outbox_id) FROM outbox);"
+      "UPDATE outbox SET created_at = now() - interval '120 seconds' WHERE parked_at IS NULL;"
+      "UPDATE stop_executions SET triggered_at = now() - interval '1000 seconds'");
 
   auto connection = db.connect();
   pqxx::read_transaction tx(*connection);
@@ -68,12 +70,11 @@ TEST(Monitoring, SnapshotOfOutboxBreakersEventsBlocksAndKillSwitches) {
 
   const std::string text = metrics::monitoring_text(s);
   // Operation 1's later event waits behind its parked one.
-  for (const std::string line : {"backstop_outbox_backlog 1", "backstop_outbox_parked_rows 1", "backstop_outbox_held_rows 1",
-                                 "backstop_circuit_breaker_open{symbol=\"BTCUSDT\"} 1",
-                                 "backstop_events_total{type=\"BLOCKED\"} 1",
-                                 "backstop_executions_blocked{reason=\"KILL_SWITCH\"} 1",
-                                 "backstop_kill_switch_engaged{tenant=\"3\"} 1",
-                                 "backstop_kill_switch_engaged{tenant=\"1\"} 0"}) {
+  for (const std::string line :
+       {"backstop_outbox_backlog 1", "backstop_outbox_parked_rows 1", "backstop_outbox_held_rows 1",
+        "backstop_circuit_breaker_open{symbol=\"BTCUSDT\"} 1", "backstop_events_total{type=\"BLOCKED\"} 1",
+        "backstop_executions_blocked{reason=\"KILL_SWITCH\"} 1", "backstop_kill_switch_engaged{tenant=\"3\"} 1",
+        "backstop_kill_switch_engaged{tenant=\"1\"} 0"}) {
     EXPECT_NE(text.find(line + "\n"), std::string::npos) << line << "\n" << text;
   }
   // Every metric name the alert rules read is exported.
@@ -81,10 +82,10 @@ TEST(Monitoring, SnapshotOfOutboxBreakersEventsBlocksAndKillSwitches) {
   std::stringstream buffer;
   buffer << rules.rdbuf();
   const std::string rules_text = buffer.str();
-  for (const std::string name : {"backstop_outbox_backlog", "backstop_outbox_parked_rows", "backstop_outbox_held_rows",
-                                 "backstop_circuit_breaker_open",
-                                 "backstop_circuit_breaker_opened_timestamp_seconds", "backstop_events_total",
-                                 "backstop_executions_blocked_oldest_age_seconds", "backstop_kill_switch_engaged"}) {
+  for (const std::string name :
+       {"backstop_outbox_backlog", "backstop_outbox_parked_rows", "backstop_outbox_held_rows",
+        "backstop_circuit_breaker_open", "backstop_circuit_breaker_opened_timestamp_seconds", "backstop_events_total",
+        "backstop_executions_blocked_oldest_age_seconds", "backstop_kill_switch_engaged"}) {
     EXPECT_NE(rules_text.find(name), std::string::npos) << name;
     EXPECT_NE(text.find("# TYPE " + name + " "), std::string::npos) << name;
   }
@@ -107,15 +108,16 @@ TEST(Monitoring, SlippageAndLatencyOfTheLastHoursExits) {
     EXPECT_TRUE(none.slippage_pct_last_hour.empty());  // no figures rather than zeros
   }
   // Two exits of the last hour (0.1 % / 0.5 s and 0.3 % / 1.5 s), one older, one failed.
-  db.exec("INSERT INTO stop_executions (execution_token, operation_id, tenant_id, symbol, status, source, "
-          "slippage_pct, triggered_at, executed_at, failed_at, last_event_seq) VALUES "
-          "('op1-SL-1', 1, 1, 'BTCUSDT', 'EXECUTED', 'CRON', 0.1, now() - interval '10 s', "
-          "  now() - interval '9.5 s', NULL, 1),"
-          "('op2-SL-1', 2, 1, 'BTCUSDT', 'EXECUTED', 'CRON', 0.3, now() - interval '10 s', "
-          "  now() - interval '8.5 s', NULL, 2),"
-          "('op3-SL-1', 3, 1, 'BTCUSDT', 'EXECUTED', 'CRON', 4.0, now() - interval '2 hours', "
-          "  now() - interval '2 hours', NULL, 3),"
-          "('op4-SL-1', 4, 1, 'BTCUSDT', 'FAILED', 'CRON', NULL, now() - interval '10 s', NULL, now(), 4)");
+  db.exec(
+      "INSERT INTO stop_executions (execution_token, operation_id, tenant_id, symbol, status, source, "
+      "slippage_pct, triggered_at, executed_at, failed_at, last_event_seq) VALUES "
+      "('op1-SL-1', 1, 1, 'BTCUSDT', 'EXECUTED', 'CRON', 0.1, now() - interval '10 s', "
+      "  now() - interval '9.5 s', NULL, 1),"
+      "('op2-SL-1', 2, 1, 'BTCUSDT', 'EXECUTED', 'CRON', 0.3, now() - interval '10 s', "
+      "  now() - interval '8.5 s', NULL, 2),"
+      "('op3-SL-1', 3, 1, 'BTCUSDT', 'EXECUTED', 'CRON', 4.0, now() - interval '2 hours', "
+      "  now() - interval '2 hours', NULL, 3),"
+      "('op4-SL-1', 4, 1, 'BTCUSDT', 'FAILED', 'CRON', NULL, now() - interval '10 s', NULL, now(), 4)");
   pqxx::read_transaction tx(*connection);
   const store::MonitoringSnapshot s = store::read_monitoring(tx);
   EXPECT_EQ(s.executed_last_hour, 2);

@@ -3,18 +3,18 @@
 // drainers at once send no row twice; a broker killed mid-drain loses nothing;
 // a row that cannot be routed is parked after the retry limit, never deleted.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <signal.h>
 #include <thread>
 
 #include "store/event_store.h"
 #include "store/outbox_repository.h"
 #include "support/pg.h"
-#include "support/progress.h"
 #include "support/process.h"
+#include "support/progress.h"
 #include "support/pushgateway.h"
 #include "support/rabbit.h"
 
@@ -29,9 +29,11 @@ class OutboxDrainTest : public ::testing::Test {
 
   // `per_operation` events (a genesis, then adjustments) for each of `operations` operations.
   void events(int operations, int per_operation) const {
-    db.exec("INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
-            "SELECT i, 1 + i % 3, CASE WHEN i % 2 = 0 THEN 'BTCUSDT' ELSE 'ETHUSDT' END, 'BUY', 2000, 1, 1000 "
-            "FROM generate_series(1, " + std::to_string(operations) + ") i");
+    db.exec(
+        "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+        "SELECT i, 1 + i % 3, CASE WHEN i % 2 = 0 THEN 'BTCUSDT' ELSE 'ETHUSDT' END, 'BUY', 2000, 1, 1000 "
+        "FROM generate_series(1, " +
+        std::to_string(operations) + ") i");
     auto connection = db.connect();
     pqxx::work tx(*connection);
     std::vector<core::Event> batch;
@@ -54,8 +56,8 @@ class OutboxDrainTest : public ::testing::Test {
   }
 
   std::vector<std::string> drain_args(const std::vector<std::string>& extra) const {
-    std::vector<std::string> argv = {binary("outbox-drain"), "--database-url", db.url(), "--amqp-url", rabbit.url(),
-                                     "--exchange",           exchange,          "--json"};
+    std::vector<std::string> argv = {binary("outbox-drain"), "--database-url", db.url(), "--amqp-url",
+                                     rabbit.url(),           "--exchange",     exchange, "--json"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   }
@@ -83,8 +85,10 @@ class OutboxDrainTest : public ::testing::Test {
 
   // The outbox rows of one operation: "retry_count published parked" each, in outbox_id order.
   std::string rows_of(int operation) const {
-    return db.scalar("SELECT string_agg(retry_count || ' ' || published || ' ' || (parked_at IS NOT NULL), ',' "
-                     "ORDER BY outbox_id) FROM outbox WHERE operation_id = " + std::to_string(operation));
+    return db.scalar(
+        "SELECT string_agg(retry_count || ' ' || published || ' ' || (parked_at IS NOT NULL), ',' "
+        "ORDER BY outbox_id) FROM outbox WHERE operation_id = " +
+        std::to_string(operation));
   }
   static std::set<std::int64_t> operations_in(const std::vector<Received>& messages) {
     std::set<std::int64_t> ops;
@@ -123,11 +127,15 @@ TEST_F(OutboxDrainTest, EveryEventArrivesWithRoutingKeyIdAndPayloadInOrderPerOpe
     EXPECT_EQ(m.delivery_mode, 2);  // persistent
     const json payload = json::parse(m.body);
     EXPECT_EQ(payload.at("event_id"), m.message_id);
-    EXPECT_EQ(m.routing_key, "stop." + [&] {
-      std::string t = payload.at("event_type");
-      for (char& c : t) c = static_cast<char>(std::tolower(c));
-      return t;
-    }() + "." + std::to_string(payload.at("tenant_id").get<int>()) + "." + payload.at("symbol").get<std::string>());
+    EXPECT_EQ(
+        m.routing_key, "stop." +
+                           [&] {
+                             std::string t = payload.at("event_type");
+                             for (char& c : t) c = static_cast<char>(std::tolower(c));
+                             return t;
+                           }() +
+                           "." + std::to_string(payload.at("tenant_id").get<int>()) + "." +
+                           payload.at("symbol").get<std::string>());
   }
   expect_in_order_per_operation(messages);
   // Nothing left: a second run publishes nothing.
@@ -139,7 +147,8 @@ TEST_F(OutboxDrainTest, FourConcurrentDrainersSendEveryRowOnce) {
   QueueReader reader(rabbit.url(), exchange, "audit");
   events(400, 10);
   std::vector<std::unique_ptr<Process>> drainers;
-  for (int i = 0; i < 4; ++i) drainers.push_back(std::make_unique<Process>(drain_args({"--once", "--batch-size", "50"})));
+  for (int i = 0; i < 4; ++i)
+    drainers.push_back(std::make_unique<Process>(drain_args({"--once", "--batch-size", "50"})));
   std::int64_t published = 0;
   for (auto& d : drainers) {
     const ProcessResult r = d->wait();
@@ -248,8 +257,10 @@ TEST_F(OutboxDrainTest, ParkedRowHoldsTheLaterRowsOfItsOperation) {
   QueueReader reader(rabbit.url(), exchange, "audit");
   events(3, 3);
   const std::string first = db.scalar("SELECT min(outbox_id) FROM outbox WHERE operation_id = 2");
-  db.exec("UPDATE outbox SET retry_count = 10, parked_at = now(), last_error = 'returned: 312 NO_ROUTE' "
-          "WHERE outbox_id = " + first);
+  db.exec(
+      "UPDATE outbox SET retry_count = 10, parked_at = now(), last_error = 'returned: 312 NO_ROUTE' "
+      "WHERE outbox_id = " +
+      first);
   const ProcessResult r = drain();
   EXPECT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
   const json s = summary(r);
@@ -310,12 +321,13 @@ TEST_F(OutboxDrainTest, RunMetricsArePushed) {
       drain({"--once", "--max-retries", "1", "--pushgateway-url", gateway.url(), "--metrics-instance", "d1"});
   EXPECT_EQ(r.exit_code, 1) << r.err.substr(0, 3000);
   const std::string metrics = gateway.metrics();
-  for (const std::string line : {"backstop_outbox_drain_published{instance=\"d1\",job=\"backstop_outbox_drain\"} 3",
-                                 "backstop_outbox_drain_failed{instance=\"d1\",job=\"backstop_outbox_drain\"} 1",
-                                 "backstop_outbox_drain_parked_rows{instance=\"d1\",job=\"backstop_outbox_drain\"} 1",
-                                 "backstop_outbox_drain_backlog{instance=\"d1\",job=\"backstop_outbox_drain\"} 0",
-                                 "backstop_outbox_drain_oldest_age_seconds{instance=\"d1\",job=\"backstop_outbox_drain\"} 0",
-                                 "backstop_outbox_drain_last_run_success{instance=\"d1\",job=\"backstop_outbox_drain\"} 1"}) {
+  for (const std::string line :
+       {"backstop_outbox_drain_published{instance=\"d1\",job=\"backstop_outbox_drain\"} 3",
+        "backstop_outbox_drain_failed{instance=\"d1\",job=\"backstop_outbox_drain\"} 1",
+        "backstop_outbox_drain_parked_rows{instance=\"d1\",job=\"backstop_outbox_drain\"} 1",
+        "backstop_outbox_drain_backlog{instance=\"d1\",job=\"backstop_outbox_drain\"} 0",
+        "backstop_outbox_drain_oldest_age_seconds{instance=\"d1\",job=\"backstop_outbox_drain\"} 0",
+        "backstop_outbox_drain_last_run_success{instance=\"d1\",job=\"backstop_outbox_drain\"} 1"}) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics.substr(0, 3000);
   }
 }

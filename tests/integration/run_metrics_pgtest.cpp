@@ -26,25 +26,31 @@ class RunMetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db.migrate();
-    sim.symbols(json::array({{{"symbol", "BTCUSDT"}, {"base", "BTC"}, {"quote", "USDT"}, {"price", "95000"},
-                              {"stepSize", "0.00001"}, {"minQty", "0.00001"}, {"minNotional", "5"},
+    sim.symbols(json::array({{{"symbol", "BTCUSDT"},
+                              {"base", "BTC"},
+                              {"quote", "USDT"},
+                              {"price", "95000"},
+                              {"stepSize", "0.00001"},
+                              {"minQty", "0.00001"},
+                              {"minNotional", "5"},
                               {"tickSize", "0.01"}}}));
     sim.prices({{"BTCUSDT", "95000"}});
   }
 
   // A StopMonitor trading/desk-a with all three CronJobs, pushing to `pushgateway_url`.
   json stop_monitor(const std::string& pushgateway_url) const {
-    return {{"apiVersion", "backstop.dev/v1alpha1"},
-            {"kind", "StopMonitor"},
-            {"metadata", {{"name", "desk-a"}, {"namespace", "trading"}, {"uid", "00000000-0000-4000-8000-00000000000a"}}},
-            {"spec",
-             {{"tenants", {1, 2}},
-              {"trailingStop", {{"enabled", true}}},
-              {"outboxDrain", {{"enabled", true}}},
-              {"exchange", {{"baseURL", sim.url()}, {"credentialsSecretRef", {{"name", "desk-a-binance"}}}}},
-              {"database", {{"secretRef", {{"name", "backstop-postgres"}}}}},
-              {"rabbitmq", {{"secretRef", {{"name", "backstop-rabbitmq"}}}}},
-              {"pushgatewayURL", pushgateway_url}}}};
+    return {
+        {"apiVersion", "backstop.dev/v1alpha1"},
+        {"kind", "StopMonitor"},
+        {"metadata", {{"name", "desk-a"}, {"namespace", "trading"}, {"uid", "00000000-0000-4000-8000-00000000000a"}}},
+        {"spec",
+         {{"tenants", {1, 2}},
+          {"trailingStop", {{"enabled", true}}},
+          {"outboxDrain", {{"enabled", true}}},
+          {"exchange", {{"baseURL", sim.url()}, {"credentialsSecretRef", {{"name", "desk-a-binance"}}}}},
+          {"database", {{"secretRef", {{"name", "backstop-postgres"}}}}},
+          {"rabbitmq", {{"secretRef", {{"name", "backstop-rabbitmq"}}}}},
+          {"pushgatewayURL", pushgateway_url}}}};
   }
 
   // The controller's CronJob for `component`, run once: its container's
@@ -163,9 +169,10 @@ TEST_F(RunMetricsTest, AFailedPushKeepsStdoutOneJsonLineIsCountedAndLeavesTheExi
       }
       // Logged on stderr with the status.
       EXPECT_NE(r.err.find("could not push run metrics to the Pushgateway"), std::string::npos) << context << "\n"
-                                                                                                  << r.err;
+                                                                                                << r.err;
       EXPECT_NE(r.err.find(gateway == sim.url() ? "\"status\":404" : "\"status\":0"), std::string::npos)
-          << context << "\n" << r.err;
+          << context << "\n"
+          << r.err;
     }
   }
 }

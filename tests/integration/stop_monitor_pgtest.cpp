@@ -1,19 +1,19 @@
 // stop-monitor against a real PostgreSQL and the exchange simulator: the seed's
 // cases, exactly-once under races and crashes, unknown order status, guardrails.
 #include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
 #include <signal.h>
+
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <thread>
 
 #include "core/decimal.h"
 #include "support/pg.h"
-#include "support/progress.h"
 #include "support/process.h"
+#include "support/progress.h"
 #include "support/pushgateway.h"
 #include "support/sim.h"
 
@@ -25,7 +25,8 @@ using nlohmann::json;
 // What a failed wait prints: the database sessions and the exits by status.
 constexpr const char* kSessions =
     "SELECT coalesce(string_agg(state || ' ' || coalesce(wait_event_type || ':' || wait_event, '') || ' ' || "
-    "left(query, 80), E'\\n'), '') FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    "left(query, 80), E'\\n'), '') FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
+    "pg_backend_pid()";
 constexpr const char* kExitsByStatus =
     "SELECT coalesce(string_agg(status || ' ' || coalesce(blocked_reason, '') || ' ' || n, ', '), 'none') "
     "FROM (SELECT status, blocked_reason, count(*) n FROM stop_executions GROUP BY 1, 2) x";
@@ -35,10 +36,22 @@ class StopMonitorTest : public ::testing::Test {
   void SetUp() override {
     db.migrate();
     sim.symbols(json::array({
-        {{"symbol", "BTCUSDT"}, {"base", "BTC"}, {"quote", "USDT"}, {"price", "95000"}, {"stepSize", "0.00001"},
-         {"minQty", "0.00001"}, {"minNotional", "5"}, {"tickSize", "0.01"}},
-        {{"symbol", "ETHUSDT"}, {"base", "ETH"}, {"quote", "USDT"}, {"price", "3000"}, {"stepSize", "0.0001"},
-         {"minQty", "0.0001"}, {"minNotional", "5"}, {"tickSize", "0.01"}},
+        {{"symbol", "BTCUSDT"},
+         {"base", "BTC"},
+         {"quote", "USDT"},
+         {"price", "95000"},
+         {"stepSize", "0.00001"},
+         {"minQty", "0.00001"},
+         {"minNotional", "5"},
+         {"tickSize", "0.01"}},
+        {{"symbol", "ETHUSDT"},
+         {"base", "ETH"},
+         {"quote", "USDT"},
+         {"price", "3000"},
+         {"stepSize", "0.0001"},
+         {"minQty", "0.0001"},
+         {"minNotional", "5"},
+         {"tickSize", "0.01"}},
     }));
   }
 
@@ -61,18 +74,19 @@ class StopMonitorTest : public ::testing::Test {
 
   void operation(int id, int tenant, const char* symbol, const char* side, const char* quantity, const char* stop,
                  const char* target) const {
-    db.exec("INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price, "
-            "target_price) VALUES (" +
-            std::to_string(id) + ", " + std::to_string(tenant) + ", '" + symbol + "', '" + side + "', " +
-            (std::string(side) == "BUY" ? "95000" : "95000") + ", " + quantity + ", " + (stop ? stop : "NULL") + ", " +
-            (target ? target : "NULL") + ")");
+    db.exec(
+        "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price, "
+        "target_price) VALUES (" +
+        std::to_string(id) + ", " + std::to_string(tenant) + ", '" + symbol + "', '" + side + "', " +
+        (std::string(side) == "BUY" ? "95000" : "95000") + ", " + quantity + ", " + (stop ? stop : "NULL") + ", " +
+        (target ? target : "NULL") + ")");
   }
 
   // A re-send fence of 3 s (send deadline 1 s + recvWindow 1 s + 1 s margin;
   // the simulator executes what it accepts at once) instead of the default 21 s.
   static std::vector<std::string> short_fence(std::vector<std::string> more = {}) {
-    std::vector<std::string> args = {"--recv-window-ms", "1000", "--exchange-processing-ms", "0",
-                                     "--max-clock-offset-ms", "0", "--send-deadline-ms", "1000"};
+    std::vector<std::string> args = {"--recv-window-ms",      "1000", "--exchange-processing-ms", "0",
+                                     "--max-clock-offset-ms", "0",    "--send-deadline-ms",       "1000"};
     args.insert(args.end(), more.begin(), more.end());
     return args;
   }
@@ -88,9 +102,11 @@ class StopMonitorTest : public ::testing::Test {
       const std::int64_t events = db.count("SELECT count(*) FROM stop_events");
       idle = events == seen ? idle + 1 : 0;
       seen = events;
-      ASSERT_LT(idle, 40) << "no progress; events: " << db.scalar("SELECT string_agg(event_type || ' ' || "
-                                                                 "coalesce(reason, '') || ' ' || coalesce(error_message, ''), "
-                                                                 "E'\\n' ORDER BY event_seq) FROM stop_events");
+      ASSERT_LT(idle, 40) << "no progress; events: "
+                          << db.scalar(
+                                 "SELECT string_agg(event_type || ' ' || "
+                                 "coalesce(reason, '') || ' ' || coalesce(error_message, ''), "
+                                 "E'\\n' ORDER BY event_seq) FROM stop_events");
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
@@ -126,18 +142,19 @@ TEST_F(StopMonitorTest, AbsoluteStopPriceIsUsedAndTheExitIsRecorded) {
 }
 
 TEST_F(StopMonitorTest, TriggerTableAtTheLevelAndBeyondOnBothSides) {
-  operation(1, 1, "BTCUSDT", "BUY", "0.1", "93000", "97000");   // stop at the price
-  operation(2, 1, "BTCUSDT", "BUY", "0.1", "92000", "93000");   // target at the price: take profit
-  operation(3, 1, "BTCUSDT", "SELL", "0.1", "93000", "90000");  // short stop at the price
-  operation(4, 1, "BTCUSDT", "SELL", "0.1", "94000", "93000");  // short target at the price
-  operation(5, 1, "BTCUSDT", "BUY", "0.1", "92999.99", "93000.01");  // neither
+  operation(1, 1, "BTCUSDT", "BUY", "0.1", "93000", "97000");         // stop at the price
+  operation(2, 1, "BTCUSDT", "BUY", "0.1", "92000", "93000");         // target at the price: take profit
+  operation(3, 1, "BTCUSDT", "SELL", "0.1", "93000", "90000");        // short stop at the price
+  operation(4, 1, "BTCUSDT", "SELL", "0.1", "94000", "93000");        // short target at the price
+  operation(5, 1, "BTCUSDT", "BUY", "0.1", "92999.99", "93000.01");   // neither
   operation(6, 1, "BTCUSDT", "SELL", "0.1", "93000.01", "92999.99");  // neither
   sim.prices({{"BTCUSDT", "93000"}});
   const ProcessResult r = monitor();
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(db.scalar("SELECT string_agg(operation_id || ':' || trigger_kind || ':' || side, ',' ORDER BY operation_id) "
-                      "FROM stop_executions WHERE status = 'EXECUTED'"),
-            "1:STOP_LOSS:SELL,2:TAKE_PROFIT:SELL,3:STOP_LOSS:BUY,4:TAKE_PROFIT:BUY");
+  EXPECT_EQ(
+      db.scalar("SELECT string_agg(operation_id || ':' || trigger_kind || ':' || side, ',' ORDER BY operation_id) "
+                "FROM stop_executions WHERE status = 'EXECUTED'"),
+      "1:STOP_LOSS:SELL,2:TAKE_PROFIT:SELL,3:STOP_LOSS:BUY,4:TAKE_PROFIT:BUY");
   EXPECT_EQ(sim.ledger().size(), 4u);
   EXPECT_EQ(db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'"), 2);
 }
@@ -153,8 +170,9 @@ TEST_F(StopMonitorTest, OperationWithoutStopIsSkipped) {
 }
 
 TEST_F(StopMonitorTest, PercentStopIsTheFallbackWhenNoAbsoluteLevel) {
-  db.exec("INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_loss_percent) "
-          "VALUES (1, 1, 'BTCUSDT', 'BUY', 95000, 0.5, 2)");  // 93,100
+  db.exec(
+      "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_loss_percent) "
+      "VALUES (1, 1, 'BTCUSDT', 'BUY', 95000, 0.5, 2)");  // 93,100
   sim.prices({{"BTCUSDT", "93100.01"}});
   ASSERT_EQ(monitor().exit_code, 0);
   EXPECT_TRUE(sim.ledger().empty());
@@ -210,7 +228,8 @@ TEST_F(StopMonitorTest, ARefusalRetryingCannotChangeIsAFailedEventWithTheFullErr
 // Issue 10, defect 3: -2010 while a balance is briefly locked is not the end of
 // the exit; it was recorded FAILED and never retried.
 TEST_F(StopMonitorTest, InsufficientBalanceIsRetriedWithBackoffUntilTheExitGoesOut) {
-  sim.post("/admin/accounts", {{"apiKey", SimServer::kApiKey}, {"secret", SimServer::kApiSecret},
+  sim.post("/admin/accounts", {{"apiKey", SimServer::kApiKey},
+                               {"secret", SimServer::kApiSecret},
                                {"balances", {{"BTC", "0.1"}, {"USDT", "0"}}}});
   operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
   sim.prices({{"BTCUSDT", "93000"}});
@@ -222,7 +241,8 @@ TEST_F(StopMonitorTest, InsufficientBalanceIsRetriedWithBackoffUntilTheExitGoesO
             std::string::npos);
   EXPECT_TRUE(sim.ledger().empty());
   // The balance is released: a later pass, once the backoff has passed, exits.
-  sim.post("/admin/accounts", {{"apiKey", SimServer::kApiKey}, {"secret", SimServer::kApiSecret},
+  sim.post("/admin/accounts", {{"apiKey", SimServer::kApiKey},
+                               {"secret", SimServer::kApiSecret},
                                {"balances", {{"BTC", "0.5"}, {"USDT", "0"}}}});
   passes_until([&] { return db.scalar("SELECT status FROM operation WHERE id = 1") == "CLOSED"; });
   ASSERT_EQ(sim.ledger().size(), 1u);
@@ -289,8 +309,9 @@ TEST_F(StopMonitorTest, AnExitTheClientsOwnBackOffKeptFromTheExchangeStaysPendin
   const ProcessResult second = monitor(short_fence());
   EXPECT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'FAILED'"), 0);
-  EXPECT_EQ(db.count("SELECT count(*) FROM stop_executions WHERE status = 'BLOCKED' AND blocked_reason = 'EXCHANGE_RETRY'"),
-            2);
+  EXPECT_EQ(
+      db.count("SELECT count(*) FROM stop_executions WHERE status = 'BLOCKED' AND blocked_reason = 'EXCHANGE_RETRY'"),
+      2);
   passes_until([&] { return db.count("SELECT count(*) FROM operation WHERE status = 'CLOSED'") == 2; }, short_fence());
   EXPECT_EQ(sim.ledger().size(), 2u);
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'FAILED'"), 0);
@@ -358,13 +379,20 @@ TEST_F(StopMonitorTest, AnOrderOnTheWireWhenItsSenderDiedIsNeverSentTwice) {
     sim.prices({{"BTCUSDT", "93000"}});
     const std::size_t before = sim.ledger().size();
     sim.faults({{"deliverLate", 1}, {"deliverLateByMs", late_ms}});
-    Process a([&] {
-      std::vector<std::string> argv = {binary("stop-monitor"), "--database-url", db.url(), "--json"};
-      for (const auto& arg : short_fence()) argv.push_back(arg);
-      return argv;
-    }(), sim.env());
-    ASSERT_TRUE(wait_until({.done = [&] { return db.count("SELECT count(*) FROM stop_executions WHERE status = "
-                                                          "'SUBMITTED' AND operation_id = " + std::to_string(id)) > 0; },
+    Process a(
+        [&] {
+          std::vector<std::string> argv = {binary("stop-monitor"), "--database-url", db.url(), "--json"};
+          for (const auto& arg : short_fence()) argv.push_back(arg);
+          return argv;
+        }(),
+        sim.env());
+    ASSERT_TRUE(wait_until({.done =
+                                [&] {
+                                  return db.count(
+                                             "SELECT count(*) FROM stop_executions WHERE status = "
+                                             "'SUBMITTED' AND operation_id = " +
+                                             std::to_string(id)) > 0;
+                                },
                             .state = [&] { return db.scalar(kExitsByStatus); },
                             .poll = std::chrono::milliseconds(2)}));
     std::this_thread::sleep_for(std::chrono::milliseconds(150));  // its POST is on the wire now
@@ -388,8 +416,8 @@ TEST_F(StopMonitorTest, AnOrderOnTheWireWhenItsSenderDiedIsNeverSentTwice) {
 }
 
 TEST_F(StopMonitorTest, KilledAtEachStepThenReRunExitsExactlyOnce) {
-  for (const char* point : {"stop_monitor.after_trigger", "stop_monitor.after_submit",
-                            "stop_monitor.after_exchange_answer"}) {
+  for (const char* point :
+       {"stop_monitor.after_trigger", "stop_monitor.after_submit", "stop_monitor.after_exchange_answer"}) {
     SCOPED_TRACE(point);
     const std::string name(point);
     const int base = name.ends_with("trigger") ? 10 : (name.ends_with("submit") ? 20 : 30);
@@ -399,14 +427,17 @@ TEST_F(StopMonitorTest, KilledAtEachStepThenReRunExitsExactlyOnce) {
     const ProcessResult crashed = monitor(short_fence(), {{"BACKSTOP_FAULT_POINT", std::string(point) + ":2"}});
     EXPECT_EQ(crashed.signal, SIGABRT) << crashed.err;
     // A submission whose sender died is re-sent only after the fence.
-    passes_until([&] {
-      return db.count("SELECT count(*) FROM operation WHERE status = 'CLOSED' AND id BETWEEN " + std::to_string(base) +
-                      " AND " + std::to_string(base + 2)) == 3;
-    }, short_fence());
+    passes_until(
+        [&] {
+          return db.count("SELECT count(*) FROM operation WHERE status = 'CLOSED' AND id BETWEEN " +
+                          std::to_string(base) + " AND " + std::to_string(base + 2)) == 3;
+        },
+        short_fence());
     EXPECT_EQ(sim.ledger().size() - orders_before, 3u);
     for (int i = 0; i < 3; ++i) {
       EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type IN ('EXECUTED', 'FAILED') "
-                         "AND operation_id = " + std::to_string(base + i)),
+                         "AND operation_id = " +
+                         std::to_string(base + i)),
                 1);
     }
   }
@@ -423,21 +454,26 @@ TEST_F(StopMonitorTest, KilledAtEachStepThenReRunExitsExactlyOnce) {
 // every position is exited exactly to its quantity, no client id fills twice.
 TEST_F(StopMonitorTest, AHundredKillsAtRandomMomentsWithOrdersOnTheWireExitEachPositionExactlyOnce) {
   constexpr int kOperations = 120;
-  db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) "
-          "VALUES (1, 100000, 100000);"
-          // The 5xx faults open the symbol's breaker now and then: a short retry delay.
-          "INSERT INTO circuit_breaker_state (symbol, retry_delay_seconds) VALUES ('BTCUSDT', 1);"
-          "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
-          "SELECT 1, 'BTCUSDT', 'BUY', 95000, 0.01 + (i % 7) * 0.01, 94000 - i FROM generate_series(0, " +
-          std::to_string(kOperations - 1) + ") i");
+  db.exec(
+      "INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) "
+      "VALUES (1, 100000, 100000);"
+      // The 5xx faults open the symbol's breaker now and then: a short retry delay.
+      "INSERT INTO circuit_breaker_state (symbol, retry_delay_seconds) VALUES ('BTCUSDT', 1);"
+      "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+      "SELECT 1, 'BTCUSDT', 'BUY', 95000, 0.01 + (i % 7) * 0.01, 94000 - i FROM generate_series(0, " +
+      std::to_string(kOperations - 1) + ") i");
   std::mt19937 random(20261130);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(random); };
   for (int kill = 0; kill < 100; ++kill) {
     sim.prices({{"BTCUSDT", std::to_string(94000 - (kill + 1) * kOperations / 100)}});
-    sim.faults({{"deliverLate", pick(0, 3)}, {"deliverLateByMs", pick(200, 1600)}, {"partialFill", pick(0, 2)},
-                {"error5xxBeforeExecute", pick(0, 1)}, {"error5xxAfterExecute", pick(0, 1)}});
-    std::vector<std::string> argv = {binary("stop-monitor"), "--database-url", db.url(), "--json", "--continuous",
-                                     "--interval", "0.05", "--batch-size", std::to_string(pick(1, 16))};
+    sim.faults({{"deliverLate", pick(0, 3)},
+                {"deliverLateByMs", pick(200, 1600)},
+                {"partialFill", pick(0, 2)},
+                {"error5xxBeforeExecute", pick(0, 1)},
+                {"error5xxAfterExecute", pick(0, 1)}});
+    std::vector<std::string> argv = {
+        binary("stop-monitor"), "--database-url",           db.url(), "--json", "--continuous", "--interval", "0.05",
+        "--batch-size",         std::to_string(pick(1, 16))};
     for (const auto& arg : short_fence()) argv.push_back(arg);
     Process monitor_process(argv, sim.env());
     std::this_thread::sleep_for(std::chrono::milliseconds(pick(0, 400)));
@@ -474,17 +510,19 @@ TEST_F(StopMonitorTest, AHundredKillsAtRandomMomentsWithOrdersOnTheWireExitEachP
 
 TEST_F(StopMonitorTest, SixteenCronProcessesAndAStreamExecuteTenThousandTriggersExactlyOnce) {
   constexpr int kOperations = 10000;
-  db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) "
-          "SELECT t, 1000000, 1000000 FROM generate_series(1, 20) t;"
-          "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
-          "SELECT 1 + i % 20, CASE WHEN i % 2 = 0 THEN 'BTCUSDT' ELSE 'ETHUSDT' END, 'BUY', 100000, 0.01, "
-          "CASE WHEN i % 2 = 0 THEN 93500 ELSE 3010 END "
-          "FROM generate_series(1, " + std::to_string(kOperations) + ") i");
+  db.exec(
+      "INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) "
+      "SELECT t, 1000000, 1000000 FROM generate_series(1, 20) t;"
+      "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+      "SELECT 1 + i % 20, CASE WHEN i % 2 = 0 THEN 'BTCUSDT' ELSE 'ETHUSDT' END, 'BUY', 100000, 0.01, "
+      "CASE WHEN i % 2 = 0 THEN 93500 ELSE 3010 END "
+      "FROM generate_series(1, " +
+      std::to_string(kOperations) + ") i");
   sim.prices({{"BTCUSDT", "95000"}, {"ETHUSDT", "3100"}});
   Process stream({binary("stop-monitor"), "--database-url", db.url(), "--json", "--stream", "--interval", "1"},
                  sim.env());
   ASSERT_TRUE(stream.wait_for_stderr("price stream open"));  // subscribed
-  sim.prices({{"BTCUSDT", "93000"}, {"ETHUSDT", "3000"}});       // every stop crossed at once
+  sim.prices({{"BTCUSDT", "93000"}, {"ETHUSDT", "3000"}});   // every stop crossed at once
   std::vector<std::unique_ptr<Process>> crons;
   for (int i = 0; i < 16; ++i) {
     crons.push_back(std::make_unique<Process>(
@@ -498,9 +536,10 @@ TEST_F(StopMonitorTest, SixteenCronProcessesAndAStreamExecuteTenThousandTriggers
     duplicates += summary(r).at("duplicates").get<std::int64_t>();
   }
   // Whatever is left is the stream's to finish (slow under ASan): this test is about exactly once, not speed.
-  EXPECT_TRUE(wait_until({.done = [&] { return db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") == 0; },
-                          .progress = db_progress(db, "SELECT count(*) FROM stop_events"),
-                          .state = [&] { return db.scalar(kExitsByStatus); }}));
+  EXPECT_TRUE(
+      wait_until({.done = [&] { return db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") == 0; },
+                  .progress = db_progress(db, "SELECT count(*) FROM stop_events"),
+                  .state = [&] { return db.scalar(kExitsByStatus); }}));
   stream.kill(SIGTERM);
   const ProcessResult streamed = stream.wait(std::chrono::seconds(120));
   ASSERT_EQ(streamed.exit_code, 0) << streamed.err.substr(0, 2000);
@@ -525,11 +564,12 @@ TEST_F(StopMonitorTest, SixteenCronProcessesAndAStreamExecuteTenThousandTriggers
 TEST_F(StopMonitorTest, SixteenMonitorsTwoTrailingPassesAndAStreamOnATrailingPathExitEachPositionOnce) {
   constexpr int kOperations = 400;
   // The price falls fast through the trailed stops: fills far from their levels must not pause the tenant here.
-  db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour, trailing_mode, "
-          "max_slippage_pct, slippage_pause_threshold_pct) VALUES (1, 1000000, 1000000, 'HAND_SPAN', 90, 99);"
-          "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
-          "SELECT 1, 'BTCUSDT', 'BUY', 50000, 0.01 + (i % 5) * 0.01, 49000 + i * 2 FROM generate_series(0, " +
-          std::to_string(kOperations - 1) + ") i");
+  db.exec(
+      "INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour, trailing_mode, "
+      "max_slippage_pct, slippage_pause_threshold_pct) VALUES (1, 1000000, 1000000, 'HAND_SPAN', 90, 99);"
+      "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+      "SELECT 1, 'BTCUSDT', 'BUY', 50000, 0.01 + (i % 5) * 0.01, 49000 + i * 2 FROM generate_series(0, " +
+      std::to_string(kOperations - 1) + ") i");
   sim.prices({{"BTCUSDT", "50000"}});
   json steps = json::array();
   for (int p = 50000; p <= 56000; p += 25) steps.push_back({{"BTCUSDT", std::to_string(p)}});
@@ -548,23 +588,35 @@ TEST_F(StopMonitorTest, SixteenMonitorsTwoTrailingPassesAndAStreamOnATrailingPat
            "--batch-size", std::to_string(1 + m % 8)});
   }
   sim.post("/admin/price-path", {{"intervalMs", 10}, {"steps", steps}});
-  ASSERT_TRUE(wait_until({
-      .done = [&] { return db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") == 0 &&
-                           sim.get("/admin/price-path").at("remaining").get<int>() == 0; },
-      .progress = [&] { return db.scalar("SELECT count(*) FROM stop_events") + "/" +
-                               sim.get("/admin/price-path").at("remaining").dump(); },
-      .state = [&] { return "active: " + db.scalar("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") +
-                            "\nsessions: " + db.scalar(kSessions) + "\nexits: " + db.scalar(kExitsByStatus) +
-                            "\nprice: " + sim.get("/api/v3/ticker/price?symbol=BTCUSDT").dump(); }}));
+  ASSERT_TRUE(wait_until({.done =
+                              [&] {
+                                return db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") == 0 &&
+                                       sim.get("/admin/price-path").at("remaining").get<int>() == 0;
+                              },
+                          .progress =
+                              [&] {
+                                return db.scalar("SELECT count(*) FROM stop_events") + "/" +
+                                       sim.get("/admin/price-path").at("remaining").dump();
+                              },
+                          .state =
+                              [&] {
+                                return "active: " +
+                                       db.scalar("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") +
+                                       "\nsessions: " + db.scalar(kSessions) + "\nexits: " + db.scalar(kExitsByStatus) +
+                                       "\nprice: " + sim.get("/api/v3/ticker/price?symbol=BTCUSDT").dump();
+                              }}));
   for (auto& p : processes) p->kill(SIGTERM);
   for (auto& p : processes) EXPECT_EQ(p->wait().exit_code, 0);
-  EXPECT_GT(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_ADJUSTED'"), 0);  // trailing raced (how much: machine speed)
+  EXPECT_GT(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_ADJUSTED'"),
+            0);  // trailing raced (how much: machine speed)
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_TRIGGERED'"), kOperations);
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'EXECUTED'"), kOperations);
   // No stop moved after its claim, and each claim was at the level in force.
-  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events a JOIN stop_events t ON t.operation_id = a.operation_id "
-                     "AND t.event_type = 'STOP_TRIGGERED' WHERE a.event_type = 'STOP_ADJUSTED' AND a.event_seq > t.event_seq"),
-            0);
+  EXPECT_EQ(
+      db.count(
+          "SELECT count(*) FROM stop_events a JOIN stop_events t ON t.operation_id = a.operation_id "
+          "AND t.event_type = 'STOP_TRIGGERED' WHERE a.event_type = 'STOP_ADJUSTED' AND a.event_seq > t.event_seq"),
+      0);
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events t JOIN operation o ON o.id = t.operation_id "
                      "WHERE t.event_type = 'STOP_TRIGGERED' AND t.stop_price IS DISTINCT FROM o.stop_price"),
             0);
@@ -577,7 +629,8 @@ TEST_F(StopMonitorTest, SixteenMonitorsTwoTrailingPassesAndAStreamOnATrailingPat
   for (const auto& o : ledger) {
     const std::string id = o.at("clientOrderId").get<std::string>();
     EXPECT_TRUE(ids.insert(id).second) << id;
-    by_exit[id.substr(0, 32)] = by_exit[id.substr(0, 32)] + core::Decimal::parse(o.at("executedQty").get<std::string>());
+    by_exit[id.substr(0, 32)] =
+        by_exit[id.substr(0, 32)] + core::Decimal::parse(o.at("executedQty").get<std::string>());
   }
   for (const auto& row : db.exec("SELECT e.payload->>'client_order_id', o.quantity::text FROM stop_events e "
                                  "JOIN operation o ON o.id = e.operation_id WHERE e.event_type = 'EXECUTION_SUBMITTED' "
@@ -607,7 +660,8 @@ TEST_F(StopMonitorTest, KillSwitchBlocksAndTheExitGoesOutWhenItIsLifted) {
 }
 
 TEST_F(StopMonitorTest, RateLimitPerTenantHoldsTheRestForLater) {
-  db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) VALUES (1, 2, 100)");
+  db.exec(
+      "INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) VALUES (1, 2, 100)");
   for (int i = 1; i <= 5; ++i) operation(i, 1, "BTCUSDT", "BUY", "0.1", "93100", nullptr);
   operation(6, 2, "BTCUSDT", "BUY", "0.1", "93100", nullptr);  // another tenant is not affected
   sim.prices({{"BTCUSDT", "93000"}});
@@ -723,10 +777,18 @@ TEST_F(StopMonitorTest, PartialFillsAndACrashStillExitTheWholePosition) {
 // Issue 10, defect 5: a 100 ETH long with maxQty 10 sent five orders of 10 and
 // recorded the other 50 as dust.
 TEST_F(StopMonitorTest, AnExitAboveMaxQtyIsSplitIntoOrdersUntilFilled) {
-  sim.symbols(json::array({{{"symbol", "ETHUSDT"}, {"base", "ETH"}, {"quote", "USDT"}, {"price", "3000"},
-                            {"stepSize", "0.0001"}, {"minQty", "0.0001"}, {"maxQty", "10"}, {"minNotional", "5"},
+  sim.symbols(json::array({{{"symbol", "ETHUSDT"},
+                            {"base", "ETH"},
+                            {"quote", "USDT"},
+                            {"price", "3000"},
+                            {"stepSize", "0.0001"},
+                            {"minQty", "0.0001"},
+                            {"maxQty", "10"},
+                            {"minNotional", "5"},
                             {"tickSize", "0.01"}}}));
-  db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) VALUES (1, 100, 1000)");
+  db.exec(
+      "INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) VALUES (1, 100, "
+      "1000)");
   operation(1, 1, "ETHUSDT", "BUY", "100", "3010", nullptr);
   sim.prices({{"ETHUSDT", "3000"}});
   passes_until([&] { return db.scalar("SELECT status FROM operation WHERE id = 1") == "CLOSED"; });
@@ -736,7 +798,8 @@ TEST_F(StopMonitorTest, AnExitAboveMaxQtyIsSplitIntoOrdersUntilFilled) {
   for (const auto& o : ledger) filled = filled + core::Decimal::parse(o.at("executedQty").get<std::string>());
   EXPECT_EQ(filled, core::Decimal::parse("100"));
   EXPECT_EQ(db.scalar("SELECT coalesce(close_reason, '') FROM operation WHERE id = 1"), "");
-  EXPECT_EQ(db.scalar("SELECT coalesce(payload->>'dust_remainder', '') FROM stop_events WHERE event_type = 'EXECUTED'"), "");
+  EXPECT_EQ(db.scalar("SELECT coalesce(payload->>'dust_remainder', '') FROM stop_events WHERE event_type = 'EXECUTED'"),
+            "");
 }
 
 // Issue 10, defect 6: one row whose amounts overflow the money type (a valid
@@ -744,12 +807,15 @@ TEST_F(StopMonitorTest, AnExitAboveMaxQtyIsSplitIntoOrdersUntilFilled) {
 // with it were never recorded. Its error is now its own: the exit is
 // quarantined (BLOCKED QUARANTINED with the error) and the others go out.
 TEST_F(StopMonitorTest, OneExitThatCannotBeComputedIsQuarantinedAndTheOthersGoOut) {
-  db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) VALUES (1, 100, 1000)");
+  db.exec(
+      "INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) VALUES (1, 100, "
+      "1000)");
   operation(1, 1, "BTCUSDT", "BUY", "100000000", "93100", nullptr);
   operation(2, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
   operation(3, 1, "ETHUSDT", "SELL", "2", "2990", nullptr);
   sim.prices({{"BTCUSDT", "93000"}, {"ETHUSDT", "3000"}});
-  passes_until([&] { return db.count("SELECT count(*) FROM operation WHERE status = 'CLOSED' AND id IN (2, 3)") == 2; });
+  passes_until(
+      [&] { return db.count("SELECT count(*) FROM operation WHERE status = 'CLOSED' AND id IN (2, 3)") == 2; });
   EXPECT_EQ(db.scalar("SELECT status || ' ' || blocked_reason FROM stop_executions WHERE operation_id = 1"),
             "BLOCKED QUARANTINED");
   EXPECT_NE(db.scalar("SELECT error_message FROM stop_events WHERE operation_id = 1 AND event_type = 'BLOCKED'")
@@ -775,8 +841,12 @@ TEST_F(StopMonitorTest, ALaggingStreamsPricesAreStale) {
   ASSERT_TRUE(stream.wait_for_stderr("price stream open"));
   sim.faults({{"streamLagMs", 5000}});
   sim.prices({{"BTCUSDT", "93000"}});
-  EXPECT_TRUE(wait_until({.done = [&] { return db.count("SELECT count(*) FROM stop_events WHERE event_type = "
-                                                        "'BLOCKED'") > 0 || !sim.ledger().empty(); }}));
+  EXPECT_TRUE(wait_until({.done = [&] {
+    return db.count(
+               "SELECT count(*) FROM stop_events WHERE event_type = "
+               "'BLOCKED'") > 0 ||
+           !sim.ledger().empty();
+  }}));
   stream.kill(SIGTERM);
   stream.wait();
   EXPECT_EQ(db.scalar("SELECT coalesce(string_agg(reason, ','), '') FROM stop_events WHERE event_type = 'BLOCKED'"),
@@ -813,8 +883,10 @@ TEST_F(StopMonitorTest, RunMetricsArePushedToARealPushgateway) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics.substr(0, 3000);
   };
   has("backstop_stop_monitor_last_run_triggers{instance=\"shard-a\",job=\"backstop_stop_monitor\"} 2");
-  has("backstop_stop_monitor_last_run_executions{instance=\"shard-a\",job=\"backstop_stop_monitor\",outcome=\"executed\"} 1");
-  has("backstop_stop_monitor_last_run_blocked{instance=\"shard-a\",job=\"backstop_stop_monitor\",reason=\"KILL_SWITCH\"} 1");
+  has("backstop_stop_monitor_last_run_executions{instance=\"shard-a\",job=\"backstop_stop_monitor\",outcome="
+      "\"executed\"} 1");
+  has("backstop_stop_monitor_last_run_blocked{instance=\"shard-a\",job=\"backstop_stop_monitor\",reason=\"KILL_"
+      "SWITCH\"} 1");
   has("backstop_stop_monitor_last_run_success{instance=\"shard-a\",job=\"backstop_stop_monitor\"} 1");
   has("backstop_stop_monitor_last_success_timestamp_seconds{instance=\"shard-a\",job=\"backstop_stop_monitor\"}");
 }
@@ -828,11 +900,12 @@ namespace {
 // The ws port file is written after the HTTP one; both exist once the sim is up.
 TEST_F(StopMonitorTest, StreamAndCronRacingOnTheSameTicksExitEachPositionOnce) {
   constexpr int kOperations = 300;
-  db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) "
-          "VALUES (1, 100000, 100000);"
-          "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
-          "SELECT 1, 'BTCUSDT', 'BUY', 95000, 0.01, 94000 - i FROM generate_series(0, " +
-          std::to_string(kOperations - 1) + ") i");
+  db.exec(
+      "INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour) "
+      "VALUES (1, 100000, 100000);"
+      "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+      "SELECT 1, 'BTCUSDT', 'BUY', 95000, 0.01, 94000 - i FROM generate_series(0, " +
+      std::to_string(kOperations - 1) + ") i");
   sim.prices({{"BTCUSDT", "95000"}});
   Process stream({binary("stop-monitor"), "--database-url", db.url(), "--json", "--stream", "--interval", "0.2"},
                  sim.env());
@@ -844,8 +917,12 @@ TEST_F(StopMonitorTest, StreamAndCronRacingOnTheSameTicksExitEachPositionOnce) {
         std::vector<std::string>{binary("stop-monitor"), "--database-url", db.url(), "--json"}, sim.env()));
   }
   for (auto& cron : crons) EXPECT_EQ(cron->wait().exit_code, 0);
-  EXPECT_TRUE(wait_until({.done = [&] { return db.count("SELECT count(*) FROM stop_executions WHERE status = "
-                                                        "'EXECUTED'") >= kOperations; },
+  EXPECT_TRUE(wait_until({.done =
+                              [&] {
+                                return db.count(
+                                           "SELECT count(*) FROM stop_executions WHERE status = "
+                                           "'EXECUTED'") >= kOperations;
+                              },
                           .progress = db_progress(db, "SELECT count(*) FROM stop_events"),
                           .state = [&] { return db.scalar(kExitsByStatus); }}));
   stream.kill(SIGTERM);
@@ -868,14 +945,13 @@ TEST_F(StopMonitorTest, StreamAndCronRacingOnTheSameTicksExitEachPositionOnce) {
 // holds the operation's row and re-checks the level under it, trailing skips a
 // row a claim holds, and a unique index allows one STOP_TRIGGERED per operation.
 TEST_F(StopMonitorTest, OnePositionIsExitedOnceWhenTrailingMovesTheStopBetweenTwoClaims) {
-  db.exec("INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price, "
-          "trailing_mode, trailing_offset) VALUES (1, 1, 'BTCUSDT', 'BUY', 95000, 0.5, 93100, 'ABSOLUTE', 200);"
-          "INSERT INTO monitor_checkpoint (symbol, last_checked_at) VALUES ('BTCUSDT', now())");
+  db.exec(
+      "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price, "
+      "trailing_mode, trailing_offset) VALUES (1, 1, 'BTCUSDT', 'BUY', 95000, 0.5, 93100, 'ABSOLUTE', 200);"
+      "INSERT INTO monitor_checkpoint (symbol, last_checked_at) VALUES ('BTCUSDT', now())");
   // Arm trailing at 93,000 (a long's stop never loosens: nothing moves yet).
   sim.prices({{"BTCUSDT", "93000"}});
-  const auto trailing = [&] {
-    return run({binary("trailing-stop"), "--database-url", db.url(), "--json"}, sim.env());
-  };
+  const auto trailing = [&] { return run({binary("trailing-stop"), "--database-url", db.url(), "--json"}, sim.env()); };
   ASSERT_EQ(trailing().exit_code, 0);
   ASSERT_EQ(db.scalar("SELECT trim_scale(stop_price)::text FROM operation WHERE id = 1"), "93100");
 
@@ -883,8 +959,9 @@ TEST_F(StopMonitorTest, OnePositionIsExitedOnceWhenTrailingMovesTheStopBetweenTw
   pqxx::work hold(*holder);
   hold.exec("SELECT 1 FROM monitor_checkpoint WHERE symbol = 'BTCUSDT' FOR UPDATE");
   const auto waiting = [&] {
-    return db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'");
+    return db.count(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'");
   };
   const auto wait_until_waiting = [&](std::int64_t n) {
     return wait_until({.done = [&] { return waiting() >= n; }, .state = [&] { return db.scalar(kSessions); }});

@@ -2,14 +2,14 @@
 // worked examples end to end, each step exactly once, the rule per operation or
 // per tenant, rows that cannot trail, and trailing-stop racing stop-monitor.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <nlohmann/json.hpp>
-#include <signal.h>
 
 #include "store/event_store.h"
 #include "support/pg.h"
-#include "support/progress.h"
 #include "support/process.h"
+#include "support/progress.h"
 #include "support/pushgateway.h"
 #include "support/sim.h"
 
@@ -23,10 +23,22 @@ class TrailingStopTest : public ::testing::Test {
   void SetUp() override {
     db.migrate();
     sim.symbols(json::array({
-        {{"symbol", "BTCUSDT"}, {"base", "BTC"}, {"quote", "USDT"}, {"price", "50000"}, {"stepSize", "0.00001"},
-         {"minQty", "0.00001"}, {"minNotional", "5"}, {"tickSize", "0.01"}},
-        {{"symbol", "ETHUSDT"}, {"base", "ETH"}, {"quote", "USDT"}, {"price", "3000"}, {"stepSize", "0.0001"},
-         {"minQty", "0.0001"}, {"minNotional", "5"}, {"tickSize", "0.01"}},
+        {{"symbol", "BTCUSDT"},
+         {"base", "BTC"},
+         {"quote", "USDT"},
+         {"price", "50000"},
+         {"stepSize", "0.00001"},
+         {"minQty", "0.00001"},
+         {"minNotional", "5"},
+         {"tickSize", "0.01"}},
+        {{"symbol", "ETHUSDT"},
+         {"base", "ETH"},
+         {"quote", "USDT"},
+         {"price", "3000"},
+         {"stepSize", "0.0001"},
+         {"minQty", "0.0001"},
+         {"minNotional", "5"},
+         {"tickSize", "0.01"}},
     }));
   }
 
@@ -55,15 +67,18 @@ class TrailingStopTest : public ::testing::Test {
 
   void position(int id, int tenant, const char* symbol, const char* side, const char* entry, const char* stop,
                 const char* mode = "'HAND_SPAN'") const {
-    db.exec("INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price, "
-            "trailing_mode) VALUES (" + std::to_string(id) + ", " + std::to_string(tenant) + ", '" + symbol + "', '" +
-            side + "', " + entry + ", 0.1, " + stop + ", " + mode + ")");
+    db.exec(
+        "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price, "
+        "trailing_mode) VALUES (" +
+        std::to_string(id) + ", " + std::to_string(tenant) + ", '" + symbol + "', '" + side + "', " + entry +
+        ", 0.1, " + stop + ", " + mode + ")");
   }
 
   std::string adjustments(int operation) const {
-    return db.scalar("SELECT string_agg(execution_token || ':' || trim_scale(stop_price) || ':' || reason, ',' "
-                     "ORDER BY event_seq) FROM stop_events WHERE event_type = 'STOP_ADJUSTED' AND operation_id = " +
-                     std::to_string(operation));
+    return db.scalar(
+        "SELECT string_agg(execution_token || ':' || trim_scale(stop_price) || ':' || reason, ',' "
+        "ORDER BY event_seq) FROM stop_events WHERE event_type = 'STOP_ADJUSTED' AND operation_id = " +
+        std::to_string(operation));
   }
 
   TestDatabase db;
@@ -173,7 +188,8 @@ TEST_F(TrailingStopTest, TenantFilterAndRunMetrics) {
   EXPECT_EQ(adjustments(2), "op2-HS-2:51000:TRAILING");
   const std::string metrics = gateway.metrics();
   for (const std::string line :
-       {"backstop_trailing_stop_last_run_operations{instance=\"t2\",job=\"backstop_trailing_stop\",outcome=\"adjusted\"} 1",
+       {"backstop_trailing_stop_last_run_operations{instance=\"t2\",job=\"backstop_trailing_stop\",outcome="
+        "\"adjusted\"} 1",
         "backstop_trailing_stop_last_run_due{instance=\"t2\",job=\"backstop_trailing_stop\"} 1",
         "backstop_trailing_stop_last_run_success{instance=\"t2\",job=\"backstop_trailing_stop\"} 1"}) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics.substr(0, 3000);
@@ -196,9 +212,9 @@ TEST_F(TrailingStopTest, DryRunWritesNothing) {
 }
 
 TEST_F(TrailingStopTest, RowsThatCannotTrailAreReportedOnceAndKeptOutOfLaterPasses) {
-  position(1, 1, "BTCUSDT", "BUY", "50000", "51000");  // Hand-Span long with the stop above the entry
+  position(1, 1, "BTCUSDT", "BUY", "50000", "51000");                // Hand-Span long with the stop above the entry
   position(2, 1, "BTCUSDT", "BUY", "50000", "49000", "'ABSOLUTE'");  // no offset anywhere
-  position(3, 1, "BTCUSDT", "BUY", "50000", "49000");  // fine
+  position(3, 1, "BTCUSDT", "BUY", "50000", "49000");                // fine
   sim.prices({{"BTCUSDT", "52000"}});
   const ProcessResult r = trailing();
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -210,7 +226,7 @@ TEST_F(TrailingStopTest, RowsThatCannotTrailAreReportedOnceAndKeptOutOfLaterPass
   EXPECT_EQ(db.scalar("SELECT trail_error FROM operation WHERE id = 2"),
             "ABSOLUTE trailing needs an offset (trailing_offset)");
   const ProcessResult again = trailing();
-  EXPECT_EQ(summary(again).at("due"), 0);  // not read again until something changes
+  EXPECT_EQ(summary(again).at("due"), 0);                              // not read again until something changes
   db.exec("UPDATE operation SET trailing_offset = 500 WHERE id = 2");  // fixed: trails on the next pass
   EXPECT_EQ(trimmed(pass_at("BTCUSDT", "52000", 2)), "51500");
 }
@@ -247,11 +263,18 @@ TEST_F(TrailingStopTest, StreamModeMovesTheStopOnTicks) {
   Process stream({binary("trailing-stop"), "--database-url", db.url(), "--json", "--stream", "--interval", "60"},
                  sim.env());
   ASSERT_TRUE(stream.wait_for_stderr("price stream open"));
-  ASSERT_TRUE(wait_until({.done = [&] { return !db.scalar("SELECT coalesce(trail_wake_price::text, '') FROM "
-                                                         "operation").empty(); }}));
+  ASSERT_TRUE(wait_until({.done = [&] {
+    return !db.scalar(
+                  "SELECT coalesce(trail_wake_price::text, '') FROM "
+                  "operation")
+                .empty();
+  }}));
   sim.prices({{"BTCUSDT", "52100"}});
-  EXPECT_TRUE(wait_until({.done = [&] { return db.count("SELECT count(*) FROM stop_events WHERE event_type = "
-                                                        "'STOP_ADJUSTED'") > 0; }}));
+  EXPECT_TRUE(wait_until({.done = [&] {
+    return db.count(
+               "SELECT count(*) FROM stop_events WHERE event_type = "
+               "'STOP_ADJUSTED'") > 0;
+  }}));
   stream.kill(SIGTERM);
   const ProcessResult r = stream.wait();
   EXPECT_EQ(r.exit_code, 0) << r.err.substr(0, 2000);
@@ -263,11 +286,12 @@ TEST_F(TrailingStopTest, RacingStopMonitorNeverAdjustsAClosedOperationNorLosesAn
   constexpr int kOperations = 200;
   // The price falls fast: a monitor slowed down (a loaded machine, ASan) meets it far past the levels, which
   // the slippage guardrails (5 % block, 10 % pause) would rightly hold. This test is about the race.
-  db.exec("INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour, trailing_mode, "
-          "max_slippage_pct, slippage_pause_threshold_pct) VALUES (1, 100000, 100000, 'HAND_SPAN', 90, 99);"
-          "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
-          "SELECT 1, 'BTCUSDT', 'BUY', 50000, 0.01, 49000 + i * 4 FROM generate_series(0, " +
-          std::to_string(kOperations - 1) + ") i");
+  db.exec(
+      "INSERT INTO tenant_config (tenant_id, max_executions_per_minute, max_executions_per_hour, trailing_mode, "
+      "max_slippage_pct, slippage_pause_threshold_pct) VALUES (1, 100000, 100000, 'HAND_SPAN', 90, 99);"
+      "INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+      "SELECT 1, 'BTCUSDT', 'BUY', 50000, 0.01, 49000 + i * 4 FROM generate_series(0, " +
+      std::to_string(kOperations - 1) + ") i");
   sim.prices({{"BTCUSDT", "50000"}});
   // Up in small steps (every operation trails several times), then down through every stop.
   json steps = json::array();
@@ -277,21 +301,29 @@ TEST_F(TrailingStopTest, RacingStopMonitorNeverAdjustsAClosedOperationNorLosesAn
   Process trail({binary("trailing-stop"), "--database-url", db.url(), "--json", "--continuous", "--interval", "0.01",
                  "--batch-size", "50"},
                 sim.env());
-  Process trail2({binary("trailing-stop"), "--database-url", db.url(), "--json", "--continuous", "--interval",
-                  "0.013"},
+  Process trail2({binary("trailing-stop"), "--database-url", db.url(), "--json", "--continuous", "--interval", "0.013"},
                  sim.env());
   Process monitor({binary("stop-monitor"), "--database-url", db.url(), "--json", "--continuous", "--interval", "0.01"},
                   sim.env());
   // Wait on progress, not a total time: give up only when nothing has moved
   // for a minute, with the state printed.
-  EXPECT_TRUE(wait_until({
-      .done = [&] { return sim.get("/admin/price-path").at("remaining").get<int>() == 0 &&
-                           db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") == 0; },
-      .progress = [&] { return db.scalar("SELECT count(*) FROM stop_events") + "/" +
-                               sim.get("/admin/price-path").at("remaining").dump(); },
-      .state = [&] { return db.scalar("SELECT string_agg(status || ' ' || coalesce(blocked_reason, '') || ' ' || n, "
-                                      "', ') FROM (SELECT status, blocked_reason, count(*) n FROM stop_executions "
-                                      "GROUP BY 1, 2) x"); }}));
+  EXPECT_TRUE(wait_until({.done =
+                              [&] {
+                                return sim.get("/admin/price-path").at("remaining").get<int>() == 0 &&
+                                       db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") == 0;
+                              },
+                          .progress =
+                              [&] {
+                                return db.scalar("SELECT count(*) FROM stop_events") + "/" +
+                                       sim.get("/admin/price-path").at("remaining").dump();
+                              },
+                          .state =
+                              [&] {
+                                return db.scalar(
+                                    "SELECT string_agg(status || ' ' || coalesce(blocked_reason, '') || ' ' || n, "
+                                    "', ') FROM (SELECT status, blocked_reason, count(*) n FROM stop_executions "
+                                    "GROUP BY 1, 2) x");
+                              }}));
   for (Process* p : {&trail, &trail2, &monitor}) p->kill(SIGTERM);
   for (Process* p : {&trail, &trail2, &monitor}) {
     const ProcessResult r = p->wait();
@@ -306,9 +338,10 @@ TEST_F(TrailingStopTest, RacingStopMonitorNeverAdjustsAClosedOperationNorLosesAn
   // is not what this test judges).
   EXPECT_GT(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_ADJUSTED'"), 0);
   // ... and never once an operation's exit had committed.
-  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events a JOIN stop_events x ON x.operation_id = a.operation_id "
-                     "AND x.event_type = 'EXECUTED' WHERE a.event_type = 'STOP_ADJUSTED' AND a.event_seq > x.event_seq"),
-            0);
+  EXPECT_EQ(
+      db.count("SELECT count(*) FROM stop_events a JOIN stop_events x ON x.operation_id = a.operation_id "
+               "AND x.event_type = 'EXECUTED' WHERE a.event_type = 'STOP_ADJUSTED' AND a.event_seq > x.event_seq"),
+      0);
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events a JOIN stop_events x ON x.operation_id = a.operation_id "
                      "AND x.event_type = 'EXECUTION_SUBMITTED' "
                      "WHERE a.event_type = 'STOP_ADJUSTED' AND a.event_seq > x.event_seq"),

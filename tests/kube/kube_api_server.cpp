@@ -45,10 +45,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
+#include <deque>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -121,7 +121,8 @@ struct Selector {
   }
 
   [[nodiscard]] bool matches(const json& object) const {
-    const json labels = object.contains("metadata") ? object["metadata"].value("labels", json::object()) : json::object();
+    const json labels =
+        object.contains("metadata") ? object["metadata"].value("labels", json::object()) : json::object();
     for (const Term& t : terms) {
       const bool has = labels.contains(t.key);
       const std::string value = has && labels[t.key].is_string() ? labels[t.key].get<std::string>() : "";
@@ -217,7 +218,8 @@ json json_path(const json& object, const std::string& path) {
         const std::size_t eq = inner.find("==");
         const std::string field = inner.substr(4, eq - 4);
         std::string value = inner.substr(eq + 2, inner.size() - eq - 3);
-        if (!value.empty() && (value.front() == '"' || value.front() == '\'')) value = value.substr(1, value.size() - 2);
+        if (!value.empty() && (value.front() == '"' || value.front() == '\''))
+          value = value.substr(1, value.size() - 2);
         json found = nullptr;
         for (const auto& item : current) {
           if (item.is_object() && item.contains(field) && item[field].is_string() && item[field] == value) {
@@ -252,8 +254,9 @@ std::vector<std::string> split_path(const std::string& path) {
 }
 
 json status(int code, const std::string& reason, const std::string& message) {
-  return {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Failure"},
-          {"message", message}, {"reason", reason}, {"code", code}};
+  return {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+          {"status", "Failure"}, {"message", message}, {"reason", reason},
+          {"code", code}};
 }
 
 class Server {
@@ -269,10 +272,19 @@ class Server {
     add({"batch", "v1", "jobs", "job", "Job", true, {}, true, json::array(), open});
     add({"apps", "v1", "deployments", "deployment", "Deployment", true, {"deploy"}, true, json::array(), open});
     add({"coordination.k8s.io", "v1", "leases", "lease", "Lease", true, {}, false, json::array(), open});
-    add({"apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
-         "CustomResourceDefinition", false, {"crd", "crds"}, true, json::array(), open});
-    objects_["/namespaces//default"] = stamp(
-        {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "default"}}}}, resources_.at("/namespaces"), "");
+    add({"apiextensions.k8s.io",
+         "v1",
+         "customresourcedefinitions",
+         "customresourcedefinition",
+         "CustomResourceDefinition",
+         false,
+         {"crd", "crds"},
+         true,
+         json::array(),
+         open});
+    objects_["/namespaces//default"] =
+        stamp({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "default"}}}},
+              resources_.at("/namespaces"), "");
   }
 
   // Keeps the objects in `path` (written after every change, read at start),
@@ -347,7 +359,7 @@ class Server {
 
   struct Event {
     long revision = 0;
-    std::string type;  // ADDED, MODIFIED, DELETED
+    std::string type;      // ADDED, MODIFIED, DELETED
     std::string resource;  // group/plural
     std::string ns;
     json object;
@@ -417,9 +429,11 @@ class Server {
       from = revision_;
     } else if (from < compacted_) {
       initial = json{{"type", "ERROR"},
-                     {"object", status(410, "Expired", "too old resource version: " + std::to_string(from) + " (" +
-                                                           std::to_string(compacted_) + ")")}}
-                    .dump() + "\n";
+                     {"object", status(410, "Expired",
+                                       "too old resource version: " + std::to_string(from) + " (" +
+                                           std::to_string(compacted_) + ")")}}
+                    .dump() +
+                "\n";
       res.status = 200;
       res.set_content(initial, "application/json");
       return;
@@ -437,9 +451,10 @@ class Server {
         first->clear();
       }
       std::unique_lock l(mutex_);
-      changed_.wait_until(l, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)),
-                          [&] { return stopping_ || watch_epoch_ != epoch ||
-                                       (!history_.empty() && history_.back().revision > *sent); });
+      changed_.wait_until(
+          l, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)), [&] {
+            return stopping_ || watch_epoch_ != epoch || (!history_.empty() && history_.back().revision > *sent);
+          });
       if (watch_epoch_ != epoch) {  // cut off (see /admin/compact?advance)
         l.unlock();
         sink.done();
@@ -455,9 +470,12 @@ class Server {
       const bool end = stopping_ || std::chrono::steady_clock::now() >= deadline;
       if (end && bookmarks) {
         lines += json{{"type", "BOOKMARK"},
-                      {"object", {{"kind", kind}, {"apiVersion", api_version},
-                                  {"metadata", {{"resourceVersion", std::to_string(revision_)}}}}}}
-                     .dump() + "\n";
+                      {"object",
+                       {{"kind", kind},
+                        {"apiVersion", api_version},
+                        {"metadata", {{"resourceVersion", std::to_string(revision_)}}}}}}
+                     .dump() +
+                 "\n";
       }
       l.unlock();
       if (!lines.empty() && !sink.write(lines.data(), lines.size())) return false;
@@ -556,18 +574,26 @@ class Server {
     json resources = json::array();
     for (const auto& [k, r] : resources_) {
       if (r.group != group || r.version != version) continue;
-      json entry = {{"name", r.plural}, {"singularName", r.singular}, {"namespaced", r.namespaced}, {"kind", r.kind},
+      json entry = {{"name", r.plural},
+                    {"singularName", r.singular},
+                    {"namespaced", r.namespaced},
+                    {"kind", r.kind},
                     {"verbs", {"create", "delete", "get", "list", "patch", "update", "watch"}}};
       if (!r.short_names.empty()) entry["shortNames"] = r.short_names;
       if (r.group == "backstop.dev") entry["categories"] = {"backstop"};
       resources.push_back(entry);
       if (r.status_subresource) {
-        resources.push_back({{"name", r.plural + "/status"}, {"singularName", ""}, {"namespaced", r.namespaced},
-                             {"kind", r.kind}, {"verbs", {"get", "patch", "update"}}});
+        resources.push_back({{"name", r.plural + "/status"},
+                             {"singularName", ""},
+                             {"namespaced", r.namespaced},
+                             {"kind", r.kind},
+                             {"verbs", {"get", "patch", "update"}}});
       }
     }
-    return {{"kind", "APIResourceList"}, {"apiVersion", "v1"},
-            {"groupVersion", group.empty() ? version : group + "/" + version}, {"resources", resources}};
+    return {{"kind", "APIResourceList"},
+            {"apiVersion", "v1"},
+            {"groupVersion", group.empty() ? version : group + "/" + version},
+            {"resources", resources}};
   }
 
   json openapi_document(const std::string& group, const std::string& version) const {
@@ -575,7 +601,8 @@ class Server {
     for (const auto& [k, r] : resources_) {
       if (r.group != group || r.version != version) continue;
       json schema = r.schema;
-      schema["x-kubernetes-group-version-kind"] = json::array({{{"group", r.group}, {"version", r.version}, {"kind", r.kind}}});
+      schema["x-kubernetes-group-version-kind"] =
+          json::array({{{"group", r.group}, {"version", r.version}, {"kind", r.kind}}});
       const std::string prefix = group.empty() ? "io.k8s.api.core." + version : group + "." + version;
       schemas[prefix + "." + r.kind] = schema;
     }
@@ -587,28 +614,39 @@ class Server {
       const std::string base = (group.empty() ? "/api/" + version : "/apis/" + group + "/" + version) +
                                (r.namespaced ? "/namespaces/{namespace}/" : "/") + r.plural;
       const json gvk = {{"group", r.group}, {"version", r.version}, {"kind", r.kind}};
-      const json field_validation = {{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}},
-                                     {"uniqueItems", true}};
-      paths[base] = {{"post", {{"x-kubernetes-action", "post"}, {"x-kubernetes-group-version-kind", gvk},
-                               {"parameters", json::array({field_validation})}}}};
-      paths[base + "/{name}"] = {
-          {"put", {{"x-kubernetes-action", "put"}, {"x-kubernetes-group-version-kind", gvk},
-                   {"parameters", json::array({field_validation})}}},
-          {"patch", {{"x-kubernetes-action", "patch"}, {"x-kubernetes-group-version-kind", gvk},
-                     {"parameters", json::array({field_validation})}}}};
+      const json field_validation = {
+          {"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}}, {"uniqueItems", true}};
+      paths[base] = {{"post",
+                      {{"x-kubernetes-action", "post"},
+                       {"x-kubernetes-group-version-kind", gvk},
+                       {"parameters", json::array({field_validation})}}}};
+      paths[base + "/{name}"] = {{"put",
+                                  {{"x-kubernetes-action", "put"},
+                                   {"x-kubernetes-group-version-kind", gvk},
+                                   {"parameters", json::array({field_validation})}}},
+                                 {"patch",
+                                  {{"x-kubernetes-action", "patch"},
+                                   {"x-kubernetes-group-version-kind", gvk},
+                                   {"parameters", json::array({field_validation})}}}};
     }
-    return {{"openapi", "3.0.0"}, {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}}, {"paths", paths},
+    return {{"openapi", "3.0.0"},
+            {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}},
+            {"paths", paths},
             {"components", {{"schemas", schemas}}}};
   }
 
   json table(const Resource& r, const std::vector<json>& items) const {
-    json columns = json::array({{{"name", "Name"}, {"type", "string"}, {"format", "name"}, {"description", "Name"},
-                                 {"priority", 0}}});
+    json columns = json::array(
+        {{{"name", "Name"}, {"type", "string"}, {"format", "name"}, {"description", "Name"}, {"priority", 0}}});
     json printer = r.printer_columns;
-    if (printer.empty()) printer = json::array({{{"name", "Age"}, {"type", "date"}, {"jsonPath", ".metadata.creationTimestamp"}}});
+    if (printer.empty())
+      printer = json::array({{{"name", "Age"}, {"type", "date"}, {"jsonPath", ".metadata.creationTimestamp"}}});
     for (const auto& c : printer) {
-      columns.push_back({{"name", c.at("name")}, {"type", c.value("type", "string")}, {"format", c.value("format", "")},
-                         {"description", c.value("description", "")}, {"priority", c.value("priority", 0)}});
+      columns.push_back({{"name", c.at("name")},
+                         {"type", c.value("type", "string")},
+                         {"format", c.value("format", "")},
+                         {"description", c.value("description", "")},
+                         {"priority", c.value("priority", 0)}});
     }
     json rows = json::array();
     for (const json& item : items) {
@@ -623,12 +661,15 @@ class Server {
           cells.push_back(value);
         }
       }
-      rows.push_back({{"cells", cells},
-                      {"object", {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"},
-                                  {"metadata", item["metadata"]}}}});
+      rows.push_back(
+          {{"cells", cells},
+           {"object",
+            {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", item["metadata"]}}}});
     }
-    return {{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"},
-            {"metadata", {{"resourceVersion", std::to_string(revision_)}}}, {"columnDefinitions", columns},
+    return {{"kind", "Table"},
+            {"apiVersion", "meta.k8s.io/v1"},
+            {"metadata", {{"resourceVersion", std::to_string(revision_)}}},
+            {"columnDefinitions", columns},
             {"rows", rows}};
   }
 
@@ -657,7 +698,8 @@ class Server {
       return 200;
     }
     if (req.method == "GET" && path == "/api") {
-      out = {{"kind", "APIVersions"}, {"versions", {"v1"}},
+      out = {{"kind", "APIVersions"},
+             {"versions", {"v1"}},
              {"serverAddressByClientCIDRs", {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", "127.0.0.1"}}}}};
       return 200;
     }
@@ -703,7 +745,11 @@ class Server {
       if (it == versions_.end()) return (out = status(404, "NotFound", "group not found"), 404);
       json vs = json::array();
       for (const auto& v : it->second) vs.push_back({{"groupVersion", parts[1] + "/" + v}, {"version", v}});
-      out = {{"kind", "APIGroup"}, {"apiVersion", "v1"}, {"name", parts[1]}, {"versions", vs}, {"preferredVersion", vs[0]}};
+      out = {{"kind", "APIGroup"},
+             {"apiVersion", "v1"},
+             {"name", parts[1]},
+             {"versions", vs},
+             {"preferredVersion", vs[0]}};
       return 200;
     } else {
       out = status(404, "NotFound", "the server could not find the requested resource");
@@ -755,15 +801,18 @@ class Server {
         if (wants_table) {
           out = table(*r, items);
         } else {
-          out = {{"kind", r->kind + "List"}, {"apiVersion", r->group_version()},
-                 {"metadata", {{"resourceVersion", std::to_string(revision_)}}}, {"items", items}};
+          out = {{"kind", r->kind + "List"},
+                 {"apiVersion", r->group_version()},
+                 {"metadata", {{"resourceVersion", std::to_string(revision_)}}},
+                 {"items", items}};
         }
         return 200;
       }
       if (req.method == "POST") {
         if (req.get_header_value("Content-Type").find("json") == std::string::npos) {
-          out = status(415, "UnsupportedMediaType",
-                       "the body of the request was in an unknown format - accepted media types include: application/json");
+          out = status(
+              415, "UnsupportedMediaType",
+              "the body of the request was in an unknown format - accepted media types include: application/json");
           return 415;
         }
         if (r->namespaced && objects_.count("/namespaces//" + ns) == 0) {
@@ -780,8 +829,8 @@ class Server {
             return (out = crd_invalid_status(name_field.is_string() ? name_field.get<std::string>() : "", errors), 422);
           }
         }
-        if (!r->group.empty() && resources_.count(r->group + "/" + r->plural) != 0 && r->schema.contains("properties") &&
-            r->schema["properties"].contains("spec")) {
+        if (!r->group.empty() && resources_.count(r->group + "/" + r->plural) != 0 &&
+            r->schema.contains("properties") && r->schema["properties"].contains("spec")) {
           apply_defaults(object, r->schema);
         }
         const std::string new_name = object["metadata"].value("name", "");
@@ -829,9 +878,10 @@ class Server {
         next = json::parse(req.body);
         const std::string sent = next["metadata"].value("resourceVersion", "");
         if (!sent.empty() && sent != current["metadata"]["resourceVersion"]) {
-          out = status(409, "Conflict",
-                       "Operation cannot be fulfilled on " + what +
-                           ": the object has been modified; please apply your changes to the latest version and try again");
+          out = status(
+              409, "Conflict",
+              "Operation cannot be fulfilled on " + what +
+                  ": the object has been modified; please apply your changes to the latest version and try again");
           return 409;
         }
       } else {
@@ -847,7 +897,10 @@ class Server {
         only_status["status"] = next.value("status", json::object());
         next = only_status;
       } else if (r->status_subresource) {
-        if (current.contains("status")) next["status"] = current["status"]; else next.erase("status");
+        if (current.contains("status"))
+          next["status"] = current["status"];
+        else
+          next.erase("status");
       }
       // Server-owned metadata stays; generation moves when the spec does.
       for (const char* field : {"uid", "creationTimestamp", "generation", "namespace"}) {
@@ -875,7 +928,7 @@ class Server {
   }
 
   std::mutex mutex_;
-  std::map<std::string, Resource> resources_;             // group/plural -> resource
+  std::map<std::string, Resource> resources_;              // group/plural -> resource
   std::map<std::string, std::set<std::string>> versions_;  // group -> versions
   std::map<std::string, json> objects_;                    // group/plural/ns/name -> object
   long revision_ = 1;
@@ -930,7 +983,8 @@ int main(int argc, char** argv) {
   server.Patch(R"(/.*)", handler);
   server.Delete(R"(/.*)", handler);
   server.set_tcp_nodelay(true);  // before binding (the listening socket carries it); as Go's net/http does
-  const int bound = port == 0 ? server.bind_to_any_port("127.0.0.1") : (server.bind_to_port("127.0.0.1", port) ? port : -1);
+  const int bound =
+      port == 0 ? server.bind_to_any_port("127.0.0.1") : (server.bind_to_port("127.0.0.1", port) ? port : -1);
   if (bound < 0) {
     std::cerr << "kube-api-test-server: cannot listen on port " << port << "\n";
     return 3;

@@ -59,7 +59,9 @@ using namespace std::chrono_literals;
 
 enum class Mutant { kNone, kNoClaimLock, kLevelTokens, kNoFence, kLevelTokensUnlocked };
 
-std::string client_id(std::string_view token, int attempt) { return std::string(token) + "#" + std::to_string(attempt); }
+std::string client_id(std::string_view token, int attempt) {
+  return std::string(token) + "#" + std::to_string(attempt);
+}
 
 struct Violation : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -112,8 +114,8 @@ struct ExchangeOrder {
 
 struct Config {
   std::int64_t recv_window = 5000;
-  std::int64_t max_skew = 300;    // each clock within this of the database's
-  std::int64_t timeout = 1500;    // the client's HTTP timeout
+  std::int64_t max_skew = 300;  // each clock within this of the database's
+  std::int64_t timeout = 1500;  // the client's HTTP timeout
   Decimal min_qty = D("0.001");
   Decimal step = D("0.001");
   Decimal max_qty = D("0.7");
@@ -294,7 +296,8 @@ class World {
       if (monitors_[i].alive && ready(monitors_[i])) runnable.push_back(i);
     }
     if (runnable.empty()) return;
-    Monitor& m = monitors_[runnable[static_cast<std::size_t>(uniform(0, static_cast<std::int64_t>(runnable.size()) - 1))]];
+    Monitor& m =
+        monitors_[runnable[static_cast<std::size_t>(uniform(0, static_cast<std::int64_t>(runnable.size()) - 1))]];
     if (fault(0.03)) {
       crash(m);
       start_monitor();
@@ -531,7 +534,8 @@ class World {
         filled_[r.op] = filled_[r.op] + executed;
         log("exchange executes " + r.client_order_id + " " + executed.to_string() + " " + status);
         a.kind = core::AnswerKind::kOrder;
-        a.order = core::OrderView{r.client_order_id, status, true, executed, Decimal::mul(executed, price_, core::Rounding::kDown)};
+        a.order = core::OrderView{r.client_order_id, status, true, executed,
+                                  Decimal::mul(executed, price_, core::Rounding::kDown)};
         if (fault(0.05)) {
           a = {};
           a.kind = core::AnswerKind::kUnknown;  // 5xx after executing
@@ -605,8 +609,8 @@ class World {
     }
     for (const auto& [op, filled] : filled_) {
       if (filled > ops_.at(op).quantity) {
-        throw Violation("op" + std::to_string(op) + ": the exchange filled " + filled.to_string() + " of a position of " +
-                        ops_.at(op).quantity.to_string());
+        throw Violation("op" + std::to_string(op) + ": the exchange filled " + filled.to_string() +
+                        " of a position of " + ops_.at(op).quantity.to_string());
       }
     }
     for (const auto& [token, state] : live_) {
@@ -647,7 +651,8 @@ class World {
     for (const auto& [id, o] : ops_) {
       const auto claim = claim_of(id);
       if (claim && !fold(*claim).finished()) {
-        throw Violation("liveness: op" + std::to_string(id) + "'s exit " + *claim + " never finished after faults stopped");
+        throw Violation("liveness: op" + std::to_string(id) + "'s exit " + *claim +
+                        " never finished after faults stopped");
       }
       if (!claim && core::evaluate(position(o), price_)) {
         throw Violation("liveness: op" + std::to_string(id) + " is crossed and was never claimed");

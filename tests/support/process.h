@@ -1,10 +1,11 @@
 // Runs the real binaries as child processes, the way CronJobs run them.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
-#include <sys/types.h>
 #include <utility>
 #include <vector>
 
@@ -13,8 +14,8 @@ namespace backstop::testing {
 using Env = std::vector<std::pair<std::string, std::string>>;
 
 struct ProcessResult {
-  int exit_code = -1;   // when it exited
-  int signal = 0;       // when a signal ended it
+  int exit_code = -1;  // when it exited
+  int signal = 0;      // when a signal ended it
   std::string out;
   std::string err;
 };

@@ -11,7 +11,8 @@
 
 namespace backstop::testing {
 
-PrometheusServer::PrometheusServer(const std::vector<std::string>& targets, const std::vector<std::string>& rule_files) {
+PrometheusServer::PrometheusServer(const std::vector<std::string>& targets,
+                                   const std::vector<std::string>& rule_files) {
   char pattern[] = "/tmp/backstop-prometheus.XXXXXX";
   dir_ = mkdtemp(pattern);
   std::ofstream config(dir_ + "/prometheus.yml");

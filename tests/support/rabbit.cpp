@@ -39,7 +39,8 @@ struct Connection {
     amqp_connection_info info{};
     amqp_parse_url(buffer.data(), &info);
     amqp_socket_t* socket = amqp_tcp_socket_new(conn);
-    if (amqp_socket_open(socket, info.host, info.port) != AMQP_STATUS_OK) throw std::runtime_error("no broker at " + url);
+    if (amqp_socket_open(socket, info.host, info.port) != AMQP_STATUS_OK)
+      throw std::runtime_error("no broker at " + url);
     const std::string vhost = *info.vhost == '\0' ? "/" : info.vhost;
     check(amqp_login(conn, vhost.c_str(), 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user, info.password), "login");
     amqp_channel_open(conn, 1);
@@ -87,14 +88,15 @@ RabbitNode::~RabbitNode() {
 
 void RabbitNode::start() {
   // HOME: its own Erlang cookie, so that nodes starting at once do not race to create one.
-  const std::string env = "HOME=" + dir_ + " RABBITMQ_NODENAME=" + name_ + " RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=" +
-                          std::to_string(port_) + " RABBITMQ_DIST_PORT=" + std::to_string(dist_port_) +
-                          " ERL_EPMD_ADDRESS=127.0.0.1 RABBITMQ_MNESIA_BASE=" + dir_ + "/mnesia RABBITMQ_LOG_BASE=" +
-                          dir_ + "/log RABBITMQ_PID_FILE=" + dir_ + "/pid RABBITMQ_ENABLED_PLUGINS_FILE=" + dir_ +
-                          "/plugins RABBITMQ_CONFIG_FILE=" + dir_ +
+  const std::string env = "HOME=" + dir_ + " RABBITMQ_NODENAME=" + name_ +
+                          " RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=" + std::to_string(port_) +
+                          " RABBITMQ_DIST_PORT=" + std::to_string(dist_port_) +
+                          " ERL_EPMD_ADDRESS=127.0.0.1 RABBITMQ_MNESIA_BASE=" + dir_ +
+                          "/mnesia RABBITMQ_LOG_BASE=" + dir_ + "/log RABBITMQ_PID_FILE=" + dir_ +
+                          "/pid RABBITMQ_ENABLED_PLUGINS_FILE=" + dir_ + "/plugins RABBITMQ_CONFIG_FILE=" + dir_ +
                           "/rabbitmq RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='-kernel inet_dist_use_interface {127,0,0,1}'";
-  const std::string command = "cd " + dir_ + " && env " + env + " /usr/lib/rabbitmq/bin/rabbitmq-server -detached >" +
-                              dir_ + "/start.log 2>&1";
+  const std::string command =
+      "cd " + dir_ + " && env " + env + " /usr/lib/rabbitmq/bin/rabbitmq-server -detached >" + dir_ + "/start.log 2>&1";
   if (std::system(command.c_str()) != 0) throw std::runtime_error("rabbitmq-server did not start: see " + dir_);
   // The listener opens before the node has finished booting (users, vhosts):
   // ready means a login works.
@@ -110,7 +112,8 @@ void RabbitNode::start() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  throw std::runtime_error("RabbitMQ did not accept connections on port " + std::to_string(port_) + "; logs in " + dir_);
+  throw std::runtime_error("RabbitMQ did not accept connections on port " + std::to_string(port_) + "; logs in " +
+                           dir_);
 }
 
 void RabbitNode::kill() {
@@ -152,7 +155,8 @@ std::vector<Received> QueueReader::take_all() const {
     amqp_message_t message;
     Connection::check(amqp_read_message(c.conn, 1, &message, 0), "read message");
     if (message.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) m.message_id = text(message.properties.message_id);
-    if (message.properties._flags & AMQP_BASIC_CONTENT_TYPE_FLAG) m.content_type = text(message.properties.content_type);
+    if (message.properties._flags & AMQP_BASIC_CONTENT_TYPE_FLAG)
+      m.content_type = text(message.properties.content_type);
     if (message.properties._flags & AMQP_BASIC_DELIVERY_MODE_FLAG) m.delivery_mode = message.properties.delivery_mode;
     m.body = text(message.body);
     amqp_destroy_message(&message);

@@ -18,7 +18,7 @@ class RabbitNode {
   RabbitNode& operator=(const RabbitNode&) = delete;
 
   void start();
-  void kill();  // SIGKILL, as a crash; start() brings it back with its data
+  void kill();                            // SIGKILL, as a crash; start() brings it back with its data
   [[nodiscard]] std::string url() const;  // amqp://guest:guest@127.0.0.1:<port>/
   [[nodiscard]] int port() const { return port_; }
 

@@ -104,8 +104,7 @@ TEST(BackfillDecision, InvalidRowsCarryTheirReason) {
        "stop_price 0 is not positive"},
       {"sell target of 150 %", with(input(Side::kSell, "100"), [](auto& i) { i.stop_gain_percent = D("150"); }),
        "target_price -50 is not positive"},
-      {"no entry", with(BackfillInput{}, [](auto& i) { i.stop_loss_percent = D("2"); }),
-       "missing average_entry_price"},
+      {"no entry", with(BackfillInput{}, [](auto& i) { i.stop_loss_percent = D("2"); }), "missing average_entry_price"},
       {"zero entry", with(input(Side::kBuy, "0"), [](auto& i) { i.stop_loss_percent = D("2"); }),
        "average_entry_price 0 is not positive"},
   };

@@ -74,7 +74,8 @@ TEST_F(BinanceClientTest, RateLimitKeepsTheClientQuietForRetryAfter) {
 
 TEST_F(BinanceClientTest, BanStopsAllCalls) {
   BinanceClient client = make();
-  script.push_back({418, R"({"code":-1003,"msg":"Way too much request weight used; IP banned"})", {{"retry-after", "600"}}});
+  script.push_back(
+      {418, R"({"code":-1003,"msg":"Way too much request weight used; IP banned"})", {{"retry-after", "600"}}});
   EXPECT_EQ(client.prices().error().error_class, ErrorClass::kBanned);
   EXPECT_EQ(client.place_market_order(order("bsA-1")).error().error_class, ErrorClass::kBanned);
   EXPECT_EQ(sent.size(), 1u);

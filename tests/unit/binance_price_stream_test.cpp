@@ -1,12 +1,12 @@
 // The Binance price stream over a scripted WebSocket: the URL it subscribes
 // to, the quotes it hands over, and malformed frames counted, not dropped
 // silently.
-#include "exchange/price_stream.h"
-
 #include <gtest/gtest.h>
 
 #include <utility>
 #include <vector>
+
+#include "exchange/price_stream.h"
 
 namespace backstop::exchange {
 namespace {

@@ -1,10 +1,10 @@
 // Binance wire protocol: the documented signature vector, parsers on good and
 // malformed bodies, error classification, client order ids, quantity rules.
+#include "exchange/binance_protocol.h"
+
 #include <gtest/gtest.h>
 
 #include <regex>
-
-#include "exchange/binance_protocol.h"
 
 namespace backstop::exchange {
 namespace {
@@ -89,9 +89,9 @@ TEST(BinanceParsing, ExchangeInfoFilters) {
   EXPECT_EQ(r.min_notional, D("10"));  // the stricter of MIN_NOTIONAL and NOTIONAL
   EXPECT_EQ(r.tick_size, D("0.01"));
   EXPECT_EQ(market_quantity(r, D("0.12345678"), D("93000")), D("0.12345"));  // rounded down to the step
-  EXPECT_EQ(market_quantity(r, D("0.0001"), D("93000")), std::nullopt);         // 9.3 < 10 notional: dust
-  EXPECT_EQ(market_quantity(r, D("0.000009"), D("93000")), std::nullopt);       // below the step
-  EXPECT_EQ(market_quantity(r, D("10000"), D("93000")), D("9000"));             // capped at maxQty
+  EXPECT_EQ(market_quantity(r, D("0.0001"), D("93000")), std::nullopt);      // 9.3 < 10 notional: dust
+  EXPECT_EQ(market_quantity(r, D("0.000009"), D("93000")), std::nullopt);    // below the step
+  EXPECT_EQ(market_quantity(r, D("10000"), D("93000")), D("9000"));          // capped at maxQty
 }
 
 TEST(BinanceErrors, ClassificationDecidesWhatToDoNext) {
@@ -100,7 +100,8 @@ TEST(BinanceErrors, ClassificationDecidesWhatToDoNext) {
     return binance::classify_http_error(call, status, body, std::nullopt).error_class;
   };
   // Refused, nothing executed, and a balance can be released: retry with backoff (issue 10, defect 3).
-  EXPECT_EQ(cls(Call::kPlaceOrder, 400, R"({"code":-2010,"msg":"Account has insufficient balance"})"), ErrorClass::kRetryable);
+  EXPECT_EQ(cls(Call::kPlaceOrder, 400, R"({"code":-2010,"msg":"Account has insufficient balance"})"),
+            ErrorClass::kRetryable);
   EXPECT_EQ(cls(Call::kPlaceOrder, 400, R"({"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."})"),
             ErrorClass::kRetryable);
   // Not the exchange's answer (a proxy's 408 or 502 page): the order may have gone through.
@@ -116,7 +117,8 @@ TEST(BinanceErrors, ClassificationDecidesWhatToDoNext) {
   EXPECT_EQ(cls(Call::kRead, 503, ""), ErrorClass::kRetryable);
   EXPECT_EQ(cls(Call::kRead, 429, R"({"code":-1003,"msg":"Too much request weight used"})"), ErrorClass::kRateLimited);
   EXPECT_EQ(cls(Call::kRead, 418, R"({"code":-1003,"msg":"banned"})"), ErrorClass::kBanned);
-  EXPECT_EQ(cls(Call::kPlaceOrder, 400, R"({"code":-1021,"msg":"Timestamp outside recvWindow"})"), ErrorClass::kRetryable);
+  EXPECT_EQ(cls(Call::kPlaceOrder, 400, R"({"code":-1021,"msg":"Timestamp outside recvWindow"})"),
+            ErrorClass::kRetryable);
   const auto e = binance::classify_http_error(Call::kPlaceOrder, 400, R"({"code":-2010,"msg":"Duplicate order sent."})",
                                               std::nullopt);
   EXPECT_EQ(e.code, -2010);

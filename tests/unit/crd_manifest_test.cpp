@@ -55,7 +55,8 @@ void check_value(const YAML::Node& value, const YAML::Node& schema, const std::s
     }
   } else if (type == "array") {
     ASSERT_TRUE(value.IsSequence()) << path << " should be a list";
-    for (std::size_t i = 0; i < value.size(); ++i) check_value(value[i], schema["items"], path + "[" + std::to_string(i) + "]");
+    for (std::size_t i = 0; i < value.size(); ++i)
+      check_value(value[i], schema["items"], path + "[" + std::to_string(i) + "]");
   } else {
     ASSERT_TRUE(value.IsScalar()) << path;
     const std::string text = value.as<std::string>();
@@ -112,11 +113,13 @@ TEST(StopMonitorCrd, ExamplesUseOnlyDeclaredFields) {
 
 TEST(StopMonitorCrd, TheCheckerCatchesAnUndeclaredField) {
   const YAML::Node schema = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
-  const YAML::Node bad = YAML::Load("spec: {exchange: {credentialsSecretRef: {name: x}}, database: {secretRef: {name: y}}, "
-                                    "stopMonitor: {shedule: '* * * * *'}}");
+  const YAML::Node bad = YAML::Load(
+      "spec: {exchange: {credentialsSecretRef: {name: x}}, database: {secretRef: {name: y}}, "
+      "stopMonitor: {shedule: '* * * * *'}}");
   ::testing::TestPartResultArray failures;
   {
-    ::testing::ScopedFakeTestPartResultReporter reporter(::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &failures);
+    ::testing::ScopedFakeTestPartResultReporter reporter(
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &failures);
     check_value(bad, schema, "");
   }
   ASSERT_EQ(failures.size(), 1);

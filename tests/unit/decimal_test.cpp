@@ -139,8 +139,7 @@ TEST(Decimal, MulDivHasNoIntermediateRounding) {
   // entry × (100 − pct) ÷ 100 with a pct of 8 decimals: exact product, one rounding.
   EXPECT_EQ(Decimal::mul_div(D("95000"), D("98"), D("100"), Rounding::kHalfUp), D("93100"));
   EXPECT_EQ(Decimal::mul_div(D("0.61234567"), D("90"), D("100"), Rounding::kHalfUp), D("0.5511111"));
-  EXPECT_EQ(Decimal::mul_div(D("1.23456789"), D("98.76543211"), D("100"), Rounding::kHalfUp),
-            D("1.21932631"));
+  EXPECT_EQ(Decimal::mul_div(D("1.23456789"), D("98.76543211"), D("100"), Rounding::kHalfUp), D("1.21932631"));
   // The product overflows 128 bits of units but the quotient fits.
   EXPECT_EQ(Decimal::mul_div(D("999999999999"), D("999999999999"), D("999999999999"), Rounding::kDown),
             D("999999999999"));
@@ -189,12 +188,23 @@ BigInt reference_divide(const BigInt& n, const BigInt& d, Rounding rounding) {
   if (r != 0) {
     bool away = false;
     switch (rounding) {
-      case Rounding::kDown: break;
-      case Rounding::kUp: away = true; break;
-      case Rounding::kFloor: away = negative; break;
-      case Rounding::kCeiling: away = !negative; break;
-      case Rounding::kHalfUp: away = 2 * r >= ad; break;
-      case Rounding::kHalfEven: away = 2 * r > ad || (2 * r == ad && (q % 2) == 1); break;
+      case Rounding::kDown:
+        break;
+      case Rounding::kUp:
+        away = true;
+        break;
+      case Rounding::kFloor:
+        away = negative;
+        break;
+      case Rounding::kCeiling:
+        away = !negative;
+        break;
+      case Rounding::kHalfUp:
+        away = 2 * r >= ad;
+        break;
+      case Rounding::kHalfEven:
+        away = 2 * r > ad || (2 * r == ad && (q % 2) == 1);
+        break;
     }
     if (away) q += 1;
   }

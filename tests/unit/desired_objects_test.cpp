@@ -1,8 +1,8 @@
 // What a StopMonitor owns: the CronJobs (and the --stream Deployment) it
 // should have, with the safety settings every one of them needs.
-#include "controller/desired.h"
-
 #include <gtest/gtest.h>
+
+#include "controller/desired.h"
 
 namespace backstop::controller {
 namespace {
@@ -45,7 +45,8 @@ TEST(DesiredObjects, ThreeCronJobsWithTheSafetySettings) {
     EXPECT_EQ(cj["spec"]["concurrencyPolicy"], "Forbid");
     EXPECT_GT(cj["spec"]["startingDeadlineSeconds"].get<int>(), 0);
     EXPECT_EQ(cj["spec"]["jobTemplate"]["spec"]["backoffLimit"], 0);
-    EXPECT_LT(cj["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"].get<int>(), 60);  // done before the next minute
+    EXPECT_LT(cj["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"].get<int>(),
+              60);  // done before the next minute
     const json& pod = cj["spec"]["jobTemplate"]["spec"]["template"]["spec"];
     EXPECT_EQ(pod["restartPolicy"], "Never");
     const json& c = pod["containers"][0];

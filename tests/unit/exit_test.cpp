@@ -1,8 +1,8 @@
 // The pure exit state machine (core/exit.h): the fence, retryable vs terminal,
 // the fixed target, partial fills, max_qty splits and dust.
-#include <gtest/gtest.h>
-
 #include "core/exit.h"
+
+#include <gtest/gtest.h>
 
 namespace backstop::core {
 namespace {
@@ -10,7 +10,9 @@ namespace {
 using namespace std::chrono_literals;
 Decimal D(const char* text) { return Decimal::parse(text); }
 
-std::string client_id(std::string_view token, int attempt) { return std::string(token) + "-" + std::to_string(attempt); }
+std::string client_id(std::string_view token, int attempt) {
+  return std::string(token) + "-" + std::to_string(attempt);
+}
 
 const TimePoint kT0 = TimePoint{} + std::chrono::hours(24 * 365 * 50);
 
@@ -110,7 +112,8 @@ TEST(ExitStateMachine, AnExitAboveMaxQtyIsSplitAndOnlyARealRemainderBelowTheMini
     EXPECT_LE(step.next.quantity, D("10"));
     s = apply(s, step, kT0);
     const Decimal q = step.next.quantity;
-    step = on_answer(s, filled(q.to_string().c_str(), Decimal::mul(q, D("3000"), Rounding::kDown).to_string().c_str()), c);
+    step =
+        on_answer(s, filled(q.to_string().c_str(), Decimal::mul(q, D("3000"), Rounding::kDown).to_string().c_str()), c);
   }
   EXPECT_EQ(orders, 10);
   ASSERT_EQ(step.records.back().type, EventType::kExecuted);

@@ -1,7 +1,7 @@
 // Guardrail decisions and the circuit breaker state machine.
-#include <gtest/gtest.h>
-
 #include "core/guardrails.h"
+
+#include <gtest/gtest.h>
 
 namespace backstop::core {
 namespace {

@@ -27,7 +27,9 @@ class RecordingTransport : public net::HttpTransport {
     const std::string authorization = it == request.headers.end() ? "" : it->second;
     seen_.push_back(authorization);
     if (!accepted_.empty() && authorization != "Bearer " + accepted_) {
-      return {401, {}, R"({"kind":"Status","status":"Failure","reason":"Unauthorized","message":"Unauthorized","code":401})"};
+      return {401,
+              {},
+              R"({"kind":"Status","status":"Failure","reason":"Unauthorized","message":"Unauthorized","code":401})"};
     }
     return {200, {}, R"({"kind":"Namespace","metadata":{"name":"trading"}})"};
   }

@@ -1,11 +1,11 @@
 // Where the controller finds the Kubernetes API: in-cluster service account or
 // a kubeconfig, with the errors a user can act on.
-#include "kube/config.h"
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include "kube/config.h"
 
 namespace backstop::kube {
 namespace {
@@ -29,8 +29,8 @@ TEST(InCluster, ServiceAccountFilesAndServiceAddress) {
   root.write("var/run/secrets/kubernetes.io/serviceaccount/token", "eyJhbGciOi.token\n");
   root.write("var/run/secrets/kubernetes.io/serviceaccount/ca.crt", "-----BEGIN CERTIFICATE-----\n");
   root.write("var/run/secrets/kubernetes.io/serviceaccount/namespace", "trading");
-  const KubeConfig c = in_cluster({{"KUBERNETES_SERVICE_HOST", "10.96.0.1"}, {"KUBERNETES_SERVICE_PORT", "443"}},
-                                  root.path);
+  const KubeConfig c =
+      in_cluster({{"KUBERNETES_SERVICE_HOST", "10.96.0.1"}, {"KUBERNETES_SERVICE_PORT", "443"}}, root.path);
   EXPECT_EQ(c.server, "https://10.96.0.1:443");
   EXPECT_EQ(c.token, "eyJhbGciOi.token");
   EXPECT_EQ(c.ca_file, root.path + "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt");
@@ -69,7 +69,8 @@ users:
 - name: bot
   user: {token: abc.def}
 - name: file-bot
-  user: {tokenFile: )" + dir.path + R"(/token}
+  user: {tokenFile: )" + dir.path +
+                          R"(/token}
 - name: cert-user
   user: {client-certificate-data: AAAA, client-key-data: BBBB}
 contexts:
@@ -107,10 +108,12 @@ contexts:
 
 TEST(Kubeconfig, LoadPrefersTheClusterThenKubeconfigThenHome) {
   TempDir dir;
-  dir.write(".kube/config", "current-context: c\nclusters: [{name: k, cluster: {server: 'http://127.0.0.1:1'}}]\n"
-                            "contexts: [{name: c, context: {cluster: k}}]\n");
+  dir.write(".kube/config",
+            "current-context: c\nclusters: [{name: k, cluster: {server: 'http://127.0.0.1:1'}}]\n"
+            "contexts: [{name: c, context: {cluster: k}}]\n");
   EXPECT_EQ(load({{"HOME", dir.path}}).server, "http://127.0.0.1:1");
-  EXPECT_EQ(load({{"HOME", "/nowhere"}, {"KUBECONFIG", dir.path + "/.kube/config:/other"}}).server, "http://127.0.0.1:1");
+  EXPECT_EQ(load({{"HOME", "/nowhere"}, {"KUBECONFIG", dir.path + "/.kube/config:/other"}}).server,
+            "http://127.0.0.1:1");
   EXPECT_THROW((void)load({}), ConfigError);
   EXPECT_THROW((void)from_kubeconfig(dir.path + "/missing"), ConfigError);
 }

@@ -8,11 +8,12 @@ namespace backstop::kube {
 namespace {
 
 TEST(EventObject, NamesTheInvolvedObjectAndTheReportingComponent) {
-  const json monitor = {{"apiVersion", "backstop.dev/v1alpha1"},
-                        {"kind", "StopMonitor"},
-                        {"metadata", {{"name", "desk-a"}, {"namespace", "trading"}, {"uid", "u-1"}, {"resourceVersion", "7"}}}};
-  const json e = event_object(monitor, "Warning", "InvalidSpec", "spec.rabbitmq: required", "backstop-controller", "pod-1",
-                              "2026-11-25T10:00:00Z", "abc");
+  const json monitor = {
+      {"apiVersion", "backstop.dev/v1alpha1"},
+      {"kind", "StopMonitor"},
+      {"metadata", {{"name", "desk-a"}, {"namespace", "trading"}, {"uid", "u-1"}, {"resourceVersion", "7"}}}};
+  const json e = event_object(monitor, "Warning", "InvalidSpec", "spec.rabbitmq: required", "backstop-controller",
+                              "pod-1", "2026-11-25T10:00:00Z", "abc");
   EXPECT_EQ(e["metadata"]["name"], "desk-a.abc");
   EXPECT_EQ(e["metadata"]["namespace"], "trading");
   EXPECT_EQ(e["involvedObject"], (json{{"apiVersion", "backstop.dev/v1alpha1"},

@@ -1,7 +1,7 @@
 // The execution and operation projections as pure folds (DOMAIN §3).
-#include <gtest/gtest.h>
-
 #include "core/projection.h"
+
+#include <gtest/gtest.h>
 
 namespace backstop::core {
 namespace {
@@ -57,8 +57,8 @@ TEST(ExecutionProjection, FailureKeepsTheFullErrorText) {
   const std::string long_error(5000, 'x');
   Event failed = event(EventType::kFailed, 3, "t3");
   failed.error_message = "binance -2010: Account has insufficient balance " + long_error;
-  const Execution x = fold({event(EventType::kStopTriggered, 1, "t1"), event(EventType::kExecutionSubmitted, 2, "t2"),
-                            failed});
+  const Execution x =
+      fold({event(EventType::kStopTriggered, 1, "t1"), event(EventType::kExecutionSubmitted, 2, "t2"), failed});
   EXPECT_EQ(x.status, ExecutionStatus::kFailed);
   EXPECT_EQ(x.error_message, failed.error_message);
   EXPECT_EQ(x.failed_at, "t3");
@@ -67,9 +67,9 @@ TEST(ExecutionProjection, FailureKeepsTheFullErrorText) {
 TEST(ExecutionProjection, BlockedThenRetriedCountsResubmissions) {
   Event blocked = event(EventType::kBlocked, 2, "t2");
   blocked.reason = "KILL_SWITCH";
-  const Execution x = fold({event(EventType::kStopTriggered, 1, "t1"), blocked,
-                            event(EventType::kExecutionSubmitted, 3, "t3"),
-                            event(EventType::kExecutionSubmitted, 4, "t4")});
+  const Execution x =
+      fold({event(EventType::kStopTriggered, 1, "t1"), blocked, event(EventType::kExecutionSubmitted, 3, "t3"),
+            event(EventType::kExecutionSubmitted, 4, "t4")});
   EXPECT_EQ(x.status, ExecutionStatus::kSubmitted);
   EXPECT_EQ(x.blocked_reason, "KILL_SWITCH");
   EXPECT_EQ(x.blocked_at, "t2");
@@ -94,8 +94,8 @@ TEST(ExecutionProjection, ImpossibleTransitionsAreRefused) {
   const Execution x = fold({triggered});
   EXPECT_THROW((void)apply_to_execution(x, triggered), ProjectionError);  // double trigger
   EXPECT_THROW((void)apply_to_execution(x, event(EventType::kExecuted, 2, "t")), ProjectionError);
-  const Execution done = fold({triggered, event(EventType::kExecutionSubmitted, 2, "t2"),
-                               event(EventType::kExecuted, 3, "t3")});
+  const Execution done =
+      fold({triggered, event(EventType::kExecutionSubmitted, 2, "t2"), event(EventType::kExecuted, 3, "t3")});
   EXPECT_THROW((void)apply_to_execution(done, event(EventType::kExecutionSubmitted, 4, "t")), ProjectionError);
   EXPECT_THROW((void)apply_to_execution(done, event(EventType::kFailed, 4, "t")), ProjectionError);
   EXPECT_THROW((void)apply_to_execution(x, event(EventType::kStopConfigured, 2, "t")), ProjectionError);
@@ -121,9 +121,9 @@ TEST(OperationProjection, ConfiguredAdjustedAndClosed) {
 }
 
 TEST(EventNames, RoundTrip) {
-  for (const EventType t : {EventType::kStopTriggered, EventType::kExecutionSubmitted, EventType::kExecuted,
-                            EventType::kFailed, EventType::kBlocked, EventType::kStopAdjusted,
-                            EventType::kStopConfigured}) {
+  for (const EventType t :
+       {EventType::kStopTriggered, EventType::kExecutionSubmitted, EventType::kExecuted, EventType::kFailed,
+        EventType::kBlocked, EventType::kStopAdjusted, EventType::kStopConfigured}) {
     EXPECT_EQ(parse_event_type(to_string(t)), t);
   }
   EXPECT_EQ(parse_event_type("stop_triggered"), std::nullopt);

@@ -1,9 +1,9 @@
 // The reconciler's decisions: create what is missing, correct drift without
 // fighting the API server's defaults, delete disabled components, never touch
 // what this StopMonitor does not own; conditions with transition times.
-#include "controller/plan.h"
-
 #include <gtest/gtest.h>
+
+#include "controller/plan.h"
 
 namespace backstop::controller {
 namespace {

@@ -9,10 +9,9 @@ namespace backstop::log {
 namespace {
 
 TEST(JsonLog, OneEscapedObjectPerLineWithFields) {
-  const std::string line = format_json("2026-11-22T21:00:00.000Z", "warning", "backfill",
-                                       "bad \"row\"\nnext line\t\x01",
-                                       {{"tenant", 3}, {"operation", std::int64_t{42}}, {"reason", "stop above"},
-                                        {"dry_run", true}});
+  const std::string line =
+      format_json("2026-11-22T21:00:00.000Z", "warning", "backfill", "bad \"row\"\nnext line\t\x01",
+                  {{"tenant", 3}, {"operation", std::int64_t{42}}, {"reason", "stop above"}, {"dry_run", true}});
   EXPECT_EQ(line.find('\n'), std::string::npos);
   const auto j = nlohmann::json::parse(line);
   EXPECT_EQ(j["ts"], "2026-11-22T21:00:00.000Z");
@@ -32,8 +31,10 @@ TEST(JsonLog, InvalidUtf8DoesNotLoseTheLine) {
 }
 
 TEST(Redaction, PasswordsNeverAppear) {
-  EXPECT_EQ(redact_secrets("postgresql://backstop:s3cr3t@db:5432/backstop"), "postgresql://backstop:***@db:5432/backstop");
-  EXPECT_EQ(redact_secrets("host=db user=backstop password=s3cr3t dbname=x"), "host=db user=backstop password=*** dbname=x");
+  EXPECT_EQ(redact_secrets("postgresql://backstop:s3cr3t@db:5432/backstop"),
+            "postgresql://backstop:***@db:5432/backstop");
+  EXPECT_EQ(redact_secrets("host=db user=backstop password=s3cr3t dbname=x"),
+            "host=db user=backstop password=*** dbname=x");
   EXPECT_EQ(redact_secrets("host=db password = 'a b\\' c' dbname=x"), "host=db password = *** dbname=x");
   EXPECT_EQ(redact_secrets("postgresql://db/x?user=a&password=s3cr3t&sslmode=require"),
             "postgresql://db/x?user=a&password=***&sslmode=require");

@@ -49,8 +49,9 @@ SimResponse market_sell(Simulator& sim, const std::string& client_id) {
 class SimulatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_EQ(call(sim, "POST", "/admin/symbols", R"([{"symbol":"BTCUSDT","price":"95000","stepSize":"0.001"}])").status,
-              200);
+    ASSERT_EQ(
+        call(sim, "POST", "/admin/symbols", R"([{"symbol":"BTCUSDT","price":"95000","stepSize":"0.001"}])").status,
+        200);
     ASSERT_EQ(call(sim, "POST", "/admin/accounts", R"({"apiKey":"k","secret":"s3cret"})").status, 200);
   }
   Simulator sim;
@@ -58,14 +59,16 @@ class SimulatorTest : public ::testing::Test {
 
 TEST_F(SimulatorTest, PricePathIsReplayedStepByStepAtItsInterval) {
   const auto start = std::chrono::steady_clock::now();
-  const SimResponse accepted = call(sim, "POST", "/admin/price-path",
-                                    R"({"intervalMs":20,"steps":[{"BTCUSDT":"94000"},{"BTCUSDT":"93000"},{"BTCUSDT":"92500.5"}]})");
+  const SimResponse accepted =
+      call(sim, "POST", "/admin/price-path",
+           R"({"intervalMs":20,"steps":[{"BTCUSDT":"94000"},{"BTCUSDT":"93000"},{"BTCUSDT":"92500.5"}]})");
   ASSERT_EQ(accepted.status, 200) << accepted.body;
   EXPECT_EQ(json::parse(accepted.body).at("steps"), 3);
   while (json::parse(call(sim, "GET", "/admin/price-path").body).at("remaining").get<int>() > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(40));  // two intervals between three steps
+  EXPECT_GE(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(40));  // two intervals between three steps
   EXPECT_EQ(last_price(sim, "BTCUSDT"), "92500.50000000");
 }
 

@@ -10,9 +10,7 @@ namespace {
 
 Decimal D(const char* text) { return Decimal::parse(text); }
 
-TrailingPosition long_position(const char* entry, const char* stop) {
-  return {Side::kBuy, D(entry), D(stop), D(stop)};
-}
+TrailingPosition long_position(const char* entry, const char* stop) { return {Side::kBuy, D(entry), D(stop), D(stop)}; }
 TrailingPosition short_position(const char* entry, const char* stop) {
   return {Side::kSell, D(entry), D(stop), D(stop)};
 }
@@ -96,12 +94,12 @@ TEST(HandSpan, RetraceNeverLoosens) {
 TEST(HandSpan, ManualTighterStopIsKept) {
   const TrailingRule rule;
   TrailingPosition p = long_position("50000", "49000");
-  p.stop = D("51500");  // the trader tightened it by hand
+  p.stop = D("51500");                       // the trader tightened it by hand
   EXPECT_FALSE(trail(rule, p, D("52000")));  // n = 2 would be 51,000: looser
   TrailingPosition same = long_position("50000", "49000");
   same.stop = D("51000");
   EXPECT_FALSE(trail(rule, same, D("52500")));  // n = 2 is exactly the stop in force: nothing to record
-  const auto a = trail(rule, p, D("53000"));  // n = 3: 52,000 is tighter
+  const auto a = trail(rule, p, D("53000"));    // n = 3: 52,000 is tighter
   ASSERT_TRUE(a);
   EXPECT_EQ(a->new_stop, D("52000"));
 }
@@ -113,7 +111,7 @@ TEST(HandSpan, TinySpanBreakEvenAbovePriceWaits) {
   TrailingPosition p = long_position("50000", "49950");
   EXPECT_FALSE(trail(rule, p, D("50060")));
   EXPECT_FALSE(trail(rule, p, D("50075")));  // a stop at the price would be an exit, not a trail
-  auto a = trail(rule, p, D("50099"));  // still n = 1, now above break-even
+  auto a = trail(rule, p, D("50099"));       // still n = 1, now above break-even
   ASSERT_TRUE(a);
   EXPECT_EQ(a->new_stop, D("50075"));
   p.stop = a->new_stop;
@@ -170,7 +168,7 @@ TEST(OffsetTrailing, TickRoundingTowardProtection) {
   rule.mode = TrailingMode::kPercent;
   rule.offset = D("1");
   rule.tick_size = D("0.1");
-  EXPECT_EQ(walk(rule, long_position("100", "90"), {"123.45"}), D("122.3"));   // 122.2155 up
+  EXPECT_EQ(walk(rule, long_position("100", "90"), {"123.45"}), D("122.3"));  // 122.2155 up
   EXPECT_EQ(walk(rule, short_position("100", "110"), {"87.65"}), D("88.5"));  // 88.5265 down
 }
 

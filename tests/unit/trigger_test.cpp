@@ -1,7 +1,7 @@
 // Trigger rules: BUY/SELL × stop/target × below/at/above, fallbacks, tokens, slippage.
-#include <gtest/gtest.h>
-
 #include "core/trigger.h"
+
+#include <gtest/gtest.h>
 
 namespace backstop::core {
 namespace {
@@ -54,7 +54,7 @@ TEST(Trigger, TableOfSidesKindsAndPrices) {
     EXPECT_EQ(trigger->price, D(c.price));
     EXPECT_EQ(trigger->exit_side, exit_side(c.side));
     EXPECT_EQ(trigger->level, D(*c.fires == TriggerKind::kStopLoss ? (c.side == Side::kBuy ? "90" : "110")
-                                                                 : (c.side == Side::kBuy ? "110" : "90")));
+                                                                   : (c.side == Side::kBuy ? "110" : "90")));
   }
 }
 
@@ -105,8 +105,8 @@ TEST(Trigger, TokensAreDeterministicPerExit) {
 }
 
 TEST(Trigger, SlippageIsPositiveWhenWorseForTheOwner) {
-  EXPECT_EQ(slippage_pct(Side::kSell, D("100"), D("99")), D("1"));     // long sold lower
-  EXPECT_EQ(slippage_pct(Side::kSell, D("100"), D("101")), D("-1"));   // sold higher: price improvement
+  EXPECT_EQ(slippage_pct(Side::kSell, D("100"), D("99")), D("1"));      // long sold lower
+  EXPECT_EQ(slippage_pct(Side::kSell, D("100"), D("101")), D("-1"));    // sold higher: price improvement
   EXPECT_EQ(slippage_pct(Side::kBuy, D("100"), D("100.5")), D("0.5"));  // short bought higher
   EXPECT_EQ(slippage_pct(Side::kBuy, D("93050"), D("93000")), D("-0.05373455"));
 }
