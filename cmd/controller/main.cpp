@@ -1,5 +1,6 @@
 // controller: reconcile StopMonitor resources into CronJobs, with leader election and metrics.
 #include "app/controller_command.h"
+#include "app/run_guarded.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Backstop controller: StopMonitor resources -> CronJobs, status, leader election, metrics",
@@ -11,5 +12,5 @@ int main(int argc, char** argv) {
   if (const auto exit_code = backstop::runtime::parse_command_line(app, argc, argv, common, "controller")) {
     return *exit_code;
   }
-  return backstop::runtime::run_guarded([&] { return command.run(common); });
+  return backstop::app::run_guarded([&] { return command.run(common); });
 }

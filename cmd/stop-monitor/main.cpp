@@ -1,4 +1,5 @@
 // stop-monitor: detect triggered stops and targets, execute each exit exactly once.
+#include "app/run_guarded.h"
 #include "app/stop_monitor_command.h"
 
 int main(int argc, char** argv) {
@@ -10,5 +11,5 @@ int main(int argc, char** argv) {
   if (const auto exit_code = backstop::runtime::parse_command_line(app, argc, argv, common, "stop-monitor")) {
     return *exit_code;
   }
-  return backstop::runtime::run_guarded([&] { return command.run(common); });
+  return backstop::app::run_guarded([&] { return command.run(common); });
 }

@@ -1,4 +1,5 @@
 // trailing-stop: move trailing stops (Hand-Span or an offset), each step exactly once.
+#include "app/run_guarded.h"
 #include "app/trailing_stop_command.h"
 
 int main(int argc, char** argv) {
@@ -11,5 +12,5 @@ int main(int argc, char** argv) {
   if (const auto exit_code = backstop::runtime::parse_command_line(app, argc, argv, common, "trailing-stop")) {
     return *exit_code;
   }
-  return backstop::runtime::run_guarded([&] { return command.run(common); });
+  return backstop::app::run_guarded([&] { return command.run(common); });
 }

@@ -76,19 +76,15 @@ void BackfillCommand::add_to(CLI::App& app) {
 }
 
 runtime::ExitCode BackfillCommand::run(const runtime::CommonOptions& common) {
-  try {
-    auto connection = store::connect(common.database_url, "backstop-backfill");
-    store::BackfillOptions options;
-    options.batch_size = batch_size_;
-    options.dry_run = dry_run_;
-    const store::BackfillSummary summary = store::run_backfill(*connection, options);
-    std::cout << (json_ ? to_json(summary).dump(2) + "\n" : to_text(summary));
-    log::info("backfill finished",
-              {{"configured", summary.configured}, {"invalid", summary.invalid}, {"dry_run", summary.dry_run}});
-    return summary.invalid > 0 ? runtime::ExitCode::kPartialFailure : runtime::ExitCode::kOk;
-  } catch (const pqxx::broken_connection& e) {
-    throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());
-  }
+  auto connection = store::connect(common.database_url, "backstop-backfill");
+  store::BackfillOptions options;
+  options.batch_size = batch_size_;
+  options.dry_run = dry_run_;
+  const store::BackfillSummary summary = store::run_backfill(*connection, options);
+  std::cout << (json_ ? to_json(summary).dump(2) + "\n" : to_text(summary));
+  log::info("backfill finished",
+            {{"configured", summary.configured}, {"invalid", summary.invalid}, {"dry_run", summary.dry_run}});
+  return summary.invalid > 0 ? runtime::ExitCode::kPartialFailure : runtime::ExitCode::kOk;
 }
 
 }  // namespace backstop::app

@@ -164,8 +164,6 @@ runtime::ExitCode MigrateCommand::run(const runtime::CommonOptions& common) {
     log::error(e.what());
     if (json_) std::cout << nlohmann::json({{"error", e.what()}}).dump(2) << "\n";
     return ExitCode::kPartialFailure;
-  } catch (const pqxx::broken_connection& e) {
-    throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());
   }
 }
 

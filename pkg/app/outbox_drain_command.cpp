@@ -154,11 +154,7 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
     throw runtime::UsageError("--operation goes with --list-parked or --requeue-parked");
   }
   if (list_parked_ || requeue_parked_) {
-    try {
-      return run_parked(common);
-    } catch (const pqxx::broken_connection& e) {
-      throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());
-    }
+    return run_parked(common);
   }
   std::optional<metrics::PushTarget> target;
   if (!pushgateway_url_.empty()) {
@@ -182,80 +178,76 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
   const std::atomic<bool>& stop_requested = runtime::install_stop_signals();
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  try {
-    auto connection = store::connect(common.database_url, "backstop-outbox-drain");
-    auto second = store::connect(common.database_url, "backstop-outbox-drain");
-    outbox::Drainer drainer(*connection, *second, options);
-    std::unique_ptr<outbox::AmqpPublisher> publisher;
-    outbox::DrainSummary total;
-    auto reconnect_delay = std::chrono::milliseconds(500);
-    auto next_push = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    metrics::PushRecord pushes;
-    auto last_progress = std::chrono::steady_clock::now();
-    while (!stop_requested) {
-      try {
-        if (!publisher) {
-          publisher = std::make_unique<outbox::AmqpPublisher>(broker);
-          log::info("connected to RabbitMQ", {{"url", outbox::redact_url(broker.url)}, {"exchange", exchange_}});
-          reconnect_delay = std::chrono::milliseconds(500);
-        }
-        const outbox::DrainSummary round = drainer.round(*publisher);
-        accumulate(total, round);
-        if (round.published + round.failed > 0) {
-          last_progress = std::chrono::steady_clock::now();
-        } else {
-          if (once_) {
-            // Rows still due but held by another drainer right now: --once
-            // waits for them, up to --timeout-ms without progress of its own.
-            pqxx::read_transaction tx(*connection);
-            if (store::OutboxRepository::due(tx) == 0 ||
-                std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(timeout_ms_)) {
-              break;
-            }
+  auto connection = store::connect(common.database_url, "backstop-outbox-drain");
+  auto second = store::connect(common.database_url, "backstop-outbox-drain");
+  outbox::Drainer drainer(*connection, *second, options);
+  std::unique_ptr<outbox::AmqpPublisher> publisher;
+  outbox::DrainSummary total;
+  auto reconnect_delay = std::chrono::milliseconds(500);
+  auto next_push = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  metrics::PushRecord pushes;
+  auto last_progress = std::chrono::steady_clock::now();
+  while (!stop_requested) {
+    try {
+      if (!publisher) {
+        publisher = std::make_unique<outbox::AmqpPublisher>(broker);
+        log::info("connected to RabbitMQ", {{"url", outbox::redact_url(broker.url)}, {"exchange", exchange_}});
+        reconnect_delay = std::chrono::milliseconds(500);
+      }
+      const outbox::DrainSummary round = drainer.round(*publisher);
+      accumulate(total, round);
+      if (round.published + round.failed > 0) {
+        last_progress = std::chrono::steady_clock::now();
+      } else {
+        if (once_) {
+          // Rows still due but held by another drainer right now: --once
+          // waits for them, up to --timeout-ms without progress of its own.
+          pqxx::read_transaction tx(*connection);
+          if (store::OutboxRepository::due(tx) == 0 ||
+              std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(timeout_ms_)) {
+            break;
           }
-          runtime::sleep_unless_stopped(std::chrono::milliseconds(poll_interval_ms_));
         }
-      } catch (const outbox::BrokerError& e) {
-        // Whatever was not confirmed goes out again after reconnecting.
-        publisher.reset();
-        total.broker_error = true;
-        total.error = e.what();
-        log::error("RabbitMQ unavailable; unconfirmed rows stay unpublished",
-                   {{"error", e.what()}, {"retry_in_ms", static_cast<std::int64_t>(reconnect_delay.count())}});
-        if (once_) break;
-        runtime::sleep_unless_stopped(reconnect_delay);
-        reconnect_delay = std::min(reconnect_delay * 2, std::chrono::milliseconds(30000));
+        runtime::sleep_unless_stopped(std::chrono::milliseconds(poll_interval_ms_));
       }
-      if (target && std::chrono::steady_clock::now() >= next_push) {
-        pqxx::read_transaction tx(*connection);
-        total.after = store::OutboxRepository::stats(tx);
-        pushes.add(push(*target, total, !total.broker_error, elapsed()));
-        next_push = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-      }
+    } catch (const outbox::BrokerError& e) {
+      // Whatever was not confirmed goes out again after reconnecting.
+      publisher.reset();
+      total.broker_error = true;
+      total.error = e.what();
+      log::error("RabbitMQ unavailable; unconfirmed rows stay unpublished",
+                 {{"error", e.what()}, {"retry_in_ms", static_cast<std::int64_t>(reconnect_delay.count())}});
+      if (once_) break;
+      runtime::sleep_unless_stopped(reconnect_delay);
+      reconnect_delay = std::min(reconnect_delay * 2, std::chrono::milliseconds(30000));
     }
-    {
+    if (target && std::chrono::steady_clock::now() >= next_push) {
       pqxx::read_transaction tx(*connection);
       total.after = store::OutboxRepository::stats(tx);
+      pushes.add(push(*target, total, !total.broker_error, elapsed()));
+      next_push = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     }
-    total.seconds = elapsed();
-    const bool broker_down = once_ && total.broker_error;
-    // Pushed before printing, so that the summary says whether it went through;
-    // a failed push is reported, never a failed drain.
-    if (target) pushes.add(push(*target, total, !broker_down, total.seconds));
-    const metrics::PushRecord* reported = target ? &pushes : nullptr;
-    if (json_) {
-      nlohmann::json j = to_json(total);
-      metrics::add_push_fields(j, reported);
-      std::cout << j.dump() << "\n";
-    } else {
-      std::cout << to_text(total) << metrics::push_text(reported);
-    }
-    std::cout << std::flush;
-    if (broker_down) return runtime::ExitCode::kDependencyUnavailable;
-    return total.parked > 0 ? runtime::ExitCode::kPartialFailure : runtime::ExitCode::kOk;
-  } catch (const pqxx::broken_connection& e) {
-    throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());
   }
+  {
+    pqxx::read_transaction tx(*connection);
+    total.after = store::OutboxRepository::stats(tx);
+  }
+  total.seconds = elapsed();
+  const bool broker_down = once_ && total.broker_error;
+  // Pushed before printing, so that the summary says whether it went through;
+  // a failed push is reported, never a failed drain.
+  if (target) pushes.add(push(*target, total, !broker_down, total.seconds));
+  const metrics::PushRecord* reported = target ? &pushes : nullptr;
+  if (json_) {
+    nlohmann::json j = to_json(total);
+    metrics::add_push_fields(j, reported);
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cout << to_text(total) << metrics::push_text(reported);
+  }
+  std::cout << std::flush;
+  if (broker_down) return runtime::ExitCode::kDependencyUnavailable;
+  return total.parked > 0 ? runtime::ExitCode::kPartialFailure : runtime::ExitCode::kOk;
 }
 
 }  // namespace backstop::app

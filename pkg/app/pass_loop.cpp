@@ -106,13 +106,9 @@ runtime::ExitCode run_passes(const runtime::CommonOptions& common, const PassLoo
     if (!options.metrics_instance.empty()) push->labels["instance"] = options.metrics_instance;
   }
   const auto run_start = std::chrono::steady_clock::now();
-  try {
-    auto connection = store::connect(common.database_url, "backstop-" + binary.name);
-    net::configure_http_threads(1);
-    return build(PassSession(*connection, options, push ? &*push : nullptr, run_start));
-  } catch (const pqxx::broken_connection& e) {
-    throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());
-  }
+  auto connection = store::connect(common.database_url, "backstop-" + binary.name);
+  net::configure_http_threads(1);
+  return build(PassSession(*connection, options, push ? &*push : nullptr, run_start));
 }
 
 }  // namespace backstop::app

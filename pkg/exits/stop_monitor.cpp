@@ -409,9 +409,8 @@ void StopMonitor::drive(std::vector<Work>& works) {
     try {
       drive_batch(span);
       continue;
-    } catch (const pqxx::broken_connection&) {
-      throw;
     } catch (const std::exception& e) {
+      if (store::is_lost_connection(e)) throw;  // not the batch's fault: the pass ends, the next one resumes
       log::warn("an exit batch failed; driving its exits one at a time", {{"exits", span.size()}, {"error", e.what()}});
     }
     for (Work& w : span) {
@@ -424,9 +423,8 @@ void StopMonitor::drive(std::vector<Work>& works) {
 void StopMonitor::drive_alone(Work& w) {
   try {
     drive_batch(std::span<Work>(&w, 1));
-  } catch (const pqxx::broken_connection&) {
-    throw;
   } catch (const std::exception& e) {
+    if (store::is_lost_connection(e)) throw;  // never quarantine an exit for the database's absence
     quarantine(w, e.what());
   }
 }
@@ -450,9 +448,8 @@ void StopMonitor::quarantine(Work& w, const std::string& error) {
     e.trigger_price = w.price;
     store::EventStore::append(tx, {std::move(e)});
     tx.commit();
-  } catch (const pqxx::broken_connection&) {
-    throw;
   } catch (const std::exception& e) {
+    if (store::is_lost_connection(e)) throw;
     log::error("could not record the quarantine", {{"token", w.token}, {"error", e.what()}});
   }
 }

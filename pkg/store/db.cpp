@@ -76,4 +76,27 @@ void ArrayLiteral::add_null() {
   text_ += "NULL";
 }
 
+bool is_lost_connection(const std::exception& e) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) return true;
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) return true;
+  if (dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr) return true;
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    const std::string& state = sql->sqlstate();
+    return state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03";
+  }
+  return false;
+}
+
+runtime::ExitCode run_with_database(const std::function<runtime::ExitCode()>& body) {
+  try {
+    return body();
+  } catch (const runtime::DependencyError&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (is_lost_connection(e))
+      throw runtime::DependencyError(std::string("lost the PostgreSQL connection: ") + e.what());
+    throw;
+  }
+}
+
 }  // namespace backstop::store

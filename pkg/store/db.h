@@ -3,6 +3,8 @@
 // libpqxx 6, and small helpers for NULL-able columns and array parameters.
 #pragma once
 
+#include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <pqxx/pqxx>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "core/decimal.h"
+#include "runtime/exit_code.h"
 
 namespace pqxx {
 template <>
@@ -73,5 +76,16 @@ inline constexpr std::string_view kUniqueViolation = "23505";
 inline constexpr std::string_view kLockNotAvailable = "55P03";
 inline constexpr std::string_view kSerializationFailure = "40001";
 inline constexpr std::string_view kDeadlockDetected = "40P01";
+
+// The database went away under us (not a fault of the work): the connection
+// broke, a COMMIT's outcome is unknown, the server is shutting down or
+// refuses connections now (SQLSTATE class 08, 57P01-57P03). The caller stops
+// and a later run resumes from what the database holds.
+[[nodiscard]] bool is_lost_connection(const std::exception& e);
+
+// Runs `body`; a lost connection leaving it becomes a runtime::DependencyError
+// (exit 3, "retry later"). The one place that maps it: every binary's main
+// goes through app::run_guarded, which calls this.
+runtime::ExitCode run_with_database(const std::function<runtime::ExitCode()>& body);
 
 }  // namespace backstop::store
