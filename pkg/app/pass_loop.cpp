@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "exchange/price_stream.h"
@@ -109,6 +110,14 @@ runtime::ExitCode run_passes(const runtime::CommonOptions& common, const PassLoo
   auto connection = store::connect(common.database_url, "backstop-" + binary.name);
   net::configure_http_threads(1);
   return build(PassSession(*connection, options, push ? &*push : nullptr, run_start));
+}
+
+std::string print_summary(bool json, const std::function<std::string()>& text,
+                          const std::function<nlohmann::json()>& object, const metrics::PushRecord* pushes) {
+  if (!json) return text() + metrics::push_text(pushes);
+  nlohmann::json j = object();
+  metrics::add_push_fields(j, pushes);
+  return j.dump() + "\n";
 }
 
 }  // namespace backstop::app

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,11 @@ struct PassReport {
   // Pushes this pass's figures to the Pushgateway (after each pass, unless --dry-run).
   std::function<metrics::PushOutcome(const metrics::PushTarget& target, bool success, double run_seconds)> push;
 };
+
+// What PassReport::print returns for a summary: `text()`, or with --json
+// `object()` on one line, each with the process's pushes.
+std::string print_summary(bool json, const std::function<std::string()>& text,
+                          const std::function<nlohmann::json()>& object, const metrics::PushRecord* pushes);
 
 // --stream: the price stream the loop opened, and where its symbols come from.
 struct PriceStreamWiring {

@@ -87,10 +87,8 @@ metrics::PushOutcome push_run_metrics(const metrics::PushTarget& target, const e
 PassReport report(exits::PassSummary s, const PassLoopOptions& loop) {
   PassReport r;
   r.print = [s, json = loop.json, dry_run = loop.dry_run](const metrics::PushRecord* pushes) {
-    if (!json) return to_text(s, dry_run) + metrics::push_text(pushes);
-    nlohmann::json j = to_json(s);
-    metrics::add_push_fields(j, pushes);
-    return j.dump() + "\n";
+    return print_summary(
+        json, [&] { return to_text(s, dry_run); }, [&] { return to_json(s); }, pushes);
   };
   r.log_fields = {
       {"triggered", s.triggered}, {"executed", s.executed}, {"failed", s.failed}, {"duplicates", s.duplicates}};

@@ -78,10 +78,8 @@ metrics::PushOutcome push(const metrics::PushTarget& target, const trailing::Tra
 PassReport report(trailing::TrailingSummary s, const PassLoopOptions& loop) {
   PassReport r;
   r.print = [s, json = loop.json, dry_run = loop.dry_run](const metrics::PushRecord* pushes) {
-    if (!json) return to_text(s, dry_run) + metrics::push_text(pushes);
-    nlohmann::json j = to_json(s);
-    metrics::add_push_fields(j, pushes);
-    return j.dump() + "\n";
+    return print_summary(
+        json, [&] { return to_text(s, dry_run); }, [&] { return to_json(s); }, pushes);
   };
   r.log_fields = {{"due", s.due}, {"adjusted", s.adjusted}, {"invalid", s.invalid}, {"duplicates", s.duplicates}};
   r.price_error = s.price_error;

@@ -101,11 +101,14 @@ std::int64_t OutboxRepository::due(pqxx::transaction_base& tx) {
 
 namespace {
 
-constexpr const char* kParkedColumns =
-    "o.outbox_id, o.operation_id, o.routing_key, o.retry_count, coalesce(o.last_error, ''), o.parked_at::text, "
+// Parked rows (of one operation, $1, or all when NULL), oldest first, with what each holds.
+constexpr const char* kSelectParked =
+    "SELECT o.outbox_id, o.operation_id, o.routing_key, o.retry_count, coalesce(o.last_error, ''), "
+    "o.parked_at::text, "
     "(SELECT count(*) FROM outbox l WHERE l.operation_id = o.operation_id AND l.outbox_id > o.outbox_id "
-    "   AND l.published = false AND l.parked_at IS NULL)";
-
+    "   AND l.published = false AND l.parked_at IS NULL) "
+    "FROM outbox o WHERE o.published = false AND o.parked_at IS NOT NULL "
+    "AND ($1::bigint IS NULL OR o.operation_id = $1) ORDER BY o.outbox_id";
 std::vector<ParkedRow> to_parked_rows(const pqxx::result& rows) {
   std::vector<ParkedRow> result;
   result.reserve(rows.size());
@@ -120,22 +123,14 @@ std::vector<ParkedRow> to_parked_rows(const pqxx::result& rows) {
 }  // namespace
 
 std::vector<ParkedRow> OutboxRepository::parked(pqxx::transaction_base& tx, std::optional<std::int64_t> operation) {
-  return to_parked_rows(exec_prepared(tx, "bs_outbox_parked",
-                                      std::string("SELECT ") + kParkedColumns +
-                                          " FROM outbox o WHERE o.published = false AND o.parked_at IS NOT NULL "
-                                          "AND ($1::bigint IS NULL OR o.operation_id = $1) ORDER BY o.outbox_id",
-                                      operation));
+  return to_parked_rows(exec_prepared(tx, "bs_outbox_parked", kSelectParked, operation));
 }
 
 std::vector<ParkedRow> OutboxRepository::requeue_parked(pqxx::work& tx, std::optional<std::int64_t> operation) {
   // Locked first, so the report is what this transaction re-queued (a drainer
   // or another operator acting at the same moment waits or finds none).
   std::vector<ParkedRow> rows = to_parked_rows(
-      exec_prepared(tx, "bs_outbox_parked_lock",
-                    std::string("SELECT ") + kParkedColumns +
-                        " FROM outbox o WHERE o.published = false AND o.parked_at IS NOT NULL "
-                        "AND ($1::bigint IS NULL OR o.operation_id = $1) ORDER BY o.outbox_id FOR UPDATE OF o",
-                    operation));
+      exec_prepared(tx, "bs_outbox_parked_lock", std::string(kSelectParked) + " FOR UPDATE OF o", operation));
   if (rows.empty()) return rows;
   ArrayLiteral ids;
   for (const auto& r : rows) ids.add(r.outbox_id);

@@ -16,6 +16,8 @@
 #include <system_error>
 #include <thread>
 
+#include "support/progress.h"
+
 extern char** environ;
 
 namespace backstop::testing {
@@ -114,19 +116,12 @@ ProcessResult Process::wait(std::chrono::seconds timeout) {
 ProcessResult run(std::vector<std::string> args, const Env& env) { return Process(std::move(args), env).wait(); }
 
 bool Process::wait_for_stderr(const std::string& text, std::chrono::milliseconds timeout) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  std::size_t seen = 0;
-  while (std::chrono::steady_clock::now() < until) {
-    const std::string err = slurp(err_path_);
-    if (err.find(text) != std::string::npos) return true;
-    if (!running()) return slurp(err_path_).find(text) != std::string::npos;
-    if (err.size() != seen) {  // still writing: slow, not stuck
-      seen = err.size();
-      until = std::chrono::steady_clock::now() + timeout;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+  const auto written = [&] { return slurp(err_path_).find(text) != std::string::npos; };
+  // Still writing is slow, not stuck: the stall counts from its last output.
+  (void)wait_until({.done = [&] { return written() || !running(); },
+                    .progress = [&] { return std::to_string(slurp(err_path_).size()); },
+                    .stall = timeout});
+  return written();
 }
 
 bool Process::running() const {
