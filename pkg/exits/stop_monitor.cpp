@@ -226,6 +226,31 @@ void StopMonitor::evaluate_and_execute(const core::PriceSnapshot& prices, core::
   drive_claimed(claim(prices, received, summary), summary);
 }
 
+void StopMonitor::coalesce_checkpoints(std::chrono::milliseconds every) { checkpoint_every_ = every; }
+
+void StopMonitor::record_checks(pqxx::work& tx, const PendingChecks& checks) {
+  std::vector<store::MonitorRepository::SymbolCheck> symbols;
+  for (const auto& [name, check] : checks.symbols) symbols.push_back(check);
+  repository_.record_checkpoint(tx, symbols, checks.won);
+}
+
+void StopMonitor::flush_checkpoints() {
+  if (pending_checks_.symbols.empty() && pending_checks_.won.empty()) return;
+  pqxx::work tx(connection_);
+  record_checks(tx, pending_checks_);
+  tx.commit();
+  pending_checks_ = {};
+  next_checkpoint_ = std::chrono::steady_clock::now() + checkpoint_every_;
+}
+
+void StopMonitor::prepare_claims() {
+  pqxx::work tx(connection_);
+  tx.exec("SET LOCAL synchronous_commit = off");
+  repository_.prepare_claim(tx, options_.filter);
+  store::EventStore::prepare(tx);
+  tx.abort();
+}
+
 std::vector<ClaimedExit> StopMonitor::claim(const core::PriceSnapshot& prices, core::TimePoint received,
                                             PassSummary& summary, std::optional<core::TimePoint> arrived) {
   const std::vector<store::SymbolPrice> symbol_prices =
@@ -323,13 +348,27 @@ std::vector<ClaimedExit> StopMonitor::claim(const core::PriceSnapshot& prices, c
     std::set<std::string> won;
     {
       const store::AppendResult appended = store::EventStore::append(*tx, std::move(claims));
-      std::vector<std::int64_t> won_ids;
+      PendingChecks checks = pending_checks_;
       for (const Event& e : appended.appended) {
         won.insert(e.execution_token);
-        won_ids.push_back(e.operation_id.value);
+        checks.won.push_back(e.operation_id.value);
       }
-      repository_.record_checkpoint(*tx, symbol_prices, won_ids);
+      for (const store::SymbolPrice& p : symbol_prices) {
+        auto [it, added] =
+            checks.symbols.try_emplace(p.symbol, store::MonitorRepository::SymbolCheck{p.symbol, p.long_exit, 0});
+        it->second.last_price = p.long_exit;
+        ++it->second.passes;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      const bool record = now >= next_checkpoint_;
+      if (record) record_checks(*tx, checks);
       tx->commit();
+      if (record) {
+        pending_checks_ = {};
+        next_checkpoint_ = now + checkpoint_every_;
+      } else {
+        pending_checks_ = std::move(checks);
+      }
     }
     const std::int64_t latency_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                         std::chrono::system_clock::now() - arrived.value_or(received))

@@ -115,6 +115,17 @@ class StopMonitor {
   std::vector<ClaimedExit> claim(const core::PriceSnapshot& prices, core::TimePoint received, PassSummary& summary,
                                  std::optional<core::TimePoint> arrived = std::nullopt);
   void drive_claimed(std::vector<ClaimedExit> claimed, PassSummary& summary);
+  // Runs the claim's statements once with nothing to claim (and rolls back),
+  // so that the first claim on this connection is as fast as the next ones.
+  void prepare_claims();
+  // Claims record the symbols' checkpoints (monitor_checkpoint, and the won
+  // operations' check counts) at most once per `every`, with the first claim
+  // after it, instead of in every claim: a stream's claim of a tick then writes
+  // only its exits. flush_checkpoints() records what is pending. The REST
+  // passes record their own, so an idle stream's symbols are never shown as
+  // checked later than the last pass.
+  void coalesce_checkpoints(std::chrono::milliseconds every);
+  void flush_checkpoints();
 
  private:
   struct Work;  // one execution being driven to a terminal state
@@ -157,6 +168,15 @@ class StopMonitor {
   [[nodiscard]] core::TimePoint now() const;
 
   pqxx::connection& connection_;
+  // Checked by claims, not recorded yet (coalesce_checkpoints).
+  struct PendingChecks {
+    std::map<std::string, store::MonitorRepository::SymbolCheck> symbols;
+    std::vector<std::int64_t> won;
+  };
+  PendingChecks pending_checks_;
+  std::chrono::milliseconds checkpoint_every_{0};
+  std::chrono::steady_clock::time_point next_checkpoint_{};
+  void record_checks(pqxx::work& tx, const PendingChecks& checks);
   exchange::Exchange& exchange_;
   MonitorOptions options_;
   store::MonitorRepository repository_;

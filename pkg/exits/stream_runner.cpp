@@ -11,6 +11,8 @@ namespace backstop::exits {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// How often the claimer records what it checked (StopMonitor::coalesce_checkpoints).
+constexpr std::chrono::milliseconds kCheckpointEvery{1000};
 
 }  // namespace
 
@@ -82,6 +84,10 @@ PassSummary StreamRunner::run(const std::atomic<bool>& stop) {
     }
   });
   try {
+    // A new connection's first statements load the catalog and plan (tens of
+    // ms); they are paid here, not by the first tick that crosses a stop.
+    claimer_.prepare_claims();
+    claimer_.coalesce_checkpoints(kCheckpointEvery);
     feed::follow_prices(stream_, repository_, filter_, options_, stop,
                         [&](const core::PriceSnapshot& snapshot, const feed::BatchTimes& times) {
                           queue.push(claimer_.claim(snapshot, times.priced, claimed_total, times.arrived));
@@ -93,6 +99,11 @@ PassSummary StreamRunner::run(const std::atomic<bool>& stop) {
   }
   queue.finish();
   driver.join();
+  try {
+    claimer_.flush_checkpoints();
+  } catch (const std::exception& e) {
+    log::warn("could not record the last checkpoints", {{"error", e.what()}});
+  }
   accumulate(claimed_total, driven_total);
   claimed_total.malformed_frames = stream_.malformed().frames;
   return claimed_total;

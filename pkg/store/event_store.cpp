@@ -126,8 +126,8 @@ Execution row_to_execution(const pqxx::row& row) {
 }
 
 // Writes executions (insert or replace) in one statement.
+// With no executions it still runs (prepare()).
 void upsert_executions(pqxx::work& tx, const std::map<std::string, Execution>& executions) {
-  if (executions.empty()) return;
   ArrayLiteral token, operation, tenant, symbol, kind, side, status, source, trigger_price, quantity, fill_price,
       slippage, order_id, error, blocked, triggered_at, blocked_at, submitted_at, executed_at, failed_at, retries,
       last_seq;
@@ -179,7 +179,6 @@ void upsert_executions(pqxx::work& tx, const std::map<std::string, Execution>& e
 }
 
 void write_operations(pqxx::work& tx, const std::map<std::int64_t, core::OperationProjection>& operations) {
-  if (operations.empty()) return;
   ArrayLiteral id, stop, target, closed;
   for (const auto& [key, p] : operations) {
     id.add(key);
@@ -200,7 +199,6 @@ void write_operations(pqxx::work& tx, const std::map<std::int64_t, core::Operati
 
 std::map<std::int64_t, core::OperationProjection> lock_operations(pqxx::work& tx, const std::set<std::int64_t>& ids) {
   std::map<std::int64_t, core::OperationProjection> result;
-  if (ids.empty()) return result;
   ArrayLiteral list;
   for (const auto id : ids) list.add(id);
   for (const auto& row : exec_prepared(tx, "bs_lock_operations",
@@ -212,44 +210,24 @@ std::map<std::int64_t, core::OperationProjection> lock_operations(pqxx::work& tx
   return result;
 }
 
-}  // namespace
-
-AppendResult EventStore::append(pqxx::work& tx, std::vector<Event> events) {
-  AppendResult result;
-  if (events.empty()) return result;
-  std::set<std::string> execution_tokens;
-  std::set<std::int64_t> operation_ids;
-  for (Event& e : events) {
-    validate(e);
-    e.event_id = new_uuid();
-    // A STOP_TRIGGERED starts its execution: there is no row to lock, and the
-    // unique (token, type) index settles a race for it (the loser waits for the
-    // winner's commit, then is a duplicate). Locking an existing row for it would
-    // only make every loser of a race write a row lock.
-    if (core::is_execution_event(e.type) && e.type != core::EventType::kStopTriggered) {
-      execution_tokens.insert(e.execution_token);
-    }
-    if (core::affects_operation(e.type)) operation_ids.insert(e.operation_id.value);
-  }
-
-  // 1. Lock what the events will change. The table-level ROW SHARE lock that
-  //    FOR UPDATE takes also waits for a replay that holds EXCLUSIVE.
+std::map<std::string, Execution> lock_executions(pqxx::work& tx, const std::set<std::string>& execution_tokens) {
   std::map<std::string, Execution> executions;
-  if (!execution_tokens.empty()) {
-    ArrayLiteral tokens;
-    for (const auto& t : execution_tokens) tokens.add(std::string_view(t));
-    for (const auto& row : exec_prepared(tx, "bs_lock_executions",
-                                         std::string("SELECT ") + kExecutionColumns +
-                                             " FROM stop_executions WHERE execution_token = ANY($1::text[]) "
-                                             "ORDER BY execution_token FOR UPDATE",
-                                         tokens.str())) {
-      Execution x = row_to_execution(row);
-      executions.emplace(x.execution_token, std::move(x));
-    }
+  ArrayLiteral tokens;
+  for (const auto& t : execution_tokens) tokens.add(std::string_view(t));
+  for (const auto& row : exec_prepared(tx, "bs_lock_executions",
+                                       std::string("SELECT ") + kExecutionColumns +
+                                           " FROM stop_executions WHERE execution_token = ANY($1::text[]) "
+                                           "ORDER BY execution_token FOR UPDATE",
+                                       tokens.str())) {
+    Execution x = row_to_execution(row);
+    executions.emplace(x.execution_token, std::move(x));
   }
-  auto operations = lock_operations(tx, operation_ids);
+  return executions;
+}
 
-  // 2 + 3. Insert events and their outbox rows in one statement.
+// Inserts the events and their outbox rows in one statement; returns the
+// inserted ones' event_id, event_seq and occurred_at (a duplicate is absent).
+pqxx::result insert_events(pqxx::work& tx, const std::vector<Event>& events) {
   ArrayLiteral event_id, operation, tenant, symbol, type, source, token, kind, side, trigger_price, stop_price,
       target_price, quantity, fill_price, slippage, order_id, reason, error, payload;
   for (const Event& e : events) {
@@ -273,7 +251,7 @@ AppendResult EventStore::append(pqxx::work& tx, std::vector<Event> events) {
     error.add(e.error_message);
     payload.add(e.payload);
   }
-  const pqxx::result inserted = exec_prepared(
+  return exec_prepared(
       tx, "bs_append_events",
       "WITH input AS ("
       "  SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], "
@@ -306,6 +284,37 @@ AppendResult EventStore::append(pqxx::work& tx, std::vector<Event> events) {
       event_id.str(), operation.str(), tenant.str(), symbol.str(), type.str(), source.str(), token.str(), kind.str(),
       side.str(), trigger_price.str(), stop_price.str(), target_price.str(), quantity.str(), fill_price.str(),
       slippage.str(), order_id.str(), reason.str(), error.str(), payload.str());
+}
+
+}  // namespace
+
+AppendResult EventStore::append(pqxx::work& tx, std::vector<Event> events) {
+  AppendResult result;
+  if (events.empty()) return result;
+  std::set<std::string> execution_tokens;
+  std::set<std::int64_t> operation_ids;
+  for (Event& e : events) {
+    validate(e);
+    e.event_id = new_uuid();
+    // A STOP_TRIGGERED starts its execution: there is no row to lock, and the
+    // unique (token, type) index settles a race for it (the loser waits for the
+    // winner's commit, then is a duplicate). Locking an existing row for it would
+    // only make every loser of a race write a row lock.
+    if (core::is_execution_event(e.type) && e.type != core::EventType::kStopTriggered) {
+      execution_tokens.insert(e.execution_token);
+    }
+    if (core::affects_operation(e.type)) operation_ids.insert(e.operation_id.value);
+  }
+
+  // 1. Lock what the events will change. The table-level ROW SHARE lock that
+  //    FOR UPDATE takes also waits for a replay that holds EXCLUSIVE.
+  std::map<std::string, Execution> executions;
+  if (!execution_tokens.empty()) executions = lock_executions(tx, execution_tokens);
+  std::map<std::int64_t, core::OperationProjection> operations;
+  if (!operation_ids.empty()) operations = lock_operations(tx, operation_ids);
+
+  // 2 + 3. Insert events and their outbox rows in one statement.
+  const pqxx::result inserted = insert_events(tx, events);
 
   std::map<std::string, std::pair<std::int64_t, std::string>> assigned;
   for (const auto& row : inserted) {
@@ -346,9 +355,17 @@ AppendResult EventStore::append(pqxx::work& tx, std::vector<Event> events) {
       changed_operations[e.operation_id.value] = it->second;
     }
   }
-  upsert_executions(tx, changed_executions);
-  write_operations(tx, changed_operations);
+  if (!changed_executions.empty()) upsert_executions(tx, changed_executions);
+  if (!changed_operations.empty()) write_operations(tx, changed_operations);
   return result;
+}
+
+void EventStore::prepare(pqxx::work& tx) {
+  lock_executions(tx, {});
+  lock_operations(tx, {});
+  insert_events(tx, {});
+  upsert_executions(tx, {});
+  write_operations(tx, {});
 }
 
 std::vector<Event> EventStore::history(pqxx::transaction_base& tx, core::OperationId operation) {

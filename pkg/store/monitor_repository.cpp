@@ -92,17 +92,13 @@ std::string symbols_literal(const ScanFilter& filter) {
   return a.str();
 }
 
-std::vector<core::ProtectedPosition> MonitorRepository::candidates(pqxx::transaction_base& tx,
-                                                                   const std::vector<SymbolPrice>& prices,
-                                                                   const ScanFilter& filter) {
+namespace {
+
+// The trigger scan over literals of symbols and their exit prices.
+std::vector<core::ProtectedPosition> scan_candidates(pqxx::transaction_base& tx, const std::string& symbols,
+                                                     const std::string& long_exit, const std::string& short_exit,
+                                                     const ScanFilter& filter) {
   std::vector<core::ProtectedPosition> result;
-  if (prices.empty()) return result;
-  ArrayLiteral symbols, long_exit, short_exit;
-  for (const auto& p : prices) {
-    symbols.add(p.symbol);
-    long_exit.add(std::optional<Decimal>(p.long_exit));
-    short_exit.add(std::optional<Decimal>(p.short_exit));
-  }
   // Operations with an exit already in progress are left to the resume step.
   const std::string active = " o.status = 'ACTIVE' AND o.symbol = p.symbol" + filter_sql(4) +
                              " AND NOT EXISTS (SELECT 1 FROM stop_executions x WHERE x.operation_id = o.id)";
@@ -126,7 +122,7 @@ std::vector<core::ProtectedPosition> MonitorRepository::candidates(pqxx::transac
                           "    AND ((o.stop_price IS NULL AND o.stop_loss_percent IS NOT NULL)"
                           "      OR (o.target_price IS NULL AND o.stop_gain_percent IS NOT NULL))"
                           ") o ORDER BY o.id";
-  const pqxx::result rows = exec_prepared(tx, "bs_candidates", sql, symbols.str(), long_exit.str(), short_exit.str(),
+  const pqxx::result rows = exec_prepared(tx, "bs_candidates", sql, symbols, long_exit, short_exit,
                                           tenants_literal(filter), symbols_literal(filter));
   for (const auto& row : rows) {
     if (auto p = row_to_position(row)) result.push_back(std::move(*p));
@@ -134,27 +130,70 @@ std::vector<core::ProtectedPosition> MonitorRepository::candidates(pqxx::transac
   return result;
 }
 
-void MonitorRepository::record_checkpoint(pqxx::work& tx, const std::vector<SymbolPrice>& prices,
-                                          const std::vector<std::int64_t>& triggered) {
-  if (prices.empty()) return;
-  ArrayLiteral symbols, last;
+void write_checkpoint(pqxx::work& tx, const std::string& symbols, const std::string& last, const std::string& passes,
+                      const std::string& ids) {
+  exec_prepared(tx, "bs_checkpoint",
+                "WITH triggered AS ("
+                "  UPDATE operation SET last_stop_check_at = now(), stop_check_count = stop_check_count + 1 "
+                "  WHERE id = ANY($4::bigint[])) "
+                "INSERT INTO monitor_checkpoint (symbol, last_checked_at, last_price, passes) "
+                "SELECT s, now(), p, n FROM unnest($1::text[], $2::numeric[], $3::bigint[]) AS u(s, p, n) ORDER BY s "
+                "ON CONFLICT (symbol) DO UPDATE SET last_checked_at = now(), last_price = EXCLUDED.last_price, "
+                "passes = monitor_checkpoint.passes + EXCLUDED.passes",
+                symbols, last, passes, ids);
+}
+
+std::map<std::int64_t, core::ProtectedPosition> share_lock_for_claim(pqxx::work& tx, const std::string& ids) {
+  std::map<std::int64_t, core::ProtectedPosition> result;
+  // FOR KEY SHARE: claims do not wait for each other (the unique indexes on
+  // stop_events settle them) nor for a claim's own counter update (a NO KEY
+  // UPDATE; with FOR SHARE, two claims of one row deadlocked: each waited for
+  // the other's row lock or token), but trailing-stop's FOR UPDATE SKIP LOCKED
+  // skips a row a claim holds, and a claim waits for a trailing transaction
+  // that holds the row, then reads the level it committed; the event store
+  // locks rows FOR UPDATE before it moves a level. Id order: no deadlock with
+  // the EXECUTED writers, which lock operations in id order too.
+  for (const auto& row :
+       exec_prepared(tx, "bs_lock_for_claim",
+                     std::string("SELECT ") + kPositionColumns +
+                         " FROM operation o WHERE o.id = ANY($1::bigint[]) AND o.status = 'ACTIVE'"
+                         " AND NOT EXISTS (SELECT 1 FROM stop_executions x WHERE x.operation_id = o.id)"
+                         " ORDER BY o.id FOR KEY SHARE OF o",
+                     ids)) {
+    if (auto p = row_to_position(row)) result.emplace(p->id.value, std::move(*p));
+  }
+  return result;
+}
+
+}  // namespace
+
+std::vector<core::ProtectedPosition> MonitorRepository::candidates(pqxx::transaction_base& tx,
+                                                                   const std::vector<SymbolPrice>& prices,
+                                                                   const ScanFilter& filter) {
+  if (prices.empty()) return {};
+  ArrayLiteral symbols, long_exit, short_exit;
   for (const auto& p : prices) {
     symbols.add(p.symbol);
-    last.add(std::optional<Decimal>(p.long_exit));
+    long_exit.add(std::optional<Decimal>(p.long_exit));
+    short_exit.add(std::optional<Decimal>(p.short_exit));
+  }
+  return scan_candidates(tx, symbols.str(), long_exit.str(), short_exit.str(), filter);
+}
+
+void MonitorRepository::record_checkpoint(pqxx::work& tx, const std::vector<SymbolCheck>& checks,
+                                          const std::vector<std::int64_t>& triggered) {
+  if (checks.empty() && triggered.empty()) return;
+  ArrayLiteral symbols, last, passes;
+  for (const auto& c : checks) {
+    symbols.add(c.symbol);
+    last.add(std::optional<Decimal>(c.last_price));
+    passes.add(c.passes);
   }
   // One round trip: the operations this claim won get their check time and
   // count in the same statement as the symbols' checkpoints.
   ArrayLiteral ids;
   for (const auto id : triggered) ids.add(id);
-  exec_prepared(tx, "bs_checkpoint",
-                "WITH triggered AS ("
-                "  UPDATE operation SET last_stop_check_at = now(), stop_check_count = stop_check_count + 1 "
-                "  WHERE id = ANY($3::bigint[])) "
-                "INSERT INTO monitor_checkpoint (symbol, last_checked_at, last_price, passes) "
-                "SELECT s, now(), p, 1 FROM unnest($1::text[], $2::numeric[]) AS u(s, p) ORDER BY s "
-                "ON CONFLICT (symbol) DO UPDATE SET last_checked_at = now(), last_price = EXCLUDED.last_price, "
-                "passes = monitor_checkpoint.passes + 1",
-                symbols.str(), last.str(), ids.str());
+  write_checkpoint(tx, symbols.str(), last.str(), passes.str(), ids.str());
 }
 
 std::vector<std::string> MonitorRepository::active_symbols(const ScanFilter& filter) {
@@ -205,28 +244,16 @@ std::map<std::int64_t, core::ProtectedPosition> MonitorRepository::positions(
 
 std::map<std::int64_t, core::ProtectedPosition> MonitorRepository::lock_for_claim(
     pqxx::work& tx, const std::vector<std::int64_t>& operation_ids) {
-  std::map<std::int64_t, core::ProtectedPosition> result;
-  if (operation_ids.empty()) return result;
+  if (operation_ids.empty()) return {};
   ArrayLiteral ids;
   for (const auto id : operation_ids) ids.add(id);
-  // FOR KEY SHARE: claims do not wait for each other (the unique indexes on
-  // stop_events settle them) nor for a claim's own counter update (a NO KEY
-  // UPDATE; with FOR SHARE, two claims of one row deadlocked: each waited for
-  // the other's row lock or token), but trailing-stop's FOR UPDATE SKIP LOCKED
-  // skips a row a claim holds, and a claim waits for a trailing transaction
-  // that holds the row, then reads the level it committed; the event store
-  // locks rows FOR UPDATE before it moves a level. Id order: no deadlock with
-  // the EXECUTED writers, which lock operations in id order too.
-  for (const auto& row :
-       exec_prepared(tx, "bs_lock_for_claim",
-                     std::string("SELECT ") + kPositionColumns +
-                         " FROM operation o WHERE o.id = ANY($1::bigint[]) AND o.status = 'ACTIVE'"
-                         " AND NOT EXISTS (SELECT 1 FROM stop_executions x WHERE x.operation_id = o.id)"
-                         " ORDER BY o.id FOR KEY SHARE OF o",
-                     ids.str())) {
-    if (auto p = row_to_position(row)) result.emplace(p->id.value, std::move(*p));
-  }
-  return result;
+  return share_lock_for_claim(tx, ids.str());
+}
+
+void MonitorRepository::prepare_claim(pqxx::work& tx, const ScanFilter& filter) {
+  scan_candidates(tx, "{}", "{}", "{}", filter);
+  share_lock_for_claim(tx, "{}");
+  write_checkpoint(tx, "{}", "{}", "{}", "{}");
 }
 
 MonitorRepository::ExitHistory MonitorRepository::exit_history(pqxx::transaction_base& tx,

@@ -52,9 +52,18 @@ class MonitorRepository {
   // and trailing-stop cannot move them until then.
   std::map<std::int64_t, core::ProtectedPosition> lock_for_claim(pqxx::work& tx,
                                                                  const std::vector<std::int64_t>& operation_ids);
-  // One row per symbol per pass; triggered operations get their own counters.
-  void record_checkpoint(pqxx::work& tx, const std::vector<SymbolPrice>& prices,
+  // One row per symbol: checked `passes` more times, last at `last_price`;
+  // triggered operations get their own check time and count.
+  struct SymbolCheck {
+    std::string symbol;
+    core::Decimal last_price;
+    std::int64_t passes = 1;
+  };
+  void record_checkpoint(pqxx::work& tx, const std::vector<SymbolCheck>& checks,
                          const std::vector<std::int64_t>& triggered);
+  // Runs the three statements above with no rows (see EventStore::prepare):
+  // a stream's first claim then costs what the others do.
+  void prepare_claim(pqxx::work& tx, const ScanFilter& filter);
 
   // Symbols with ACTIVE operations (what a stream must subscribe to).
   std::vector<std::string> active_symbols(const ScanFilter& filter);

@@ -854,6 +854,31 @@ TEST_F(StopMonitorTest, ALaggingStreamsPricesAreStale) {
   EXPECT_TRUE(sim.ledger().empty());
 }
 
+// A stream's claims record what they checked at most once a second; what is
+// pending when the stream stops is recorded then, not lost.
+TEST_F(StopMonitorTest, AStreamRecordsItsLastCheckpointWhenItStops) {
+  operation(1, 1, "BTCUSDT", "BUY", "0.5", "90000", nullptr);
+  sim.prices({{"BTCUSDT", "95000"}});
+  Process stream({binary("stop-monitor"), "--database-url", db.url(), "--json", "--stream", "--interval", "600"},
+                 sim.env());
+  ASSERT_TRUE(stream.wait_for_stderr("price stream open"));
+  sim.prices({{"BTCUSDT", "95100"}});
+  ASSERT_TRUE(wait_until({.done = [&] {
+    return db.scalar("SELECT coalesce(max(last_price)::text, '') FROM monitor_checkpoint") == "95100.00000000";
+  }}));
+  const auto passes = db.count("SELECT passes FROM monitor_checkpoint WHERE symbol = 'BTCUSDT'");
+  // Within the second: this claim's check is left to be recorded later.
+  sim.prices({{"BTCUSDT", "89000"}});
+  ASSERT_TRUE(wait_until({.done = [&] {
+    return db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_TRIGGERED'") == 1;
+  }}));
+  stream.kill(SIGTERM);
+  ASSERT_EQ(stream.wait().exit_code, 0);
+  EXPECT_EQ(db.scalar("SELECT last_price::text FROM monitor_checkpoint WHERE symbol = 'BTCUSDT'"), "89000.00000000");
+  EXPECT_GT(db.count("SELECT passes FROM monitor_checkpoint WHERE symbol = 'BTCUSDT'"), passes);
+  EXPECT_EQ(db.count("SELECT stop_check_count FROM operation WHERE id = 1"), 1);
+}
+
 TEST_F(StopMonitorTest, SlippageBeyondThePauseThresholdPausesTheTenant) {
   operation(1, 1, "BTCUSDT", "BUY", "0.5", "93100", nullptr);
   operation(2, 1, "ETHUSDT", "BUY", "1", "2990", nullptr);
