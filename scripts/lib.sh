@@ -10,7 +10,7 @@ PACKAGES=(
   libpqxx-dev libpq-dev libcpprest-dev libboost-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev
   libspdlog-dev libfmt-dev librabbitmq-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libwebsocketpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-format clang-tidy python3
-  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev golang-gopkg-yaml.v3-dev golang-github-xeipuuv-gojsonschema-dev
   postgresql postgresql-contrib procps bc curl openssl prometheus prometheus-pushgateway rabbitmq-server
 )
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds helm-render into $1 offline from Debian's Go packages
-# (golang-go, golang-github-masterminds-sprig-dev, golang-gopkg-yaml.v3-dev),
+# (golang-go, golang-github-masterminds-sprig-dev, golang-gopkg-yaml.v2-dev,
+# golang-gopkg-yaml.v3-dev, golang-github-xeipuuv-gojsonschema-dev),
 # in GOPATH mode: a GOPATH under $1 links /usr/share/gocode/src, plus the
 # major-version import paths (sprig/v3, semver/v3) that GOPATH mode cannot
 # find by itself.
