@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Renders charts/backstop with helm-render (Go text/template + sprig, built from
-# Debian's packages; Helm itself is not installable here) with the default
+# Renders charts/backstop with helm-render (Go text/template + sprig, values
+# read and validated against values.schema.json as Helm 3 does; built from
+# Debian's packages, Helm itself is not installable here) with the default
 # values and with values-namespaced.yaml, then checks each rendering: every
 # object against the official schemas (kubernetes-models,
 # @kubernetes-models/prometheus-operator), check-chart.mjs, and
-# `promtool check rules` on the rules as the PrometheusRule carries them.
+# `promtool check rules` on the rules as the PrometheusRule carries them; then
+# values that values.schema.json must refuse before anything renders.
 #   tests/chart/check.sh BUILD_DIR
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,4 +31,54 @@ grep -q '^kind: Role$' "$out/namespaced.yaml"
 grep -q -- '--namespace=trading' "$out/namespaced.yaml"
 grep -q -- '--no-database-metrics' "$out/namespaced.yaml"
 grep -q 'image: ghcr.io/backstop/backstop:0.1.0-test' "$out/namespaced.yaml"
+fail() {
+  echo "FAIL $*" >&2
+  exit 1
+}
+# values.schema.json: values Helm must refuse before rendering, with an error
+# naming the path (Helm's "- path: description" lines).
+refused() {  # refused WHAT 'expected error line' <<< values
+  local what=$1 want=$2
+  cat > "$out/refused.yaml"
+  if "$out/helm-render" -f "$out/refused.yaml" "$root/charts/backstop" > "$out/refused.out" 2> "$out/refused.err"; then
+    fail "values with $what rendered (want: refused with '$want')"
+  fi
+  grep -qF -- "$want" "$out/refused.err" || fail "values with $what: refused without '$want': $(cat "$out/refused.err")"
+  [[ ! -s $out/refused.out ]] || fail "values with $what: refused but printed objects"
+  echo "ok   refused $what: $want"
+}
+refused 'a top-level typo (controler:)' '- (root): Additional property controler is not allowed' <<'V'
+controler:
+  replicas: 3
+V
+refused 'a nested typo (controller.replica)' '- controller: Additional property replica is not allowed' <<'V'
+controller:
+  replica: 3
+V
+refused 'replicas: two' '- controller.replicas: Invalid type. Expected: integer, given: string' <<'V'
+controller:
+  replicas: two
+V
+refused 'replicas: 0' '- controller.replicas: Must be greater than or equal to 1' <<'V'
+controller:
+  replicas: 0
+V
+refused 'an unquoted numeric image tag' '- image.tag: Invalid type. Expected: string, given: number' <<'V'
+image:
+  tag: 1.10
+V
+refused 'an unknown log level' '- controller.logLevel: controller.logLevel must be one of the following' <<'V'
+controller:
+  logLevel: verbose
+V
+refused 'a typo in metrics.serviceMonitor' '- metrics.serviceMonitor: Additional property enable is not allowed' <<'V'
+metrics:
+  serviceMonitor:
+    enable: false
+V
+refused 'a key deleted with null' '- controller: replicas is required' <<'V'
+controller:
+  replicas: null
+V
+
 echo "chart ok"
