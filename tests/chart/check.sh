@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Renders charts/backstop with helm-render (Go text/template + sprig, values
 # read and validated against values.schema.json as Helm 3 does; built from
-# Debian's packages, Helm itself is not installable here) with the default
-# values and with values-namespaced.yaml, then checks each rendering: every
-# object against the official schemas (kubernetes-models,
+# Debian's packages, Helm itself is not installable here) and checks each
+# rendering: every object against the official schemas (kubernetes-models,
 # @kubernetes-models/prometheus-operator), check-chart.mjs, and
-# `promtool check rules` on the rules as the PrometheusRule carries them; then
-# values that values.schema.json must refuse before anything renders.
+# `promtool check rules` on the rules as the PrometheusRule carries them.
+#   default      default values, a cluster serving monitoring.coreos.com/v1
+#   no-operator  default values, a cluster without the Prometheus Operator
+#   namespaced   values-namespaced.yaml
+# Then values that values.schema.json must refuse before anything renders.
 #   tests/chart/check.sh BUILD_DIR
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,16 +16,37 @@ out="$1/chart"
 mkdir -p "$out"
 "$root/tests/helm-render/build.sh" "$out"
 schemas="$root/tests/k8s-schemas"
-for variant in default namespaced; do
-  args=()
-  [[ $variant == namespaced ]] && args=(-f "$root/tests/chart/values-namespaced.yaml")
-  "$out/helm-render" "${args[@]}" -name backstop -namespace backstop-system "$root/charts/backstop" > "$out/$variant.yaml"
+render() {  # render NAME [helm-render args...]
+  local name=$1
+  shift
+  "$out/helm-render" "$@" -name backstop -namespace backstop-system \
+    "$root/charts/backstop" > "$out/$name.yaml"
+}
+fail() {
+  echo "FAIL $*" >&2
+  exit 1
+}
+for variant in default no-operator namespaced; do
+  case $variant in
+    default) render default -api-versions monitoring.coreos.com/v1 ;;
+    no-operator) render no-operator ;;
+    namespaced) render namespaced -f "$root/tests/chart/values-namespaced.yaml" ;;
+  esac
   echo "== $variant: $(grep -c '^kind:' "$out/$variant.yaml") objects"
   node "$schemas/validate.mjs" "$out/$variant.yaml"
   node "$schemas/check-chart.mjs" "$out/$variant.yaml" "$root/charts/backstop/rules/backstop-alerts.yaml" \
     "$root/crds/stopmonitors.backstop.dev.yaml" "$out/$variant-rules.yaml"
   promtool check rules "$out/$variant-rules.yaml"
 done
+has_kind() { grep -q "^kind: $2\$" "$out/$1.yaml"; }
+
+# Operator objects only where the cluster serves monitoring.coreos.com/v1
+# (.Capabilities.APIVersions), even with serviceMonitor/prometheusRule enabled.
+has_kind default ServiceMonitor || fail "default (operator present): no ServiceMonitor"
+has_kind default PrometheusRule || fail "default (operator present): no PrometheusRule"
+! grep -q 'monitoring.coreos.com' "$out/no-operator.yaml" || fail "no-operator: a monitoring.coreos.com object without its CRDs"
+has_kind no-operator Deployment || fail "no-operator: no controller Deployment"
+
 # The namespaced variant: a Role in the watched namespace, no operator objects.
 grep -q '^kind: Role$' "$out/namespaced.yaml"
 ! grep -q '^kind: ClusterRole$' "$out/namespaced.yaml"
@@ -31,10 +54,7 @@ grep -q '^kind: Role$' "$out/namespaced.yaml"
 grep -q -- '--namespace=trading' "$out/namespaced.yaml"
 grep -q -- '--no-database-metrics' "$out/namespaced.yaml"
 grep -q 'image: ghcr.io/backstop/backstop:0.1.0-test' "$out/namespaced.yaml"
-fail() {
-  echo "FAIL $*" >&2
-  exit 1
-}
+
 # values.schema.json: values Helm must refuse before rendering, with an error
 # naming the path (Helm's "- path: description" lines).
 refused() {  # refused WHAT 'expected error line' <<< values
