@@ -47,6 +47,13 @@ has_kind default PrometheusRule || fail "default (operator present): no Promethe
 ! grep -q 'monitoring.coreos.com' "$out/no-operator.yaml" || fail "no-operator: a monitoring.coreos.com object without its CRDs"
 has_kind no-operator Deployment || fail "no-operator: no controller Deployment"
 
+# Two controller replicas: a PodDisruptionBudget (check-chart.mjs checks that
+# it selects the controller's pods and leaves one running, and the
+# anti-affinity); one replica: none (it would block every drain).
+has_kind default PodDisruptionBudget || fail "default (2 replicas): no PodDisruptionBudget"
+! has_kind namespaced PodDisruptionBudget || fail "namespaced (1 replica): a PodDisruptionBudget"
+grep -q 'podAntiAffinity:' "$out/default.yaml" || fail "default (2 replicas): no podAntiAffinity"
+
 # The namespaced variant: a Role in the watched namespace, no operator objects.
 grep -q '^kind: Role$' "$out/namespaced.yaml"
 ! grep -q '^kind: ClusterRole$' "$out/namespaced.yaml"
@@ -95,6 +102,11 @@ refused 'a typo in metrics.serviceMonitor' '- metrics.serviceMonitor: Additional
 metrics:
   serviceMonitor:
     enable: false
+V
+refused 'a PodDisruptionBudget keeping every replica' 'controller.podDisruptionBudget.minAvailable (2) must be below controller.replicas (2)' <<'V'
+controller:
+  podDisruptionBudget:
+    minAvailable: 2
 V
 refused 'a key deleted with null' '- controller: replicas is required' <<'V'
 controller:

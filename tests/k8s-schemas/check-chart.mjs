@@ -3,7 +3,10 @@
 // rules file (and writes them out for `promtool check rules`), the controller
 // runs non-root with a read-only root filesystem, no capabilities and probes,
 // RBAC names every resource and verb (no wildcards), the migration Job is a
-// pre-install/pre-upgrade hook, the dashboard is JSON with the panels promised.
+// pre-install/pre-upgrade hook, the dashboard is JSON with the panels promised,
+// a Deployment of more than one replica has a PodDisruptionBudget that leaves
+// one running and a preferred anti-affinity across nodes (and one of one
+// replica no PDB).
 //   node check-chart.mjs RENDERED.yaml RULES.yaml CRD.yaml RULES_OUT.yaml
 import { readFileSync, writeFileSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
@@ -41,6 +44,32 @@ for (const d of byKind("Deployment")) {
     expect(c.livenessProbe?.httpGet?.path === "/healthz", `${c.name}: liveness probe /healthz`);
     expect(c.readinessProbe?.httpGet?.path === "/readyz", `${c.name}: readiness probe /readyz`);
     expect(c.resources?.requests && c.resources?.limits, `${c.name}: resources`);
+  }
+}
+// Does a label selector's matchLabels select these labels?
+const selects = (selector, labels) =>
+  !!selector?.matchLabels && Object.keys(selector.matchLabels).length > 0 &&
+  Object.entries(selector.matchLabels).every(([k, v]) => labels?.[k] === v);
+for (const d of byKind("Deployment")) {
+  const replicas = d.spec.replicas ?? 1;
+  const podLabels = d.spec.template.metadata?.labels;
+  const pdbs = byKind("PodDisruptionBudget").filter((p) => p.metadata.namespace === d.metadata.namespace &&
+    selects(p.spec.selector, podLabels));
+  if (replicas > 1) {
+    expect(pdbs.length === 1, `${d.metadata.name}: ${replicas} replicas and ${pdbs.length} PodDisruptionBudgets (want 1)`);
+    for (const p of pdbs) {
+      expect(p.apiVersion === "policy/v1", `${p.metadata.name}: apiVersion ${p.apiVersion} (want policy/v1)`);
+      const { minAvailable, maxUnavailable } = p.spec;
+      expect(Number.isInteger(minAvailable) ? minAvailable >= 1 && minAvailable < replicas
+        : Number.isInteger(maxUnavailable) && maxUnavailable >= 1 && maxUnavailable < replicas,
+        `${p.metadata.name}: minAvailable ${minAvailable} / maxUnavailable ${maxUnavailable} must keep one of ${replicas} pods and allow one eviction`);
+    }
+    const preferred = d.spec.template.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+    expect(preferred.some((t) => t.podAffinityTerm?.topologyKey === "kubernetes.io/hostname" &&
+      selects(t.podAffinityTerm?.labelSelector, podLabels)),
+      `${d.metadata.name}: ${replicas} replicas without a preferred podAntiAffinity on kubernetes.io/hostname selecting its own pods`);
+  } else {
+    expect(pdbs.length === 0, `${d.metadata.name}: one replica and a PodDisruptionBudget (it would block every drain)`);
   }
 }
 for (const r of [...byKind("ClusterRole"), ...byKind("Role")]) {

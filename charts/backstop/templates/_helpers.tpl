@@ -48,3 +48,24 @@ runAsNonRoot: true
 capabilities:
   drop: ["ALL"]
 {{- end -}}
+
+{{/* The controller's replicas on different nodes (controller.podAntiAffinity). */}}
+{{- define "backstop.controllerPodAntiAffinity" -}}
+{{- if eq .Values.controller.podAntiAffinity "required" }}
+requiredDuringSchedulingIgnoredDuringExecution:
+  - topologyKey: kubernetes.io/hostname
+    labelSelector:
+      matchLabels:
+        {{- include "backstop.selectorLabels" . | nindent 8 }}
+        app.kubernetes.io/component: controller
+{{- else }}
+preferredDuringSchedulingIgnoredDuringExecution:
+  - weight: 100
+    podAffinityTerm:
+      topologyKey: kubernetes.io/hostname
+      labelSelector:
+        matchLabels:
+          {{- include "backstop.selectorLabels" . | nindent 10 }}
+          app.kubernetes.io/component: controller
+{{- end }}
+{{- end -}}
