@@ -54,7 +54,14 @@ has_kind default PodDisruptionBudget || fail "default (2 replicas): no PodDisrup
 ! has_kind namespaced PodDisruptionBudget || fail "namespaced (1 replica): a PodDisruptionBudget"
 grep -q 'podAntiAffinity:' "$out/default.yaml" || fail "default (2 replicas): no podAntiAffinity"
 
-# The namespaced variant: a Role in the watched namespace, no operator objects.
+# Desks manage their StopMonitors through the built-in view/edit roles
+# (check-chart.mjs checks the aggregated ClusterRoles' labels and verbs).
+for role in view edit; do
+  grep -q "^  name: backstop-stopmonitors-$role\$" "$out/default.yaml" || fail "default: no ClusterRole backstop-stopmonitors-$role"
+done
+! grep -q 'aggregate-to-' "$out/namespaced.yaml" || fail "namespaced (rbac.aggregateToDefaultRoles false): an aggregated ClusterRole"
+
+# The namespaced variant: a Role in the watched namespace, no ClusterRole, no operator objects.
 grep -q '^kind: Role$' "$out/namespaced.yaml"
 ! grep -q '^kind: ClusterRole$' "$out/namespaced.yaml"
 ! grep -q 'monitoring.coreos.com' "$out/namespaced.yaml"

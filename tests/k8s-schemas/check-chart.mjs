@@ -6,7 +6,8 @@
 // pre-install/pre-upgrade hook, the dashboard is JSON with the panels promised,
 // a Deployment of more than one replica has a PodDisruptionBudget that leaves
 // one running and a preferred anti-affinity across nodes (and one of one
-// replica no PDB).
+// replica no PDB), the ClusterRoles aggregated into view/edit grant exactly
+// read (view) and write (edit) on StopMonitors.
 //   node check-chart.mjs RENDERED.yaml RULES.yaml CRD.yaml RULES_OUT.yaml
 import { readFileSync, writeFileSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
@@ -71,6 +72,32 @@ for (const d of byKind("Deployment")) {
   } else {
     expect(pdbs.length === 0, `${d.metadata.name}: one replica and a PodDisruptionBudget (it would block every drain)`);
   }
+}
+// ClusterRoles aggregated into the built-in roles: the one aggregated to view
+// reads StopMonitors and writes nothing, the one aggregated to edit (and not
+// view) writes them; what edit gets, with view's rules, is read and write.
+const aggregation = "rbac.authorization.k8s.io/aggregate-to-";
+const grants = (r) => new Set(r.rules.flatMap((rule) => rule.resources.flatMap((res) =>
+  rule.verbs.map((v) => `${(rule.apiGroups ?? [""]).join(",")}/${res}:${v}`))));
+const read = ["get", "list", "watch"].map((v) => `backstop.dev/stopmonitors:${v}`);
+const write = ["create", "update", "patch", "delete"].map((v) => `backstop.dev/stopmonitors:${v}`);
+const aggregatedTo = (role) => byKind("ClusterRole").filter((c) => c.metadata.labels?.[aggregation + role] === "true");
+for (const r of byKind("ClusterRole").filter((c) => Object.keys(c.metadata.labels ?? {}).some((k) => k.startsWith(aggregation)))) {
+  const granted = grants(r);
+  expect([...granted].every((g) => g.startsWith("backstop.dev/stopmonitors")),
+    `${r.metadata.name}: aggregated into built-in roles with more than StopMonitors: ${[...granted].join(" ")}`);
+  expect(![...granted].some((g) => g.startsWith("backstop.dev/stopmonitors/status:") && !/:(get|list|watch)$/.test(g)),
+    `${r.metadata.name}: status is the controller's to write`);
+  if (r.metadata.labels[aggregation + "view"] === "true") {
+    expect(read.every((g) => granted.has(g)), `${r.metadata.name}: aggregated to view without get/list/watch on stopmonitors`);
+    expect(!write.some((g) => granted.has(g)), `${r.metadata.name}: aggregated to view with write verbs`);
+  }
+}
+const edit = new Set(aggregatedTo("edit").flatMap((r) => [...grants(r)]));
+if (edit.size > 0) {
+  expect([...read, ...write].every((g) => edit.has(g)),
+    `edit aggregates ${[...edit].join(" ")}: want get/list/watch/create/update/patch/delete on stopmonitors`);
+  expect(aggregatedTo("view").length > 0, "StopMonitors aggregated to edit but not to view");
 }
 for (const r of [...byKind("ClusterRole"), ...byKind("Role")]) {
   for (const rule of r.rules) {
