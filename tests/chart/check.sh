@@ -8,7 +8,7 @@
 #   default      default values, a cluster serving monitoring.coreos.com/v1
 #   no-operator  default values, a cluster without the Prometheus Operator
 #   namespaced   values-namespaced.yaml
-# Then values that values.schema.json must refuse before anything renders.
+# Then values that values.schema.json must refuse before anything renders, and NOTES.txt.
 #   tests/chart/check.sh BUILD_DIR
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,7 +19,7 @@ schemas="$root/tests/k8s-schemas"
 render() {  # render NAME [helm-render args...]
   local name=$1
   shift
-  "$out/helm-render" "$@" -name backstop -namespace backstop-system \
+  "$out/helm-render" "$@" -notes "$out/$name-NOTES.txt" -name backstop -namespace backstop-system \
     "$root/charts/backstop" > "$out/$name.yaml"
 }
 fail() {
@@ -120,4 +120,15 @@ controller:
   replicas: null
 V
 
+# NOTES.txt (rendered by helm install/upgrade): what was installed, how to
+# check it, that creating StopMonitors is privileged, the CRD upgrade step.
+notes="$out/default-NOTES.txt"
+for want in 'kubectl get stopmonitors' 'logs -l app.kubernetes.io/instance=backstop,app.kubernetes.io/component=controller' 'backstop-system' 'privileged' 'Secret' \
+  'kubectl apply --server-side --force-conflicts -f' 'helm show crds' 'helm upgrade' 'aggregate'; do
+  grep -qF -- "$want" "$notes" || fail "NOTES.txt: no '$want'"
+done
+grep -qF 'no ServiceMonitor or PrometheusRule: this cluster does not serve monitoring.coreos.com/v1' "$out/no-operator-NOTES.txt" \
+  || fail "NOTES.txt without the operator: does not say the ServiceMonitor/PrometheusRule were skipped"
+! grep -qF 'no ServiceMonitor or PrometheusRule' "$notes" || fail "NOTES.txt with the operator: says they were skipped"
+grep -qF 'ServiceMonitor backstop-controller' "$notes" || fail "NOTES.txt with the operator: no ServiceMonitor listed"
 echo "chart ok"
