@@ -62,12 +62,13 @@ done
 ! grep -q 'aggregate-to-' "$out/namespaced.yaml" || fail "namespaced (rbac.aggregateToDefaultRoles false): an aggregated ClusterRole"
 
 # The namespaced variant: a Role in the watched namespace, no ClusterRole, no operator objects.
-grep -q '^kind: Role$' "$out/namespaced.yaml"
-! grep -q '^kind: ClusterRole$' "$out/namespaced.yaml"
-! grep -q 'monitoring.coreos.com' "$out/namespaced.yaml"
-grep -q -- '--namespace=trading' "$out/namespaced.yaml"
-grep -q -- '--no-database-metrics' "$out/namespaced.yaml"
-grep -q 'image: ghcr.io/backstop/backstop:0.1.0-test' "$out/namespaced.yaml"
+# (`! grep` alone would not stop the script: set -e ignores a negated command.)
+has_kind namespaced Role || fail "namespaced: no Role"
+! has_kind namespaced ClusterRole || fail "namespaced: a ClusterRole"
+! grep -q 'monitoring.coreos.com' "$out/namespaced.yaml" || fail "namespaced: a monitoring.coreos.com object"
+grep -q -- '--namespace=trading' "$out/namespaced.yaml" || fail "namespaced: no --namespace=trading"
+grep -q -- '--no-database-metrics' "$out/namespaced.yaml" || fail "namespaced: no --no-database-metrics"
+grep -q 'image: ghcr.io/backstop/backstop:0.1.0-test' "$out/namespaced.yaml" || fail "namespaced: not the pinned image tag"
 
 # values.schema.json: values Helm must refuse before rendering, with an error
 # naming the path (Helm's "- path: description" lines).
