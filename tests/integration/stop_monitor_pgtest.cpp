@@ -869,9 +869,8 @@ TEST_F(StopMonitorTest, AStreamRecordsItsLastCheckpointWhenItStops) {
   const auto passes = db.count("SELECT passes FROM monitor_checkpoint WHERE symbol = 'BTCUSDT'");
   // Within the second: this claim's check is left to be recorded later.
   sim.prices({{"BTCUSDT", "89000"}});
-  ASSERT_TRUE(wait_until({.done = [&] {
-    return db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_TRIGGERED'") == 1;
-  }}));
+  ASSERT_TRUE(wait_until(
+      {.done = [&] { return db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_TRIGGERED'") == 1; }}));
   stream.kill(SIGTERM);
   ASSERT_EQ(stream.wait().exit_code, 0);
   EXPECT_EQ(db.scalar("SELECT last_price::text FROM monitor_checkpoint WHERE symbol = 'BTCUSDT'"), "89000.00000000");
