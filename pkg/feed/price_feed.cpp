@@ -155,9 +155,12 @@ void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repo
         if (repository.active_symbols(filter) != symbols) break;  // resubscribe to the new set
       }
     }
+    // Closed by the other end or the network, not by the close() below (whose
+    // close handler reports a normal closure too).
+    const bool lost = box.is_closed(reason);
     stream.close();
     report_malformed(false);
-    if (box.is_closed(reason)) {
+    if (lost) {
       log::warn("price stream closed; reconnecting", {{"reason", reason}});
       sleep_until_stop(options.reconnect_delay);
     }

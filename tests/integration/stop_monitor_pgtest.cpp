@@ -872,7 +872,10 @@ TEST_F(StopMonitorTest, AStreamRecordsItsLastCheckpointWhenItStops) {
   ASSERT_TRUE(wait_until(
       {.done = [&] { return db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_TRIGGERED'") == 1; }}));
   stream.kill(SIGTERM);
-  ASSERT_EQ(stream.wait().exit_code, 0);
+  const ProcessResult stopped = stream.wait();
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.err;
+  // Its own close of the stream is no lost stream.
+  EXPECT_EQ(stopped.err.find("price stream closed"), std::string::npos) << stopped.err;
   EXPECT_EQ(db.scalar("SELECT last_price::text FROM monitor_checkpoint WHERE symbol = 'BTCUSDT'"), "89000.00000000");
   EXPECT_GT(db.count("SELECT passes FROM monitor_checkpoint WHERE symbol = 'BTCUSDT'"), passes);
   EXPECT_EQ(db.count("SELECT stop_check_count FROM operation WHERE id = 1"), 1);
