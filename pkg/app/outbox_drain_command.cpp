@@ -10,6 +10,7 @@
 #include "runtime/stop.h"
 #include "store/db.h"
 #include "store/outbox_repository.h"
+#include "store/unit_of_work.h"
 
 namespace backstop::app {
 namespace {
@@ -109,11 +110,11 @@ runtime::ExitCode OutboxDrainCommand::run_parked(const runtime::CommonOptions& c
   auto connection = store::connect(common.database_url, "backstop-outbox-drain");
   std::vector<store::ParkedRow> rows;
   if (requeue_parked_) {
-    pqxx::work tx(*connection);
+    store::UnitOfWork tx(*connection);
     rows = store::OutboxRepository::requeue_parked(tx, only);
     tx.commit();
   } else {
-    pqxx::read_transaction tx(*connection);
+    store::ReadOnlyWork tx(*connection);
     rows = store::OutboxRepository::parked(tx, only);
   }
   nlohmann::json listed = nlohmann::json::array();
@@ -202,7 +203,7 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
         if (once_) {
           // Rows still due but held by another drainer right now: --once
           // waits for them, up to --timeout-ms without progress of its own.
-          pqxx::read_transaction tx(*connection);
+          store::ReadOnlyWork tx(*connection);
           if (store::OutboxRepository::due(tx) == 0 ||
               std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(timeout_ms_)) {
             break;
@@ -222,14 +223,14 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
       reconnect_delay = std::min(reconnect_delay * 2, std::chrono::milliseconds(30000));
     }
     if (target && std::chrono::steady_clock::now() >= next_push) {
-      pqxx::read_transaction tx(*connection);
+      store::ReadOnlyWork tx(*connection);
       total.after = store::OutboxRepository::stats(tx);
       pushes.add(push(*target, total, !total.broker_error, elapsed()));
       next_push = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     }
   }
   {
-    pqxx::read_transaction tx(*connection);
+    store::ReadOnlyWork tx(*connection);
     total.after = store::OutboxRepository::stats(tx);
   }
   total.seconds = elapsed();

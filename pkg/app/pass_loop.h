@@ -25,6 +25,7 @@
 #include "runtime/exit_code.h"
 #include "runtime/log.h"
 #include "store/monitor_repository.h"
+#include "store/unit_of_work.h"
 
 namespace backstop::metrics {
 struct PushTarget;
@@ -95,16 +96,16 @@ struct Passes {
 // What run_passes hands a binary to build its passes on.
 class PassSession {
  public:
-  PassSession(pqxx::connection& connection, const PassLoopOptions& options, const metrics::PushTarget* push,
+  PassSession(store::Connection& connection, const PassLoopOptions& options, const metrics::PushTarget* push,
               std::chrono::steady_clock::time_point run_start)
       : connection_(connection), options_(options), push_(push), run_start_(run_start) {}
 
-  [[nodiscard]] pqxx::connection& connection() const { return connection_; }
+  [[nodiscard]] store::Connection& connection() const { return connection_; }
   // Runs `passes` as the options say; the exit code of the run.
   [[nodiscard]] runtime::ExitCode run(const Passes& passes) const;
 
  private:
-  pqxx::connection& connection_;
+  store::Connection& connection_;
   const PassLoopOptions& options_;
   const metrics::PushTarget* push_;                  // null: no Pushgateway
   std::chrono::steady_clock::time_point run_start_;  // the pushed run duration counts from here

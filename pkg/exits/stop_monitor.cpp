@@ -102,7 +102,7 @@ void accumulate(PassSummary& total, const PassSummary& pass) {
   }
 }
 
-StopMonitor::StopMonitor(pqxx::connection& connection, exchange::Exchange& exchange, MonitorOptions options)
+StopMonitor::StopMonitor(store::Connection& connection, exchange::Exchange& exchange, MonitorOptions options)
     : connection_(connection),
       exchange_(exchange),
       options_(std::move(options)),
@@ -228,7 +228,7 @@ void StopMonitor::evaluate_and_execute(const core::PriceSnapshot& prices, core::
 
 void StopMonitor::coalesce_checkpoints(std::chrono::milliseconds every) { checkpoint_every_ = every; }
 
-void StopMonitor::record_checks(pqxx::work& tx, const PendingChecks& checks) {
+void StopMonitor::record_checks(store::UnitOfWork& tx, const PendingChecks& checks) {
   std::vector<store::MonitorRepository::SymbolCheck> symbols;
   for (const auto& [name, check] : checks.symbols) symbols.push_back(check);
   repository_.record_checkpoint(tx, symbols, checks.won);
@@ -236,7 +236,7 @@ void StopMonitor::record_checks(pqxx::work& tx, const PendingChecks& checks) {
 
 void StopMonitor::flush_checkpoints() {
   if (pending_checks_.symbols.empty() && pending_checks_.won.empty()) return;
-  pqxx::work tx(connection_);
+  store::UnitOfWork tx(connection_);
   record_checks(tx, pending_checks_);
   tx.commit();
   pending_checks_ = {};
@@ -244,8 +244,7 @@ void StopMonitor::flush_checkpoints() {
 }
 
 void StopMonitor::prepare_claims() {
-  pqxx::work tx(connection_);
-  tx.exec("SET LOCAL synchronous_commit = off");
+  store::UnitOfWork tx(connection_, store::Commit::kDeferred);
   repository_.prepare_claim(tx, options_.filter);
   store::EventStore::prepare(tx);
   tx.abort();
@@ -257,21 +256,20 @@ std::vector<ClaimedExit> StopMonitor::claim(const core::PriceSnapshot& prices, c
       feed::symbol_prices(prices, options_.filter, options_.price_source);
   summary.symbols = static_cast<std::int64_t>(symbol_prices.size());
   // The scan runs in the claim's own transaction (a dry run only reads).
-  std::optional<pqxx::work> tx;
-  std::optional<pqxx::read_transaction> read;
+  std::optional<store::UnitOfWork> tx;
+  std::optional<store::ReadOnlyWork> read;
   if (options_.dry_run) {
     read.emplace(connection_);
   } else {
-    tx.emplace(connection_);
     // The claim does not wait for its WAL flush: nothing leaves the process on
     // the strength of a claim alone. The next step of every exit, its
     // EXECUTION_SUBMITTED (or BLOCKED/FAILED), commits synchronously before
     // any order is sent, and that flush covers the claim's earlier WAL record.
     // A claim lost in a server crash is simply claimed again.
-    tx->exec("SET LOCAL synchronous_commit = off");
+    tx.emplace(connection_, store::Commit::kDeferred);
   }
-  const auto candidates =
-      repository_.candidates(tx ? static_cast<pqxx::transaction_base&>(*tx) : *read, symbol_prices, options_.filter);
+  const auto candidates = tx ? repository_.candidates(*tx, symbol_prices, options_.filter)
+                             : repository_.candidates(*read, symbol_prices, options_.filter);
   if (read) read->commit();
   summary.candidates = static_cast<std::int64_t>(candidates.size());
 
@@ -473,7 +471,7 @@ void StopMonitor::quarantine(Work& w, const std::string& error) {
   log::error("exit quarantined: its error is kept from the other exits",
              {{"operation", w.position.id.value}, {"token", w.token}, {"error", error}});
   try {
-    pqxx::work tx(connection_);
+    store::UnitOfWork tx(connection_);
     const auto found = store::EventStore::executions(tx, {w.token});
     const auto x = found.find(w.token);
     if (x == found.end() || x->second.status == core::ExecutionStatus::kExecuted ||
@@ -506,7 +504,7 @@ void StopMonitor::drive_batch(std::span<Work> batch) {
   std::map<std::string, core::Execution> states;
   store::MonitorRepository::ExitHistory history;
   {
-    pqxx::read_transaction tx(connection_);
+    store::ReadOnlyWork tx(connection_);
     states = store::EventStore::executions(tx, held);
     history = repository_.exit_history(tx, held);
     std::set<std::string> symbols;
@@ -615,7 +613,7 @@ core::ExitContext StopMonitor::exit_context(const Work& w) {
 void StopMonitor::take(Work& w, const core::ExitStep& step) {
   std::vector<Event> now_events = events_of_step(w, step);
   if (!now_events.empty()) {
-    pqxx::work tx(connection_);
+    store::UnitOfWork tx(connection_);
     store::EventStore::append(tx, std::move(now_events));
     tx.commit();
   }
@@ -683,7 +681,7 @@ void StopMonitor::guard(const std::vector<Work*>& works) {
   }
   for (const auto& symbol : symbols) lookup_rules(symbol);  // fetched before any row is locked
 
-  pqxx::work tx(connection_);
+  store::UnitOfWork tx(connection_);
   auto tenant_states = repository_.lock_tenants(tx, tenants);
   // Breakers as read at the start of the batch, without locking; only a state
   // change (OPEN -> HALF_OPEN trial) takes the row lock and decides again on
@@ -773,7 +771,7 @@ void StopMonitor::note_breaker_success(const std::string& symbol) {
   // answers are handled.
   core::CircuitBreaker& seen = breakers_[symbol];
   if (seen.state == core::BreakerState::kClosed && seen.failure_count == 0) return;
-  pqxx::work tx(connection_);
+  store::UnitOfWork tx(connection_);
   const core::CircuitBreaker b = repository_.lock_breaker(tx, symbol);
   const core::CircuitBreaker next = core::breaker_on_success(b);
   seen = next;
@@ -786,7 +784,7 @@ void StopMonitor::note_breaker_success(const std::string& symbol) {
 }
 
 void StopMonitor::note_breaker_failure(const std::string& symbol, const exchange::ExchangeError& error) {
-  pqxx::work tx(connection_);
+  store::UnitOfWork tx(connection_);
   const core::CircuitBreaker b = repository_.lock_breaker(tx, symbol);
   const core::CircuitBreaker next = core::breaker_on_failure(b, std::chrono::system_clock::now());
   breakers_[symbol] = next;
@@ -901,7 +899,7 @@ void StopMonitor::record(std::span<Work> batch) {
     if (w.blocked) events.push_back(*w.blocked);
   }
   if (finished.empty() && events.empty()) return;
-  pqxx::work tx(connection_);
+  store::UnitOfWork tx(connection_);
   // Lock order as in guard(): tenants, then executions and operations.
   const auto limits = repository_.tenant_limits(tx, tenants);
   std::map<Work*, core::SlippageVerdict> verdicts;
@@ -927,8 +925,8 @@ void StopMonitor::record(std::span<Work> batch) {
   store::EventStore::append(tx, std::move(events));
   for (Work* w : finished) {
     if (!w->dust_remainder) continue;
-    tx.exec_params("UPDATE operation SET close_reason = $2 WHERE id = $1", w->x.operation_id.value,
-                   "dust remainder " + w->dust_remainder->to_string() + " below the exchange minimum");
+    repository_.record_close_reason(tx, w->x.operation_id.value,
+                                    "dust remainder " + w->dust_remainder->to_string() + " below the exchange minimum");
   }
   tx.commit();
   for (const Work& w : batch) {

@@ -18,7 +18,6 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <pqxx/pqxx>
 #include <random>
 #include <set>
 #include <span>
@@ -30,6 +29,7 @@
 #include "core/trigger.h"
 #include "exchange/exchange.h"
 #include "store/monitor_repository.h"
+#include "store/unit_of_work.h"
 
 namespace backstop::exits {
 
@@ -99,7 +99,7 @@ void accumulate(PassSummary& total, const PassSummary& pass);
 
 class StopMonitor {
  public:
-  StopMonitor(pqxx::connection& connection, exchange::Exchange& exchange, MonitorOptions options);
+  StopMonitor(store::Connection& connection, exchange::Exchange& exchange, MonitorOptions options);
 
   PassSummary run_pass();
   // A pass on prices that arrived from a stream (one or more symbols), without
@@ -167,7 +167,7 @@ class StopMonitor {
   // batch's read: the time every exit decision (fence, backoff) is judged by.
   [[nodiscard]] core::TimePoint now() const;
 
-  pqxx::connection& connection_;
+  store::Connection& connection_;
   // Checked by claims, not recorded yet (coalesce_checkpoints).
   struct PendingChecks {
     std::map<std::string, store::MonitorRepository::SymbolCheck> symbols;
@@ -176,7 +176,7 @@ class StopMonitor {
   PendingChecks pending_checks_;
   std::chrono::milliseconds checkpoint_every_{0};
   std::chrono::steady_clock::time_point next_checkpoint_{};
-  void record_checks(pqxx::work& tx, const PendingChecks& checks);
+  void record_checks(store::UnitOfWork& tx, const PendingChecks& checks);
   exchange::Exchange& exchange_;
   MonitorOptions options_;
   store::MonitorRepository repository_;

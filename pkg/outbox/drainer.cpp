@@ -26,7 +26,7 @@ void accumulate(DrainSummary& total, const DrainSummary& round) {
 // before an earlier one of the same operation that was nacked or returned
 // (one confirm round trip per wave; most batches are a single wave).
 struct Drainer::InFlight {
-  std::unique_ptr<pqxx::work> tx;
+  std::unique_ptr<store::UnitOfWork> tx;
   std::vector<store::OutboxRow> rows;           // outbox_id order
   std::vector<std::vector<std::size_t>> waves;  // indexes into rows
   std::size_t wave = 0;                         // the wave in flight
@@ -63,9 +63,10 @@ AmqpPublisher::Ticket Drainer::send(AmqpPublisher& publisher, const std::vector<
   return publisher.send(messages, options_.mandatory);
 }
 
-std::optional<Drainer::InFlight> Drainer::start(AmqpPublisher& publisher, pqxx::connection& connection, int partition) {
+std::optional<Drainer::InFlight> Drainer::start(AmqpPublisher& publisher, store::Connection& connection,
+                                                int partition) {
   InFlight batch;
-  batch.tx = std::make_unique<pqxx::work>(connection);
+  batch.tx = std::make_unique<store::UnitOfWork>(connection);
   if (!store::OutboxRepository::lock_partition(*batch.tx, partition)) return std::nullopt;
   batch.rows = store::OutboxRepository::claim(*batch.tx, partition, options_.batch_size);
   if (batch.rows.empty()) {

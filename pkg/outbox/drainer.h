@@ -26,6 +26,7 @@
 
 #include "outbox/amqp_publisher.h"
 #include "store/outbox_repository.h"
+#include "store/unit_of_work.h"
 
 namespace backstop::outbox {
 
@@ -52,7 +53,7 @@ void accumulate(DrainSummary& total, const DrainSummary& round);
 class Drainer {
  public:
   // Two connections: one batch in flight on each.
-  Drainer(pqxx::connection& first, pqxx::connection& second, DrainOptions options)
+  Drainer(store::Connection& first, store::Connection& second, DrainOptions options)
       : connections_{&first, &second}, options_(std::move(options)) {}
 
   // One pass over every partition (one batch each). Throws BrokerError when
@@ -63,13 +64,13 @@ class Drainer {
   struct InFlight;
   // Reads one partition's batch and sends it (nullopt: nothing to send, or
   // another drainer owns the partition).
-  std::optional<InFlight> start(AmqpPublisher& publisher, pqxx::connection& connection, int partition);
+  std::optional<InFlight> start(AmqpPublisher& publisher, store::Connection& connection, int partition);
   // Waits for the batch's confirms (sending its later waves), marks its rows, commits.
   void finish(AmqpPublisher& publisher, InFlight& batch, DrainSummary& summary);
   AmqpPublisher::Ticket send(AmqpPublisher& publisher, const std::vector<store::OutboxRow>& rows,
                              const std::vector<std::size_t>& which);
 
-  pqxx::connection* connections_[2];
+  store::Connection* connections_[2];
   DrainOptions options_;
 };
 

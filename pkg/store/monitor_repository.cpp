@@ -356,6 +356,10 @@ std::map<std::int64_t, MonitorRepository::TenantState> MonitorRepository::lock_t
   return result;
 }
 
+void MonitorRepository::record_close_reason(pqxx::work& tx, std::int64_t operation, const std::string& reason) {
+  exec_prepared(tx, "bs_close_reason", "UPDATE operation SET close_reason = $2 WHERE id = $1", operation, reason);
+}
+
 void MonitorRepository::pause_tenant(pqxx::work& tx, std::int64_t tenant, const std::string& reason) {
   tx.exec_params(
       "UPDATE tenant_config SET paused_at = now(), paused_reason = $2, updated_at = now() "

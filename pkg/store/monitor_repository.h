@@ -102,6 +102,8 @@ class MonitorRepository {
   std::map<std::int64_t, core::TenantGuardrails> tenant_limits(pqxx::transaction_base& tx,
                                                                const std::set<std::int64_t>& tenants);
   void pause_tenant(pqxx::work& tx, std::int64_t tenant, const std::string& reason);
+  // Why an operation closed, when its events alone do not say (a dust remainder).
+  void record_close_reason(pqxx::work& tx, std::int64_t operation, const std::string& reason);
 
   // Breakers without a row lock: enough to decide while nothing changes
   // (a symbol without a row is a closed breaker with the defaults).

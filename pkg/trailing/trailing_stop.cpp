@@ -113,7 +113,7 @@ void accumulate(TrailingSummary& total, const TrailingSummary& pass) {
   }
 }
 
-TrailingStop::TrailingStop(pqxx::connection& connection, exchange::Exchange& exchange, TrailingOptions options)
+TrailingStop::TrailingStop(store::Connection& connection, exchange::Exchange& exchange, TrailingOptions options)
     : connection_(connection), exchange_(exchange), options_(std::move(options)) {}
 
 TrailingSummary TrailingStop::run_pass() {
@@ -157,7 +157,7 @@ void TrailingStop::run(const core::PriceSnapshot& prices, core::TimePoint receiv
   summary.symbols = static_cast<std::int64_t>(symbol_prices.size());
   std::vector<std::int64_t> due;
   {
-    pqxx::read_transaction tx(connection_);
+    store::ReadOnlyWork tx(connection_);
     due = store::TrailingRepository::due(tx, symbol_prices, options_.filter, unarmed);
   }
   summary.due = static_cast<std::int64_t>(due.size());
@@ -177,7 +177,7 @@ void TrailingStop::batch(const std::vector<std::int64_t>& ids, const std::map<st
     return *row.side == core::Side::kBuy ? it->second.long_exit : it->second.short_exit;
   };
   if (options_.dry_run) {
-    pqxx::read_transaction tx(connection_);
+    store::ReadOnlyWork tx(connection_);
     for (const store::TrailingRow& row : store::TrailingRepository::read(tx, ids)) {
       const Decision d = decide(row, price_for(row));
       if (d.state.error) {
@@ -193,7 +193,7 @@ void TrailingStop::batch(const std::vector<std::int64_t>& ids, const std::map<st
     return;
   }
 
-  pqxx::work tx(connection_);
+  store::UnitOfWork tx(connection_);
   const store::LockedRows locked = store::TrailingRepository::lock(tx, ids);
   summary.in_flight += static_cast<std::int64_t>(locked.in_flight.size());
   summary.skipped += static_cast<std::int64_t>(locked.skipped.size());

@@ -16,7 +16,6 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -25,6 +24,7 @@
 #include "exchange/exchange.h"
 #include "store/monitor_repository.h"
 #include "store/trailing_repository.h"
+#include "store/unit_of_work.h"
 
 namespace backstop::trailing {
 
@@ -72,7 +72,7 @@ void accumulate(TrailingSummary& total, const TrailingSummary& pass);
 
 class TrailingStop {
  public:
-  TrailingStop(pqxx::connection& connection, exchange::Exchange& exchange, TrailingOptions options);
+  TrailingStop(store::Connection& connection, exchange::Exchange& exchange, TrailingOptions options);
 
   // A full pass: REST prices, woken and not-yet-computed operations.
   TrailingSummary run_pass();
@@ -84,7 +84,7 @@ class TrailingStop {
   void batch(const std::vector<std::int64_t>& ids, const std::map<std::string, store::SymbolPrice>& prices,
              TrailingSummary& summary);
 
-  pqxx::connection& connection_;
+  store::Connection& connection_;
   exchange::Exchange& exchange_;
   TrailingOptions options_;
 };
