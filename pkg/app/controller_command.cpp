@@ -137,19 +137,33 @@ runtime::ExitCode ControllerCommand::run(const runtime::CommonOptions& common) {
   std::unique_ptr<metrics::DatabaseCollectable> database;
   if (!no_database_metrics_) database = std::make_unique<metrics::DatabaseCollectable>(common.database_url);
 
+  controller::Manager manager(*client, options, metrics, &events);
+
   // /metrics and the probes are served by cpp-httplib, one HTTP server library
   // in the process (the Exposer of prometheus-cpp would bring civetweb): the
   // registry and the database gauges collected at each scrape, in the text format.
+  // The database gauges come from the leader only: with two replicas both read
+  // the same database, and a standby's copy would double every sum over them
+  // (and its queries load the database for nothing). Collected per scrape, they
+  // leave a standby's /metrics the moment it stops leading, so Prometheus ends
+  // its series at once (a staleness marker), not five minutes later. The
+  // controller's own metrics are served by both.
   httplib::Server metrics_server;
   metrics_server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
     std::vector<prometheus::MetricFamily> families = registry->Collect();
-    if (database) {
+    std::string standby_note;
+    if (database && manager.leading()) {
       std::vector<prometheus::MetricFamily> gauges = database->Collect();
       families.insert(families.end(), std::make_move_iterator(gauges.begin()), std::make_move_iterator(gauges.end()));
+    } else if (database) {
+      standby_note =
+          "# The database gauges (backstop_outbox_*, backstop_events_total, backstop_executions*, "
+          "backstop_circuit_breaker_*, backstop_kill_switch_engaged, backstop_database_*) are served by the leader "
+          "only: this controller is a standby (backstop_controller_leader 0).\n";
     }
-    res.set_content(prometheus::TextSerializer().Serialize(families), "text/plain; version=0.0.4; charset=utf-8");
+    res.set_content(standby_note + prometheus::TextSerializer().Serialize(families),
+                    "text/plain; version=0.0.4; charset=utf-8");
   });
-  controller::Manager manager(*client, options, metrics, &events);
   httplib::Server probes;
   probes.Get("/healthz", [&](const httplib::Request&, httplib::Response& res) {
     const bool ok = manager.healthy();

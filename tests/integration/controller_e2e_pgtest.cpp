@@ -1,17 +1,21 @@
 // The controller binary end to end against the Kubernetes API test server, with
 // the real kubectl: StopMonitor → CronJobs (Ready, Events, metrics, probes),
 // schedule change, drift, invalid spec, deletion; two controllers with leader
-// election and a takeover when the leader dies; a watch told 410 Gone and an API
-// server restart survived. Also the client over TLS with the cluster CA, as in
+// election and a takeover when the leader dies (and, with a real Prometheus
+// scraping both, the database gauges counted once across it); a watch told 410
+// Gone and an API server restart survived. Also the client over TLS with the cluster CA, as in
 // a Pod (in-cluster configuration).
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -103,6 +107,8 @@ class Controller {
     return -1;
   }
   [[nodiscard]] int probe(const std::string& path) const { return http(health_port_, path).status; }
+  // Its /metrics as a Prometheus scrape target.
+  [[nodiscard]] std::string target() const { return "127.0.0.1:" + std::to_string(metrics_port_); }
   Process& process() { return *process_; }
 
  private:
@@ -308,6 +314,29 @@ TEST_F(ControllerE2ETest, SurvivesAWatchToldGoneAndAnApiServerRestart) {
   EXPECT_EQ(controller.probe("/healthz"), 200);
 }
 
+// A STOP_TRIGGERED event (with its outbox row, unpublished) for each operation
+// first..last (they exist: BTCUSDT, tenant 1).
+void append_stop_triggered(const TestDatabase& db, int first, int last) {
+  auto connection = db.connect();
+  pqxx::work tx(*connection);
+  std::vector<core::Event> events;
+  for (int i = first; i <= last; ++i) {
+    core::Event e;
+    e.operation_id = core::OperationId{i};
+    e.tenant_id = core::TenantId{1};
+    e.symbol = "BTCUSDT";
+    e.type = core::EventType::kStopTriggered;
+    e.source = core::EventSource::kCron;
+    e.execution_token = "op" + std::to_string(i) + "-SL-93100";
+    e.trigger_kind = core::TriggerKind::kStopLoss;
+    e.side = core::Side::kSell;
+    e.trigger_price = core::Decimal::parse("93100");
+    events.push_back(e);
+  }
+  store::EventStore::append(tx, events);
+  tx.commit();
+}
+
 // The alert rules as shipped, with their hold durations (for: 5m, 1m) removed
 // so firing need not take minutes here; the expressions are the shipped ones,
 // and the durations have their own promtool unit tests.
@@ -328,26 +357,7 @@ TEST_F(ControllerE2ETest, PrometheusScrapingTheControllerFiresTheBacklogAndBreak
       "SELECT g, 1, 'BTCUSDT', 'BUY', 95000, 1, 93100 FROM generate_series(1, 150) g;"
       "INSERT INTO circuit_breaker_state (symbol, state, failure_count, opened_at) "
       "VALUES ('BTCUSDT', 'OPEN', 3, now() - interval '20 minutes')");
-  {
-    auto connection = db.connect();
-    pqxx::work tx(*connection);
-    std::vector<core::Event> events;
-    for (int i = 1; i <= 150; ++i) {
-      core::Event e;
-      e.operation_id = core::OperationId{i};
-      e.tenant_id = core::TenantId{1};
-      e.symbol = "BTCUSDT";
-      e.type = core::EventType::kStopTriggered;
-      e.source = core::EventSource::kCron;
-      e.execution_token = "op" + std::to_string(i) + "-SL-93100";
-      e.trigger_kind = core::TriggerKind::kStopLoss;
-      e.side = core::Side::kSell;
-      e.trigger_price = core::Decimal::parse("93100");
-      events.push_back(e);
-    }
-    store::EventStore::append(tx, events);
-    tx.commit();
-  }
+  append_stop_triggered(db, 1, 150);
   ASSERT_EQ(db.count("SELECT count(*) FROM outbox WHERE NOT published"), 150);
 
   std::vector<std::string> with_database = {"--database-url", db.url()};
@@ -389,6 +399,134 @@ TEST_F(ControllerE2ETest, PrometheusScrapingTheControllerFiresTheBacklogAndBreak
   const auto up = prometheus.api("/api/v1/query?query=backstop_controller_leader");
   ASSERT_FALSE(up["data"]["result"].empty());
   EXPECT_EQ(up["data"]["result"][0]["value"][1], "1");
+}
+
+// `text` as a URL query value.
+std::string url_encoded(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    if (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      out += hex;
+    }
+  }
+  return out;
+}
+
+// Prometheus' answer to the instant query `expr`.
+nlohmann::json query(const PrometheusServer& prometheus, const std::string& expr) {
+  return prometheus.api("/api/v1/query?query=" + url_encoded(expr));
+}
+
+// The value of the instant query `expr`: a scalar or a vector of exactly one sample, else none.
+std::optional<double> instant(const PrometheusServer& prometheus, const std::string& expr) {
+  const auto data = query(prometheus, expr).value("data", nlohmann::json::object());
+  const auto result = data.value("result", nlohmann::json::array());
+  if (data.value("resultType", "") == "scalar") return std::stod(result[1].get<std::string>());
+  if (result.size() != 1) return std::nullopt;
+  return std::stod(result[0]["value"][1].get<std::string>());
+}
+
+// The expression of the shipped alert `name` without its threshold (the `> N` it ends with).
+std::string alert_value_expression(const std::string& name) {
+  const std::string rules = read_file(kSource + "/charts/backstop/rules/backstop-alerts.yaml");
+  std::smatch match;
+  if (!std::regex_search(rules, match, std::regex("alert: " + name + "\\n\\s*expr: ([^\\n]+)\\n"))) return "";
+  return std::regex_replace(match[1].str(), std::regex("\\s*>\\s*[0-9.]+\\s*$"), "");
+}
+
+// Issue 12, item 3: with two replicas the database gauges must count once.
+// Two controllers read the same database, a real Prometheus scrapes both with
+// the shipped rules: the sum of a database gauge is the database's figure (not
+// twice it), the backlog alert fires once, BackstopEventGrowth's expression is
+// the events written; the leader is killed, events are written while nobody
+// leads, and once the standby has taken over it serves the gauges, the sum is
+// still the database's and the hour's increase counts every event, those
+// written during the handover included.
+TEST_F(ControllerE2ETest, TwoControllersTheDatabaseGaugesCountOnceBeforeAndAfterATakeover) {
+  TestDatabase db;
+  db.migrate();
+  db.exec(
+      "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+      "SELECT g, 1, 'BTCUSDT', 'BUY', 95000, 1, 93100 FROM generate_series(1, 1000) g");
+  append_stop_triggered(db, 1, 150);  // a backlog of 150 (over the alert's 100)
+  const auto backlog = [&] { return static_cast<double>(db.count("SELECT count(*) FROM outbox WHERE NOT published")); };
+  ASSERT_EQ(backlog(), 150);
+
+  const std::vector<std::string> with_database = {"--database-url", db.url()};
+  auto a = std::make_unique<Controller>(*api, "controller-a", with_database);
+  ASSERT_TRUE(eventually([&] { return a->metric("backstop_controller_leader") == 1; }));
+  Controller b(*api, "controller-b", with_database);
+  ASSERT_TRUE(eventually([&] { return b.probe("/readyz") == 200; }));
+  EXPECT_EQ(b.metric("backstop_controller_leader"), 0);
+  EXPECT_EQ(a->metric("backstop_outbox_backlog"), 150) << a->metrics();
+  // The standby serves its own metrics, not the database's, and says so.
+  EXPECT_EQ(b.metric("backstop_outbox_backlog"), -1) << b.metrics();
+  EXPECT_EQ(b.metric("backstop_events_total{type=\"STOP_TRIGGERED\"}"), -1) << b.metrics();
+  EXPECT_NE(b.metrics().find("served by the leader only"), std::string::npos) << b.metrics();
+
+  PrometheusServer prometheus({a->target(), b.target()}, {rules_without_hold(api->dir())});
+  const auto scraped = [&] { return query(prometheus, "up").dump(); };
+  // Both scraped (each serves backstop_controller_leader), one leading.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return instant(prometheus, "count(backstop_controller_leader)") == 2.0 &&
+               instant(prometheus, "sum(backstop_controller_leader)") == 1.0;
+      },
+      60s))
+      << scraped();
+  const double both_scraped =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_EQ(instant(prometheus, "sum(backstop_outbox_backlog)"), backlog())
+      << query(prometheus, "backstop_outbox_backlog").dump();
+  EXPECT_EQ(instant(prometheus, "count(backstop_outbox_backlog)"), 1.0)
+      << query(prometheus, "backstop_outbox_backlog").dump();
+  // The backlog alert, evaluated after both were scraped, fires once, not once per replica.
+  const std::string backlog_alert = R"(ALERTS{alertname="BackstopOutboxBacklog",alertstate="firing"})";
+  ASSERT_TRUE(
+      eventually([&] { return instant(prometheus, "max(timestamp(" + backlog_alert + "))") > both_scraped; }, 60s))
+      << prometheus.api("/api/v1/alerts").dump();
+  EXPECT_EQ(instant(prometheus, "count(" + backlog_alert + ")"), 1.0) << prometheus.api("/api/v1/alerts").dump();
+
+  // BackstopEventGrowth's expression is the events written, not twice them. Enough
+  // samples first that increase()'s extrapolation (under 2 scrape intervals) stays small.
+  const std::string growth = alert_value_expression("BackstopEventGrowth");
+  ASSERT_FALSE(growth.empty());
+  const std::string events = R"({__name__=~"backstop_events_total|backstop:events_total",type="STOP_TRIGGERED"})";
+  ASSERT_TRUE(eventually([&] { return instant(prometheus, "min(count_over_time(" + events + "[1h]))") >= 12.0; }, 60s))
+      << query(prometheus, "count_over_time(" + events + "[1h])").dump();
+  append_stop_triggered(db, 151, 750);
+  ASSERT_TRUE(eventually([&] { return instant(prometheus, "min(" + events + ")") == 750.0; }, 60s))
+      << query(prometheus, events).dump();
+  EXPECT_TRUE(eventually([&] { return instant(prometheus, growth) >= 600.0; }, 60s))
+      << growth << ": " << query(prometheus, growth).dump();
+  EXPECT_LT(instant(prometheus, growth).value_or(0), 900.0) << growth << ": " << query(prometheus, growth).dump();
+
+  // The leader dies without releasing the lease; 200 events are written while no one leads.
+  a->process().kill(SIGKILL);
+  a->process().wait();
+  append_stop_triggered(db, 751, 950);
+  ASSERT_TRUE(eventually([&] { return b.metric("backstop_controller_leader") == 1; }, 15s));
+  EXPECT_TRUE(eventually([&] { return b.metric("backstop_outbox_backlog") == backlog(); })) << b.metrics();
+  // Prometheus: the dead leader's series end with its failed scrape, the new leader's carry the figures.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return instant(prometheus, "count(backstop_outbox_backlog)") == 1.0 &&
+               instant(prometheus, "min(" + events + ")") == 950.0;
+      },
+      60s))
+      << query(prometheus, "backstop_outbox_backlog").dump() << query(prometheus, events).dump();
+  EXPECT_EQ(instant(prometheus, "sum(backstop_outbox_backlog)"), backlog())
+      << query(prometheus, "backstop_outbox_backlog").dump();
+  // The hour's growth counts all 800 events, across the handover, once.
+  EXPECT_TRUE(eventually([&] { return instant(prometheus, growth) >= 800.0; }, 60s))
+      << growth << ": " << query(prometheus, growth).dump();
+  EXPECT_LT(instant(prometheus, growth).value_or(0), 1200.0) << growth << ": " << query(prometheus, growth).dump();
+  EXPECT_TRUE(eventually([&] { return instant(prometheus, "count(" + backlog_alert + ")") == 1.0; }, 60s))
+      << prometheus.api("/api/v1/alerts").dump();
 }
 
 // A StopMonitor whose CronJobs never reported is as bad as one whose runs
