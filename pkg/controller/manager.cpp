@@ -211,8 +211,12 @@ void Manager::lead(std::stop_token stop) {
   metrics_.queue_depth.Set(0);
   // Only the leader says what is expected: a standby's stale series would
   // outlive a StopMonitor deleted after it stepped down.
+  // Nor the counts of StopMonitors: a standby's would double the dashboard's sums.
   std::lock_guard lock(ready_mutex_);
   while (!monitor_pushes_.empty()) forget_pushes(monitor_pushes_.begin()->first);
+  monitor_ready_.clear();
+  metrics_.stopmonitors.Set(0);
+  metrics_.stopmonitors_ready.Set(0);
 }
 
 void Manager::observe_monitor(const std::string& type, const kube::json& object) {

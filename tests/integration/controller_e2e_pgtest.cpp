@@ -268,8 +268,10 @@ TEST_F(ControllerE2ETest, TwoControllersOnlyTheLeaderReconcilesAndTheOtherTakesO
 // standby may take the lease over (2 s), not after the client's 30 s request
 // timeout.
 TEST_F(ControllerE2ETest, LeaderWhoseLeaseCallsHangStepsDownAtTheRenewDeadline) {
+  ASSERT_EQ(api->apply(monitor("desk-a")).exit_code, 0);
   Controller a(*api, "controller-a");  // --request-timeout: the default 30 s
   ASSERT_TRUE(eventually([&] { return a.metric("backstop_controller_leader") == 1; }));
+  ASSERT_TRUE(eventually([&] { return a.metric("backstop_controller_stopmonitors") == 1; })) << a.metrics();
   auto admin = net::make_cpprest_transport(api->url(), 5s);
   ASSERT_EQ(admin->send({"POST", "/admin/delay?resource=leases&ms=60000", {}, ""}).status, 200);
   const auto hung = std::chrono::steady_clock::now();
@@ -278,6 +280,8 @@ TEST_F(ControllerE2ETest, LeaderWhoseLeaseCallsHangStepsDownAtTheRenewDeadline) 
   // Its last renewal was at most a retry period (0.2 s) before: 1.5 s later
   // it stops, give or take stopping its informers.
   EXPECT_LT(std::chrono::steady_clock::now() - hung, 3500ms);
+  // A standby counts no StopMonitors (the leader does; two would double the dashboard's sum).
+  EXPECT_EQ(a.metric("backstop_controller_stopmonitors"), 0) << a.metrics();
   // The API answers again: it campaigns and leads again.
   ASSERT_EQ(admin->send({"POST", "/admin/delay?resource=leases&ms=0", {}, ""}).status, 200);
   EXPECT_TRUE(eventually([&] { return a.metric("backstop_controller_leader") == 1; }, 10s));
