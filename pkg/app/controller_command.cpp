@@ -71,6 +71,10 @@ void ControllerCommand::add_to(CLI::App& app) {
   app.add_option("--ports-file", ports_file_, "write the bound ports here (metrics=N, health=N) once listening");
   app.add_flag("--no-database-metrics", no_database_metrics_,
                "do not export the database-derived gauges (outbox, breakers, executions, kill switches)");
+  app.add_option("--allowed-images", allowed_images_,
+                 "images StopMonitors may run: repositories (any tag) or prefixes ending in /*, comma-separated "
+                 "(default: any image; creating a StopMonitor then lets its author run any image with its Secrets)")
+      ->delimiter(',');
   app.add_option("--workers", workers_, "reconciles run in parallel")->check(CLI::Range(1, 64))->capture_default_str();
   app.add_option("--lease-duration", lease_duration_s_, "seconds a standby waits before taking an unrenewed lease")
       ->check(CLI::Range(2, 3600))
@@ -127,6 +131,15 @@ runtime::ExitCode ControllerCommand::run(const runtime::CommonOptions& common) {
   options.workers = workers_;
   options.resync = std::chrono::seconds(resync_s_);
   options.watch_window = std::chrono::seconds(watch_window_s_);
+  try {
+    options.images = controller::ImagePolicy(allowed_images_);
+  } catch (const std::invalid_argument& e) {
+    throw runtime::UsageError(std::string("--allowed-images: ") + e.what());
+  }
+  if (options.images.unrestricted()) {
+    log::warn("no --allowed-images: StopMonitors may run any image, with the Secrets they name",
+              {{"hint", "set --allowed-images (chart: controller.allowedImages) to the images you trust"}});
+  }
 
   const std::atomic<bool>& stop_requested = runtime::install_stop_signals();
   auto client = kube::make_client(config, std::chrono::seconds(request_timeout_s_));

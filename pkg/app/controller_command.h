@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "runtime/cli.h"
 #include "runtime/exit_code.h"
@@ -26,6 +27,7 @@ class ControllerCommand {
   std::string metrics_bind_ = "0.0.0.0:8080";
   std::string health_bind_ = "0.0.0.0:8081";
   std::string ports_file_;
+  std::vector<std::string> allowed_images_;
   bool no_database_metrics_ = false;
   int workers_ = 4;
   int lease_duration_s_ = 15;

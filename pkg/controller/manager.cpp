@@ -117,7 +117,10 @@ ControllerMetrics::ControllerMetrics(prometheus::Registry& registry)
 
 Manager::Manager(kube::KubeClient& client, ManagerOptions options, ControllerMetrics& metrics,
                  kube::EventRecorder* events)
-    : client_(client), options_(std::move(options)), metrics_(metrics), reconciler_(client, rfc3339_now, events) {
+    : client_(client),
+      options_(std::move(options)),
+      metrics_(metrics),
+      reconciler_(client, rfc3339_now, events, options_.images) {
   last_loop_ns_ = ticks_now();
 }
 

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/image_policy.h"
 #include "controller/reconciler.h"
 #include "kube/client.h"
 #include "kube/events.h"
@@ -48,6 +49,7 @@ struct ManagerOptions {
   int workers = 4;
   std::chrono::seconds watch_window{300};  // timeoutSeconds of each watch request
   std::chrono::seconds resync{600};        // relist (and reconcile every StopMonitor) this often
+  ImagePolicy images;                      // which images StopMonitors may run
 };
 
 class ControllerMetrics {

@@ -28,8 +28,9 @@ std::vector<std::string> names_of(const std::vector<json>& objects) {
 
 }  // namespace
 
-Reconciler::Reconciler(kube::KubeClient& client, std::function<std::string()> now, kube::EventRecorder* events)
-    : client_(client), now_(std::move(now)), events_(events) {}
+Reconciler::Reconciler(kube::KubeClient& client, std::function<std::string()> now, kube::EventRecorder* events,
+                       ImagePolicy images)
+    : client_(client), now_(std::move(now)), events_(events), images_(std::move(images)) {}
 
 ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& name) {
   ReconcileResult result;
@@ -44,7 +45,9 @@ ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& 
 
   Desired desired;
   try {
-    desired = desired_objects(parse_stop_monitor(*monitor));
+    const StopMonitor parsed = parse_stop_monitor(*monitor);
+    images_.check(parsed.spec.image);
+    desired = desired_objects(parsed);
   } catch (const InvalidSpec& e) {
     // Nothing half-applied: report and stop here until the spec changes.
     result.invalid = true;

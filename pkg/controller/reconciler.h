@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 
+#include "controller/image_policy.h"
 #include "kube/client.h"
 #include "kube/events.h"
 
@@ -28,13 +29,16 @@ class Reconciler {
  public:
   // `now` gives RFC 3339 timestamps (a parameter so tests can pin it);
   // `events` (optional) records what changed as Kubernetes Events.
-  Reconciler(kube::KubeClient& client, std::function<std::string()> now, kube::EventRecorder* events = nullptr);
+  // `images`: which images a StopMonitor may run (a refused one is InvalidSpec).
+  Reconciler(kube::KubeClient& client, std::function<std::string()> now, kube::EventRecorder* events = nullptr,
+             ImagePolicy images = ImagePolicy());
   ReconcileResult reconcile(const std::string& namespace_name, const std::string& name);
 
  private:
   kube::KubeClient& client_;
   std::function<std::string()> now_;
   kube::EventRecorder* events_;
+  ImagePolicy images_;
 };
 
 // The current time as RFC 3339 (UTC, seconds).

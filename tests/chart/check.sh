@@ -69,6 +69,11 @@ has_kind namespaced Role || fail "namespaced: no Role"
 grep -q -- '--namespace=trading' "$out/namespaced.yaml" || fail "namespaced: no --namespace=trading"
 grep -q -- '--no-database-metrics' "$out/namespaced.yaml" || fail "namespaced: no --no-database-metrics"
 grep -q 'image: ghcr.io/backstop/backstop:0.1.0-test' "$out/namespaced.yaml" || fail "namespaced: not the pinned image tag"
+# StopMonitors run only trusted images: the chart's own by default, or the list given.
+grep -qx -- '            - --allowed-images=ghcr.io/backstop/backstop' "$out/default.yaml" ||
+  fail "default: the controller does not restrict StopMonitors to the chart's image (--allowed-images)"
+grep -qx -- '            - --allowed-images=ghcr.io/backstop/backstop,registry.example.com/trading/\*' "$out/namespaced.yaml" ||
+  fail "namespaced: --allowed-images is not controller.allowedImages"
 
 # values.schema.json: values Helm must refuse before rendering, with an error
 # naming the path (Helm's "- path: description" lines).
@@ -89,6 +94,10 @@ V
 refused 'a nested typo (controller.replica)' '- controller: Additional property replica is not allowed' <<'V'
 controller:
   replica: 3
+V
+refused 'an allowed image with a digest' '- controller.allowedImages.0: Does not match pattern' <<'V'
+controller:
+  allowedImages: ["ghcr.io/backstop/backstop@sha256:0123"]
 V
 refused 'replicas: two' '- controller.replicas: Invalid type. Expected: integer, given: string' <<'V'
 controller:

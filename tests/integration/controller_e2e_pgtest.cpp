@@ -267,6 +267,40 @@ TEST_F(ControllerE2ETest, TwoControllersOnlyTheLeaderReconcilesAndTheOtherTakesO
 // answers) steps down when its renew deadline passes (1.5 s here), before a
 // standby may take the lease over (2 s), not after the client's 30 s request
 // timeout.
+// Creating a StopMonitor picks the image its Jobs run with its Secrets: the
+// controller runs only the images it is told to trust.
+TEST_F(ControllerE2ETest, AStopMonitorWhoseImageIsNotAllowedIsRefusedAndRunsNothing) {
+  std::string text = monitor("desk-a");
+  text += "  image:\n    repository: evil.example/miner\n    tag: latest\n";
+  ASSERT_EQ(api->apply(text).exit_code, 0) << text;
+  Controller controller(*api, "controller-a",
+                        {"--allowed-images", "ghcr.io/backstop/backstop,registry.example.com/trading/*"});
+  const std::string condition = "{.status.conditions[?(@.type==\"InvalidSpec\")]";
+  ASSERT_TRUE(eventually([&] { return jsonpath("stopmonitor desk-a", condition + ".status}") == "True"; }))
+      << kubectl({"get", "stopmonitor", "desk-a", "-o", "yaml"}).out;
+  EXPECT_EQ(jsonpath("stopmonitor desk-a", condition + ".message}"),
+            "spec.image.repository: \"evil.example/miner\" is not an image this controller may run (allowed: "
+            "ghcr.io/backstop/backstop, registry.example.com/trading/*)");
+  EXPECT_EQ(jsonpath("stopmonitor desk-a", "{.status.conditions[?(@.type==\"Ready\")].status}"), "False");
+  EXPECT_TRUE(
+      eventually([&] { return jsonpath("events", "{.items[*].reason}").find("InvalidSpec") != std::string::npos; }));
+  EXPECT_EQ(cronjobs(), "");
+  // An image under an allowed prefix: reconciled.
+  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
+                     R"({"spec":{"image":{"repository":"registry.example.com/trading/backstop"}}})"})
+                .exit_code,
+            0);
+  ASSERT_TRUE(eventually([&] { return has_cronjobs_of("desk-a"); })) << cronjobs();
+  EXPECT_EQ(jsonpath("cronjob desk-a-stop-monitor", "{.spec.jobTemplate.spec.template.spec.containers[0].image}"),
+            "registry.example.com/trading/backstop:latest");
+  // A malformed entry stops the controller at start, naming it.
+  const ProcessResult bad = run(
+      {binary("controller"), "--kubeconfig", api->kubeconfig(), "--allowed-images", "ghcr.io/backstop/backstop:1.0"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("--allowed-images: allowed image"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("ghcr.io/backstop/backstop:1.0"), std::string::npos) << bad.err;
+}
+
 TEST_F(ControllerE2ETest, LeaderWhoseLeaseCallsHangStepsDownAtTheRenewDeadline) {
   ASSERT_EQ(api->apply(monitor("desk-a")).exit_code, 0);
   Controller a(*api, "controller-a");  // --request-timeout: the default 30 s
