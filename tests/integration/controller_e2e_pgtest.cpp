@@ -240,6 +240,21 @@ TEST_F(ControllerE2ETest, StopMonitorBecomesCronJobsFollowsChangesCorrectsDriftA
   EXPECT_EQ(jsonpath("lease backstop-controller", "{.spec.holderIdentity}"), "");
 }
 
+// The controller's /metrics says which build serves it, as --version prints it.
+TEST_F(ControllerE2ETest, MetricsCarryTheBuildInfo) {
+  const ProcessResult version = run({binary("controller"), "--version"});
+  ASSERT_EQ(version.exit_code, 0) << version.err;
+  std::smatch printed;  // "controller <version> (commit <hash>)" or "controller <version>"
+  ASSERT_TRUE(
+      std::regex_search(version.out, printed, std::regex("^controller ([0-9][^ \n]*)( \\(commit ([0-9a-f]+))?")))
+      << version.out;
+  Controller controller(*api, "controller-a");
+  const std::string series = "backstop_build_info{" +
+                             (printed[3].matched ? "commit=\"" + printed[3].str() + "\"," : std::string()) +
+                             "version=\"" + printed[1].str() + "\"}";
+  EXPECT_TRUE(eventually([&] { return controller.metric(series) == 1; })) << series << "\n" << controller.metrics();
+}
+
 TEST_F(ControllerE2ETest, TwoControllersOnlyTheLeaderReconcilesAndTheOtherTakesOverWhenItDies) {
   Controller a(*api, "controller-a");
   ASSERT_TRUE(eventually([&] { return a.metric("backstop_controller_leader") == 1; }));

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,26 @@ TEST_F(RunMetricsTest, ControllerMadeCronJobsPushUnderTheirNamespaceAndName) {
     EXPECT_NE(metrics.find(std::string(job) + "_last_run_success{instance=\"trading/desk-a\",job=\"" + job + "\"} 1"),
               std::string::npos)
         << metrics.substr(0, 4000);
+  }
+}
+
+// Each run says which build ran it: backstop_build_info{version, commit} = 1
+// beside its figures, the version the binary's --version prints.
+TEST_F(RunMetricsTest, EveryRunPushesTheBuildInfo) {
+  const Pushgateway gateway;
+  const json monitor = stop_monitor(gateway.url());
+  for (const auto& [component, job] : kJobs) {
+    const ProcessResult version = run({binary(component), "--version"});
+    ASSERT_EQ(version.exit_code, 0) << component << "\n" << version.err;
+    std::smatch printed;  // "<binary> <version> (commit <hash>)" or "<binary> <version>"
+    ASSERT_TRUE(std::regex_search(version.out, printed, std::regex("^[a-z-]+ ([0-9][^ \n]*)( \\(commit ([0-9a-f]+))?")))
+        << version.out;
+    const ProcessResult r = run_cronjob(monitor, component);
+    ASSERT_EQ(r.exit_code, 0) << component << "\n" << r.err.substr(0, 3000);
+    std::string labels = printed[3].matched ? "commit=\"" + printed[3].str() + "\"," : "";
+    labels += "instance=\"trading/desk-a\",job=\"" + std::string(job) + "\",version=\"" + printed[1].str() + "\"";
+    const std::string line = "backstop_build_info{" + labels + "} 1";
+    EXPECT_NE(gateway.metrics().find(line), std::string::npos) << line << "\n" << gateway.metrics().substr(0, 4000);
   }
 }
 
