@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "runtime/cli.h"
 #include "sim/simulator.h"
 #include "ws_streams.h"
 
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   app.add_option("--ws-port-file", ws_port_file, "write the bound WebSocket port to this file");
   app.add_option("--api-key", api_key, "API key of the default account")->capture_default_str();
   app.add_option("--api-secret", secret, "secret of the default account");
+  backstop::runtime::add_version_flag(app);
   CLI11_PARSE(app, argc, argv);
 
   backstop::sim::Simulator simulator;

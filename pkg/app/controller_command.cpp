@@ -13,6 +13,7 @@
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/events.h"
+#include "metrics/build_info.h"
 #include "metrics/monitoring_collector.h"
 #include "runtime/log.h"
 #include "runtime/stop.h"
@@ -147,6 +148,7 @@ runtime::ExitCode ControllerCommand::run(const runtime::CommonOptions& common) {
 
   auto registry = std::make_shared<prometheus::Registry>();
   controller::ControllerMetrics metrics(*registry);
+  metrics::register_build_info(*registry);
   std::unique_ptr<metrics::DatabaseCollectable> database;
   if (!no_database_metrics_) database = std::make_unique<metrics::DatabaseCollectable>(common.database_url);
 

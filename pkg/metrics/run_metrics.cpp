@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "metrics/build_info.h"
 #include "net/http.h"
 #include "runtime/exit_code.h"
 #include "runtime/log.h"
@@ -96,6 +97,7 @@ PushOutcome push_run_figures(const PushTarget& target, const std::string& prefix
   const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   gauge(prefix + "_last_run_timestamp_seconds", "When the last run finished").Add({}).Set(now);
   if (success) gauge(prefix + "_last_success_timestamp_seconds", "When a run last succeeded").Add({}).Set(now);
+  register_build_info(registry);
 
   // Our own request rather than prometheus-cpp's Gateway: that one puts label
   // values into the path unencoded and lets libcurl copy a failed push's

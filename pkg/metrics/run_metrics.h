@@ -53,7 +53,8 @@ struct PushRecord {
 };
 
 // Pushes `figures` and <prefix>_last_run_{duration_seconds,success,timestamp_seconds}
-// (and _last_success_timestamp_seconds after a success) to target.job. A
+// (and _last_success_timestamp_seconds after a success), with
+// backstop_build_info (metrics/build_info.h), to target.job. A
 // failure is logged (warning, with the status and the gateway's answer).
 [[nodiscard]] PushOutcome push_run_figures(const PushTarget& target, const std::string& prefix,
                                            const std::vector<RunFigure>& figures, bool success, double run_seconds);

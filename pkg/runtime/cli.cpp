@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "runtime/build_info.h"
 #include "runtime/exit_code.h"
 #include "runtime/log.h"
 
@@ -85,7 +86,12 @@ class YamlConfig : public CLI::Config {
 
 }  // namespace
 
+void add_version_flag(CLI::App& app) {
+  app.set_version_flag("--version", version_line(app.get_name()), "print the version and the commit, then exit");
+}
+
 void add_common_options(CLI::App& app, CommonOptions& options) {
+  add_version_flag(app);
   app.config_formatter(std::make_shared<YamlConfig>(&app));
   app.allow_config_extras(false);
   // CLI11 reads the config file before the environment, so BACKSTOP_CONFIG is

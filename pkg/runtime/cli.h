@@ -19,7 +19,12 @@ struct CommonOptions {
   std::string log_format = "auto";
 };
 
+// The common options, and --version (add_version_flag).
 void add_common_options(CLI::App& app, CommonOptions& options);
+
+// --version: prints version_line(app's name) on stdout and exits 0 (through
+// parse_command_line, or CLI11_PARSE for a binary without the common options).
+void add_version_flag(CLI::App& app);
 
 // Parses the command line and starts logging. Returns the exit code to stop
 // with (0 after --help, 2 for a usage or config error, printed to stderr), or
