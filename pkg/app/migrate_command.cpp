@@ -39,6 +39,9 @@ std::string run_text(const store::RunResult& r, const char* verb) {
 
 void MigrateCommand::add_to(CLI::App& app) {
   app.require_subcommand(1);
+  // Options may come after the subcommand too, as the README writes them
+  // (`migrate status --json`): what a subcommand does not know goes to `migrate`.
+  app.fallthrough();
   app.add_option("--migrations-dir", migrations_dir_,
                  "read migrations from this directory instead of those built into the binary")
       ->envname("BACKSTOP_MIGRATIONS_DIR");

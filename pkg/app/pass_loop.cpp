@@ -23,9 +23,13 @@ void PassLoopOptions::add_to(CLI::App& app) {
       ->capture_default_str();
   app.add_flag("--dry-run", dry_run, "evaluate and print; write nothing, send nothing");
   app.add_flag("--json", json, "print the pass summary as JSON");
-  app.add_flag("--continuous", continuous, "repeat passes until SIGTERM");
+  auto* passes = app.add_flag("--continuous", continuous, "repeat passes until SIGTERM");
+  // A stream runs its own REST passes every --interval: the two modes are one
+  // or the other, and asking for both is a usage error (exit 2), not a guess.
   app.add_flag("--stream", stream,
-               "act on every WebSocket price tick (plus a REST pass every --interval) until SIGTERM");
+               "act on every WebSocket price tick (plus a REST pass every --interval) until SIGTERM; not with "
+               "--continuous")
+      ->excludes(passes);
   app.add_option("--stream-url", stream_url, "Binance-compatible WebSocket stream base URL")
       ->envname("BACKSTOP_STREAM_URL")
       ->capture_default_str();

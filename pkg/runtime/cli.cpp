@@ -84,6 +84,26 @@ class YamlConfig : public CLI::Config {
   const CLI::App* app_;
 };
 
+// For a binary made of subcommands (migrate) called without a valid one: the
+// word it was given, if any, and the valid names, instead of CLI11's "A
+// subcommand is required" or "The following argument was not expected".
+std::optional<std::string> subcommand_problem(CLI::App& app, const CLI::ParseError& error) {
+  if (dynamic_cast<const CLI::RequiredError*>(&error) == nullptr &&
+      dynamic_cast<const CLI::ExtrasError*>(&error) == nullptr) {
+    return std::nullopt;
+  }
+  const auto all = app.get_subcommands([](const CLI::App*) { return true; });
+  if (all.empty() || !app.get_subcommands().empty()) return std::nullopt;
+  std::string names;
+  for (const CLI::App* sub : all) names += (names.empty() ? "" : ", ") + sub->get_name();
+  const std::vector<std::string> unparsed = app.remaining();
+  if (unparsed.empty()) return "a subcommand is required: " + names;
+  if (unparsed.front().rfind('-', 0) == 0) {
+    return "unknown option '" + unparsed.front() + "'; a subcommand is required: " + names;
+  }
+  return "unknown subcommand '" + unparsed.front() + "'; valid subcommands: " + names;
+}
+
 }  // namespace
 
 void add_version_flag(CLI::App& app) {
@@ -118,7 +138,7 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, cons
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::string message = e.what();
+    std::string message = subcommand_problem(app, e).value_or(e.what());
     const std::string extras_prefix = "INI was not able to parse ";
     if (message.rfind(extras_prefix, 0) == 0) {
       message = "unknown key '" + message.substr(extras_prefix.size()) + "'";
