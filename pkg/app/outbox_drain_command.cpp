@@ -168,6 +168,7 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
   if (!amqp_user_.empty()) broker.user = amqp_user_;
   if (!amqp_password_.empty()) broker.password = amqp_password_;
   broker.timeout = std::chrono::milliseconds(timeout_ms_);
+  outbox::check_broker_config(broker);  // a malformed URL is exit 2 before anything else
   outbox::DrainOptions options;
   options.exchange = exchange_;
   options.batch_size = static_cast<std::size_t>(batch_size_);

@@ -43,9 +43,40 @@ std::string describe(const amqp_rpc_reply_t& reply) {
   return "unknown reply";
 }
 
+// The broker's reply code when it closed the connection or the channel (0 otherwise).
+int closing_code(const amqp_rpc_reply_t& reply, amqp_method_number_t method) {
+  if (reply.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION || reply.reply.id != method) return 0;
+  if (method == AMQP_CONNECTION_CLOSE_METHOD)
+    return static_cast<amqp_connection_close_t*>(reply.reply.decoded)->reply_code;
+  return static_cast<amqp_channel_close_t*>(reply.reply.decoded)->reply_code;
+}
+
+constexpr int kAccessRefused = 403;
+constexpr int kPreconditionFailed = 406;
+constexpr int kNotAllowed = 530;
+
+// The parsed URL (its strings point into `buffer`); throws BrokerConfigError.
+amqp_connection_info parse(const std::string& url, std::vector<char>& buffer) {
+  buffer.assign(url.begin(), url.end());
+  buffer.push_back('\0');
+  amqp_connection_info info{};
+  amqp_default_connection_info(&info);
+  if (amqp_parse_url(buffer.data(), &info) != AMQP_STATUS_OK) {
+    throw BrokerConfigError("invalid AMQP URL '" + log::redact_secrets(url) +
+                            "': expected amqp://user:password@host:port/vhost (--amqp-url, BACKSTOP_AMQP_URL)");
+  }
+  if (info.ssl) throw BrokerConfigError("amqps:// is not supported by this build; use amqp:// inside the cluster");
+  return info;
+}
+
 }  // namespace
 
 std::string redact_url(const std::string& url) { return log::redact_secrets(url); }
+
+void check_broker_config(const BrokerConfig& config) {
+  std::vector<char> buffer;
+  parse(config.url, buffer);
+}
 
 struct AmqpPublisher::State {
   BrokerConfig config;
@@ -68,15 +99,8 @@ struct AmqpPublisher::State {
 AmqpPublisher::AmqpPublisher(BrokerConfig config) : state_(std::make_unique<State>()) {
   State& s = *state_;
   s.config = std::move(config);
-  std::vector<char> url(s.config.url.begin(), s.config.url.end());
-  url.push_back('\0');
-  amqp_connection_info info{};
-  amqp_default_connection_info(&info);
-  if (amqp_parse_url(url.data(), &info) != AMQP_STATUS_OK) {
-    throw BrokerError("invalid AMQP URL '" + redact_url(s.config.url) +
-                      "': expected amqp://user:password@host:port/vhost");
-  }
-  if (info.ssl) throw BrokerError("amqps:// is not supported by this build; use amqp:// inside the cluster");
+  std::vector<char> url;
+  const amqp_connection_info info = parse(s.config.url, url);
   // "amqp://host:5672/" parses to the vhost "", which cannot exist: RabbitMQ's
   // default vhost "/" is meant (spelled %2f in a URL).
   const std::string vhost = (info.vhost == nullptr || *info.vhost == '\0') ? "/" : info.vhost;
@@ -95,9 +119,18 @@ AmqpPublisher::AmqpPublisher(BrokerConfig config) : state_(std::make_unique<Stat
   amqp_set_rpc_timeout(s.conn, &timeout);
   amqp_set_handshake_timeout(s.conn, &timeout);
   try {
-    s.check(amqp_login(s.conn, vhost.c_str(), 0, 131072, s.config.heartbeat_seconds, AMQP_SASL_METHOD_PLAIN,
-                       user.c_str(), password.c_str()),
-            "AMQP login");
+    const amqp_rpc_reply_t login = amqp_login(s.conn, vhost.c_str(), 0, 131072, s.config.heartbeat_seconds,
+                                              AMQP_SASL_METHOD_PLAIN, user.c_str(), password.c_str());
+    // The broker answered and refused: the user, the password or the vhost is wrong.
+    const int refusal = closing_code(login, AMQP_CONNECTION_CLOSE_METHOD);
+    if (refusal == kAccessRefused || refusal == kNotAllowed) {
+      throw BrokerConfigError("RabbitMQ at " + redact_url(s.config.url) + " refused user '" + user + "' on vhost '" +
+                              vhost + "': " + describe(login) + "; check the " +
+                              (refusal == kAccessRefused
+                                   ? "user and password (--amqp-url, BACKSTOP_AMQP_USER, BACKSTOP_AMQP_PASSWORD)"
+                                   : "vhost of --amqp-url and the user's permissions on it"));
+    }
+    s.check(login, "AMQP login");
     amqp_channel_open(s.conn, kChannel);
     s.check_last("opening the AMQP channel");
     amqp_confirm_select(s.conn, kChannel);
@@ -123,7 +156,15 @@ void AmqpPublisher::declare_exchange(const std::string& name) {
   State& s = *state_;
   if (s.declared.count(name) != 0) return;
   amqp_exchange_declare(s.conn, kChannel, bytes(name), amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
-  s.check_last("declaring exchange '" + name + "'");
+  const amqp_rpc_reply_t reply = amqp_get_rpc_reply(s.conn);
+  const int refusal = closing_code(reply, AMQP_CHANNEL_CLOSE_METHOD);
+  if (refusal == kAccessRefused || refusal == kPreconditionFailed) {
+    s.open = false;  // the channel is closed: the destructor closes only the connection
+    throw BrokerConfigError("RabbitMQ at " + redact_url(s.config.url) +
+                            " will not declare the durable topic exchange '" + name +
+                            "' (--exchange): " + describe(reply));
+  }
+  s.check(reply, "declaring exchange '" + name + "'");
   s.declared.insert(name);
 }
 

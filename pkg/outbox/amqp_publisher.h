@@ -7,7 +7,8 @@
 // and several batches may be in flight: answers for later ones are kept). A message is delivered when its basic.ack
 // arrives and no basic.return came before it (mandatory: an unroutable message
 // is a failure even though the broker acks it). A basic.nack is a failure.
-// Anything that breaks the connection or the channel throws BrokerError: the
+// A configuration the broker can never accept throws BrokerConfigError (exit 2).
+// Anything else that breaks the connection or the channel throws BrokerError: the
 // fate of the messages not yet confirmed is then unknown, and the caller sends
 // them again later (delivery is at least once; consumers dedupe by message id).
 #pragma once
@@ -20,11 +21,25 @@
 #include <string>
 #include <vector>
 
+#include "runtime/exit_code.h"
+
 namespace backstop::outbox {
 
 class BrokerError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// A broker configuration that cannot work as given, however often it is
+// tried: a malformed URL, amqps:// (not built in), a login the broker refuses
+// (403 ACCESS_REFUSED: user or password), a vhost it does not have or does not
+// let the user into (530 NOT_ALLOWED), an exchange it will not declare (403,
+// or 406 PRECONDITION_FAILED: it exists with another type). A usage error
+// (exit 2): not a BrokerError, so that no caller retries it, a continuous
+// drainer included.
+class BrokerConfigError : public runtime::UsageError {
+ public:
+  using runtime::UsageError::UsageError;
 };
 
 struct BrokerConfig {
@@ -37,6 +52,9 @@ struct BrokerConfig {
 
 // The URL without its password, for logs and errors.
 std::string redact_url(const std::string& url);
+
+// Checks what can be checked without connecting (the URL); throws BrokerConfigError.
+void check_broker_config(const BrokerConfig& config);
 
 struct Message {
   std::string exchange;
@@ -53,7 +71,8 @@ struct PublishOutcome {
 
 class AmqpPublisher {
  public:
-  // Connects, logs in, opens channel 1 in confirm mode. Throws BrokerError.
+  // Connects, logs in, opens channel 1 in confirm mode. Throws BrokerError,
+  // or BrokerConfigError when the configuration is at fault.
   explicit AmqpPublisher(BrokerConfig config);
   ~AmqpPublisher();
   AmqpPublisher(const AmqpPublisher&) = delete;

@@ -15,7 +15,8 @@ enum class ExitCode : int {
   kDependencyUnavailable = 3,  // PostgreSQL / exchange / broker unreachable
 };
 
-// Bad flags, environment or configuration: exit 2.
+// Bad flags, environment or configuration, including a dependency's refusal of
+// it that no retry can change (a malformed URL, a wrong password): exit 2.
 class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
