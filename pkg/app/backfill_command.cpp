@@ -7,6 +7,7 @@
 #include "runtime/log.h"
 #include "store/backfill.h"
 #include "store/db.h"
+#include "store/migrations.h"
 
 namespace backstop::app {
 namespace {
@@ -77,6 +78,7 @@ void BackfillCommand::add_to(CLI::App& app) {
 
 runtime::ExitCode BackfillCommand::run(const runtime::CommonOptions& common) {
   auto connection = store::connect(common.database_url, "backstop-backfill");
+  store::require_migrated(*connection);
   store::BackfillOptions options;
   options.batch_size = batch_size_;
   options.dry_run = dry_run_;

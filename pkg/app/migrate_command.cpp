@@ -76,6 +76,7 @@ runtime::ExitCode MigrateCommand::run(const runtime::CommonOptions& common) {
   try {
     if (replay_->parsed()) {
       auto connection = store::connect(common.database_url, "backstop-replay");
+      store::require_migrated(*connection);
       const store::ReplayReport r = store::EventStore::replay(*connection, rewrite_);
       std::string text = "replayed " + std::to_string(r.events) + " events into " + std::to_string(r.executions) +
                          " executions and " + std::to_string(r.operations) + " operations\n";

@@ -9,6 +9,7 @@
 #include "runtime/log.h"
 #include "runtime/stop.h"
 #include "store/db.h"
+#include "store/migrations.h"
 #include "store/outbox_repository.h"
 #include "store/unit_of_work.h"
 
@@ -108,6 +109,7 @@ void OutboxDrainCommand::add_to(CLI::App& app) {
 runtime::ExitCode OutboxDrainCommand::run_parked(const runtime::CommonOptions& common) const {
   const std::optional<std::int64_t> only = operation_ > 0 ? std::optional<std::int64_t>(operation_) : std::nullopt;
   auto connection = store::connect(common.database_url, "backstop-outbox-drain");
+  store::require_migrated(*connection);
   std::vector<store::ParkedRow> rows;
   if (requeue_parked_) {
     store::UnitOfWork tx(*connection);
@@ -181,6 +183,7 @@ runtime::ExitCode OutboxDrainCommand::run(const runtime::CommonOptions& common) 
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   auto connection = store::connect(common.database_url, "backstop-outbox-drain");
+  store::require_migrated(*connection);
   auto second = store::connect(common.database_url, "backstop-outbox-drain");
   outbox::Drainer drainer(*connection, *second, options);
   std::unique_ptr<outbox::AmqpPublisher> publisher;

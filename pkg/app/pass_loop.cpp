@@ -11,6 +11,7 @@
 #include "net/websocket.h"
 #include "runtime/stop.h"
 #include "store/db.h"
+#include "store/migrations.h"
 
 namespace backstop::app {
 
@@ -112,6 +113,7 @@ runtime::ExitCode run_passes(const runtime::CommonOptions& common, const PassLoo
   }
   const auto run_start = std::chrono::steady_clock::now();
   auto connection = store::connect(common.database_url, "backstop-" + binary.name);
+  store::require_migrated(*connection);
   net::configure_http_threads(1);
   return build(PassSession(*connection, options, push ? &*push : nullptr, run_start));
 }

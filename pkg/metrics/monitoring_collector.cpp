@@ -8,6 +8,7 @@
 #include "metrics/monitoring_metrics.h"
 #include "runtime/log.h"
 #include "store/db.h"
+#include "store/migrations.h"
 #include "store/monitoring_repository.h"
 
 namespace backstop::metrics {
@@ -18,7 +19,10 @@ std::vector<prometheus::MetricFamily> DatabaseCollectable::Collect() const {
   std::vector<prometheus::MetricFamily> families;
   bool up = false;
   try {
-    if (!connection_) connection_ = store::connect(url_, "backstop-controller-metrics");
+    if (!connection_) {
+      connection_ = store::connect(url_, "backstop-controller-metrics");
+      store::require_migrated(*connection_);  // else the warning says `run "migrate up"`, not a missing relation
+    }
     pqxx::read_transaction tx(*connection_);
     tx.exec0("SET LOCAL statement_timeout = '5s'");
     families = monitoring_registry(store::read_monitoring(tx))->Collect();

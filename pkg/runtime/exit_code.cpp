@@ -13,6 +13,9 @@ int run_guarded(const std::function<ExitCode()>& body) {
   } catch (const DependencyError& e) {
     log::error(e.what(), {{"exit_code", 3}});
     return static_cast<int>(ExitCode::kDependencyUnavailable);
+  } catch (const NotMigratedError& e) {
+    log::error(e.what(), {{"exit_code", 4}});
+    return static_cast<int>(ExitCode::kNotMigrated);
   } catch (const std::exception& e) {
     log::error(std::string("failed: ") + e.what(), {{"exit_code", 1}});
     return static_cast<int>(ExitCode::kPartialFailure);

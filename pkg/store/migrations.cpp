@@ -103,6 +103,36 @@ std::filesystem::path take_backup(const std::string& url, const std::filesystem:
 
 }  // namespace
 
+void require_migrated(pqxx::connection& connection) {
+  constexpr const char* kFix = R"(run "migrate up")";
+  std::map<int, bool> recorded;  // version -> success
+  {
+    pqxx::read_transaction tx(connection);
+    if (tx.exec1("SELECT to_regclass('backstop_schema_migrations') IS NULL")[0].as<bool>()) {
+      throw runtime::NotMigratedError("the database has no Backstop schema (no backstop_schema_migrations table): " +
+                                      std::string(kFix));
+    }
+    for (const auto& row : tx.exec("SELECT version, success FROM backstop_schema_migrations")) {
+      recorded[row[0].as<int>()] = row[1].as<bool>();
+    }
+  }
+  std::vector<std::string> pending;
+  for (const Migration& m : embedded_migrations()) {
+    const auto found = recorded.find(m.version);
+    if (found == recorded.end()) {
+      pending.push_back(m.label());
+    } else if (!found->second) {
+      throw runtime::NotMigratedError("migration " + m.label() +
+                                      " failed on this database: run \"migrate repair\", then " + kFix);
+    }
+  }
+  if (pending.empty()) return;
+  std::string names;
+  for (const std::string& label : pending) names += (names.empty() ? "" : ", ") + label;
+  throw runtime::NotMigratedError("the database is not migrated: " + std::to_string(pending.size()) +
+                                  " migration(s) pending (" + names + "): " + kFix);
+}
+
 std::string Migration::label() const {
   char prefix[16];
   std::snprintf(prefix, sizeof prefix, "%04d_", version);

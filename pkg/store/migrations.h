@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <pqxx/connection>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -55,6 +56,12 @@ std::vector<Migration> parse_migration_files(const std::vector<std::pair<std::st
 std::vector<Migration> load_migrations(const std::filesystem::path& directory);
 // The migrations compiled into this binary.
 std::vector<Migration> embedded_migrations();
+
+// Refuses a database without every migration compiled into this binary
+// (never migrated, one pending, one failed) before a command works on it:
+// throws runtime::NotMigratedError (exit 4) naming what is missing and saying
+// to run "migrate up". A database a newer binary migrated further is accepted.
+void require_migrated(pqxx::connection& connection);
 
 // Statements of a script, split on top-level semicolons (quotes, comments and
 // dollar quoting respected). Used for no-transaction migrations, where each
