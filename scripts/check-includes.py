@@ -4,7 +4,10 @@
 Rules:
   - pkg/core includes only the standard library and itself: it stays pure, free of I/O;
   - rooms below others never include them (kube and net nothing of exchange, ...);
-  - no include cycle between the rooms of pkg/ (a room is a folder under pkg/).
+  - no include cycle between the rooms of pkg/ (a room is a folder under pkg/);
+  - the Kubernetes API test server (tests/kube, but for dump_desired.cpp, a
+    controller tool kept beside it) includes nothing of pkg/: a stand-in for the
+    real API server that shared the client's code would share its mistakes.
 Prints every violation with file:line and exits 1 when there is one.
 """
 import pathlib
@@ -13,6 +16,8 @@ import sys
 
 ROOT = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).resolve().parent.parent).resolve()
 PKG = ROOT / "pkg"
+KUBE_TEST_SERVER = ROOT / "tests" / "kube"
+KUBE_TEST_SERVER_EXEMPT = {"dump_desired.cpp"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 # room -> rooms it must never include (besides the cycle rule)
 FORBIDDEN = {
@@ -58,6 +63,15 @@ def main():
                 if quoted_room in (FORBIDDEN.get(room) or set()):
                     errors.append(f"{where}: pkg/{room} must not include pkg/{quoted_room} ({target})")
                 graph[room].setdefault(quoted_room, where)
+    if KUBE_TEST_SERVER.is_dir():
+        for path in sorted(KUBE_TEST_SERVER.glob("*")):
+            if path.suffix not in (".h", ".cpp") or path.name in KUBE_TEST_SERVER_EXEMPT:
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                m = INCLUDE.match(line)
+                if m and m.group(1) == '"' and m.group(2).split("/", 1)[0] in names and "/" in m.group(2):
+                    errors.append(f"{path.relative_to(ROOT)}:{number}: the Kubernetes API test server "
+                                  f"includes nothing of pkg/, not {m.group(2)}")
     # Cycles between rooms: depth-first search, each cycle reported once with the includes that close it.
     state, stack, seen_cycles = {}, [], set()
 
@@ -86,7 +100,7 @@ def main():
         print(f"{len(errors)} include rule(s) broken", file=sys.stderr)
         return 1
     edges = sum(len(v) for v in graph.values())
-    print(f"includes: {len(names)} rooms, {edges} room-to-room edges, pkg/core standard library only, no cycles")
+    print(f"includes: {len(names)} rooms, {edges} room-to-room edges, pkg/core standard library only, no cycles, the API test server free of pkg/")
     return 0
 
 

@@ -30,4 +30,11 @@ printf '#include "core/a.h"\n' >"$tree/pkg/beta/b.h"
 expect "rooms without a cycle pass" pass
 printf '#include "alpha/a.h"\n' >>"$tree/pkg/beta/b.h"
 expect "a cycle alpha -> beta -> alpha fails" fail
+printf '#include "core/a.h"\n' >"$tree/pkg/beta/b.h"
+mkdir -p "$tree/tests/kube"
+printf '#include <httplib.h>\n#include "object_store.h"\n' >"$tree/tests/kube/api_server.cpp"
+printf '#include "kube/client.h"\n' >"$tree/tests/kube/dump_desired.cpp"
+expect "the API test server on its own (dump_desired.cpp exempt) passes" pass
+printf '#include "kube/client.h"\n' >>"$tree/tests/kube/api_server.cpp"
+expect "the API test server including pkg/kube fails" fail
 exit $((failures > 0))
