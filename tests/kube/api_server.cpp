@@ -195,7 +195,7 @@ int ApiServer::collection(const httplib::Request& req, const Resource& r, const 
     const std::string prefix = r.group_plural() + "/";
     for (const auto& [k, object] : store_.objects()) {
       if (k.rfind(prefix, 0) != 0) continue;
-      if (r.namespaced && !ns.empty() && object["metadata"].value("namespace", "") != ns) continue;
+      if (r.namespaced && !ns.empty() && object.at("metadata").value("namespace", "") != ns) continue;
       if (!selector.matches(object)) continue;
       items.push_back(object);
     }
@@ -281,7 +281,7 @@ int ApiServer::object(const httplib::Request& req, const Resource& r, const std:
     if (req.method == "PUT") {
       next = json::parse(req.body);
       const std::string sent = next["metadata"].value("resourceVersion", "");
-      if (!sent.empty() && sent != current["metadata"]["resourceVersion"]) {
+      if (!sent.empty() && sent != current.at("metadata").at("resourceVersion")) {
         out =
             status(409, "Conflict",
                    "Operation cannot be fulfilled on " + what +
@@ -308,13 +308,13 @@ int ApiServer::object(const httplib::Request& req, const Resource& r, const std:
     }
     // Server-owned metadata stays; generation moves when the spec does.
     for (const char* field : {"uid", "creationTimestamp", "generation", "namespace"}) {
-      if (current["metadata"].contains(field)) next["metadata"][field] = current["metadata"][field];
+      if (current.at("metadata").contains(field)) next["metadata"][field] = current.at("metadata").at(field);
     }
     next["apiVersion"] = r.group_version();
     next["kind"] = r.kind;
     if (has_spec_schema(r)) apply_defaults(next, r.schema);
     if (next.value("spec", json()) != current.value("spec", json())) {
-      next["metadata"]["generation"] = current["metadata"].value("generation", 1) + 1;
+      next["metadata"]["generation"] = current.at("metadata").value("generation", 1) + 1;
     }
     if (r.plural == "customresourcedefinitions" && sub != "status") {
       const std::vector<FieldError> errors = validate_crd_update(next, current);

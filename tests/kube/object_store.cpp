@@ -29,6 +29,15 @@ std::string new_uid() {
   return buffer;
 }
 
+// A metadata string field, "" when absent or not a string. Read through find()
+// rather than json::value(): GCC 12 reports a false -Wnull-dereference inside
+// nlohmann's value() here (as in pkg/controller/plan.cpp).
+std::string metadata_string(const json& object, const char* field) {
+  const json& metadata = object.at("metadata");
+  const auto it = metadata.find(field);
+  return it != metadata.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 }  // namespace
 
 std::string ObjectStore::key(const Resource& r, const std::string& ns, const std::string& name) {
@@ -53,7 +62,7 @@ json ObjectStore::stamp(json object, const Resource& r, const std::string& ns) {
 }
 
 void ObjectStore::record(const std::string& type, const Resource& r, const json& object) {
-  history_.push_back({revision_, type, r.group_plural(), object["metadata"].value("namespace", ""), object});
+  history_.push_back({revision_, type, r.group_plural(), metadata_string(object, "namespace"), object});
   while (history_.size() > 10000) {
     compacted_ = history_.front().revision;
     history_.pop_front();
@@ -91,9 +100,9 @@ void ObjectStore::collect_garbage(const ResourceRegistry& registry) {
   for (bool again = true; again;) {
     again = false;
     std::set<std::string> uids;
-    for (const auto& [k, object] : objects_) uids.insert(object["metadata"].value("uid", ""));
+    for (const auto& [k, object] : objects_) uids.insert(metadata_string(object, "uid"));
     for (const auto& [k, object] : objects_) {
-      const json& owners = object["metadata"].value("ownerReferences", json::array());
+      const json& owners = object.at("metadata").value("ownerReferences", json::array());
       if (owners.empty()) continue;
       bool orphaned = true;
       for (const auto& owner : owners) orphaned = orphaned && uids.count(owner.value("uid", "")) == 0;

@@ -87,7 +87,7 @@ json table(const Resource& r, const std::vector<json>& items, long revision) {
   }
   json rows = json::array();
   for (const json& item : items) {
-    json cells = json::array({item["metadata"]["name"]});
+    json cells = json::array({item.at("metadata").at("name")});
     for (const auto& c : printer) {
       const json value = json_path(item, c.at("jsonPath").get<std::string>());
       if (value.is_null()) {
@@ -101,7 +101,7 @@ json table(const Resource& r, const std::vector<json>& items, long revision) {
     rows.push_back(
         {{"cells", cells},
          {"object",
-          {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", item["metadata"]}}}});
+          {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", item.at("metadata")}}}});
   }
   return {{"kind", "Table"},
           {"apiVersion", "meta.k8s.io/v1"},

@@ -61,7 +61,7 @@ void serve_watch(const httplib::Request& req, httplib::Response& res, std::mutex
     // "Any" version: the current objects as ADDED, then what follows.
     for (const auto& [k, object] : store.objects()) {
       if (k.rfind(resource + "/", 0) != 0) continue;
-      if (!ns.empty() && object["metadata"].value("namespace", "") != ns) continue;
+      if (!ns.empty() && object.at("metadata").value("namespace", "") != ns) continue;
       if (!selector.matches(object)) continue;
       initial += json{{"type", "ADDED"}, {"object", object}}.dump() + "\n";
     }
