@@ -27,14 +27,7 @@ class RunMetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db.migrate();
-    sim.symbols(json::array({{{"symbol", "BTCUSDT"},
-                              {"base", "BTC"},
-                              {"quote", "USDT"},
-                              {"price", "95000"},
-                              {"stepSize", "0.00001"},
-                              {"minQty", "0.00001"},
-                              {"minNotional", "5"},
-                              {"tickSize", "0.01"}}}));
+    sim.btc_eth_markets("95000", "");
     sim.prices({{"BTCUSDT", "95000"}});
   }
 

@@ -35,24 +35,7 @@ class StopMonitorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db.migrate();
-    sim.symbols(json::array({
-        {{"symbol", "BTCUSDT"},
-         {"base", "BTC"},
-         {"quote", "USDT"},
-         {"price", "95000"},
-         {"stepSize", "0.00001"},
-         {"minQty", "0.00001"},
-         {"minNotional", "5"},
-         {"tickSize", "0.01"}},
-        {{"symbol", "ETHUSDT"},
-         {"base", "ETH"},
-         {"quote", "USDT"},
-         {"price", "3000"},
-         {"stepSize", "0.0001"},
-         {"minQty", "0.0001"},
-         {"minNotional", "5"},
-         {"tickSize", "0.01"}},
-    }));
+    sim.btc_eth_markets("95000");
   }
 
   ProcessResult monitor(std::vector<std::string> args = {}, Env extra = {}) const {

@@ -22,24 +22,7 @@ class TrailingStopTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db.migrate();
-    sim.symbols(json::array({
-        {{"symbol", "BTCUSDT"},
-         {"base", "BTC"},
-         {"quote", "USDT"},
-         {"price", "50000"},
-         {"stepSize", "0.00001"},
-         {"minQty", "0.00001"},
-         {"minNotional", "5"},
-         {"tickSize", "0.01"}},
-        {{"symbol", "ETHUSDT"},
-         {"base", "ETH"},
-         {"quote", "USDT"},
-         {"price", "3000"},
-         {"stepSize", "0.0001"},
-         {"minQty", "0.0001"},
-         {"minNotional", "5"},
-         {"tickSize", "0.01"}},
-    }));
+    sim.btc_eth_markets("50000");
   }
 
   ProcessResult trailing(std::vector<std::string> args = {}) const {

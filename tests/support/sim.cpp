@@ -58,4 +58,20 @@ Env SimServer::env() const {
           {"BACKSTOP_LOG_FORMAT", "json"}};
 }
 
+void SimServer::btc_eth_markets(const std::string& btc, const std::string& eth) const {
+  auto market = [](const char* base, const std::string& price, const char* lot) {
+    return nlohmann::json{{"symbol", std::string(base) + "USDT"},
+                          {"base", base},
+                          {"quote", "USDT"},
+                          {"price", price},
+                          {"stepSize", lot},
+                          {"minQty", lot},
+                          {"minNotional", "5"},
+                          {"tickSize", "0.01"}};
+  };
+  nlohmann::json list = nlohmann::json::array({market("BTC", btc, "0.00001")});
+  if (!eth.empty()) list.push_back(market("ETH", eth, "0.0001"));
+  symbols(list);
+}
+
 }  // namespace backstop::testing

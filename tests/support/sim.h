@@ -26,6 +26,9 @@ class SimServer {
   void prices(const nlohmann::json& by_symbol) const { post("/admin/prices", by_symbol); }
   void faults(const nlohmann::json& faults) const { post("/admin/faults", faults); }
   [[nodiscard]] nlohmann::json ledger() const { return get("/admin/ledger"); }
+  // The markets most tests trade: BTCUSDT at `btc` (lot 0.00001) and, unless
+  // empty, ETHUSDT at `eth` (lot 0.0001); both tick 0.01, minimum notional 5.
+  void btc_eth_markets(const std::string& btc, const std::string& eth = "3000") const;
 
   // Environment for a stop-monitor talking to this simulator.
   [[nodiscard]] Env env() const;
