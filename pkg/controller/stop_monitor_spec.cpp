@@ -1,6 +1,9 @@
 #include "controller/stop_monitor_spec.h"
 
 #include <limits>
+#include <regex>
+
+#include "controller/cron.h"
 
 namespace backstop::controller {
 namespace {
@@ -111,6 +114,55 @@ SecretKeyRef secret_key_ref(const ObjectReader& parent, const char* key) {
   return out;
 }
 
+void within(const char* path, std::int64_t value, std::int64_t min, std::int64_t max) {
+  if (value < min || value > max) {
+    throw InvalidSpec(std::string(path) + ": " + std::to_string(value) + " is outside " + std::to_string(min) + ".." +
+                      std::to_string(max));
+  }
+}
+
+void schedule(const char* path, const std::string& value) {
+  if (const auto error = cron_schedule_error(value)) {
+    throw InvalidSpec(std::string(path) + ": \"" + value + "\" is not a CronJob schedule: " + *error);
+  }
+}
+
+// What the CRD's schema declares, checked again: every value below becomes an
+// argument of a CronJob, and a schema that was not enforced (an older CRD, a
+// pattern that only counts a schedule's fields) must not reach them.
+void validate(const StopMonitorSpec& spec) {
+  for (std::size_t i = 0; i < spec.tenants.size(); ++i) {
+    if (spec.tenants[i] < 1) {
+      throw InvalidSpec("spec.tenants[" + std::to_string(i) + "]: " + std::to_string(spec.tenants[i]) +
+                        " is not a tenant id (1 or more)");
+    }
+  }
+  static const std::regex symbol("^[A-Z0-9]{2,20}$");
+  for (std::size_t i = 0; i < spec.symbols.size(); ++i) {
+    if (!std::regex_match(spec.symbols[i], symbol)) {
+      throw InvalidSpec("spec.symbols[" + std::to_string(i) + "]: \"" + spec.symbols[i] +
+                        "\" is not a symbol (2-20 of A-Z, 0-9)");
+    }
+  }
+  schedule("spec.stopMonitor.schedule", spec.stop_monitor.schedule);
+  schedule("spec.trailingStop.schedule", spec.trailing_stop.schedule);
+  schedule("spec.outboxDrain.schedule", spec.outbox_drain.schedule);
+  within("spec.stopMonitor.batchSize", spec.stop_monitor.batch_size, 1, 1000);
+  within("spec.stopMonitor.ordersInFlight", spec.stop_monitor.orders_in_flight, 1, 64);
+  within("spec.outboxDrain.maxRetries", spec.outbox_drain.max_retries, 1, 1000);
+  within("spec.guardrails.maxPriceAgeMs", spec.guardrails.max_price_age_ms, 1, 3600000);
+  const auto max = std::numeric_limits<std::int64_t>::max();
+  if (spec.guardrails.max_executions_per_minute) {
+    within("spec.guardrails.maxExecutionsPerMinute", *spec.guardrails.max_executions_per_minute, 1, max);
+  }
+  if (spec.guardrails.max_executions_per_hour) {
+    within("spec.guardrails.maxExecutionsPerHour", *spec.guardrails.max_executions_per_hour, 1, max);
+  }
+  if (spec.exchange.price_source != "last" && spec.exchange.price_source != "book") {
+    throw InvalidSpec("spec.exchange.priceSource: \"" + spec.exchange.price_source + "\" is not last or book");
+  }
+}
+
 StopMonitorSpec parse_spec(const ObjectReader& spec) {
   StopMonitorSpec out;
   spec.read("tenants", out.tenants);
@@ -168,6 +220,7 @@ StopMonitorSpec parse_spec(const ObjectReader& spec) {
   image.read("pullPolicy", out.image.pull_policy);
 
   spec.read("pushgatewayURL", out.pushgateway_url);
+  validate(out);
   return out;
 }
 

@@ -282,6 +282,28 @@ TEST_F(ControllerE2ETest, TwoControllersOnlyTheLeaderReconcilesAndTheOtherTakesO
 // answers) steps down when its renew deadline passes (1.5 s here), before a
 // standby may take the lease over (2 s), not after the client's 30 s request
 // timeout.
+// A schedule the CRD's pattern lets through (it counts five fields) but no
+// CronJob takes: reported on the StopMonitor, in kubectl get's Message column,
+// instead of a CronJob create failing with 422 on every retry.
+TEST_F(ControllerE2ETest, AScheduleNoCronJobTakesIsInvalidSpecShownByKubectlGet) {
+  std::string text = monitor("desk-a");
+  text.replace(text.find("schedule: \"* * * * *\""), 21, "schedule: \"61 * * * *\"");
+  ASSERT_EQ(api->apply(text).exit_code, 0) << text;
+  Controller controller(*api, "controller-a");
+  const std::string message =
+      "spec.stopMonitor.schedule: \"61 * * * *\" is not a CronJob schedule: end of range (61) above maximum (59) in "
+      "the minute field";
+  ASSERT_TRUE(eventually([&] {
+    return jsonpath("stopmonitor desk-a", "{.status.conditions[?(@.type==\"InvalidSpec\")].message}") == message;
+  })) << kubectl({"get", "stopmonitor", "desk-a", "-o", "yaml"}).out;
+  const std::string table = kubectl({"get", "stopmonitors"}).out;
+  EXPECT_NE(table.find("MESSAGE"), std::string::npos) << table;
+  EXPECT_NE(table.find(message), std::string::npos) << table;
+  EXPECT_EQ(cronjobs(), "");
+  EXPECT_GE(controller.metric("backstop_controller_reconcile_total{result=\"invalid_spec\"}"), 1);
+  EXPECT_LE(controller.metric("backstop_controller_reconcile_total{result=\"error\"}"), 0) << controller.metrics();
+}
+
 // Creating a StopMonitor picks the image its Jobs run with its Secrets: the
 // controller runs only the images it is told to trust.
 TEST_F(ControllerE2ETest, AStopMonitorWhoseImageIsNotAllowedIsRefusedAndRunsNothing) {

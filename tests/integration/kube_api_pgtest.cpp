@@ -63,7 +63,7 @@ TEST_F(KubeApiTest, KubectlAppliesTheCrdAndAStopMonitorAndShowsItsColumns) {
   const ProcessResult table = kubectl({"get", "stopmonitors"});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   const std::string header = table.out.substr(0, table.out.find('\n'));
-  for (const char* column : {"NAME", "SCHEDULE", "SUSPENDED", "READY", "LAST RUN", "AGE"}) {
+  for (const char* column : {"NAME", "SCHEDULE", "SUSPENDED", "READY", "LAST RUN", "MESSAGE", "AGE"}) {
     EXPECT_NE(header.find(column), std::string::npos) << table.out;
   }
   EXPECT_NE(table.out.find("desk-a   * * * * *   false"), std::string::npos) << table.out;

@@ -89,7 +89,7 @@ TEST(StopMonitorCrd, IdentityScopeAndNames) {
   EXPECT_TRUE(v["subresources"]["status"].IsMap());
   std::vector<std::string> columns;
   for (const auto& col : v["additionalPrinterColumns"]) columns.push_back(col["name"].as<std::string>());
-  EXPECT_EQ(columns, (std::vector<std::string>{"Schedule", "Suspended", "Ready", "Last Run", "Age"}));
+  EXPECT_EQ(columns, (std::vector<std::string>{"Schedule", "Suspended", "Ready", "Last Run", "Message", "Age"}));
 }
 
 TEST(StopMonitorCrd, EveryFieldHasATypeADescriptionAndAValidPattern) {

@@ -152,6 +152,21 @@ TEST(StopMonitorSpec, ErrorsNameTheFieldAndTheValue) {
       {R"({"spec": {"rabbitmq": {"secretRef": {}}}})", "spec.rabbitmq.secretRef.name is required"},
       {R"({"metadata": {"uid": null}})", "the StopMonitor has no uid yet (not created by the API server)"},
       {R"({"spec": null})", "spec is required"},
+      // Values the schema declares out of range, checked again before they become CronJob arguments.
+      {R"({"spec": {"stopMonitor": {"schedule": "61 * * * *"}}})",
+       "spec.stopMonitor.schedule: \"61 * * * *\" is not a CronJob schedule: end of range (61) above maximum (59) "
+       "in the minute field"},
+      {R"({"spec": {"trailingStop": {"schedule": "a b c d e"}}})",
+       "spec.trailingStop.schedule: \"a b c d e\" is not a CronJob schedule: failed to parse int from a in the "
+       "minute field"},
+      {R"({"spec": {"stopMonitor": {"batchSize": -5}}})", "spec.stopMonitor.batchSize: -5 is outside 1..1000"},
+      {R"({"spec": {"stopMonitor": {"ordersInFlight": 0}}})", "spec.stopMonitor.ordersInFlight: 0 is outside 1..64"},
+      {R"({"spec": {"guardrails": {"maxPriceAgeMs": -1}}})", "spec.guardrails.maxPriceAgeMs: -1 is outside 1..3600000"},
+      {R"({"spec": {"tenants": [3, -1]}})", "spec.tenants[1]: -1 is not a tenant id (1 or more)"},
+      {R"({"spec": {"symbols": ["BTCUSDT", "btc usdt"]}})",
+       "spec.symbols[1]: \"btc usdt\" is not a symbol (2-20 of A-Z, 0-9)"},
+      {R"({"spec": {"exchange": {"credentialsSecretRef": {"name": "x"}, "priceSource": "mid"}}})",
+       "spec.exchange.priceSource: \"mid\" is not last or book"},
   };
   for (const Case& c : cases) {
     json m = minimal();
