@@ -323,13 +323,14 @@ void Manager::work(kube::WorkQueue& queue, std::stop_token stop) {
     try {
       const ReconcileResult r = reconciler_.reconcile(key->substr(0, slash), key->substr(slash + 1));
       queue.forget(*key);
-      (r.invalid ? metrics_.reconcile_invalid : metrics_.reconcile_success).Increment();
-      if (r.created + r.updated + r.deleted > 0 || r.invalid) {
+      (r.invalid || r.rejected ? metrics_.reconcile_invalid : metrics_.reconcile_success).Increment();
+      if (r.created + r.updated + r.deleted > 0 || r.invalid || r.rejected) {
         log::info("reconciled", {{"stopmonitor", *key},
                                  {"created", r.created},
                                  {"updated", r.updated},
                                  {"deleted", r.deleted},
                                  {"invalid", r.invalid},
+                                 {"rejected", r.rejected},
                                  {"message", r.message}});
       }
     } catch (const kube::ApiError& e) {

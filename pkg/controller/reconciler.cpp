@@ -67,33 +67,50 @@ ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& 
     const auto cronjobs = live_objects(client_, "/apis/batch/v1", ns, "cronjobs", cronjob_names);
     const auto deployments = live_objects(client_, "/apis/apps/v1", ns, "deployments", deployment_names);
     const Plan p = plan(*monitor, desired, cronjobs, deployments);
+    // An object the API server refuses (422 Invalid, 400) is not retried with
+    // backoff: the same object would be refused again. It is reported on the
+    // StopMonitor with the server's message; a spec change or the resync retries.
+    std::vector<std::string> rejected;
     for (const Action& a : p.actions) {
       const std::string api = a.resource == "cronjobs" ? "/apis/batch/v1" : "/apis/apps/v1";
       const std::string kind = a.resource == "cronjobs" ? "CronJob" : "Deployment";
-      switch (a.kind) {
-        case Action::Kind::kCreate:
-          client_.create(collection(api, ns, a.resource), a.object);
-          ++result.created;
-          if (events_ != nullptr) events_->record(*monitor, "Normal", "Created", "Created " + kind + " " + a.name);
-          break;
-        case Action::Kind::kUpdate:
-          client_.replace(collection(api, ns, a.resource) + "/" + a.name, a.object);  // 409: requeue
-          ++result.updated;
-          if (events_ != nullptr) {
-            events_->record(*monitor, "Normal", "Updated", "Updated " + kind + " " + a.name + " (" + a.reason + ")");
-          }
-          break;
-        case Action::Kind::kDelete:
-          client_.remove(collection(api, ns, a.resource) + "/" + a.name);
-          ++result.deleted;
-          if (events_ != nullptr) {
-            events_->record(*monitor, "Normal", "Deleted", "Deleted " + kind + " " + a.name + " (" + a.reason + ")");
-          }
-          break;
+      try {
+        switch (a.kind) {
+          case Action::Kind::kCreate:
+            client_.create(collection(api, ns, a.resource), a.object);
+            ++result.created;
+            if (events_ != nullptr) events_->record(*monitor, "Normal", "Created", "Created " + kind + " " + a.name);
+            break;
+          case Action::Kind::kUpdate:
+            client_.replace(collection(api, ns, a.resource) + "/" + a.name, a.object);  // 409: requeue
+            ++result.updated;
+            if (events_ != nullptr) {
+              events_->record(*monitor, "Normal", "Updated", "Updated " + kind + " " + a.name + " (" + a.reason + ")");
+            }
+            break;
+          case Action::Kind::kDelete:
+            client_.remove(collection(api, ns, a.resource) + "/" + a.name);
+            ++result.deleted;
+            if (events_ != nullptr) {
+              events_->record(*monitor, "Normal", "Deleted", "Deleted " + kind + " " + a.name + " (" + a.reason + ")");
+            }
+            break;
+        }
+      } catch (const kube::ApiError& e) {
+        if (e.code() != 422 && e.code() != 400) throw;
+        rejected.push_back(kind + " " + a.name + ": " + e.what());
       }
     }
     status_changed |= set_condition(status, "InvalidSpec", "False", "Valid", "", generation, now);
-    if (p.conflicts.empty()) {
+    if (!rejected.empty()) {
+      result.rejected = true;
+      result.message = "the API server refused ";
+      for (std::size_t i = 0; i < rejected.size(); ++i) result.message += (i == 0 ? "" : "; ") + rejected[i];
+      const bool news = set_condition(status, "Degraded", "True", "Rejected", result.message, generation, now);
+      status_changed |= news;
+      if (news && events_ != nullptr) events_->record(*monitor, "Warning", "Rejected", result.message);
+      status_changed |= set_condition(status, "Ready", "False", "Rejected", result.message, generation, now);
+    } else if (p.conflicts.empty()) {
       result.message = std::to_string(desired.cronjobs.size()) + " CronJobs" +
                        (desired.deployments.empty() ? "" : " and the stream Deployment") + " in place";
       status_changed |= set_condition(status, "Degraded", "False", "Reconciled", "", generation, now);

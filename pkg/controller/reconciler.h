@@ -21,7 +21,8 @@ struct ReconcileResult {
   int created = 0;
   int updated = 0;
   int deleted = 0;
-  bool invalid = false;
+  bool invalid = false;   // the spec cannot become objects (InvalidSpec)
+  bool rejected = false;  // the API server refused an object (422, 400): Degraded, not retried with backoff
   std::string message;
 };
 

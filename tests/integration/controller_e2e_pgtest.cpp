@@ -304,6 +304,31 @@ TEST_F(ControllerE2ETest, AScheduleNoCronJobTakesIsInvalidSpecShownByKubectlGet)
   EXPECT_LE(controller.metric("backstop_controller_reconcile_total{result=\"error\"}"), 0) << controller.metrics();
 }
 
+// An object the API server refuses (here a CronJob name over 52 characters,
+// which a 40-character StopMonitor name makes) is reported on the StopMonitor
+// with the server's message, once, not retried with backoff.
+TEST_F(ControllerE2ETest, ACronJobTheApiServerRefusesIsReportedNotRetried) {
+  const std::string name = "desk-with-a-rather-long-name-for-testing";  // 40: "-trailing-stop" makes 54
+  ASSERT_EQ(api->apply(monitor(name)).exit_code, 0);
+  Controller controller(*api, "controller-a");
+  const std::string degraded = "{.status.conditions[?(@.type==\"Degraded\")]";
+  ASSERT_TRUE(eventually([&] { return jsonpath("stopmonitor " + name, degraded + ".reason}") == "Rejected"; }))
+      << kubectl({"get", "stopmonitor", name, "-o", "yaml"}).out;
+  const std::string message = jsonpath("stopmonitor " + name, degraded + ".message}");
+  EXPECT_NE(message.find("the API server refused CronJob " + name + "-stop-monitor: "), std::string::npos) << message;
+  EXPECT_NE(message.find("metadata.name: Invalid value: \"" + name +
+                         "-trailing-stop\": must be no more than 52 "
+                         "characters"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(jsonpath("stopmonitor " + name, "{.status.conditions[?(@.type==\"Ready\")].status}"), "False");
+  EXPECT_TRUE(
+      eventually([&] { return jsonpath("events", "{.items[*].reason}").find("Rejected") != std::string::npos; }));
+  EXPECT_EQ(cronjobs(), "");
+  // Refused is an answer, not an error to retry: no reconcile failed.
+  EXPECT_LE(controller.metric("backstop_controller_reconcile_total{result=\"error\"}"), 0) << controller.metrics();
+}
+
 // Creating a StopMonitor picks the image its Jobs run with its Secrets: the
 // controller runs only the images it is told to trust.
 TEST_F(ControllerE2ETest, AStopMonitorWhoseImageIsNotAllowedIsRefusedAndRunsNothing) {

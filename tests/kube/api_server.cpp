@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -107,6 +108,27 @@ void ApiServer::hold_if_delayed(const httplib::Request& req) {
   if (std::find(parts.begin(), parts.end(), delayed_resource_) == parts.end()) return;
   delay_changed_.wait_for(lock, std::chrono::milliseconds(delay_ms_), [&] { return stopping_ || delay_ms_ <= 0; });
 }
+
+namespace {
+
+// What the real API server's validation of built-in kinds refuses that the
+// controller could write: a CronJob's name longer than 52 characters (its Jobs
+// append 11). The 422 Status is the real one's, with its cause.
+std::optional<json> builtin_invalid(const Resource& r, const json& object) {
+  if (r.plural != "cronjobs") return std::nullopt;
+  const std::string name = object.contains("metadata") ? object.at("metadata").value("name", "") : "";
+  if (name.size() <= 52) return std::nullopt;
+  const std::string cause = "Invalid value: \"" + name + "\": must be no more than 52 characters";
+  json out = status(422, "Invalid", "CronJob.batch \"" + name + "\" is invalid: metadata.name: " + cause);
+  out["details"] = {
+      {"name", name},
+      {"group", "batch"},
+      {"kind", "CronJob"},
+      {"causes", json::array({{{"reason", "FieldValueInvalid"}, {"message", cause}, {"field", "metadata.name"}}})}};
+  return out;
+}
+
+}  // namespace
 
 int ApiServer::route(const httplib::Request& req, json& out) {
   const std::string& path = req.path;
@@ -230,6 +252,7 @@ int ApiServer::collection(const httplib::Request& req, const Resource& r, const 
       }
     }
     if (!r.group.empty() && has_spec_schema(r)) apply_defaults(object, r.schema);
+    if (auto invalid = builtin_invalid(r, object)) return (out = std::move(*invalid), 422);
     const std::string new_name = object["metadata"].value("name", "");
     if (new_name.empty()) return (out = status(422, "Invalid", "metadata.name: Required value"), 422);
     const std::string k = ObjectStore::key(r, ns, new_name);
@@ -316,6 +339,7 @@ int ApiServer::object(const httplib::Request& req, const Resource& r, const std:
     if (next.value("spec", json()) != current.value("spec", json())) {
       next["metadata"]["generation"] = current.at("metadata").value("generation", 1) + 1;
     }
+    if (auto invalid = builtin_invalid(r, next)) return (out = std::move(*invalid), 422);
     if (r.plural == "customresourcedefinitions" && sub != "status") {
       const std::vector<FieldError> errors = validate_crd_update(next, current);
       if (!errors.empty()) return (out = crd_invalid_status(name, errors), 422);
