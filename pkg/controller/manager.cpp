@@ -13,6 +13,9 @@ namespace backstop::controller {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// A StopMonitor whose Secrets are missing is looked at again this often (the
+// controller does not watch Secrets: it may not list them).
+constexpr std::chrono::milliseconds kSecretsRecheck{15000};
 
 long long ticks_now() { return Clock::now().time_since_epoch().count(); }
 
@@ -323,6 +326,7 @@ void Manager::work(kube::WorkQueue& queue, std::stop_token stop) {
     try {
       const ReconcileResult r = reconciler_.reconcile(key->substr(0, slash), key->substr(slash + 1));
       queue.forget(*key);
+      if (r.secrets_missing) queue.add_after(*key, kSecretsRecheck);
       (r.invalid || r.rejected ? metrics_.reconcile_invalid : metrics_.reconcile_success).Increment();
       if (r.created + r.updated + r.deleted > 0 || r.invalid || r.rejected) {
         log::info("reconciled", {{"stopmonitor", *key},

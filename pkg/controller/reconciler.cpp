@@ -1,5 +1,9 @@
 #include "controller/reconciler.h"
 
+#include <algorithm>
+#include <map>
+#include <optional>
+
 #include "controller/desired.h"
 #include "controller/plan.h"
 
@@ -26,6 +30,39 @@ std::vector<std::string> names_of(const std::vector<json>& objects) {
   return out;
 }
 
+// The Secrets the StopMonitor's Jobs read, and the keys they read of them:
+// what is missing, one line each naming the field that refers to it.
+std::vector<std::string> missing_secrets(kube::KubeClient& client, const std::string& ns, const StopMonitorSpec& spec) {
+  struct Use {
+    std::string field;
+    std::string name;
+    std::string key;
+  };
+  const auto& credentials = spec.exchange.credentials_secret_ref;
+  std::vector<Use> uses = {
+      {"spec.exchange.credentialsSecretRef", credentials.name, credentials.api_key_key},
+      {"spec.exchange.credentialsSecretRef", credentials.name, credentials.api_secret_key},
+      {"spec.database.secretRef", spec.database.name, spec.database.key},
+  };
+  if (spec.rabbitmq) uses.push_back({"spec.rabbitmq.secretRef", spec.rabbitmq->name, spec.rabbitmq->key});
+  std::map<std::string, std::optional<json>> secrets;
+  std::vector<std::string> missing;
+  for (const Use& use : uses) {
+    auto found = secrets.find(use.name);
+    if (found == secrets.end()) {
+      found = secrets.emplace(use.name, client.get(collection("/api/v1", ns, "secrets") + "/" + use.name)).first;
+    }
+    const std::optional<json>& secret = found->second;
+    if (!secret) {
+      const std::string line = "Secret " + ns + "/" + use.name + " not found (" + use.field + ")";
+      if (std::find(missing.begin(), missing.end(), line) == missing.end()) missing.push_back(line);
+    } else if (!secret->value("data", json::object()).contains(use.key)) {
+      missing.push_back("Secret " + ns + "/" + use.name + " has no key " + use.key + " (" + use.field + ")");
+    }
+  }
+  return missing;
+}
+
 }  // namespace
 
 Reconciler::Reconciler(kube::KubeClient& client, std::function<std::string()> now, kube::EventRecorder* events,
@@ -44,10 +81,12 @@ ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& 
   bool status_changed = false;
 
   Desired desired;
+  std::vector<std::string> missing;  // Secrets (or their keys) the Jobs need
   try {
     const StopMonitor parsed = parse_stop_monitor(*monitor);
     images_.check(parsed.spec.image);
     desired = desired_objects(parsed);
+    missing = missing_secrets(client_, ns, parsed.spec);
   } catch (const InvalidSpec& e) {
     // Nothing half-applied: report and stop here until the spec changes.
     result.invalid = true;
@@ -102,6 +141,19 @@ ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& 
       }
     }
     status_changed |= set_condition(status, "InvalidSpec", "False", "Valid", "", generation, now);
+    // The objects are applied all the same when Secrets are missing: once they
+    // exist, the Jobs run (the manager looks again soon: no watch on Secrets).
+    result.secrets_missing = !missing.empty();
+    std::string missing_message;
+    for (const std::string& m : missing) missing_message += (missing_message.empty() ? "" : "; ") + m;
+    if (result.secrets_missing) {
+      const bool news =
+          set_condition(status, "SecretsMissing", "True", "SecretsMissing", missing_message, generation, now);
+      status_changed |= news;
+      if (news && events_ != nullptr) events_->record(*monitor, "Warning", "SecretsMissing", missing_message);
+    } else {
+      status_changed |= set_condition(status, "SecretsMissing", "False", "SecretsFound", "", generation, now);
+    }
     if (!rejected.empty()) {
       result.rejected = true;
       result.message = "the API server refused ";
@@ -110,12 +162,7 @@ ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& 
       status_changed |= news;
       if (news && events_ != nullptr) events_->record(*monitor, "Warning", "Rejected", result.message);
       status_changed |= set_condition(status, "Ready", "False", "Rejected", result.message, generation, now);
-    } else if (p.conflicts.empty()) {
-      result.message = std::to_string(desired.cronjobs.size()) + " CronJobs" +
-                       (desired.deployments.empty() ? "" : " and the stream Deployment") + " in place";
-      status_changed |= set_condition(status, "Degraded", "False", "Reconciled", "", generation, now);
-      status_changed |= set_condition(status, "Ready", "True", "Reconciled", result.message, generation, now);
-    } else {
+    } else if (!p.conflicts.empty()) {
       std::string names;
       for (const auto& c : p.conflicts) names += (names.empty() ? "" : ", ") + c;
       result.message = "objects with these names exist and are not owned by this StopMonitor: " + names;
@@ -123,6 +170,15 @@ ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& 
       status_changed |= news;
       if (news && events_ != nullptr) events_->record(*monitor, "Warning", "NameConflict", result.message);
       status_changed |= set_condition(status, "Ready", "False", "NameConflict", result.message, generation, now);
+    } else if (result.secrets_missing) {
+      result.message = missing_message;
+      status_changed |= set_condition(status, "Degraded", "False", "Reconciled", "", generation, now);
+      status_changed |= set_condition(status, "Ready", "False", "SecretsMissing", result.message, generation, now);
+    } else {
+      result.message = std::to_string(desired.cronjobs.size()) + " CronJobs" +
+                       (desired.deployments.empty() ? "" : " and the stream Deployment") + " in place";
+      status_changed |= set_condition(status, "Degraded", "False", "Reconciled", "", generation, now);
+      status_changed |= set_condition(status, "Ready", "True", "Reconciled", result.message, generation, now);
     }
     // Each owned CronJob's last schedule / success, as the CronJob controller reports them.
     json owned = json::array();

@@ -21,8 +21,9 @@ struct ReconcileResult {
   int created = 0;
   int updated = 0;
   int deleted = 0;
-  bool invalid = false;   // the spec cannot become objects (InvalidSpec)
-  bool rejected = false;  // the API server refused an object (422, 400): Degraded, not retried with backoff
+  bool invalid = false;          // the spec cannot become objects (InvalidSpec)
+  bool rejected = false;         // the API server refused an object (422, 400): Degraded, not retried with backoff
+  bool secrets_missing = false;  // a Secret (or key) the Jobs read does not exist: looked at again soon
   std::string message;
 };
 

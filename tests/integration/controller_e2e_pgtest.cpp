@@ -132,6 +132,8 @@ class ControllerE2ETest : public ::testing::Test {
     api = std::make_unique<KubeTestServer>();
     ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
     ASSERT_EQ(api->apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+    // The Secrets the example StopMonitor names (SecretsMissing otherwise).
+    ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/secrets-desk-a.yaml"}).exit_code, 0);
   }
 
   ProcessResult kubectl(std::vector<std::string> args) const { return api->kubectl(std::move(args)); }

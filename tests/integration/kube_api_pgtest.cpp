@@ -342,9 +342,48 @@ TEST_F(KubeApiTest, OneLeaderAtATimeAndTheOtherTakesOverWhenItStops) {
   EXPECT_TRUE(a.try_acquire_or_renew());
 }
 
+// The Secrets a StopMonitor names are looked up (get by name): a missing one,
+// or a missing key, is SecretsMissing and Ready False, naming the field; the
+// CronJobs are in place all the same, and run once the Secrets exist.
+TEST_F(KubeApiTest, ReconcilerReportsMissingSecretsUntilTheyExist) {
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"}).exit_code, 0);
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: desk-a-binance\n  namespace: trading\n"
+                  "stringData:\n  api-key: k\n")
+                .exit_code,
+            0);
+  kube::KubeConfig config;
+  config.server = url();
+  kube::KubeClient client(config, net::make_cpprest_transport(url(), std::chrono::seconds(10)));
+  controller::Reconciler reconciler(client, controller::rfc3339_now);
+  controller::ReconcileResult r = reconciler.reconcile("trading", "desk-a");
+  EXPECT_TRUE(r.secrets_missing);
+  EXPECT_EQ(r.created, 3);
+  const std::string missing =
+      "Secret trading/desk-a-binance has no key api-secret (spec.exchange.credentialsSecretRef); Secret "
+      "trading/backstop-postgres not found (spec.database.secretRef); Secret trading/backstop-rabbitmq not found "
+      "(spec.rabbitmq.secretRef)";
+  EXPECT_EQ(get("{.status.conditions[?(@.type==\"SecretsMissing\")].status} "
+                "{.status.conditions[?(@.type==\"SecretsMissing\")].message}"),
+            "True " + missing);
+  EXPECT_EQ(get("{.status.conditions[?(@.type==\"Ready\")].status} {.status.conditions[?(@.type==\"Ready\")].reason}"),
+            "False SecretsMissing");
+  // stringData is stored as data, as the real API server does.
+  EXPECT_EQ(kubectl({"get", "secret", "desk-a-binance", "-n", "trading", "-o", "jsonpath={.data.api-key}"}).out,
+            "aw==");
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/secrets-desk-a.yaml"}).exit_code, 0);
+  r = reconciler.reconcile("trading", "desk-a");
+  EXPECT_FALSE(r.secrets_missing);
+  EXPECT_EQ(get("{.status.conditions[?(@.type==\"SecretsMissing\")].status} "
+                "{.status.conditions[?(@.type==\"Ready\")].status}"),
+            "False True");
+}
+
 TEST_F(KubeApiTest, ReconcilerOwnsCronJobsCorrectsDriftFollowsChangesAndReportsStatus) {
   ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
   ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/secrets-desk-a.yaml"}).exit_code, 0);
   ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"}).exit_code, 0);
   kube::KubeConfig config;
   config.server = url();

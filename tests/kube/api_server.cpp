@@ -128,6 +128,32 @@ std::optional<json> builtin_invalid(const Resource& r, const json& object) {
   return out;
 }
 
+std::string base64(const std::string& in) {
+  static const char* const kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  auto byte = [&](std::size_t i) {
+    return i < in.size() ? static_cast<unsigned>(static_cast<unsigned char>(in[i])) : 0U;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    const unsigned v = (byte(i) << 16U) | (byte(i + 1) << 8U) | byte(i + 2);
+    out += kAlphabet[(v >> 18U) & 63U];
+    out += kAlphabet[(v >> 12U) & 63U];
+    out += i + 1 < in.size() ? kAlphabet[(v >> 6U) & 63U] : '=';
+    out += i + 2 < in.size() ? kAlphabet[v & 63U] : '=';
+  }
+  return out;
+}
+
+// A Secret's stringData is write-only: the API server merges it into data
+// (base64) and stores no stringData, as the real one does.
+void fold_string_data(const Resource& r, json& object) {
+  if (r.plural != "secrets" || !object.contains("stringData")) return;
+  for (const auto& [key, value] : object.at("stringData").items()) {
+    object["data"][key] = base64(value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  object.erase("stringData");
+}
+
 }  // namespace
 
 int ApiServer::route(const httplib::Request& req, json& out) {
@@ -253,6 +279,7 @@ int ApiServer::collection(const httplib::Request& req, const Resource& r, const 
     }
     if (!r.group.empty() && has_spec_schema(r)) apply_defaults(object, r.schema);
     if (auto invalid = builtin_invalid(r, object)) return (out = std::move(*invalid), 422);
+    fold_string_data(r, object);
     const std::string new_name = object["metadata"].value("name", "");
     if (new_name.empty()) return (out = status(422, "Invalid", "metadata.name: Required value"), 422);
     const std::string k = ObjectStore::key(r, ns, new_name);
@@ -340,6 +367,7 @@ int ApiServer::object(const httplib::Request& req, const Resource& r, const std:
       next["metadata"]["generation"] = current.at("metadata").value("generation", 1) + 1;
     }
     if (auto invalid = builtin_invalid(r, next)) return (out = std::move(*invalid), 422);
+    fold_string_data(r, next);
     if (r.plural == "customresourcedefinitions" && sub != "status") {
       const std::vector<FieldError> errors = validate_crd_update(next, current);
       if (!errors.empty()) return (out = crd_invalid_status(name, errors), 422);

@@ -29,7 +29,8 @@
 // place; a test relying on one of these would pass here and fail on a cluster):
 //   - no authentication, authorization (RBAC) or admission: every request is
 //     served; built-in kinds are neither validated nor defaulted (but for one
-//     rule: a CronJob's name over 52 characters gets the real 422), and no
+//     rule: a CronJob's name over 52 characters gets the real 422; a Secret's
+//     stringData is folded into data as the real one does), and no
 //     controller runs (CronJobs never fire, Deployments never roll out);
 //   - custom resources get their schema's defaults only: no validation against
 //     the schema, no pruning of unknown fields, no CEL rules
