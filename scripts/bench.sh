@@ -321,6 +321,7 @@ export KUBECACHEDIR="$p6/cache"
 "${kc[@]}" apply -f "$ROOT/crds/stopmonitors.backstop.dev.yaml" >/dev/null
 printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n---\n' trading baseline >"$p6/ns.yaml"
 "${kc[@]}" apply -f "$p6/ns.yaml" >/dev/null
+"${kc[@]}" apply -f "$ROOT/crds/examples/secrets-desk-a.yaml" >/dev/null  # what every desk-N names
 for ns in trading baseline; do
   for i in $(seq -w 1 "$monitors"); do
     sed -e "s/name: desk-a$/name: desk-$i/" -e "s/namespace: trading/namespace: $ns/" \
