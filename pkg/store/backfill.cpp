@@ -5,6 +5,7 @@
 
 #include "runtime/fault.h"
 #include "runtime/log.h"
+#include "runtime/progress.h"
 #include "store/db.h"
 #include "store/event_store.h"
 
@@ -39,6 +40,14 @@ BackfillSummary run_backfill(pqxx::connection& connection, const BackfillOptions
   summary.dry_run = options.dry_run;
   const std::string select = std::string(kSelectBatch) + (options.dry_run ? "" : " FOR UPDATE OF o SKIP LOCKED");
   std::int64_t after = 0;
+  // What is left to do, counted once: the denominator of the progress line.
+  const auto total = pqxx::nontransaction(connection)
+                         .exec1(
+                             "SELECT count(*) FROM operation o WHERE o.status = 'ACTIVE' AND NOT EXISTS ("
+                             "  SELECT 1 FROM stop_events e WHERE e.execution_token = 'genesis-' || o.id "
+                             "  AND e.event_type = 'STOP_CONFIGURED')")[0]
+                         .as<std::int64_t>();
+  runtime::Progress progress("backfill", "operations", total);
   while (true) {
     pqxx::work tx(connection);
     const pqxx::result rows = tx.exec_params(select, after, options.batch_size);
@@ -133,7 +142,9 @@ BackfillSummary run_backfill(pqxx::connection& connection, const BackfillOptions
       if (summary.changes.size() < options.max_reported) summary.changes.push_back(std::move(change));
     }
     log::debug("backfill batch done", {{"batch", summary.batches}, {"last_operation", after}, {"written", written}});
+    progress.add(static_cast<std::int64_t>(rows.size()));
   }
+  progress.finish();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "core/hex.h"
+#include "runtime/progress.h"
 #include "store/db.h"
 
 namespace backstop::store {
@@ -446,6 +447,8 @@ ReplayReport EventStore::replay(pqxx::connection& connection, bool rewrite) {
   std::set<std::int64_t> levels_from_events;
   constexpr int kChunk = 10000;
   std::int64_t after = 0;
+  runtime::Progress progress("replay", "events",
+                             tx.exec1("SELECT count(*) FROM stop_events")[0].as<std::int64_t>());  // same snapshot
   while (true) {
     const auto rows = tx.exec_params(
         std::string("SELECT ") + kEventColumns + " FROM stop_events WHERE event_seq > $1 ORDER BY event_seq LIMIT $2",
@@ -469,8 +472,10 @@ ReplayReport EventStore::replay(pqxx::connection& connection, bool rewrite) {
         if (e.type != core::EventType::kExecuted) levels_from_events.insert(e.operation_id.value);
       }
     }
+    progress.add(static_cast<std::int64_t>(rows.size()));
     if (rows.size() < static_cast<std::size_t>(kChunk)) break;
   }
+  progress.finish();
   report.executions = static_cast<std::int64_t>(executions.size());
   report.operations = static_cast<std::int64_t>(operations.size());
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "support/pg.h"
 #include "support/process.h"
@@ -152,6 +153,37 @@ TEST_F(BackfillTest, MatchesPostgresNumericArithmetic) {
       0);
   EXPECT_GT(db.count("SELECT count(*) FROM operation WHERE stop_price IS NOT NULL AND stop_loss_percent IS NOT NULL"),
             2500);
+}
+
+// Long work says how far it is: JSON progress lines on stderr (not a
+// terminal here) with done, total, rate and time left; stdout's --json
+// summary unchanged.
+TEST_F(BackfillTest, ShowsItsProgressWithoutTouchingTheJsonSummary) {
+  load_book(db, 2000);
+  Env env = kJsonLogs;
+  env.emplace_back("BACKSTOP_PROGRESS_EVERY_MS", "0");  // a line after every batch
+  const ProcessResult r = backfill(db, {"--json", "--batch-size", "500"}, env);
+  ASSERT_EQ(r.exit_code, 1) << r.err;       // the invalid rows of the book
+  const json summary = json::parse(r.out);  // stdout is the summary alone
+  EXPECT_EQ(summary["scanned"], 2000);
+  std::vector<json> lines;
+  std::stringstream err(r.err);
+  for (std::string line; std::getline(err, line);) {
+    const json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("msg", "").rfind("progress", 0) == 0) lines.push_back(j);
+  }
+  ASSERT_GE(lines.size(), 4u) << r.err;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["work"], "backfill");
+    EXPECT_EQ(lines[i]["total"], 2000);
+    if (i > 0) {
+      EXPECT_GE(lines[i]["done"].get<std::int64_t>(), lines[i - 1]["done"].get<std::int64_t>());
+    }
+  }
+  EXPECT_EQ(lines.front()["done"], 500);
+  EXPECT_TRUE(lines.front().contains("seconds_left")) << lines.front().dump();
+  EXPECT_EQ(lines.back()["msg"], "progress: done");
+  EXPECT_EQ(lines.back()["done"], 2000);
 }
 
 TEST_F(BackfillTest, KilledMidRunThenReRunGivesTheSameFinalState) {
