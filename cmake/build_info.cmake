@@ -3,6 +3,11 @@
 # checkout, its commit and `git describe`. A tarball without .git builds the
 # same way with the version alone. CMake configures again when HEAD moves, so
 # that a commit in a build tree does not leave a stale commit behind.
+# A build without .git that knows its commit (the image: .git is kept out of the
+# build context) passes it: -DBACKSTOP_BUILD_COMMIT=<hash> and optionally
+# -DBACKSTOP_BUILD_DESCRIBE=<git describe>; these win over git when given.
+set(BACKSTOP_BUILD_COMMIT "" CACHE STRING "commit for --version when the source has no .git (empty: ask git)")
+set(BACKSTOP_BUILD_DESCRIBE "" CACHE STRING "git describe for --version with BACKSTOP_BUILD_COMMIT")
 set(BACKSTOP_GIT_COMMIT "")
 set(BACKSTOP_GIT_DESCRIBE "")
 find_package(Git QUIET)
@@ -27,6 +32,10 @@ if(GIT_FOUND AND EXISTS "${PROJECT_SOURCE_DIR}/.git")
   else()
     set(BACKSTOP_GIT_COMMIT "")
   endif()
+endif()
+if(BACKSTOP_BUILD_COMMIT)
+  string(SUBSTRING "${BACKSTOP_BUILD_COMMIT}" 0 12 BACKSTOP_GIT_COMMIT)
+  set(BACKSTOP_GIT_DESCRIBE "${BACKSTOP_BUILD_DESCRIBE}")
 endif()
 if(BACKSTOP_GIT_COMMIT)
   message(STATUS "Backstop ${PROJECT_VERSION}, commit ${BACKSTOP_GIT_COMMIT} (${BACKSTOP_GIT_DESCRIBE})")
