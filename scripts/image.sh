@@ -11,8 +11,8 @@
 #   5. written out as an OCI archive (build-image/backstop-<version>.oci.tar) and
 #      its layout unpacked and checked with umoci.
 # Slow (about 13 minutes here at -j1 on two shared cores: 100 s for the base,
-# 10 minutes for the build stage), so not part of ./dev test; tests/image/check.py checks the package
-# lists in seconds there.
+# 10 minutes for the build stage), so not part of ./dev test; there,
+# tests/image/check.py checks the package lists in seconds.
 # Usage: ./dev image [--jobs N] [--base IMAGE] [--rebase] [--tag NAME]
 #   --base IMAGE   build FROM this image instead (e.g. the pinned
 #                  docker.io/library/debian:bookworm-20250520-slim where a registry is reachable)
