@@ -822,6 +822,10 @@ TEST_F(StopMonitorTest, ALaggingStreamsPricesAreStale) {
                   "--max-price-age-ms", "2000"},
                  sim.env());
   ASSERT_TRUE(stream.wait_for_stderr("price stream open"));
+  // The driver's first REST pass (fresh prices) has run: its checkpoint is
+  // there (the simulator sends no tick on subscribing). Otherwise it could read
+  // the new price below and exit on it, rightly.
+  ASSERT_TRUE(wait_until({.done = [&] { return db.count("SELECT count(*) FROM monitor_checkpoint") > 0; }}));
   sim.faults({{"streamLagMs", 5000}});
   sim.prices({{"BTCUSDT", "93000"}});
   EXPECT_TRUE(wait_until({.done = [&] {
