@@ -41,15 +41,7 @@ done
 start=$(date +%s)
 phase() { log "[$(($(date +%s) - start)) s] $*"; }
 
-need=()
-for p in mmdebstrap buildah umoci; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if ((${#need[@]})); then
-  phase "installing ${need[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
-fi
+ensure_packages mmdebstrap buildah umoci
 # vfs: no overlay mounts needed; chroot isolation: no user namespaces or runc.
 B=(as_root buildah --storage-driver vfs)
 out="$ROOT/build-image"
