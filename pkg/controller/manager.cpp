@@ -66,6 +66,7 @@ struct Manager::Informer {
   std::string path;      // collection path with query (label selector)
   std::function<std::string(const kube::json&)> key;
   bool monitors = false;  // StopMonitors: also tracks their Ready condition
+  kube::ObjectCache* cache = nullptr;
 };
 
 ControllerMetrics::ControllerMetrics(prometheus::Registry& registry)
@@ -123,7 +124,7 @@ Manager::Manager(kube::KubeClient& client, ManagerOptions options, ControllerMet
     : client_(client),
       options_(std::move(options)),
       metrics_(metrics),
-      reconciler_(client, rfc3339_now, events, options_.images) {
+      reconciler_(client, rfc3339_now, events, options_.images, {&monitors_, &cronjobs_, &deployments_}) {
   last_loop_ns_ = ticks_now();
 }
 
@@ -194,9 +195,9 @@ void Manager::lead(std::stop_token stop) {
   const std::string ns_part = options_.watch_namespace.empty() ? "" : "/namespaces/" + options_.watch_namespace;
   const std::string owned = kube::label_selector({{"app.kubernetes.io/managed-by", "backstop-controller"}});
   const std::vector<Informer> informers = {
-      {"stopmonitors", "/apis/backstop.dev/v1alpha1" + ns_part + "/stopmonitors", monitor_key, true},
-      {"cronjobs", "/apis/batch/v1" + ns_part + "/cronjobs" + owned, owner_key, false},
-      {"deployments", "/apis/apps/v1" + ns_part + "/deployments" + owned, owner_key, false},
+      {"stopmonitors", "/apis/backstop.dev/v1alpha1" + ns_part + "/stopmonitors", monitor_key, true, &monitors_},
+      {"cronjobs", "/apis/batch/v1" + ns_part + "/cronjobs" + owned, owner_key, false, &cronjobs_},
+      {"deployments", "/apis/apps/v1" + ns_part + "/deployments" + owned, owner_key, false, &deployments_},
   };
   synced_ = 0;
   informers_ = static_cast<int>(informers.size());
@@ -271,6 +272,7 @@ void Manager::inform(const Informer& informer, kube::WorkQueue& queue, std::stop
   while (!stop.stop_requested()) {
     try {
       const kube::json list = client_.list(informer.path);
+      informer.cache->replace(list.value("items", kube::json::array()));
       if (informer.monitors) {
         std::lock_guard lock(ready_mutex_);
         monitor_ready_.clear();
@@ -294,7 +296,11 @@ void Manager::inform(const Informer& informer, kube::WorkQueue& queue, std::stop
             informer.path, version, options_.watch_window,
             [&](const kube::WatchEvent& event) {
               if (event.type == "BOOKMARK") return;
+              // The echo of this controller's own write is not reconciled again:
+              // the reconcile that wrote it acted on what it wrote.
+              const bool news = informer.cache->apply(event.type, event.object);
               if (informer.monitors) observe_monitor(event.type, event.object);
+              if (!news) return;
               if (const std::string key = informer.key(event.object); !key.empty()) queue.add(key);
             },
             stop);
@@ -318,6 +324,8 @@ void Manager::inform(const Informer& informer, kube::WorkQueue& queue, std::stop
 }
 
 void Manager::work(kube::WorkQueue& queue, std::stop_token stop) {
+  // The reconciler reads the informers' caches: not before every one has listed.
+  while (!stop.stop_requested() && synced_ < informers_) sleep_for(std::chrono::milliseconds(20), stop);
   while (!stop.stop_requested()) {
     const auto key = queue.get(std::chrono::milliseconds(250));
     if (!key) continue;

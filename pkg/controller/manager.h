@@ -34,6 +34,7 @@
 #include "kube/client.h"
 #include "kube/events.h"
 #include "kube/leader_election.h"
+#include "kube/object_cache.h"
 #include "kube/work_queue.h"
 
 namespace backstop::controller {
@@ -99,6 +100,8 @@ class Manager {
   kube::KubeClient& client_;
   ManagerOptions options_;
   ControllerMetrics& metrics_;
+  // The informers' stores, which the reconciler reads instead of the API server.
+  kube::ObjectCache monitors_, cronjobs_, deployments_;
   Reconciler reconciler_;
 
   std::atomic<bool> leading_{false};

@@ -14,25 +14,50 @@ std::string collection(const std::string& api, const std::string& ns, const std:
   return api + "/namespaces/" + ns + "/" + resource;
 }
 
-// The live objects that carry these names (absent ones are not in the map).
-std::map<std::string, json> live_objects(kube::KubeClient& client, const std::string& api, const std::string& ns,
-                                         const std::string& resource, const std::vector<std::string>& names) {
-  std::map<std::string, json> out;
-  for (const std::string& name : names) {
-    if (auto object = client.get(collection(api, ns, resource) + "/" + name)) out[name] = std::move(*object);
-  }
-  return out;
-}
-
 std::vector<std::string> names_of(const std::vector<json>& objects) {
   std::vector<std::string> out;
   for (const json& o : objects) out.push_back(o["metadata"]["name"].get<std::string>());
   return out;
 }
 
+}  // namespace
+
+Reconciler::Reconciler(kube::KubeClient& client, std::function<std::string()> now, kube::EventRecorder* events,
+                       ImagePolicy images, InformerCaches caches)
+    : client_(client), now_(std::move(now)), events_(events), images_(std::move(images)), caches_(caches) {}
+
+std::optional<json> Reconciler::read(kube::ObjectCache* cache, const std::string& collection_path,
+                                     const std::string& ns, const std::string& name) {
+  if (cache != nullptr) return cache->get(ns, name);
+  return client_.get(collection_path + "/" + name);
+}
+
+std::optional<std::set<std::string>> Reconciler::secret_keys(const std::string& ns, const std::string& name,
+                                                             bool fresh) {
+  const std::string key = ns + "/" + name;
+  const auto now = std::chrono::steady_clock::now();
+  if (!fresh) {
+    std::lock_guard lock(secrets_mutex_);
+    if (const auto found = found_secrets_.find(key); found != found_secrets_.end() && now < found->second.until) {
+      return found->second.keys;
+    }
+  }
+  const std::optional<json> secret = client_.get(collection("/api/v1", ns, "secrets") + "/" + name);
+  std::lock_guard lock(secrets_mutex_);
+  if (!secret) {
+    found_secrets_.erase(key);
+    return std::nullopt;
+  }
+  std::set<std::string> keys;  // the names only: no Secret value is kept
+  const json data = secret->value("data", json::object());
+  for (const auto& [k, v] : data.items()) keys.insert(k);
+  found_secrets_[key] = {keys, now + kSecretFoundFor};
+  return keys;
+}
+
 // The Secrets the StopMonitor's Jobs read, and the keys they read of them:
 // what is missing, one line each naming the field that refers to it.
-std::vector<std::string> missing_secrets(kube::KubeClient& client, const std::string& ns, const StopMonitorSpec& spec) {
+std::vector<std::string> Reconciler::missing_secrets(const std::string& ns, const StopMonitorSpec& spec) {
   struct Use {
     std::string field;
     std::string name;
@@ -45,34 +70,37 @@ std::vector<std::string> missing_secrets(kube::KubeClient& client, const std::st
       {"spec.database.secretRef", spec.database.name, spec.database.key},
   };
   if (spec.rabbitmq) uses.push_back({"spec.rabbitmq.secretRef", spec.rabbitmq->name, spec.rabbitmq->key});
-  std::map<std::string, std::optional<json>> secrets;
+  std::map<std::string, std::optional<std::set<std::string>>> secrets;
   std::vector<std::string> missing;
+  // A Secret, or a key, found missing is asked for again at once: it may have
+  // been made since it was last seen.
   for (const Use& use : uses) {
-    auto found = secrets.find(use.name);
-    if (found == secrets.end()) {
-      found = secrets.emplace(use.name, client.get(collection("/api/v1", ns, "secrets") + "/" + use.name)).first;
+    if (!secrets.count(use.name)) {
+      auto keys = secret_keys(ns, use.name, false);
+      bool complete = keys.has_value();
+      for (const Use& other : uses) {
+        if (keys && other.name == use.name && keys->count(other.key) == 0) complete = false;
+      }
+      if (!complete) keys = secret_keys(ns, use.name, true);
+      secrets.emplace(use.name, std::move(keys));
     }
-    const std::optional<json>& secret = found->second;
-    if (!secret) {
+    const auto found = secrets.find(use.name);
+    const std::optional<std::set<std::string>>& keys = found->second;
+    if (!keys) {
       const std::string line = "Secret " + ns + "/" + use.name + " not found (" + use.field + ")";
       if (std::find(missing.begin(), missing.end(), line) == missing.end()) missing.push_back(line);
-    } else if (!secret->value("data", json::object()).contains(use.key)) {
+    } else if (keys->count(use.key) == 0) {
       missing.push_back("Secret " + ns + "/" + use.name + " has no key " + use.key + " (" + use.field + ")");
     }
   }
   return missing;
 }
 
-}  // namespace
-
-Reconciler::Reconciler(kube::KubeClient& client, std::function<std::string()> now, kube::EventRecorder* events,
-                       ImagePolicy images)
-    : client_(client), now_(std::move(now)), events_(events), images_(std::move(images)) {}
-
 ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& name) {
   ReconcileResult result;
-  const std::string path = collection("/apis/backstop.dev/v1alpha1", ns, "stopmonitors") + "/" + name;
-  auto monitor = client_.get(path);
+  const std::string monitors = collection("/apis/backstop.dev/v1alpha1", ns, "stopmonitors");
+  const std::string path = monitors + "/" + name;
+  auto monitor = read(caches_.monitors, monitors, ns, name);
   if (!monitor) return result;  // deleted: its objects go with it (garbage collection)
   result.found = true;
   const std::int64_t generation = (*monitor)["metadata"].value("generation", 1);
@@ -86,7 +114,7 @@ ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& 
     const StopMonitor parsed = parse_stop_monitor(*monitor);
     images_.check(parsed.spec.image);
     desired = desired_objects(parsed);
-    missing = missing_secrets(client_, ns, parsed.spec);
+    missing = missing_secrets(ns, parsed.spec);
   } catch (const InvalidSpec& e) {
     // Nothing half-applied: report and stop here until the spec changes.
     result.invalid = true;
@@ -103,43 +131,96 @@ ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& 
     for (const std::string& gone : desired.absent) {
       (gone == name + "-stream" ? deployment_names : cronjob_names).push_back(gone);
     }
-    const auto cronjobs = live_objects(client_, "/apis/batch/v1", ns, "cronjobs", cronjob_names);
-    const auto deployments = live_objects(client_, "/apis/apps/v1", ns, "deployments", deployment_names);
-    const Plan p = plan(*monitor, desired, cronjobs, deployments);
+    // What exists under these names (absent ones are not in the maps).
+    std::map<std::string, json> cronjobs, deployments;
+    for (const std::string& n : cronjob_names) {
+      if (auto o = read(caches_.cronjobs, collection("/apis/batch/v1", ns, "cronjobs"), ns, n)) cronjobs[n] = *o;
+    }
+    for (const std::string& n : deployment_names) {
+      if (auto o = read(caches_.deployments, collection("/apis/apps/v1", ns, "deployments"), ns, n)) {
+        deployments[n] = *o;
+      }
+    }
     // An object the API server refuses (422 Invalid, 400) is not retried with
     // backoff: the same object would be refused again. It is reported on the
     // StopMonitor with the server's message; a spec change or the resync retries.
     std::vector<std::string> rejected;
-    for (const Action& a : p.actions) {
-      const std::string api = a.resource == "cronjobs" ? "/apis/batch/v1" : "/apis/apps/v1";
-      const std::string kind = a.resource == "cronjobs" ? "CronJob" : "Deployment";
-      try {
-        switch (a.kind) {
-          case Action::Kind::kCreate:
-            client_.create(collection(api, ns, a.resource), a.object);
-            ++result.created;
-            if (events_ != nullptr) events_->record(*monitor, "Normal", "Created", "Created " + kind + " " + a.name);
-            break;
-          case Action::Kind::kUpdate:
-            client_.replace(collection(api, ns, a.resource) + "/" + a.name, a.object);  // 409: requeue
-            ++result.updated;
-            if (events_ != nullptr) {
-              events_->record(*monitor, "Normal", "Updated", "Updated " + kind + " " + a.name + " (" + a.reason + ")");
+    // A name the caches do not know may still be taken: the informers see only
+    // the objects this controller labels. Its create answers 409 AlreadyExists;
+    // the object is then read from the API server and the plan made again
+    // (a NameConflict if another owns it).
+    std::vector<std::pair<std::string, std::string>> taken;  // resource, name
+    // One Event for what a reconcile created (a cold start creates three
+    // CronJobs per StopMonitor); updates and deletes, rare, one each with why.
+    std::vector<std::string> created;
+    const auto record_created = [&] {
+      if (created.empty() || events_ == nullptr) return;
+      std::string list;
+      for (const std::string& c : created) list += (list.empty() ? "" : ", ") + c;
+      events_->record(*monitor, "Normal", "Created", "Created " + list);
+      created.clear();
+    };
+    Plan p = plan(*monitor, desired, cronjobs, deployments);
+    try {
+      for (int round = 0; round < 2; ++round) {
+        for (const Action& a : p.actions) {
+          const std::string api = a.resource == "cronjobs" ? "/apis/batch/v1" : "/apis/apps/v1";
+          const std::string kind = a.resource == "cronjobs" ? "CronJob" : "Deployment";
+          kube::ObjectCache* cache = a.resource == "cronjobs" ? caches_.cronjobs : caches_.deployments;
+          std::map<std::string, json>& live = a.resource == "cronjobs" ? cronjobs : deployments;
+          const auto written = [&](const json& answer) {
+            live[a.name] = answer;
+            if (cache != nullptr) cache->written(answer);
+          };
+          try {
+            switch (a.kind) {
+              case Action::Kind::kCreate:
+                written(client_.create(collection(api, ns, a.resource), a.object));
+                ++result.created;
+                created.push_back(kind + " " + a.name);
+                break;
+              case Action::Kind::kUpdate:
+                written(client_.replace(collection(api, ns, a.resource) + "/" + a.name, a.object));  // 409: requeue
+                ++result.updated;
+                if (events_ != nullptr) {
+                  events_->record(*monitor, "Normal", "Updated",
+                                  "Updated " + kind + " " + a.name + " (" + a.reason + ")");
+                }
+                break;
+              case Action::Kind::kDelete:
+                client_.remove(collection(api, ns, a.resource) + "/" + a.name);
+                live.erase(a.name);
+                if (cache != nullptr) cache->removed(ns, a.name);
+                ++result.deleted;
+                if (events_ != nullptr) {
+                  events_->record(*monitor, "Normal", "Deleted",
+                                  "Deleted " + kind + " " + a.name + " (" + a.reason + ")");
+                }
+                break;
             }
-            break;
-          case Action::Kind::kDelete:
-            client_.remove(collection(api, ns, a.resource) + "/" + a.name);
-            ++result.deleted;
-            if (events_ != nullptr) {
-              events_->record(*monitor, "Normal", "Deleted", "Deleted " + kind + " " + a.name + " (" + a.reason + ")");
+          } catch (const kube::ApiError& e) {
+            if (a.kind == Action::Kind::kCreate && e.code() == 409 && round == 0) {
+              taken.emplace_back(a.resource, a.name);
+              continue;
             }
-            break;
+            if (e.code() != 422 && e.code() != 400) throw;
+            rejected.push_back(kind + " " + a.name + ": " + e.what());
+          }
         }
-      } catch (const kube::ApiError& e) {
-        if (e.code() != 422 && e.code() != 400) throw;
-        rejected.push_back(kind + " " + a.name + ": " + e.what());
+        if (taken.empty()) break;
+        for (const auto& [resource, taken_name] : taken) {
+          const std::string api = resource == "cronjobs" ? "/apis/batch/v1" : "/apis/apps/v1";
+          std::map<std::string, json>& live = resource == "cronjobs" ? cronjobs : deployments;
+          if (auto o = client_.get(collection(api, ns, resource) + "/" + taken_name)) live[taken_name] = *o;
+        }
+        taken.clear();
+        p = plan(*monitor, desired, cronjobs, deployments);
       }
+    } catch (...) {
+      record_created();  // what was created before the failure
+      throw;
     }
+    record_created();
     status_changed |= set_condition(status, "InvalidSpec", "False", "Valid", "", generation, now);
     // The objects are applied all the same when Secrets are missing: once they
     // exist, the Jobs run (the manager looks again soon: no watch on Secrets).
@@ -208,7 +289,8 @@ ReconcileResult Reconciler::reconcile(const std::string& ns, const std::string& 
   if (status_changed) {
     json updated = *monitor;
     updated["status"] = status;
-    client_.replace_status(path, updated);  // 409 if the StopMonitor changed meanwhile: requeue
+    const json answer = client_.replace_status(path, updated);  // 409 if the StopMonitor changed meanwhile: requeue
+    if (caches_.monitors != nullptr) caches_.monitors->written(answer);
   }
   return result;
 }

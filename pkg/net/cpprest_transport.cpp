@@ -4,12 +4,14 @@
 #include <cpprest/http_client.h>
 #include <pplx/threadpool.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <sstream>
 #include <system_error>
+#include <vector>
 
 #include "net/http.h"
 
@@ -20,8 +22,10 @@ namespace http = web::http;
 
 class CpprestTransport : public HttpTransport {
  public:
-  CpprestTransport(const std::string& base_url, std::chrono::milliseconds timeout, const TlsTrust& tls)
+  CpprestTransport(const std::string& base_url, std::chrono::milliseconds timeout, const TlsTrust& tls,
+                   PooledRequests pooled)
       : base_url_(base_url),
+        pooled_(pooled),
         config_([&] {
           http::client::http_client_config config;
           config.set_timeout(timeout);
@@ -45,7 +49,7 @@ class CpprestTransport : public HttpTransport {
         client_(base_url_, config_) {}
 
   HttpResponse send(const HttpRequest& request) override {
-    if (request.method == "GET") return finish(request, client_.request(message_for(request)));
+    if (pooled(request)) return finish(request, client_.request(message_for(request)));
     // cpprestsdk silently re-sends a request whose pooled (reused) connection
     // turns out to be closed (handle_failed_read_status_line). For an order that
     // is a second order. Non-GET requests therefore get a client of their own, so
@@ -59,7 +63,7 @@ class CpprestTransport : public HttpTransport {
     // one is a deadline for the whole exchange: cancelling the request closes
     // its connection under a pending connect, write or read.
     Deadline deadline{std::chrono::steady_clock::now() + timeout, timeout, {}};
-    if (request.method == "GET") {
+    if (pooled(request)) {
       return finish(request, client_.request(message_for(request), deadline.cancel.get_token()), &deadline);
     }
     http::client::http_client one_shot(base_url_, config_);  // as send() does
@@ -103,19 +107,48 @@ class CpprestTransport : public HttpTransport {
         out.body = response.extract_string(true).get();
         return out;
       }
+      // Read what has arrived and split the lines here: the stream's read_line
+      // takes a lock (and may hand over to another thread) per character,
+      // which cost more CPU than the rest of the controller on a busy watch.
       auto body = response.body();
-      while (!stop.stop_requested()) {
-        concurrency::streams::container_buffer<std::string> line;
-        body.read_line(line).get();
-        bool more = true;
-        try {
-          if (!line.collection().empty()) more = on_line(line.collection());
-        } catch (...) {
-          from_caller = std::current_exception();
+      auto buffer = body.streambuf();
+      std::string pending;
+      std::vector<unsigned char> chunk(64 * 1024);
+      bool eof = false;
+      while (!stop.stop_requested() && !from_caller) {
+        // getn completes when it has all it asked for: what is there, or else
+        // one byte (0: the end of the stream).
+        const std::size_t available = buffer.in_avail();
+        const std::size_t n =
+            buffer.getn(chunk.data(), available > 0 ? std::min(available, chunk.size()) : std::size_t{1}).get();
+        if (n == 0) {
+          eof = true;
+          if (!pending.empty()) {
+            try {
+              on_line(pending);
+            } catch (...) {
+              from_caller = std::current_exception();
+            }
+          }
+          break;
         }
-        if (from_caller || !more || body.is_eof()) break;
+        pending.append(reinterpret_cast<const char*>(chunk.data()), n);
+        bool more = true;
+        std::size_t start = 0;
+        for (std::size_t nl; more && (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+          const std::size_t end = nl > start && pending[nl - 1] == '\r' ? nl - 1 : nl;
+          if (end == start) continue;
+          try {
+            more = on_line(pending.substr(start, end - start));
+          } catch (...) {
+            from_caller = std::current_exception();
+            more = false;
+          }
+        }
+        pending.erase(0, start);
+        if (!more) break;
       }
-      if (!body.is_eof()) cancel.cancel();  // left early: close the connection
+      if (!eof) cancel.cancel();  // left early: close the connection
       if (!from_caller) return out;
     } catch (const std::exception& e) {
       if (stop.stop_requested()) return out;  // closed on purpose
@@ -125,6 +158,10 @@ class CpprestTransport : public HttpTransport {
   }
 
  private:
+  [[nodiscard]] bool pooled(const HttpRequest& request) const {
+    return pooled_ == PooledRequests::kAll || request.method == "GET";
+  }
+
   static void copy_headers(const http::http_response& response, HttpResponse& out) {
     for (const auto& [name, value] : response.headers()) {
       std::string lower = name;
@@ -235,6 +272,7 @@ class CpprestTransport : public HttpTransport {
   }
 
   std::string base_url_;
+  PooledRequests pooled_;
   http::client::http_client_config config_;
   http::client::http_client client_;
 };
@@ -253,8 +291,8 @@ void configure_http_threads(std::size_t threads) {
 }
 
 std::unique_ptr<HttpTransport> make_cpprest_transport(const std::string& base_url, std::chrono::milliseconds timeout,
-                                                      const TlsTrust& tls) {
-  return std::make_unique<CpprestTransport>(base_url, timeout, tls);
+                                                      const TlsTrust& tls, PooledRequests pooled) {
+  return std::make_unique<CpprestTransport>(base_url, timeout, tls, pooled);
 }
 
 }  // namespace backstop::net

@@ -110,10 +110,20 @@ struct TlsTrust {
 // are ignored. Nothing Backstop runs on the pool blocks, so one thread does.
 void configure_http_threads(std::size_t threads);
 
+// Which requests may go on a pooled (reused) keep-alive connection.
+// cpprestsdk silently re-sends a request whose reused connection turns out to
+// be closed: for an order that is a second order, so by default only GETs are
+// pooled and every other request has a connection of its own. An API whose
+// writes are safe to repeat (the Kubernetes API: a repeated create answers
+// 409 AlreadyExists, a repeated update 409 Conflict on its resourceVersion)
+// pools them all.
+enum class PooledRequests { kGetsOnly, kAll };
+
 // cpprestsdk implementation against a base URL such as https://api.binance.com.
 // `timeout` bounds each wait for the server (connect, send, each read), so a
 // stream that keeps delivering lines outlives it.
 std::unique_ptr<HttpTransport> make_cpprest_transport(const std::string& base_url, std::chrono::milliseconds timeout,
-                                                      const TlsTrust& tls = {});
+                                                      const TlsTrust& tls = {},
+                                                      PooledRequests pooled = PooledRequests::kGetsOnly);
 
 }  // namespace backstop::net

@@ -331,6 +331,34 @@ TEST_F(ControllerE2ETest, ACronJobTheApiServerRefusesIsReportedNotRetried) {
   EXPECT_LE(controller.metric("backstop_controller_reconcile_total{result=\"error\"}"), 0) << controller.metrics();
 }
 
+// The controller reads CronJobs from its informer, which sees only the ones it
+// labels: a name taken by someone else's CronJob is found by the create's 409,
+// and reported as a NameConflict (not retried as an error, not overwritten).
+TEST_F(ControllerE2ETest, ANameTakenByAnotherCronJobIsANameConflictNotAnError) {
+  ASSERT_EQ(api->apply("apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: desk-a-trailing-stop\n"
+                       "  namespace: trading\nspec:\n  schedule: \"0 0 * * *\"\n  jobTemplate:\n    spec:\n"
+                       "      template:\n        spec:\n          restartPolicy: Never\n          containers:\n"
+                       "            - name: theirs\n              image: busybox\n")
+                .exit_code,
+            0);
+  ASSERT_EQ(api->apply(monitor("desk-a")).exit_code, 0);
+  Controller controller(*api, "controller-a");
+  const std::string degraded = "{.status.conditions[?(@.type==\"Degraded\")]";
+  ASSERT_TRUE(eventually([&] { return jsonpath("stopmonitor desk-a", degraded + ".reason}") == "NameConflict"; }))
+      << kubectl({"get", "stopmonitor", "desk-a", "-o", "yaml"}).out;
+  EXPECT_NE(jsonpath("stopmonitor desk-a", degraded + ".message}").find("desk-a-trailing-stop"), std::string::npos);
+  EXPECT_EQ(jsonpath("stopmonitor desk-a", "{.status.conditions[?(@.type==\"Ready\")].status}"), "False");
+  // The other CronJobs are made; the taken one is left as it was.
+  EXPECT_TRUE(eventually([&] { return has_cronjobs_of("desk-a"); })) << cronjobs();
+  EXPECT_EQ(jsonpath("cronjob desk-a-trailing-stop", "{.spec.schedule}|{.metadata.ownerReferences}"), "0 0 * * *|");
+  EXPECT_LE(controller.metric("backstop_controller_reconcile_total{result=\"error\"}"), 0) << controller.metrics();
+  // One Event for the CronJobs this reconcile created.
+  EXPECT_TRUE(eventually([&] {
+    return jsonpath("events", "{.items[*].message}")
+               .find("Created CronJob desk-a-stop-monitor, CronJob desk-a-outbox-drain") != std::string::npos;
+  })) << jsonpath("events", "{.items[*].message}");
+}
+
 // Creating a StopMonitor picks the image its Jobs run with its Secrets: the
 // controller runs only the images it is told to trust.
 TEST_F(ControllerE2ETest, AStopMonitorWhoseImageIsNotAllowedIsRefusedAndRunsNothing) {
