@@ -210,17 +210,24 @@ TEST_F(ControllerE2ETest, StopMonitorBecomesCronJobsFollowsChangesCorrectsDriftA
   EXPECT_NE(reasons.find("Updated"), std::string::npos) << reasons;
   EXPECT_EQ(jsonpath("events", "{.items[0].involvedObject.kind}"), "StopMonitor");
 
-  // An invalid spec that slips past the schema: a clear condition and a Warning, nothing changed.
-  ASSERT_EQ(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
+  // The drain without its broker: the API server refuses it (the CRD's CEL rule).
+  EXPECT_NE(kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
                      R"({"spec":{"rabbitmq":null,"stopMonitor":{"schedule":"0 * * * *"}}})"})
                 .exit_code,
             0);
+  // An invalid spec that slips past the schema (a backwards range, which the
+  // pattern cannot see): a clear condition and a Warning, nothing changed.
+  ASSERT_EQ(
+      kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
+               R"({"spec":{"trailingStop":{"schedule":"30-10 * * * *"},"stopMonitor":{"schedule":"0 * * * *"}}})"})
+          .exit_code,
+      0);
   EXPECT_TRUE(eventually([&] {
     return jsonpath("stopmonitor desk-a", "{.status.conditions[?(@.type==\"InvalidSpec\")].status}") == "True";
   }));
-  EXPECT_NE(
-      jsonpath("stopmonitor desk-a", "{.status.conditions[?(@.type==\"InvalidSpec\")].message}").find("spec.rabbitmq"),
-      std::string::npos);
+  EXPECT_NE(jsonpath("stopmonitor desk-a", "{.status.conditions[?(@.type==\"InvalidSpec\")].message}")
+                .find("spec.trailingStop.schedule"),
+            std::string::npos);
   EXPECT_EQ(jsonpath(cj, "{.spec.schedule}"), "*/5 * * * *");  // not half-applied
   EXPECT_TRUE(eventually([&] { return jsonpath("events", "{.items[*].type}").find("Warning") != std::string::npos; }));
 
@@ -284,17 +291,18 @@ TEST_F(ControllerE2ETest, TwoControllersOnlyTheLeaderReconcilesAndTheOtherTakesO
 // answers) steps down when its renew deadline passes (1.5 s here), before a
 // standby may take the lease over (2 s), not after the client's 30 s request
 // timeout.
-// A schedule the CRD's pattern lets through (it counts five fields) but no
-// CronJob takes: reported on the StopMonitor, in kubectl get's Message column,
-// instead of a CronJob create failing with 422 on every retry.
+// A schedule the CRD's pattern lets through (a range per field, not its order)
+// but no CronJob takes: reported on the StopMonitor, in kubectl get's Message
+// column, instead of a CronJob create failing with 422 on every retry. (61 * * *
+// * no longer gets this far: the API server refuses it against the pattern.)
 TEST_F(ControllerE2ETest, AScheduleNoCronJobTakesIsInvalidSpecShownByKubectlGet) {
   std::string text = monitor("desk-a");
-  text.replace(text.find("schedule: \"* * * * *\""), 21, "schedule: \"61 * * * *\"");
+  text.replace(text.find("schedule: \"* * * * *\""), 21, "schedule: \"30-10 * * * *\"");
   ASSERT_EQ(api->apply(text).exit_code, 0) << text;
   Controller controller(*api, "controller-a");
   const std::string message =
-      "spec.stopMonitor.schedule: \"61 * * * *\" is not a CronJob schedule: end of range (61) above maximum (59) in "
-      "the minute field";
+      "spec.stopMonitor.schedule: \"30-10 * * * *\" is not a CronJob schedule: beginning of range (30) beyond end of "
+      "range (10) in the minute field";
   ASSERT_TRUE(eventually([&] {
     return jsonpath("stopmonitor desk-a", "{.status.conditions[?(@.type==\"InvalidSpec\")].message}") == message;
   })) << kubectl({"get", "stopmonitor", "desk-a", "-o", "yaml"}).out;

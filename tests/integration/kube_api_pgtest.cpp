@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "controller/reconciler.h"
@@ -144,6 +145,256 @@ TEST_F(KubeApiTest, RefusesCrdWithMetadataBeyondNameAndGenerateName) {
                      "jsonpath={.spec.versions[0].schema.openAPIV3Schema.properties.metadata}"})
                 .out,
             R"({"type":"object"})");
+}
+
+// Issue 12 item 4: the API server validates custom resources against their
+// CRD's schema, with the real server's words; what it refuses is not stored.
+std::string example_with(const std::string& from, const std::string& to) {
+  std::ifstream file(kSource + "/crds/examples/stopmonitor-desk-a.yaml");
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string manifest = text.str();
+  const std::size_t at = manifest.find(from);
+  if (at == std::string::npos) throw std::runtime_error("not in the example: " + from);
+  return manifest.replace(at, from.size(), to);
+}
+
+TEST_F(KubeApiTest, StopMonitorsAgainstTheSchemaAreRefusedWithTheRealServersWords) {
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+
+  const ProcessResult schedule = api->apply(example_with("schedule: \"* * * * *\"", "schedule: \"61 * * * *\""));
+  EXPECT_NE(schedule.exit_code, 0);
+  EXPECT_NE(schedule.err.find("The StopMonitor \"desk-a\" is invalid: spec.stopMonitor.schedule: Invalid value: "
+                              "\"61 * * * *\": spec.stopMonitor.schedule in body should match '^(?:@(?:yearly|"),
+            std::string::npos)
+      << schedule.err;
+
+  const ProcessResult batch = api->apply(example_with("schedule: \"* * * * *\"", "batchSize: -1"));
+  EXPECT_NE(batch.exit_code, 0);
+  EXPECT_NE(batch.err.find("The StopMonitor \"desk-a\" is invalid: spec.stopMonitor.batchSize: Invalid value: -1: "
+                           "spec.stopMonitor.batchSize in body should be greater than or equal to 1"),
+            std::string::npos)
+      << batch.err;
+  EXPECT_NE(kubectl({"get", "stopmonitor", "desk-a"}).exit_code, 0) << "a refused StopMonitor was stored";
+
+  // The Status itself: 422 Invalid, one cause per error with the real reasons and fields.
+  auto http = net::make_cpprest_transport(url(), std::chrono::seconds(10));
+  const std::string collection = "/apis/backstop.dev/v1alpha1/namespaces/trading/stopmonitors";
+  const nlohmann::json bad = {{"apiVersion", "backstop.dev/v1alpha1"},
+                              {"kind", "StopMonitor"},
+                              {"metadata", {{"name", "desk-z"}}},
+                              {"spec",
+                               {{"tenants", {1, 1}},
+                                {"exchange", {{"priceSource", "mid"}, {"credentialsSecretRef", {{"name", "x"}}}}},
+                                {"database", {{"secretRef", {{"name", "db"}}}}},
+                                {"stopMonitor", {{"batchSize", "64"}}}}}};
+  const net::HttpResponse refused =
+      http->send({"POST", collection, {{"Content-Type", "application/json"}}, bad.dump()});
+  ASSERT_EQ(refused.status, 422) << refused.body;
+  const nlohmann::json status = nlohmann::json::parse(refused.body);
+  EXPECT_EQ(status.value("reason", ""), "Invalid");
+  EXPECT_EQ(status["details"].value("kind", ""), "StopMonitor");
+  EXPECT_EQ(status["details"].value("group", ""), "backstop.dev");
+  EXPECT_EQ(status.value("message", ""),
+            "StopMonitor.backstop.dev \"desk-z\" is invalid: ["
+            "spec.exchange.priceSource: Unsupported value: \"mid\": supported values: \"last\", \"book\", "
+            "spec.stopMonitor.batchSize: Invalid value: \"string\": spec.stopMonitor.batchSize in body must be of type "
+            "integer: \"string\", "
+            "spec.tenants[1]: Duplicate value: 1, "
+            "<nil>: Invalid value: \"null\": some validation rules were not checked because the object was invalid; "
+            "correct the existing errors to complete validation]");
+  std::vector<std::string> causes;
+  for (const auto& cause : status["details"]["causes"]) {
+    causes.push_back(cause.value("reason", "") + " " + cause.value("field", ""));
+  }
+  EXPECT_EQ(causes, (std::vector<std::string>{"FieldValueNotSupported spec.exchange.priceSource",
+                                              "FieldValueTypeInvalid spec.stopMonitor.batchSize",
+                                              "FieldValueDuplicate spec.tenants[1]", "FieldValueInvalid <nil>"}));
+
+  // The status subresource is validated too: a condition without its required fields.
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"}).exit_code, 0);
+  const ProcessResult status_patch =
+      kubectl({"patch", "stopmonitor", "desk-a", "--subresource=status", "--type=merge", "-p",
+               R"({"status":{"conditions":[{"type":"Ready","status":"Maybe"}]}})"});
+  EXPECT_NE(status_patch.exit_code, 0);
+  EXPECT_NE(status_patch.err.find("status.conditions[0].status: Unsupported value: \"Maybe\": supported values: "
+                                  "\"True\", \"False\", \"Unknown\""),
+            std::string::npos)
+      << status_patch.err;
+  EXPECT_NE(status_patch.err.find("status.conditions[0].reason: Required value"), std::string::npos)
+      << status_patch.err;
+}
+
+TEST_F(KubeApiTest, UnknownFieldsArePrunedWarnedOrRefusedAsKubectlAsks) {
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+  const std::string manifest = example_with("  stopMonitor:\n", "  foo: bar\n  stopMonitor:\n");
+  std::ofstream(dir + "/unknown.yaml") << manifest;
+
+  // kubectl apply validates strictly by default (?fieldValidation=Strict).
+  for (const char* strict : {"--validate=true", "--validate=strict"}) {
+    const ProcessResult refused = kubectl({"apply", strict, "-f", dir + "/unknown.yaml"});
+    EXPECT_NE(refused.exit_code, 0) << strict;
+    EXPECT_NE(refused.err.find("Error from server (BadRequest): error when creating \"" + dir +
+                               "/unknown.yaml\": StopMonitor in version \"v1alpha1\" cannot be handled as a "
+                               "StopMonitor: strict decoding error: unknown field \"spec.foo\""),
+              std::string::npos)
+        << strict << ": " << refused.err;
+  }
+  EXPECT_NE(kubectl({"get", "stopmonitor", "desk-a"}).exit_code, 0);
+
+  const ProcessResult warned = kubectl({"apply", "--validate=warn", "-f", dir + "/unknown.yaml"});
+  ASSERT_EQ(warned.exit_code, 0) << warned.err;
+  EXPECT_NE(warned.err.find("Warning: unknown field \"spec.foo\""), std::string::npos) << warned.err;
+  EXPECT_EQ(get("{.spec.foo}"), "");  // pruned
+  ASSERT_EQ(kubectl({"delete", "stopmonitor", "desk-a"}).exit_code, 0);
+
+  const ProcessResult ignored = kubectl({"apply", "--validate=false", "-f", dir + "/unknown.yaml"});
+  ASSERT_EQ(ignored.exit_code, 0) << ignored.err;
+  EXPECT_EQ(ignored.err.find("Warning"), std::string::npos) << ignored.err;
+  EXPECT_EQ(get("{.spec.foo}{.spec.stopMonitor.schedule}"), "* * * * *");
+
+  // Metadata keeps ObjectMeta's fields only; without fieldValidation the server warns.
+  auto http = net::make_cpprest_transport(url(), std::chrono::seconds(10));
+  nlohmann::json object = nlohmann::json::parse(kubectl({"get", "stopmonitor", "desk-a", "-o", "json"}).out);
+  object["metadata"]["extra"] = "x";
+  object["status"] = {{"observedGeneration", 1}, {"bogus", true}};
+  const net::HttpResponse put = http->send({"PUT",
+                                            "/apis/backstop.dev/v1alpha1/namespaces/trading/stopmonitors/desk-a",
+                                            {{"Content-Type", "application/json"}},
+                                            object.dump()});
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_NE(put.headers.at("warning").find(R"(unknown field \"metadata.extra\")"), std::string::npos)
+      << put.headers.at("warning");
+  EXPECT_FALSE(nlohmann::json::parse(put.body)["metadata"].contains("extra")) << put.body;
+  const net::HttpResponse status =
+      http->send({"PUT",
+                  "/apis/backstop.dev/v1alpha1/namespaces/trading/stopmonitors/desk-a/status?fieldValidation=Strict",
+                  {{"Content-Type", "application/json"}},
+                  object.dump()});
+  EXPECT_EQ(status.status, 400) << status.body;
+  EXPECT_NE(status.body.find(R"(unknown field \"metadata.extra\", unknown field \"status.bogus\")"), std::string::npos)
+      << status.body;
+}
+
+TEST_F(KubeApiTest, CelRulesOfTheCrdAreEnforcedWithTheirMessages) {
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+  const ProcessResult no_broker =
+      api->apply(example_with("  rabbitmq:\n    secretRef:\n      name: backstop-rabbitmq\n", ""));
+  EXPECT_NE(no_broker.exit_code, 0);
+  EXPECT_NE(no_broker.err.find("The StopMonitor \"desk-a\" is invalid: spec: Invalid value: \"object\": "
+                               "outboxDrain.enabled needs spec.rabbitmq (the broker Secret)"),
+            std::string::npos)
+      << no_broker.err;
+  EXPECT_NE(kubectl({"get", "stopmonitor", "desk-a"}).exit_code, 0);
+  // Without the drain, no broker is needed.
+  std::string no_drain = example_with("  rabbitmq:\n    secretRef:\n      name: backstop-rabbitmq\n", "");
+  no_drain.replace(no_drain.find("  outboxDrain:\n    enabled: true\n"), 33, "");
+  ASSERT_EQ(apply(no_drain).exit_code, 0);
+  const ProcessResult limits =
+      kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
+               R"({"spec":{"guardrails":{"maxExecutionsPerMinute":10,"maxExecutionsPerHour":5}}})"});
+  EXPECT_NE(limits.exit_code, 0);
+  EXPECT_NE(limits.err.find("spec: Invalid value: \"object\": guardrails.maxExecutionsPerHour must be at least "
+                            "maxExecutionsPerMinute"),
+            std::string::npos)
+      << limits.err;
+  EXPECT_EQ(get("{.spec.guardrails.maxExecutionsPerMinute}"), "");
+
+  // A CRD whose rule this server cannot evaluate is refused, not served with the rule skipped.
+  std::ifstream file(kSource + "/crds/stopmonitors.backstop.dev.yaml");
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string crd = text.str();
+  const std::string rule = "- rule: \"!has(self.outboxDrain) ||";
+  ASSERT_NE(crd.find(rule), std::string::npos);
+  crd.replace(crd.find(rule), rule.size(), "- rule: \"self.tenants.all(t, t > 0) ||");
+  const ProcessResult macro = api->apply(crd);
+  EXPECT_NE(macro.exit_code, 0);
+  EXPECT_NE(macro.err.find("spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: "
+                           "Invalid value: "),
+            std::string::npos)
+      << macro.err;
+  EXPECT_NE(macro.err.find("compilation failed: ERROR: <input>:1:14: the function or macro 'all' is not supported"),
+            std::string::npos)
+      << macro.err;
+}
+
+TEST_F(KubeApiTest, DryRunValidatesAndAnswersButWritesNothing) {
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/stopmonitors.backstop.dev.yaml"}).exit_code, 0);
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+  auto http = net::make_cpprest_transport(url(), std::chrono::seconds(10));
+  const std::string list = "/apis/backstop.dev/v1alpha1/namespaces/trading/stopmonitors";
+  auto revision = [&] {
+    return nlohmann::json::parse(http->send({"GET", list, {}, ""}).body)["metadata"].value("resourceVersion", "");
+  };
+  const std::string before = revision();
+
+  const ProcessResult created =
+      kubectl({"apply", "--dry-run=server", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_NE(created.out.find("stopmonitor.backstop.dev/desk-a created (server dry run)"), std::string::npos)
+      << created.out;
+  EXPECT_NE(kubectl({"get", "stopmonitor", "desk-a"}).exit_code, 0) << "a dry-run create was stored";
+  EXPECT_EQ(revision(), before);
+  // Validated all the same.
+  std::ofstream(dir + "/bad.yaml") << example_with("schedule: \"* * * * *\"", "batchSize: 0");
+  const ProcessResult refused = kubectl({"apply", "--dry-run=server", "-f", dir + "/bad.yaml"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("spec.stopMonitor.batchSize in body should be greater than or equal to 1"),
+            std::string::npos)
+      << refused.err;
+
+  ASSERT_EQ(kubectl({"apply", "-f", kSource + "/crds/examples/stopmonitor-desk-a.yaml"}).exit_code, 0);
+  const std::string stored = revision();
+  const ProcessResult patched = kubectl(
+      {"patch", "stopmonitor", "desk-a", "--dry-run=server", "--type=merge", "-p", R"({"spec":{"suspend":true}})"});
+  ASSERT_EQ(patched.exit_code, 0) << patched.err;
+  EXPECT_EQ(get("{.spec.suspend} {.metadata.generation}"), "false 1");
+  const ProcessResult deleted = kubectl({"delete", "stopmonitor", "desk-a", "--dry-run=server"});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_EQ(kubectl({"get", "stopmonitor", "desk-a", "-o", "name"}).out, "stopmonitor.backstop.dev/desk-a\n");
+  EXPECT_EQ(revision(), stored);
+  // No watch event either: a watch from the stored revision sees nothing.
+  const std::string events =
+      http->send({"GET", list + "?watch=true&timeoutSeconds=1&resourceVersion=" + stored, {}, ""}).body;
+  EXPECT_EQ(events, "") << events;
+}
+
+TEST_F(KubeApiTest, EventsAreSelectedByFieldSelectorOnListAndWatch) {
+  auto event = [](const std::string& name, const std::string& object, const std::string& type) {
+    return "apiVersion: v1\nkind: Event\nmetadata:\n  name: " + name +
+           "\ninvolvedObject:\n  apiVersion: backstop.dev/v1alpha1\n  kind: StopMonitor\n  name: " + object +
+           "\n  namespace: trading\nreason: Reconciled\ntype: " + type + "\nmessage: m\n";
+  };
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: trading\n").exit_code, 0);
+  ASSERT_EQ(apply(event("e1", "desk-a", "Normal")).exit_code, 0);
+  ASSERT_EQ(apply(event("e2", "desk-b", "Warning")).exit_code, 0);
+  EXPECT_EQ(kubectl({"get", "events", "--field-selector", "involvedObject.name=desk-a", "-o", "name"}).out,
+            "event/e1\n");
+  EXPECT_EQ(
+      kubectl({"get", "events", "--field-selector", "type!=Normal,involvedObject.kind=StopMonitor", "-o", "name"}).out,
+      "event/e2\n");
+  EXPECT_EQ(kubectl({"get", "events", "--field-selector", "metadata.name=e2", "-o", "name"}).out, "event/e2\n");
+  const ProcessResult unsupported = kubectl({"get", "events", "--field-selector", "spec.foo=bar"});
+  EXPECT_NE(unsupported.exit_code, 0);
+  EXPECT_NE(unsupported.err.find("field label not supported: spec.foo"), std::string::npos) << unsupported.err;
+
+  auto http = net::make_cpprest_transport(url(), std::chrono::seconds(10));
+  const std::string watched =
+      http->send({"GET",
+                  "/api/v1/namespaces/trading/"
+                  "events?watch=true&timeoutSeconds=1&fieldSelector=involvedObject.name%3Ddesk-b",
+                  {},
+                  ""})
+          .body;
+  EXPECT_NE(watched.find(R"("name":"e2")"), std::string::npos) << watched;
+  EXPECT_EQ(watched.find(R"("name":"e1")"), std::string::npos) << watched;
+  const net::HttpResponse bad =
+      http->send({"GET", "/api/v1/namespaces/trading/events?watch=true&fieldSelector=foo%3Dbar", {}, ""});
+  EXPECT_EQ(bad.status, 400) << bad.body;
 }
 
 TEST_F(KubeApiTest, DeletingAnOwnerCollectsItsDependentsUnlessOrphaned) {
@@ -429,10 +680,17 @@ TEST_F(KubeApiTest, ReconcilerOwnsCronJobsCorrectsDriftFollowsChangesAndReportsS
   EXPECT_EQ(get("{.status.observedGeneration}"), "2");
   EXPECT_EQ(kubectl({"get", "cronjobs", "-o", "name"}).out.find("outbox-drain"), std::string::npos);
 
-  // An invalid spec that slipped past the schema: a clear condition, nothing changed.
+  // The drain without a broker: the API server refuses it (the CRD's CEL rule).
+  const ProcessResult no_broker =
+      kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
+               R"({"spec":{"outboxDrain":{"enabled":true},"rabbitmq":null,"stopMonitor":{"schedule":"0 * * * *"}}})"});
+  EXPECT_NE(no_broker.exit_code, 0);
+  EXPECT_NE(no_broker.err.find("outboxDrain.enabled needs spec.rabbitmq"), std::string::npos) << no_broker.err;
+  // An invalid spec that slips past the schema (a range backwards, which the
+  // pattern cannot see): a clear condition, nothing changed.
   ASSERT_EQ(
       kubectl({"patch", "stopmonitor", "desk-a", "--type=merge", "-p",
-               R"({"spec":{"outboxDrain":{"enabled":true},"rabbitmq":null,"stopMonitor":{"schedule":"0 * * * *"}}})"})
+               R"({"spec":{"trailingStop":{"schedule":"30-10 * * * *"},"stopMonitor":{"schedule":"0 * * * *"}}})"})
           .exit_code,
       0);
   r = reconciler.reconcile("trading", "desk-a");
@@ -440,7 +698,8 @@ TEST_F(KubeApiTest, ReconcilerOwnsCronJobsCorrectsDriftFollowsChangesAndReportsS
   EXPECT_EQ(r.created + r.updated + r.deleted, 0);
   EXPECT_EQ(cronjob("{.spec.schedule}"), "*/5 * * * *");  // not half-applied
   EXPECT_EQ(get("{.status.conditions[?(@.type==\"InvalidSpec\")].status}"), "True");
-  EXPECT_NE(get("{.status.conditions[?(@.type==\"InvalidSpec\")].message}").find("spec.rabbitmq"), std::string::npos);
+  EXPECT_NE(get("{.status.conditions[?(@.type==\"InvalidSpec\")].message}").find("spec.trailingStop.schedule"),
+            std::string::npos);
   EXPECT_EQ(get("{.status.conditions[?(@.type==\"Ready\")].status}"), "False");
 
   // Deleting the StopMonitor leaves its CronJobs to garbage collection.

@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <optional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
 #include "crd_validation.h"
+#include "custom_resource.h"
+#include "field_selector.h"
 #include "http_common.h"
 #include "label_selector.h"
 #include "table.h"
@@ -73,6 +76,7 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
   std::lock_guard lock(mutex_);
   json body;
   int code = 200;
+  warnings_.clear();
   try {
     code = route(req, body);
   } catch (const json::exception& e) {
@@ -81,7 +85,14 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
   }
   res.status = code;
   res.set_content(body.dump(), "application/json");
-  if (!state_file_.empty() && req.method != "GET" && code < 300) store_.save(state_file_);
+  for (const std::string& warning : warnings_) {
+    std::string quoted;
+    for (const char c : warning) quoted += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+    res.set_header("Warning", "299 - \"" + quoted + "\"");
+  }
+  if (!state_file_.empty() && req.method != "GET" && code < 300 && req.get_param_value("dryRun") != "All") {
+    store_.save(state_file_);
+  }
 }
 
 void ApiServer::stop_watches() {
@@ -152,6 +163,60 @@ void fold_string_data(const Resource& r, json& object) {
     object["data"][key] = base64(value.is_string() ? value.get<std::string>() : value.dump());
   }
   object.erase("stringData");
+}
+
+// A custom resource's request body as the real server decodes it: unknown
+// fields pruned (?fieldValidation=Strict: 400; Warn, the default: a Warning
+// each; Ignore: silently). 0 when decoded, else the status code with its Status
+// in `out`.
+int decode_custom_resource(const httplib::Request& req, const Resource& r, json& object,
+                           std::vector<std::string>& warnings, json& out) {
+  const std::string directive = req.get_param_value("fieldValidation");
+  if (!directive.empty() && directive != "Ignore" && directive != "Warn" && directive != "Strict") {
+    return (out = status(400, "BadRequest", "fieldValidation parameter unsupported: " + directive), 400);
+  }
+  const std::vector<std::string> unknown = prune_custom_resource(object, r.schema);
+  if (!unknown.empty() && directive == "Strict") {
+    std::string message =
+        r.kind + " in version \"" + r.version + "\" cannot be handled as a " + r.kind + ": strict decoding error: ";
+    for (std::size_t i = 0; i < unknown.size(); ++i)
+      message += (i == 0 ? "" : ", ") + ("unknown field " + go_quote(unknown[i]));
+    return (out = status(400, "BadRequest", message), 400);
+  }
+  for (const std::string& field : unknown) {
+    if (directive != "Ignore") warnings.push_back("unknown field " + go_quote(field));
+    std::cerr << "kube-api-test-server: " << r.kind << " " << req.method << " " << req.path << ": pruned unknown field "
+              << field << "\n";
+  }
+  return 0;
+}
+
+// Then, on the object to store (the body decoded, merged with the stored object
+// on update): pruned again, defaults applied, then the schema, list types and
+// CEL rules (422). `old` is the stored object on update. 0 when admitted.
+int admit_custom_resource(const httplib::Request& req, const Resource& r, json& object, const json* old, json& out) {
+  (void)prune_custom_resource(object, r.schema);
+  apply_defaults(object, r.schema);
+  const std::vector<FieldError> errors = validate_custom_resource(object, r.schema, old);
+  if (errors.empty()) return 0;
+  const json* metadata = object.contains("metadata") ? &object.at("metadata") : nullptr;
+  const std::string name = metadata != nullptr && metadata->contains("name") && metadata->at("name").is_string()
+                               ? metadata->at("name").get<std::string>()
+                               : "";
+  std::cerr << "kube-api-test-server: " << r.kind << " " << req.method << " " << req.path << " refused:";
+  for (const FieldError& e : errors) std::cerr << " " << e.message() << ";";
+  std::cerr << "\n";
+  return (out = invalid_status(r.kind, r.group, name, errors), 422);
+}
+
+// ?dryRun=All, or (a delete) DeleteOptions' dryRun: ["All"] in the body, as kubectl sends it.
+bool dry_run(const httplib::Request& req) {
+  if (req.get_param_value("dryRun") == "All") return true;
+  if (req.method != "DELETE" || req.body.empty()) return false;
+  const json options = json::parse(req.body, nullptr, false);
+  if (!options.is_object() || !options.contains("dryRun") || !options["dryRun"].is_array()) return false;
+  const json& modes = options["dryRun"];
+  return std::find(modes.begin(), modes.end(), "All") != modes.end();
 }
 
 }  // namespace
@@ -226,6 +291,15 @@ int ApiServer::route(const httplib::Request& req, json& out) {
   }
   const std::string name = parts.size() > at + 1 ? parts[at + 1] : "";
   const std::string sub = parts.size() > at + 2 ? parts[at + 2] : "";
+  if (const std::string dry = req.get_param_value("dryRun"); !dry.empty() && dry != "All" && req.method != "GET") {
+    const std::string options = req.method == "POST"    ? "CreateOptions"
+                                : req.method == "PUT"   ? "UpdateOptions"
+                                : req.method == "PATCH" ? "PatchOptions"
+                                                        : "DeleteOptions";
+    const FieldError unsupported{"dryRun", FieldError::Type::NotSupported, json::array({dry}),
+                                 "supported values: \"All\""};
+    return (out = invalid_status(options, "meta.k8s.io", "", {unsupported}), 422);
+  }
   if (name.empty()) return collection(req, *r, ns, wants_table, out);
   return object(req, *r, ns, name, sub, wants_table, out);
 }
@@ -234,8 +308,10 @@ int ApiServer::collection(const httplib::Request& req, const Resource& r, const 
                           json& out) {
   if (req.method == "GET") {
     LabelSelector selector;
+    FieldSelector fields;
     try {
       selector = LabelSelector::parse(req.get_param_value("labelSelector"));
+      fields = FieldSelector::parse(req.get_param_value("fieldSelector"), r);
     } catch (const std::invalid_argument& e) {
       return (out = status(400, "BadRequest", e.what()), 400);
     }
@@ -244,7 +320,7 @@ int ApiServer::collection(const httplib::Request& req, const Resource& r, const 
     for (const auto& [k, object] : store_.objects()) {
       if (k.rfind(prefix, 0) != 0) continue;
       if (r.namespaced && !ns.empty() && object.at("metadata").value("namespace", "") != ns) continue;
-      if (!selector.matches(object)) continue;
+      if (!selector.matches(object) || !fields.matches(object)) continue;
       items.push_back(object);
     }
     if (wants_table) {
@@ -277,7 +353,16 @@ int ApiServer::collection(const httplib::Request& req, const Resource& r, const 
         return (out = crd_invalid_status(name_field.is_string() ? name_field.get<std::string>() : "", errors), 422);
       }
     }
-    if (!r.group.empty() && has_spec_schema(r)) apply_defaults(object, r.schema);
+    if (r.status_subresource) object.erase("status");
+    if (r.namespaced && object.contains("metadata") && object["metadata"].is_object()) {
+      object["metadata"]["namespace"] = ns;  // as the real server sets it from the path
+    }
+    if (r.custom) {
+      if (const int refused = decode_custom_resource(req, r, object, warnings_, out)) return refused;
+      if (const int refused = admit_custom_resource(req, r, object, nullptr, out)) return refused;
+    } else if (!r.group.empty() && has_spec_schema(r)) {
+      apply_defaults(object, r.schema);
+    }
     if (auto invalid = builtin_invalid(r, object)) return (out = std::move(*invalid), 422);
     fold_string_data(r, object);
     const std::string new_name = object["metadata"].value("name", "");
@@ -287,7 +372,7 @@ int ApiServer::collection(const httplib::Request& req, const Resource& r, const 
       out = status(409, "AlreadyExists", r.plural + " \"" + new_name + "\" already exists");
       return 409;
     }
-    if (r.status_subresource) object.erase("status");
+    if (dry_run(req)) return (out = store_.preview(std::move(object), r, ns), 201);
     const json& created = store_.create(k, std::move(object), r, ns);
     if (r.plural == "customresourcedefinitions") registry_.register_crd(created);
     out = created;
@@ -320,6 +405,7 @@ int ApiServer::object(const httplib::Request& req, const Resource& r, const std:
       orphan = options.value("propagationPolicy", "") == "Orphan" || options.value("orphanDependents", false);
     }
     if (req.get_param_value("propagationPolicy") == "Orphan") orphan = true;
+    if (dry_run(req)) return 200;
     store_.remove(k, r);
     if (!orphan) store_.collect_garbage(registry_);
     return 200;
@@ -330,6 +416,9 @@ int ApiServer::object(const httplib::Request& req, const Resource& r, const std:
     json next = current;
     if (req.method == "PUT") {
       next = json::parse(req.body);
+      if (r.custom) {
+        if (const int refused = decode_custom_resource(req, r, next, warnings_, out)) return refused;
+      }
       const std::string sent = next["metadata"].value("resourceVersion", "");
       if (!sent.empty() && sent != current.at("metadata").at("resourceVersion")) {
         out =
@@ -345,6 +434,10 @@ int ApiServer::object(const httplib::Request& req, const Resource& r, const std:
         return 415;
       }
       merge_patch(next, json::parse(req.body));
+      // Decoded once patched, as the real server does (a null in the patch deletes).
+      if (r.custom) {
+        if (const int refused = decode_custom_resource(req, r, next, warnings_, out)) return refused;
+      }
     }
     if (sub == "status") {
       json only_status = current;  // only the status changes
@@ -362,7 +455,11 @@ int ApiServer::object(const httplib::Request& req, const Resource& r, const std:
     }
     next["apiVersion"] = r.group_version();
     next["kind"] = r.kind;
-    if (has_spec_schema(r)) apply_defaults(next, r.schema);
+    if (r.custom) {
+      if (const int refused = admit_custom_resource(req, r, next, &current, out)) return refused;
+    } else if (has_spec_schema(r)) {
+      apply_defaults(next, r.schema);
+    }
     if (next.value("spec", json()) != current.value("spec", json())) {
       next["metadata"]["generation"] = current.at("metadata").value("generation", 1) + 1;
     }
@@ -372,6 +469,7 @@ int ApiServer::object(const httplib::Request& req, const Resource& r, const std:
       const std::vector<FieldError> errors = validate_crd_update(next, current);
       if (!errors.empty()) return (out = crd_invalid_status(name, errors), 422);
     }
+    if (dry_run(req)) return (out = std::move(next), 200);
     const json& updated = store_.update(k, std::move(next), r);
     if (r.plural == "customresourcedefinitions") registry_.register_crd(updated);
     out = updated;

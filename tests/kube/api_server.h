@@ -10,7 +10,13 @@
 //   resources      built-in kinds, the kinds a CRD adds, discovery, OpenAPI v3,
 //                  structural defaults of custom resources
 //   crd_validation CustomResourceDefinitions validated on create and update as
-//                  the real apiextensions-apiserver does (same 422 Status)
+//                  the real apiextensions-apiserver does (same 422 Status),
+//                  their x-kubernetes-validations rules compiled (cel.h)
+//   custom_resource custom resources pruned of unknown fields (Strict: 400,
+//                  Warn: Warning headers) and validated against their CRD's
+//                  schema, list types and CEL rules (422, the real Status)
+//   cel            the CEL subset the rules are evaluated with
+//   field_selector ?fieldSelector= on list and watch
 //   object_store   objects, resourceVersion, server-owned metadata, the watch
 //                  history and compaction, ownerReference garbage collection,
 //                  the state file that survives a restart
@@ -32,14 +38,27 @@
 //     rule: a CronJob's name over 52 characters gets the real 422; a Secret's
 //     stringData is folded into data as the real one does), and no
 //     controller runs (CronJobs never fire, Deployments never roll out);
-//   - custom resources get their schema's defaults only: no validation against
-//     the schema, no pruning of unknown fields, no CEL rules
-//     (x-kubernetes-validations are not compiled either: crd_validation.cpp);
-//   - ?dryRun is ignored: a dry-run write is carried out;
-//   - ?fieldSelector is ignored (list and watch return every object the label
-//     selector matches); set-based label selectors (in, notin) get 400;
-//   - ?fieldValidation=Strict is accepted and not enforced: unknown fields are
-//     kept;
+//   - custom resources are pruned, defaulted and validated (custom_resource.h
+//     says what exactly), but: no ratcheting (a v1.30+ server lets an update
+//     keep a value that was already invalid; here it is refused), CEL rules
+//     are evaluated with a subset of CEL (cel.h: no macros such as all/exists,
+//     no messageExpression, reason or fieldPath, no cost budget; a CRD with a
+//     rule outside the subset is refused, where a real server would serve it),
+//     formats other than date-time and date are not checked, labels and
+//     annotations are not checked, and several errors come in a fixed order
+//     where the real server's follows Go's map order;
+//   - ?fieldValidation=Strict reports unknown fields only (not duplicate JSON
+//     keys), and for custom resources only (built-in kinds keep them);
+//   - ?dryRun=All writes nothing and emits nothing, but a dry-run create's
+//     answer has a uid the real server would also invent, and admission
+//     plugins (none here) are not run either way;
+//   - ?fieldSelector: the fields of the real server for every kind here
+//     (metadata.name, metadata.namespace; Events' involvedObject.*, reason,
+//     reportingComponent, source, type; a Secret's type, a Namespace's
+//     status.phase, a Job's status.successful), others 400 "field label not
+//     supported"; no escaping in values, and a watch does not turn an object
+//     that stops matching a selector into DELETED; set-based label selectors
+//     (in, notin) get 400;
 //   - lists are one page (limit and continue ignored) and always at the latest
 //     revision (a list's resourceVersion parameter is ignored);
 //   - only PUT checks metadata.resourceVersion (409); a merge patch carrying a
@@ -61,6 +80,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "object_store.h"
 #include "resources.h"
@@ -106,6 +126,7 @@ class ApiServer {
   ResourceRegistry registry_;
   ObjectStore store_;
   std::string state_file_;
+  std::vector<std::string> warnings_;  // this request's Warning headers (under mutex_)
   std::atomic<bool> stopping_{false};
 
   std::mutex delay_mutex_;  // never held with mutex_

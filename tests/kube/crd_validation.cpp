@@ -53,7 +53,13 @@
 //     minProperties/maxProperties, required, recursively through properties,
 //     additionalProperties and items.
 //
-// Not enforced (the real server does): CEL compilation and cost of
+// CEL: x-kubernetes-validations rules are compiled with this server's CEL
+//   subset (cel.h) and their field selections checked against the schema; a
+//   rule outside the subset refuses the CRD ("compilation failed"), where a
+//   real server would accept it; the Invalid value is the rule as JSON, where
+//   Go prints its ValidationRule struct.
+//
+// Not enforced (the real server does): CEL cost estimates of
 //   x-kubernetes-validations rules; structural completeness (every field a
 //   value validation names also specified outside it: "because it is defined
 //   in ..."); the fields allowed at the root when the status subresource is
@@ -85,6 +91,8 @@
 #include <regex>
 #include <set>
 
+#include "cel.h"
+
 namespace backstop::testing {
 namespace {
 
@@ -95,6 +103,8 @@ using Type = FieldError::Type;
 std::string child(const std::string& path, const std::string& name) { return path.empty() ? name : path + "." + name; }
 std::string key(const std::string& path, const std::string& k) { return path + "[" + k + "]"; }
 std::string index(const std::string& path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
+
+}  // namespace
 
 // Go's %q.
 std::string go_quote(const std::string& s) {
@@ -129,6 +139,8 @@ std::string go_quote(const std::string& s) {
   return out + "\"";
 }
 
+namespace {
+
 // A JSON number as Go's %v prints an int64 or a float64 (5, not 5.0).
 std::string go_number(const json& n) {
   if (n.is_number_integer()) return n.dump();
@@ -154,6 +166,18 @@ std::string go_value(const std::optional<json>& value) {
     return out + "}";
   }
   return v.dump();
+}
+
+// A map as Go's %#v prints a map[string]interface {} (a duplicate list-map
+// key): keys sorted, strings quoted.
+std::string go_map(const json& v) {
+  std::string out = "map[string]interface {}{";
+  bool first = true;
+  for (const auto& [k, e] : v.items()) {
+    out += (first ? "" : ", ") + go_quote(k) + ":" + (e.is_string() ? go_quote(e.get<std::string>()) : go_value(e));
+    first = false;
+  }
+  return out + "}";
 }
 
 FieldError required(std::string path, std::string detail = "") {
@@ -408,6 +432,15 @@ void check_validation_rules(const json& s, const std::string& path, std::vector<
       out.push_back(invalid(child(at, "message"), message, "message must not contain line breaks"));
     } else if (has_newline(expression) && trim(message).empty()) {
       out.push_back(required(child(at, "message"), "message must be specified if rule contains line breaks"));
+    }
+    if (expression.empty()) continue;
+    // Compiled as the real server compiles them, with this server's CEL subset
+    // (cel.h): a rule it cannot evaluate refuses the CRD rather than being skipped.
+    try {
+      const std::string unknown = cel::Program::compile(expression).check_fields(s);
+      if (!unknown.empty()) out.push_back(invalid(child(at, "rule"), rule, "compilation failed: ERROR: " + unknown));
+    } catch (const cel::CompileError& e) {
+      out.push_back(invalid(child(at, "rule"), rule, std::string("compilation failed: ERROR: ") + e.what()));
     }
   }
 }
@@ -807,6 +840,18 @@ std::string FieldError::body() const {
     case Type::NotSupported:
       s = "Unsupported value: " + go_value(value);
       break;
+    case Type::Duplicate:
+      s = "Duplicate value: " + (value && value->is_object() ? go_map(*value) : go_value(value));
+      break;
+    case Type::TypeInvalid:
+      s = "Invalid value: " + go_value(value);
+      break;
+    case Type::TooLong:
+      s = "Too long";
+      break;
+    case Type::TooMany:
+      s = "Too many: " + go_value(value);
+      break;
   }
   return detail.empty() ? s : s + ": " + detail;
 }
@@ -823,6 +868,14 @@ std::string FieldError::reason() const {
       return "FieldValueInvalid";
     case Type::NotSupported:
       return "FieldValueNotSupported";
+    case Type::Duplicate:
+      return "FieldValueDuplicate";
+    case Type::TypeInvalid:
+      return "FieldValueTypeInvalid";
+    case Type::TooLong:
+      return "FieldValueTooLong";
+    case Type::TooMany:
+      return "FieldValueTooMany";
   }
   return "FieldValueInvalid";
 }
@@ -916,6 +969,11 @@ std::vector<FieldError> validate_crd_update(const json& crd, const json& old) {
 }
 
 json crd_invalid_status(const std::string& name, const std::vector<FieldError>& errors) {
+  return invalid_status("CustomResourceDefinition", "apiextensions.k8s.io", name, errors);
+}
+
+json invalid_status(const std::string& kind, const std::string& group, const std::string& name,
+                    const std::vector<FieldError>& errors) {
   // field.ErrorList.ToAggregate: duplicates once, one error bare, several in [..].
   std::vector<std::string> messages;
   json causes = json::array();
@@ -923,7 +981,7 @@ json crd_invalid_status(const std::string& name, const std::vector<FieldError>& 
     causes.push_back({{"reason", e.reason()}, {"message", e.body()}, {"field", e.path}});
     if (std::find(messages.begin(), messages.end(), e.message()) == messages.end()) messages.push_back(e.message());
   }
-  std::string message = "CustomResourceDefinition.apiextensions.k8s.io " + go_quote(name) + " is invalid";
+  std::string message = kind + (group.empty() ? "" : "." + group) + " " + go_quote(name) + " is invalid";
   if (messages.size() == 1) {
     message += ": " + messages[0];
   } else if (!messages.empty()) {
@@ -931,16 +989,14 @@ json crd_invalid_status(const std::string& name, const std::vector<FieldError>& 
     for (std::size_t i = 0; i < messages.size(); ++i) message += (i == 0 ? "" : ", ") + messages[i];
     message += "]";
   }
-  return {
-      {"kind", "Status"},
-      {"apiVersion", "v1"},
-      {"metadata", json::object()},
-      {"status", "Failure"},
-      {"message", message},
-      {"reason", "Invalid"},
-      {"details",
-       {{"name", name}, {"group", "apiextensions.k8s.io"}, {"kind", "CustomResourceDefinition"}, {"causes", causes}}},
-      {"code", 422}};
+  return {{"kind", "Status"},
+          {"apiVersion", "v1"},
+          {"metadata", json::object()},
+          {"status", "Failure"},
+          {"message", message},
+          {"reason", "Invalid"},
+          {"details", {{"name", name}, {"group", group}, {"kind", kind}, {"causes", causes}}},
+          {"code", 422}};
 }
 
 }  // namespace backstop::testing

@@ -16,7 +16,7 @@ namespace backstop::testing {
 
 // One validation error, as k8s.io/apimachinery's field.Error.
 struct FieldError {
-  enum class Type { Required, Forbidden, Invalid, NotSupported };
+  enum class Type { Required, Forbidden, Invalid, NotSupported, Duplicate, TypeInvalid, TooLong, TooMany };
 
   std::string path;  // e.g. spec.validation.openAPIV3Schema.properties[metadata]
   Type type = Type::Invalid;
@@ -27,7 +27,8 @@ struct FieldError {
   [[nodiscard]] std::string body() const;
   // "<path>: <body>" (field.Error.Error).
   [[nodiscard]] std::string message() const;
-  // FieldValueRequired, FieldValueForbidden, FieldValueInvalid, FieldValueNotSupported.
+  // FieldValueRequired, FieldValueForbidden, FieldValueInvalid, FieldValueNotSupported,
+  // FieldValueDuplicate, FieldValueTypeInvalid, FieldValueTooLong, FieldValueTooMany.
   [[nodiscard]] std::string reason() const;
 
   bool operator==(const FieldError&) const = default;
@@ -44,5 +45,13 @@ std::vector<FieldError> validate_crd_update(const nlohmann::json& crd, const nlo
 
 // The 422 Status the real API server answers with for these errors.
 nlohmann::json crd_invalid_status(const std::string& name, const std::vector<FieldError>& errors);
+
+// The same for an object of any kind: "<Kind>.<group> \"name\" is invalid: ..."
+// (apierrors.NewInvalid), the causes in details.
+nlohmann::json invalid_status(const std::string& kind, const std::string& group, const std::string& name,
+                              const std::vector<FieldError>& errors);
+
+// Go's %q of a string.
+std::string go_quote(const std::string& s);
 
 }  // namespace backstop::testing

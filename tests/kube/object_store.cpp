@@ -76,6 +76,18 @@ const json& ObjectStore::create(const std::string& key, json object, const Resou
   return stored;
 }
 
+json ObjectStore::preview(json object, const Resource& r, const std::string& ns) const {
+  json& m = object["metadata"];
+  m["uid"] = new_uid();
+  m["creationTimestamp"] = now_rfc3339();
+  m.erase("resourceVersion");
+  m["generation"] = 1;
+  if (r.namespaced) m["namespace"] = ns;
+  object["apiVersion"] = r.group_version();
+  object["kind"] = r.kind;
+  return object;
+}
+
 void ObjectStore::seed(const std::string& key, json object, const Resource& r, const std::string& ns) {
   objects_[key] = stamp(std::move(object), r, ns);
 }

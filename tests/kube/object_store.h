@@ -46,6 +46,9 @@ class ObjectStore {
   // start, as the default namespace).
   const nlohmann::json& create(const std::string& key, nlohmann::json object, const Resource& r, const std::string& ns);
   void seed(const std::string& key, nlohmann::json object, const Resource& r, const std::string& ns);
+  // What create() would store, stored nowhere (?dryRun=All): the server-owned
+  // metadata but no resourceVersion, no event, the revision unchanged.
+  [[nodiscard]] nlohmann::json preview(nlohmann::json object, const Resource& r, const std::string& ns) const;
   // Replaces a stored object. When it differs, its resourceVersion moves on and
   // a MODIFIED event is recorded; an identical write is a no-op (no event, the
   // resourceVersion kept).

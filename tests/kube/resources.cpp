@@ -65,6 +65,7 @@ void ResourceRegistry::register_crd(const json& crd) {
     r.printer_columns = v.value("additionalPrinterColumns", json::array());
     r.schema = v.contains("schema") ? v["schema"]["openAPIV3Schema"] : json{{"type", "object"}};
     r.schema["properties"]["metadata"] = {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
+    r.custom = true;
     add(std::move(r));
   }
 }

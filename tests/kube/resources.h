@@ -26,6 +26,7 @@ struct Resource {
   bool status_subresource = false;
   nlohmann::json printer_columns = nlohmann::json::array();
   nlohmann::json schema;  // OpenAPI v3 schema of the kind
+  bool custom = false;    // added by a CRD: pruned and validated against `schema`
   [[nodiscard]] std::string group_version() const { return group.empty() ? version : group + "/" + version; }
   // "group/plural" ("/namespaces" for the core group): the prefix of its storage keys.
   [[nodiscard]] std::string group_plural() const { return group + "/" + plural; }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "field_selector.h"
 #include "http_common.h"
 #include "label_selector.h"
 
@@ -45,8 +46,10 @@ void serve_watch(const httplib::Request& req, httplib::Response& res, std::mutex
   const std::string kind = r->kind;
   const std::string api_version = r->group_version();
   LabelSelector selector;
+  FieldSelector fields;
   try {
     selector = LabelSelector::parse(req.get_param_value("labelSelector"));
+    fields = FieldSelector::parse(req.get_param_value("fieldSelector"), *r);
   } catch (const std::invalid_argument& e) {
     res.status = 400;
     res.set_content(status(400, "BadRequest", e.what()).dump(), "application/json");
@@ -62,7 +65,7 @@ void serve_watch(const httplib::Request& req, httplib::Response& res, std::mutex
     for (const auto& [k, object] : store.objects()) {
       if (k.rfind(resource + "/", 0) != 0) continue;
       if (!ns.empty() && object.at("metadata").value("namespace", "") != ns) continue;
-      if (!selector.matches(object)) continue;
+      if (!selector.matches(object) || !fields.matches(object)) continue;
       initial += json{{"type", "ADDED"}, {"object", object}}.dump() + "\n";
     }
     from = store.revision();
@@ -104,7 +107,7 @@ void serve_watch(const httplib::Request& req, httplib::Response& res, std::mutex
         std::string lines;
         for (const WatchEvent& e : history) {
           if (e.revision <= *sent || e.resource != resource || (!ns.empty() && e.ns != ns)) continue;
-          if (!selector.matches(e.object)) continue;
+          if (!selector.matches(e.object) || !fields.matches(e.object)) continue;
           lines += json{{"type", e.type}, {"object", e.object}}.dump() + "\n";
         }
         if (!history.empty()) *sent = std::max(*sent, history.back().revision);
