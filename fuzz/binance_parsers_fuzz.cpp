@@ -35,6 +35,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const binance::ProtocolError&) {
   }
   try {
+    const auto account = binance::parse_account(body);
+    for (const auto& [asset, balance] : account.balances) (void)balance.total();
+  } catch (const binance::ProtocolError&) {
+  }
+  try {
+    (void)binance::parse_my_trades(body);
+  } catch (const binance::ProtocolError&) {
+  }
+  try {
+    for (const auto& open : binance::parse_open_orders(body)) (void)open.order.average_price();
+  } catch (const binance::ProtocolError&) {
+  }
+  try {
+    (void)binance::parse_cancel(body);
+  } catch (const binance::ProtocolError&) {
+  }
+  (void)binance::classify_http_error(binance::Call::kCancel, 400, body, std::nullopt);
+  try {
     (void)binance::parse_server_time(body);
   } catch (const binance::ProtocolError&) {
   }

@@ -4,6 +4,7 @@
 #include <openssl/hmac.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/hex.h"
 
@@ -67,6 +68,65 @@ std::int64_t integer_field(const json& object, const char* name, const std::stri
 const json& array_of(const json& document, const std::string& where) {
   if (!document.is_array()) throw ProtocolError(where + ": expected a JSON array");
   return document;
+}
+
+bool bool_field(const json& object, const char* name, const std::string& where) {
+  const json& value = field(object, name, where);
+  if (!value.is_boolean()) throw ProtocolError(where + "." + name + ": expected a boolean, got " + value.dump());
+  return value.get<bool>();
+}
+
+std::string nonempty_text_field(const json& object, const char* name, const std::string& where) {
+  std::string text = text_field(object, name, where);
+  if (text.empty()) throw ProtocolError(where + "." + name + ": empty");
+  return text;
+}
+
+// A balance: digits beyond the 8th are rounded down, so that what Backstop
+// believes it may sell is never more than the exchange holds.
+Decimal balance_field(const json& object, const char* name, const std::string& where) {
+  const std::string text = text_field(object, name, where);
+  Decimal value;
+  try {
+    value = Decimal::parse_rounded(text, core::Rounding::kDown);
+  } catch (const core::DecimalError& e) {
+    throw ProtocolError(where + "." + name + ": " + e.what());
+  }
+  if (value.is_negative()) throw ProtocolError(where + "." + name + ": negative " + value.to_string());
+  return value;
+}
+
+Decimal non_negative_field(const json& object, const char* name, const std::string& where) {
+  const Decimal value = decimal_field(object, name, where);
+  if (value.is_negative()) throw ProtocolError(where + "." + name + ": negative " + value.to_string());
+  return value;
+}
+
+Decimal positive_field(const json& object, const char* name, const std::string& where) {
+  const Decimal value = decimal_field(object, name, where);
+  if (!value.is_positive()) throw ProtocolError(where + "." + name + ": not positive " + value.to_string());
+  return value;
+}
+
+// The fields an order answer shares (POST/GET/DELETE /api/v3/order, openOrders);
+// `client_id_field` names the order's own client id in this answer.
+Order order_fields(const json& document, const std::string& where, const char* client_id_field) {
+  Order order;
+  order.symbol = text_field(document, "symbol", where);
+  order.order_id = integer_field(document, "orderId", where);
+  order.client_order_id = text_field(document, client_id_field, where);
+  const std::string status = text_field(document, "status", where);
+  const auto parsed = parse_order_status(status);
+  if (!parsed) throw ProtocolError(where + ".status: unknown status \"" + status + "\"");
+  order.status = *parsed;
+  order.orig_qty = decimal_field(document, "origQty", where);
+  order.executed_qty = decimal_field(document, "executedQty", where);
+  order.cummulative_quote_qty = decimal_field(document, "cummulativeQuoteQty", where);
+  if (order.executed_qty.is_negative() || order.executed_qty > order.orig_qty) {
+    throw ProtocolError(where + ": executedQty " + order.executed_qty.to_string() + " outside 0.." +
+                        order.orig_qty.to_string());
+  }
+  return order;
 }
 
 }  // namespace
@@ -158,25 +218,98 @@ ExchangeRules parse_exchange_info(std::string_view body) {
   return rules;
 }
 
-Order parse_order(std::string_view body) {
-  const json document = parse_json(body, "order");
-  const std::string where = "order";
-  Order order;
-  order.symbol = text_field(document, "symbol", where);
-  order.order_id = integer_field(document, "orderId", where);
-  order.client_order_id = text_field(document, "clientOrderId", where);
-  const std::string status = text_field(document, "status", where);
-  const auto parsed = parse_order_status(status);
-  if (!parsed) throw ProtocolError("order.status: unknown status \"" + status + "\"");
-  order.status = *parsed;
-  order.orig_qty = decimal_field(document, "origQty", where);
-  order.executed_qty = decimal_field(document, "executedQty", where);
-  order.cummulative_quote_qty = decimal_field(document, "cummulativeQuoteQty", where);
-  if (order.executed_qty.is_negative() || order.executed_qty > order.orig_qty) {
-    throw ProtocolError("order: executedQty " + order.executed_qty.to_string() + " outside 0.." +
-                        order.orig_qty.to_string());
+Order parse_order(std::string_view body) { return order_fields(parse_json(body, "order"), "order", "clientOrderId"); }
+
+Order parse_cancel(std::string_view body) {
+  return order_fields(parse_json(body, "cancel"), "cancel", "origClientOrderId");
+}
+
+Account parse_account(std::string_view body) {
+  const json document = parse_json(body, "account");
+  const std::string where = "account";
+  if (!document.is_object()) throw ProtocolError(where + ": expected a JSON object");
+  Account account;
+  account.account_type = nonempty_text_field(document, "accountType", where);
+  account.can_trade = bool_field(document, "canTrade", where);
+  account.update_time_ms = integer_field(document, "updateTime", where);
+  if (document.contains("uid")) account.uid = integer_field(document, "uid", where);
+  std::size_t i = 0;
+  for (const json& p : array_of(field(document, "permissions", where), where + ".permissions")) {
+    const std::string pw = where + ".permissions[" + std::to_string(i++) + "]";
+    if (!p.is_string()) throw ProtocolError(pw + ": expected a string, got " + p.dump());
+    account.permissions.push_back(p.get<std::string>());
   }
-  return order;
+  if (document.contains("commissionRates")) {
+    const json& rates = document["commissionRates"];
+    const std::string rw = where + ".commissionRates";
+    account.maker_rate = non_negative_field(rates, "maker", rw);
+    account.taker_rate = non_negative_field(rates, "taker", rw);
+  }
+  i = 0;
+  for (const json& b : array_of(field(document, "balances", where), where + ".balances")) {
+    const std::string bw = where + ".balances[" + std::to_string(i++) + "]";
+    const std::string asset = nonempty_text_field(b, "asset", bw);
+    AssetBalance balance;
+    balance.free = balance_field(b, "free", bw);
+    balance.locked = balance_field(b, "locked", bw);
+    // Two lines for one asset: which one is the balance? Refuse rather than guess.
+    if (!account.balances.emplace(asset, balance).second) {
+      throw ProtocolError(bw + ".asset: \"" + asset + "\" appears twice");
+    }
+  }
+  return account;
+}
+
+std::vector<AccountTrade> parse_my_trades(std::string_view body) {
+  const json document = parse_json(body, "myTrades");
+  std::vector<AccountTrade> trades;
+  std::set<std::int64_t> ids;
+  std::size_t i = 0;
+  for (const json& t : array_of(document, "myTrades")) {
+    const std::string where = "myTrades[" + std::to_string(i++) + "]";
+    AccountTrade trade;
+    trade.symbol = nonempty_text_field(t, "symbol", where);
+    trade.id = integer_field(t, "id", where);
+    trade.order_id = integer_field(t, "orderId", where);
+    trade.order_list_id = integer_field(t, "orderListId", where);
+    trade.price = positive_field(t, "price", where);
+    trade.qty = positive_field(t, "qty", where);
+    trade.quote_qty = non_negative_field(t, "quoteQty", where);
+    trade.commission = non_negative_field(t, "commission", where);
+    trade.commission_asset = text_field(t, "commissionAsset", where);
+    trade.time_ms = integer_field(t, "time", where);
+    trade.is_buyer = bool_field(t, "isBuyer", where);
+    trade.is_maker = bool_field(t, "isMaker", where);
+    // One fill answered twice would be counted twice as a sale elsewhere.
+    if (!ids.insert(trade.id).second) {
+      throw ProtocolError(where + ".id: trade " + std::to_string(trade.id) + " appears twice");
+    }
+    trades.push_back(std::move(trade));
+  }
+  return trades;
+}
+
+std::vector<OpenOrder> parse_open_orders(std::string_view body) {
+  const json document = parse_json(body, "openOrders");
+  std::vector<OpenOrder> orders;
+  std::size_t i = 0;
+  for (const json& o : array_of(document, "openOrders")) {
+    const std::string where = "openOrders[" + std::to_string(i++) + "]";
+    OpenOrder open;
+    open.order = order_fields(o, where, "clientOrderId");
+    if (open.order.done()) {
+      throw ProtocolError(where + ".status: " + std::string(to_string(open.order.status)) + " is not an open status");
+    }
+    const std::string side = text_field(o, "side", where);
+    const auto parsed_side = core::parse_side(side);
+    if (!parsed_side) throw ProtocolError(where + ".side: unknown side \"" + side + "\"");
+    open.side = *parsed_side;
+    open.type = nonempty_text_field(o, "type", where);
+    open.price = non_negative_field(o, "price", where);
+    open.time_ms = integer_field(o, "time", where);
+    orders.push_back(std::move(open));
+  }
+  return orders;
 }
 
 std::int64_t parse_server_time(std::string_view body) {
@@ -229,7 +362,7 @@ ExchangeError classify_http_error(Call call, int http_status, std::string_view b
   error.code = parsed.code;
   error.message = parsed.message;
   error.retry_after = retry_after;
-  const bool order = call == Call::kPlaceOrder;
+  const bool order = changes_state(call);
   if (http_status == 418) {
     error.error_class = ErrorClass::kBanned;
   } else if (http_status == 429 || parsed.code == -1003 || parsed.code == -1015) {
@@ -241,7 +374,8 @@ ExchangeError classify_http_error(Call call, int http_status, std::string_view b
     // Not an answer of the exchange (a proxy, a gateway, HTTP 408): an order
     // may have gone through; anything else can simply be asked again.
     error.error_class = order ? ErrorClass::kStatusUnknown : ErrorClass::kRetryable;
-  } else if (order && parsed.code == -2010 && parsed.message.find("Duplicate order") != std::string::npos) {
+  } else if (call == Call::kPlaceOrder && parsed.code == -2010 &&
+             parsed.message.find("Duplicate order") != std::string::npos) {
     // An order with this client id is open at the exchange: it exists, and may fill.
     error.error_class = ErrorClass::kStatusUnknown;
   } else if (parsed.code == -1013 || (parsed.code <= -1100 && parsed.code >= -1199)) {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "exchange/exchange.h"
 
@@ -29,6 +30,17 @@ ExchangeRules parse_exchange_info(std::string_view body);             // GET /ap
 Order parse_order(std::string_view body);                             // POST/GET /api/v3/order
 std::int64_t parse_server_time(std::string_view body);                // GET /api/v3/time
 
+// Account truth (issue 13). Strict: a missing, mistyped, negative or
+// duplicated field is a ProtocolError that names it (account.balances[3].free),
+// never a balance or a trade made up from what was there. Quantities beyond
+// NUMERIC(20,8) are refused too, not capped.
+Account parse_account(std::string_view body);                      // GET /api/v3/account
+std::vector<AccountTrade> parse_my_trades(std::string_view body);  // GET /api/v3/myTrades
+std::vector<OpenOrder> parse_open_orders(std::string_view body);   // GET /api/v3/openOrders
+// DELETE /api/v3/order. The answer's clientOrderId is the cancel request's
+// own id; the Order returned carries the cancelled order's (origClientOrderId).
+Order parse_cancel(std::string_view body);
+
 // One WebSocket message of a (combined) <symbol>@trade or <symbol>@bookTicker
 // stream, folded into `quotes` (the latest quote per symbol): a trade sets
 // last; a book ticker sets bid and ask, and last too while no trade has (a
@@ -48,14 +60,19 @@ struct ErrorBody {
 };
 ErrorBody parse_error_body(std::string_view body);
 
-enum class Call { kRead, kPlaceOrder, kQueryOrder };
-// Classifies a non-2xx answer. For kPlaceOrder, 5xx / -1006 / -1007 are
-// kStatusUnknown (the order may exist); for reads they are kRetryable.
+enum class Call { kRead, kPlaceOrder, kQueryOrder, kCancel };
+// Whether a call changes something at the exchange, so that an answer lost or
+// unreadable leaves its outcome unknown: placing an order, cancelling one.
+[[nodiscard]] constexpr bool changes_state(Call call) { return call == Call::kPlaceOrder || call == Call::kCancel; }
+// Classifies a non-2xx answer. For kPlaceOrder and kCancel, 5xx / -1006 /
+// -1007 are kStatusUnknown (the order may exist, the cancel may have been
+// done: read openOrders); for reads they are kRetryable.
 ExchangeError classify_http_error(Call call, int http_status, std::string_view body,
                                   std::optional<std::chrono::seconds> retry_after);
 
 // Binance error codes with special handling.
 inline constexpr int kInvalidTimestamp = -1021;
-inline constexpr int kUnknownOrder = -2013;
+inline constexpr int kUnknownOrder = -2013;    // query: no such order
+inline constexpr int kCancelRejected = -2011;  // cancel: the order is not open ("Unknown order sent.")
 
 }  // namespace backstop::exchange::binance

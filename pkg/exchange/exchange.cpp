@@ -53,6 +53,11 @@ std::optional<Decimal> Order::average_price() const {
   return Decimal::div(cummulative_quote_qty, executed_qty, core::Rounding::kHalfUp);
 }
 
+Decimal Account::free(const std::string& asset) const {
+  const auto it = balances.find(asset);
+  return it == balances.end() ? Decimal() : it->second.free;
+}
+
 bool Order::done() const { return status != OrderStatus::kNew && status != OrderStatus::kPartiallyFilled; }
 
 std::optional<Decimal> market_quantity(const SymbolRules& rules, Decimal wanted, Decimal price) {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -105,6 +106,70 @@ struct Order {
   Decimal cummulative_quote_qty;  // Binance's spelling
   [[nodiscard]] std::optional<Decimal> average_price() const;
   [[nodiscard]] bool done() const;  // no further fills will come
+};
+
+// The account as GET /api/v3/account reports it (issue 13, account truth).
+struct AssetBalance {
+  Decimal free;    // may be sold now
+  Decimal locked;  // held by open orders
+  [[nodiscard]] Decimal total() const { return free + locked; }
+};
+
+struct Account {
+  std::string account_type;  // "SPOT"; Backstop refuses anything else
+  bool can_trade = false;
+  std::optional<std::int64_t> uid;  // documented, but absent from older answers
+  std::int64_t update_time_ms = 0;
+  std::map<std::string, AssetBalance> balances;  // by asset; absent: zero (omitZeroBalances)
+  std::vector<std::string> permissions;
+  std::optional<Decimal> maker_rate, taker_rate;  // commissionRates, when the answer has them
+  [[nodiscard]] Decimal free(const std::string& asset) const;
+};
+
+// One fill of one of the account's orders (GET /api/v3/myTrades). It carries
+// the exchange's orderId but no client order id.
+struct AccountTrade {
+  std::string symbol;
+  std::int64_t id = 0;
+  std::int64_t order_id = 0;
+  std::int64_t order_list_id = -1;
+  Decimal price, qty, quote_qty, commission;
+  std::string commission_asset;
+  std::int64_t time_ms = 0;
+  bool is_buyer = false;
+  bool is_maker = false;
+};
+
+// An order still working at the exchange (GET /api/v3/openOrders).
+struct OpenOrder {
+  Order order;
+  core::Side side = core::Side::kSell;
+  std::string type;  // LIMIT, STOP_LOSS_LIMIT, ...
+  Decimal price;     // 0 for orders without a limit price
+  std::int64_t time_ms = 0;
+};
+
+// Which trades GET /api/v3/myTrades returns: from_id (trades with id >=
+// from_id, oldest first), or start_time_ms (trades from then on), or neither
+// (the most recent `limit`). Binance refuses both at once (-1128).
+struct TradesQuery {
+  std::optional<std::int64_t> from_id;
+  std::optional<std::int64_t> start_time_ms;
+  int limit = 1000;  // Binance's maximum
+};
+
+// What reconciliation reads from the exchange and the one thing it changes
+// there (an orphan's cancel). Same error classes as Exchange.
+class AccountApi {
+ public:
+  virtual ~AccountApi() = default;
+  virtual Result<Account> account() = 0;
+  virtual Result<std::vector<AccountTrade>> my_trades(const std::string& symbol, const TradesQuery& query) = 0;
+  // nullopt: every symbol (weight 80 instead of 6).
+  virtual Result<std::vector<OpenOrder>> open_orders(const std::optional<std::string>& symbol) = 0;
+  // nullopt: the order is not open at the exchange (-2011: filled, cancelled or unknown).
+  virtual Result<std::optional<Order>> cancel_order(const std::string& symbol,
+                                                    const std::string& orig_client_order_id) = 0;
 };
 
 class Exchange {

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <regex>
+#include <string>
+#include <vector>
 
 namespace backstop::exchange {
 namespace {
@@ -172,5 +175,225 @@ TEST(BinanceStream, TradeBookAndOtherMessages) {
   EXPECT_THROW((void)binance::merge_stream_message("not json", quotes), binance::ProtocolError);
   EXPECT_EQ(quotes.count("X") + quotes.count("Y"), 0u);  // a refused message leaves no trace
 }
+}  // namespace
+}  // namespace backstop::exchange
+
+// Account truth (issue 13): the account, its trades, its open orders and a
+// cancel, parsed strictly. A wrong balance would close positions that are
+// held, so every malformed answer is an error naming the field, never a
+// number made up.
+namespace backstop::exchange {
+namespace {
+
+void expect_protocol_error(const std::function<void()>& parse, const std::string& fragment) {
+  try {
+    parse();
+    ADD_FAILURE() << "accepted; expected an error containing: " << fragment;
+  } catch (const binance::ProtocolError& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+// GET /api/v3/account as documented (developers.binance.com, account endpoints).
+const char* kAccount = R"({"makerCommission":15,"takerCommission":15,"buyerCommission":0,"sellerCommission":0,
+    "commissionRates":{"maker":"0.00150000","taker":"0.00150000","buyer":"0.00000000","seller":"0.00000000"},
+    "canTrade":true,"canWithdraw":true,"canDeposit":true,"brokered":false,"requireSelfTradePrevention":false,
+    "preventSor":false,"updateTime":123456789,"accountType":"SPOT",
+    "balances":[{"asset":"BTC","free":"4723846.89208129","locked":"0.00000000"},
+                {"asset":"LTC","free":"4763368.68006011","locked":"0.50000000"}],
+    "permissions":["SPOT"],"uid":354937868})";
+
+TEST(BinanceProtocol, ParseAccount) {
+  const Account a = binance::parse_account(kAccount);
+  EXPECT_EQ(a.account_type, "SPOT");
+  EXPECT_TRUE(a.can_trade);
+  EXPECT_EQ(a.uid, 354937868);
+  EXPECT_EQ(a.update_time_ms, 123456789);
+  ASSERT_EQ(a.balances.size(), 2u);
+  EXPECT_EQ(a.balances.at("BTC").free, D("4723846.89208129"));
+  EXPECT_EQ(a.balances.at("LTC").locked, D("0.5"));
+  EXPECT_EQ(a.balances.at("LTC").total(), D("4763369.18006011"));
+  EXPECT_EQ(a.maker_rate, D("0.0015"));
+  EXPECT_EQ(a.taker_rate, D("0.0015"));
+  EXPECT_EQ(a.free("ETH"), D("0"));  // absent (omitZeroBalances): nothing held
+  EXPECT_EQ(a.permissions, std::vector<std::string>{"SPOT"});
+}
+
+TEST(BinanceProtocol, ParseAccountWithoutUidOrRatesKeepsThemUnknown) {
+  // uid and commissionRates came later to the API: their absence is not an error.
+  const Account a = binance::parse_account(
+      R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","balances":[],"permissions":["SPOT"]})");
+  EXPECT_FALSE(a.uid.has_value());
+  EXPECT_FALSE(a.maker_rate.has_value());
+  EXPECT_TRUE(a.balances.empty());
+}
+
+TEST(BinanceProtocol, ParseAccountRejectsMalformedAnswersNamingTheField) {
+  struct Case {
+    std::string body;
+    const char* fragment;
+  } cases[] = {
+      {std::string(kAccount).substr(0, 200), "malformed JSON in account"},
+      {"[]", "account: expected a JSON object"},
+      {R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","permissions":[]})",
+       "account: missing field \"balances\""},
+      {R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","balances":{},"permissions":[]})",
+       "account.balances: expected a JSON array"},
+      {R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","permissions":[],
+          "balances":[{"asset":"BTC","free":"1.x","locked":"0"}]})",
+       "account.balances[0].free: invalid decimal"},
+      {R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","permissions":[],
+          "balances":[{"asset":"BTC","free":1.5,"locked":"0"}]})",
+       "account.balances[0].free: expected a string, got 1.5"},
+      {R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","permissions":[],
+          "balances":[{"asset":"BTC","free":"1","locked":"0"},{"asset":"ETH","free":"2"}]})",
+       "account.balances[1]: missing field \"locked\""},
+      {R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","permissions":[],
+          "balances":[{"asset":"BTC","free":"1","locked":"0"},{"asset":"BTC","free":"2","locked":"0"}]})",
+       "account.balances[1].asset: \"BTC\" appears twice"},
+      {R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","permissions":[],
+          "balances":[{"asset":"BTC","free":"-0.1","locked":"0"}]})",
+       "account.balances[0].free: negative -0.1"},
+      {R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","permissions":[],
+          "balances":[{"asset":"","free":"1","locked":"0"}]})",
+       "account.balances[0].asset: empty"},
+      {R"({"canTrade":true,"updateTime":1,"permissions":[],"balances":[]})", "account: missing field \"accountType\""},
+      {R"({"canTrade":"yes","updateTime":1,"accountType":"SPOT","permissions":[],"balances":[]})",
+       "account.canTrade: expected a boolean"},
+      {R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","permissions":[],"balances":[],"uid":"7"})",
+       "account.uid: expected an integer"},
+      {R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","permissions":[],"balances":[],
+          "commissionRates":{"maker":"0.001"}})",
+       "account.commissionRates: missing field \"taker\""},
+      // A balance beyond NUMERIC(20,8) is refused, not capped: a capped balance is a wrong one.
+      {R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","permissions":[],
+          "balances":[{"asset":"SHIB","free":"1000000000000.5","locked":"0"}]})",
+       "account.balances[0].free"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.body);
+    expect_protocol_error([&] { (void)binance::parse_account(c.body); }, c.fragment);
+  }
+}
+
+// GET /api/v3/myTrades as documented (rest-api.md, Account trade list).
+const char* kTrades = R"([{"symbol":"BNBBTC","id":28457,"orderId":100234,"orderListId":-1,"price":"4.00000100",
+    "qty":"12.00000000","quoteQty":"48.000012","commission":"10.10000000","commissionAsset":"BNB",
+    "time":1499865549590,"isBuyer":true,"isMaker":false,"isBestMatch":true},
+    {"symbol":"BNBBTC","id":28458,"orderId":100235,"orderListId":-1,"price":"4.1","qty":"1","quoteQty":"4.1",
+    "commission":"0.0041","commissionAsset":"BTC","time":1499865549600,"isBuyer":false,"isMaker":true,
+    "isBestMatch":true}])";
+
+TEST(BinanceProtocol, ParseMyTrades) {
+  const std::vector<AccountTrade> trades = binance::parse_my_trades(kTrades);
+  ASSERT_EQ(trades.size(), 2u);
+  EXPECT_EQ(trades[0].symbol, "BNBBTC");
+  EXPECT_EQ(trades[0].id, 28457);
+  EXPECT_EQ(trades[0].order_id, 100234);
+  EXPECT_EQ(trades[0].price, D("4.000001"));
+  EXPECT_EQ(trades[0].qty, D("12"));
+  EXPECT_EQ(trades[0].quote_qty, D("48.000012"));
+  EXPECT_EQ(trades[0].commission, D("10.1"));
+  EXPECT_EQ(trades[0].commission_asset, "BNB");
+  EXPECT_EQ(trades[0].time_ms, 1499865549590);
+  EXPECT_TRUE(trades[0].is_buyer);
+  EXPECT_FALSE(trades[0].is_maker);
+  EXPECT_FALSE(trades[1].is_buyer);
+  EXPECT_TRUE(trades[1].is_maker);
+  EXPECT_TRUE(binance::parse_my_trades("[]").empty());
+}
+
+TEST(BinanceProtocol, ParseMyTradesRejectsMalformedAnswersNamingTheField) {
+  const std::string good = R"({"symbol":"BTCUSDT","id":1,"orderId":2,"orderListId":-1,"price":"1","qty":"1",
+      "quoteQty":"1","commission":"0","commissionAsset":"USDT","time":1,"isBuyer":true,"isMaker":false,
+      "isBestMatch":true})";
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string body = good;
+    body.replace(body.find(from), from.size(), to);
+    return "[" + good + "," + body + "]";
+  };
+  struct Case {
+    std::string body;
+    const char* fragment;
+  } cases[] = {
+      {"{}", "myTrades: expected a JSON array"},
+      {"[" + good, "malformed JSON in myTrades"},
+      {with(R"("qty":"1")", R"("qty":"0")"), "myTrades[1].qty: not positive 0"},
+      {with(R"("price":"1")", R"("price":"-1")"), "myTrades[1].price: not positive -1"},
+      {with(R"("commission":"0")", R"("commission":"-0.1")"), "myTrades[1].commission: negative -0.1"},
+      {with(R"("id":1)", R"("id":"1")"), "myTrades[1].id: expected an integer"},
+      {with(R"("isBuyer":true)", R"("isBuyer":1)"), "myTrades[1].isBuyer: expected a boolean"},
+      {with(R"("commissionAsset":"USDT",)", ""), "myTrades[1]: missing field \"commissionAsset\""},
+      {with(R"("quoteQty":"1")", R"("quoteQty":"1e3")"), "myTrades[1].quoteQty: invalid decimal"},
+      // Two answers for one id would count one fill twice.
+      {"[" + good + "," + good + "]", "myTrades[1].id: trade 1 appears twice"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.body);
+    expect_protocol_error([&] { (void)binance::parse_my_trades(c.body); }, c.fragment);
+  }
+}
+
+// GET /api/v3/openOrders as documented.
+const char* kOpenOrders = R"([{"symbol":"LTCBTC","orderId":1,"orderListId":-1,"clientOrderId":"myOrder1",
+    "price":"0.1","origQty":"1.0","executedQty":"0.0","cummulativeQuoteQty":"0.0","status":"NEW",
+    "timeInForce":"GTC","type":"LIMIT","side":"BUY","stopPrice":"0.0","icebergQty":"0.0","time":1499827319559,
+    "updateTime":1499827319559,"isWorking":true,"workingTime":1499827319559,"origQuoteOrderQty":"0.000000",
+    "selfTradePreventionMode":"NONE"}])";
+
+TEST(BinanceProtocol, ParseOpenOrders) {
+  const std::vector<OpenOrder> orders = binance::parse_open_orders(kOpenOrders);
+  ASSERT_EQ(orders.size(), 1u);
+  const OpenOrder& o = orders[0];
+  EXPECT_EQ(o.order.symbol, "LTCBTC");
+  EXPECT_EQ(o.order.order_id, 1);
+  EXPECT_EQ(o.order.client_order_id, "myOrder1");
+  EXPECT_EQ(o.order.status, OrderStatus::kNew);
+  EXPECT_EQ(o.order.orig_qty, D("1"));
+  EXPECT_EQ(o.side, core::Side::kBuy);
+  EXPECT_EQ(o.type, "LIMIT");
+  EXPECT_EQ(o.price, D("0.1"));
+  EXPECT_EQ(o.time_ms, 1499827319559);
+  EXPECT_TRUE(binance::parse_open_orders("[]").empty());
+}
+
+TEST(BinanceProtocol, ParseOpenOrdersRejectsMalformedAnswersNamingTheField) {
+  std::string bad_side = kOpenOrders;
+  bad_side.replace(bad_side.find(R"("side":"BUY")"), 12, R"("side":"HOLD")");
+  expect_protocol_error([&] { (void)binance::parse_open_orders(bad_side); },
+                        "openOrders[0].side: unknown side \"HOLD\"");
+  std::string filled = kOpenOrders;
+  filled.replace(filled.find(R"("status":"NEW")"), 14, R"("status":"FILLED")");
+  expect_protocol_error([&] { (void)binance::parse_open_orders(filled); },
+                        "openOrders[0].status: FILLED is not an open status");
+  std::string no_price = kOpenOrders;
+  no_price.replace(no_price.find(R"("price":"0.1",)"), 14, "");
+  expect_protocol_error([&] { (void)binance::parse_open_orders(no_price); }, "openOrders[0]: missing field \"price\"");
+  expect_protocol_error([&] { (void)binance::parse_open_orders(R"({"code":-1121})"); },
+                        "openOrders: expected a JSON array");
+}
+
+// DELETE /api/v3/order as documented: clientOrderId is the cancel's own id,
+// origClientOrderId the order's.
+const char* kCancel = R"({"symbol":"LTCBTC","origClientOrderId":"myOrder1","orderId":4,"orderListId":-1,
+    "clientOrderId":"cancelMyOrder1","transactTime":1684804350068,"price":"2.00000000","origQty":"1.00000000",
+    "executedQty":"0.00000000","cummulativeQuoteQty":"0.00000000","status":"CANCELED","timeInForce":"GTC",
+    "type":"LIMIT","side":"BUY","selfTradePreventionMode":"NONE"})";
+
+TEST(BinanceProtocol, ParseCancel) {
+  const Order o = binance::parse_cancel(kCancel);
+  EXPECT_EQ(o.symbol, "LTCBTC");
+  EXPECT_EQ(o.order_id, 4);
+  EXPECT_EQ(o.client_order_id, "myOrder1");  // the order's id, not the cancel's
+  EXPECT_EQ(o.status, OrderStatus::kCanceled);
+  EXPECT_TRUE(o.done());
+  std::string missing = kCancel;
+  missing.replace(missing.find(R"("origClientOrderId":"myOrder1",)"), 31, "");
+  expect_protocol_error([&] { (void)binance::parse_cancel(missing); }, "cancel: missing field \"origClientOrderId\"");
+  std::string over = kCancel;
+  over.replace(over.find(R"("executedQty":"0.00000000")"), 26, R"("executedQty":"3")");
+  expect_protocol_error([&] { (void)binance::parse_cancel(over); }, "cancel: executedQty 3 outside 0..1");
+}
+
 }  // namespace
 }  // namespace backstop::exchange
