@@ -17,9 +17,22 @@ std::optional<std::chrono::seconds> retry_after(const net::HttpResponse& respons
 }
 
 ExchangeError protocol_failure(binance::Call call, const std::string& what) {
-  // An unreadable answer to an order: it may have executed.
-  return ExchangeError{call == binance::Call::kPlaceOrder ? ErrorClass::kStatusUnknown : ErrorClass::kRetryable, 200, 0,
-                       what, std::nullopt};
+  // An unreadable answer to an order or a cancel: it may have been done.
+  return ExchangeError{binance::changes_state(call) ? ErrorClass::kStatusUnknown : ErrorClass::kRetryable, 200, 0, what,
+                       std::nullopt};
+}
+
+// The body of a 2xx answer through `parse`, or the call's error; a body the
+// parser refuses is a protocol failure of that call.
+template <typename Parse>
+auto parsed(binance::Call call, const Result<net::HttpResponse>& response, Parse parse)
+    -> Result<decltype(parse(std::string_view()))> {
+  if (!response.ok()) return response.error();
+  try {
+    return parse(std::string_view(response.value().body));
+  } catch (const binance::ProtocolError& e) {
+    return protocol_failure(call, e.what());
+  }
 }
 
 }  // namespace
@@ -86,7 +99,7 @@ Result<net::HttpRequest> BinanceClient::prepare(const std::string& method, const
 Result<net::HttpResponse> BinanceClient::complete(binance::Call call, net::HttpOutcome outcome) {
   if (!outcome.response) {
     const net::TransportError& e = *outcome.error;
-    const bool unknown = e.maybe_sent() && call == binance::Call::kPlaceOrder;
+    const bool unknown = e.maybe_sent() && binance::changes_state(call);
     return ExchangeError{unknown ? ErrorClass::kStatusUnknown : ErrorClass::kRetryable, 0, 0, e.what(), std::nullopt};
   }
   net::HttpResponse& response = *outcome.response;
@@ -168,13 +181,8 @@ Result<PriceSnapshot> BinanceClient::prices() {
 }
 
 Result<ExchangeRules> BinanceClient::rules() {
-  auto response = call(binance::Call::kRead, "GET", "/api/v3/exchangeInfo", {}, false);
-  if (!response.ok()) return response.error();
-  try {
-    return binance::parse_exchange_info(response.value().body);
-  } catch (const binance::ProtocolError& e) {
-    return protocol_failure(binance::Call::kRead, e.what());
-  }
+  return parsed(binance::Call::kRead, call(binance::Call::kRead, "GET", "/api/v3/exchangeInfo", {}, false),
+                binance::parse_exchange_info);
 }
 
 BinanceClient::Params BinanceClient::order_params(const OrderRequest& request) {
@@ -187,12 +195,7 @@ BinanceClient::Params BinanceClient::order_params(const OrderRequest& request) {
 }
 
 Result<Order> BinanceClient::order_from(Result<net::HttpResponse> response) {
-  if (!response.ok()) return response.error();
-  try {
-    return binance::parse_order(response.value().body);
-  } catch (const binance::ProtocolError& e) {
-    return protocol_failure(binance::Call::kPlaceOrder, e.what());
-  }
+  return parsed(binance::Call::kPlaceOrder, response, binance::parse_order);
 }
 
 Result<Order> BinanceClient::place_market_order(const OrderRequest& request) {
@@ -234,15 +237,42 @@ std::vector<Result<Order>> BinanceClient::place_market_orders(const std::vector<
 Result<std::optional<Order>> BinanceClient::query_order(const std::string& symbol, const std::string& client_order_id) {
   auto response = call(binance::Call::kQueryOrder, "GET", "/api/v3/order",
                        {{"symbol", symbol}, {"origClientOrderId", client_order_id}}, true);
-  if (!response.ok()) {
-    if (response.error().code == binance::kUnknownOrder) return std::optional<Order>();
-    return response.error();
-  }
-  try {
-    return std::optional<Order>(binance::parse_order(response.value().body));
-  } catch (const binance::ProtocolError& e) {
-    return protocol_failure(binance::Call::kQueryOrder, e.what());
-  }
+  if (!response.ok() && response.error().code == binance::kUnknownOrder) return std::optional<Order>();
+  return parsed(binance::Call::kQueryOrder, response,
+                [](std::string_view body) { return std::optional<Order>(binance::parse_order(body)); });
+}
+
+Result<Account> BinanceClient::account() {
+  // Weight 20. Zero balances left out: what is absent is not held.
+  return parsed(binance::Call::kRead,
+                call(binance::Call::kRead, "GET", "/api/v3/account", {{"omitZeroBalances", "true"}}, true),
+                binance::parse_account);
+}
+
+Result<std::vector<AccountTrade>> BinanceClient::my_trades(const std::string& symbol, const TradesQuery& query) {
+  Params params{{"symbol", symbol}};
+  if (query.from_id) params.emplace_back("fromId", std::to_string(*query.from_id));
+  if (query.start_time_ms) params.emplace_back("startTime", std::to_string(*query.start_time_ms));
+  params.emplace_back("limit", std::to_string(query.limit));
+  return parsed(binance::Call::kRead, call(binance::Call::kRead, "GET", "/api/v3/myTrades", std::move(params), true),
+                binance::parse_my_trades);
+}
+
+Result<std::vector<OpenOrder>> BinanceClient::open_orders(const std::optional<std::string>& symbol) {
+  Params params;
+  if (symbol) params.emplace_back("symbol", *symbol);
+  return parsed(binance::Call::kRead, call(binance::Call::kRead, "GET", "/api/v3/openOrders", std::move(params), true),
+                binance::parse_open_orders);
+}
+
+Result<std::optional<Order>> BinanceClient::cancel_order(const std::string& symbol,
+                                                         const std::string& orig_client_order_id) {
+  auto response = call(binance::Call::kCancel, "DELETE", "/api/v3/order",
+                       {{"symbol", symbol}, {"origClientOrderId", orig_client_order_id}}, true);
+  // Filled, cancelled already, or never placed: nothing open to cancel.
+  if (!response.ok() && response.error().code == binance::kCancelRejected) return std::optional<Order>();
+  return parsed(binance::Call::kCancel, response,
+                [](std::string_view body) { return std::optional<Order>(binance::parse_cancel(body)); });
 }
 
 }  // namespace backstop::exchange

@@ -26,7 +26,7 @@ struct BinanceConfig {
   bool fetch_book = false;  // also read bid/ask (needed for the book price source)
 };
 
-class BinanceClient : public Exchange {
+class BinanceClient : public Exchange, public AccountApi {
  public:
   using Clock = std::function<std::int64_t()>;  // epoch milliseconds
   BinanceClient(BinanceConfig config, std::unique_ptr<net::HttpTransport> transport, Clock clock = {});
@@ -36,6 +36,15 @@ class BinanceClient : public Exchange {
   Result<Order> place_market_order(const OrderRequest& request) override;
   std::vector<Result<Order>> place_market_orders(const std::vector<OrderRequest>& requests) override;
   Result<std::optional<Order>> query_order(const std::string& symbol, const std::string& client_order_id) override;
+
+  // AccountApi (issue 13): signed reads of the account, its trades and open
+  // orders, and a cancel by client order id; the same signing, -1021 resync,
+  // 429/418 silence and error classes as the order calls.
+  Result<Account> account() override;
+  Result<std::vector<AccountTrade>> my_trades(const std::string& symbol, const TradesQuery& query) override;
+  Result<std::vector<OpenOrder>> open_orders(const std::optional<std::string>& symbol) override;
+  Result<std::optional<Order>> cancel_order(const std::string& symbol,
+                                            const std::string& orig_client_order_id) override;
 
   [[nodiscard]] int used_weight() const;  // X-MBX-USED-WEIGHT-1M of the last answer
   [[nodiscard]] std::int64_t clock_offset_ms() const;

@@ -126,3 +126,69 @@ TEST_F(BinanceClientTest, SeveralOrdersAtOnceAnswerInRequestOrderEachSentOnce) {
 
 }  // namespace
 }  // namespace backstop::exchange
+
+// Account truth (issue 13): the account calls on the wire and their answers' meaning.
+namespace backstop::exchange {
+namespace {
+
+TEST_F(BinanceClientTest, AccountIsASignedReadWithoutZeroBalances) {
+  BinanceClient client = make();
+  script.push_back({200,
+                    R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","permissions":["SPOT"],"uid":7,
+                        "balances":[{"asset":"BTC","free":"0.5","locked":"0.1"}]})",
+                    {}});
+  const auto account = client.account();
+  ASSERT_TRUE(account.ok()) << account.error().describe();
+  EXPECT_EQ(account.value().free("BTC"), Decimal::parse("0.5"));
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].method, "GET");
+  EXPECT_EQ(sent[0].target.rfind("/api/v3/account?omitZeroBalances=true&recvWindow=5000&timestamp=", 0), 0u)
+      << sent[0].target;
+  EXPECT_NE(sent[0].target.find("&signature="), std::string::npos);
+}
+
+TEST_F(BinanceClientTest, MalformedAccountIsARetryableErrorNamingTheField) {
+  BinanceClient client = make();
+  script.push_back({200,
+                    R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","permissions":[],
+                        "balances":[{"asset":"BTC","free":"lots","locked":"0"}]})",
+                    {}});
+  const auto account = client.account();
+  ASSERT_FALSE(account.ok());
+  EXPECT_EQ(account.error().error_class, ErrorClass::kRetryable);
+  EXPECT_NE(account.error().message.find("account.balances[0].free"), std::string::npos) << account.error().message;
+}
+
+TEST_F(BinanceClientTest, MyTradesAsksFromAnIdWithTheLimit) {
+  BinanceClient client = make();
+  script.push_back({200, "[]", {}});
+  TradesQuery query;
+  query.from_id = 42;
+  ASSERT_TRUE(client.my_trades("BTCUSDT", query).ok());
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].target.rfind("/api/v3/myTrades?symbol=BTCUSDT&fromId=42&limit=1000&", 0), 0u) << sent[0].target;
+}
+
+TEST_F(BinanceClientTest, CancelOfAnOrderNotOpenIsNotAnError) {
+  BinanceClient client = make();
+  script.push_back({400, R"({"code":-2011,"msg":"Unknown order sent."})", {}});
+  const auto cancelled = client.cancel_order("BTCUSDT", "bsX-1");
+  ASSERT_TRUE(cancelled.ok()) << cancelled.error().describe();
+  EXPECT_FALSE(cancelled.value().has_value());
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].method, "DELETE");
+  EXPECT_EQ(sent[0].target.rfind("/api/v3/order?symbol=BTCUSDT&origClientOrderId=bsX-1&", 0), 0u) << sent[0].target;
+}
+
+TEST_F(BinanceClientTest, CancelWithoutAnAnswerIsStatusUnknown) {
+  // The cancel may have been done: read openOrders, do not assume either way.
+  BinanceClient client = make();
+  script.push_back({0, "", {}, true});
+  script.push_back({503, "<html>Service Unavailable</html>", {}});
+  EXPECT_EQ(client.cancel_order("BTCUSDT", "bsX-1").error().error_class, ErrorClass::kStatusUnknown);
+  EXPECT_EQ(client.cancel_order("BTCUSDT", "bsX-1").error().error_class, ErrorClass::kStatusUnknown);
+  EXPECT_EQ(sent.size(), 2u);
+}
+
+}  // namespace
+}  // namespace backstop::exchange
