@@ -1,5 +1,6 @@
 #include "sim/simulator.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -67,13 +68,13 @@ json order_json(const LedgerEntry& e) {
               {"orderListId", -1},
               {"clientOrderId", e.client_order_id},
               {"transactTime", e.time_ms},
-              {"price", "0.00000000"},
+              {"price", e.price.to_fixed_string()},
               {"origQty", e.orig_qty.to_fixed_string()},
               {"executedQty", e.executed_qty.to_fixed_string()},
               {"cummulativeQuoteQty", e.quote_qty.to_fixed_string()},
               {"status", e.status},
-              {"timeInForce", "GTC"},
-              {"type", "MARKET"},
+              {"timeInForce", e.time_in_force},
+              {"type", e.type},
               {"side", e.side},
               {"workingTime", e.time_ms},
               {"selfTradePreventionMode", "NONE"}};
@@ -83,6 +84,59 @@ Decimal decimal_of(const json& value, const std::string& what) {
   if (value.is_string()) return Decimal::parse(value.get<std::string>());
   if (value.is_number_integer()) return Decimal::from_integer(value.get<std::int64_t>());
   throw std::invalid_argument(what + ": expected a decimal string");
+}
+
+// An order as GET /api/v3/order and openOrders show it.
+json order_detail_json(const LedgerEntry& e) {
+  json body = order_json(e);
+  body["stopPrice"] = "0.00000000";
+  body["icebergQty"] = "0.00000000";
+  body["time"] = e.time_ms;
+  body["updateTime"] = e.update_time_ms;
+  body["isWorking"] = true;
+  body["origQuoteOrderQty"] = "0.00000000";
+  return body;
+}
+
+json trade_json(const Trade& t) {
+  return json{{"symbol", t.symbol},
+              {"id", t.id},
+              {"orderId", t.order_id},
+              {"orderListId", -1},
+              {"price", t.price.to_fixed_string()},
+              {"qty", t.qty.to_fixed_string()},
+              {"quoteQty", t.quote_qty.to_fixed_string()},
+              {"commission", t.commission.to_fixed_string()},
+              {"commissionAsset", t.commission_asset},
+              {"time", t.time_ms},
+              {"isBuyer", t.is_buyer},
+              {"isMaker", t.is_maker},
+              {"isBestMatch", true}};
+}
+
+bool is_open(const LedgerEntry& e) { return e.status == "NEW" || e.status == "PARTIALLY_FILLED"; }
+
+// Binance's integer commission fields are the rate in basis points.
+std::int64_t basis_points(Decimal rate) {
+  const std::string text = Decimal::mul(rate, Decimal::from_integer(10000), Rounding::kDown).to_string();
+  return std::stoll(text.substr(0, text.find('.')));
+}
+
+std::optional<std::int64_t> integer_param(const std::map<std::string, std::string>& params, const std::string& name) {
+  const auto it = params.find(name);
+  if (it == params.end()) return std::nullopt;
+  try {
+    std::size_t used = 0;
+    const std::int64_t value = std::stoll(it->second, &used);
+    if (used != it->second.size()) return std::nullopt;
+    return value;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+SimResponse mandatory(const std::string& name) {
+  return error_response(400, -1102, "Mandatory parameter '" + name + "' was not sent, was empty/null, or malformed.");
 }
 
 }  // namespace
@@ -121,6 +175,7 @@ void Simulator::set_price(const std::string& symbol, Decimal last, std::optional
   {
     std::lock_guard lock(mutex_);
     update_price(symbol, last, bid, ask);
+    match_resting(symbol);
     listener = listener_;
     book = books_.at(symbol);
     time_ms = server_time_ms() - faults_.stream_lag_ms;  // a lagging stream delivers old trades
@@ -152,7 +207,70 @@ void Simulator::set_balance(const std::string& api_key, const std::string& asset
   std::lock_guard lock(mutex_);
   Account& account = accounts_[api_key];
   account.limited = true;
-  account.balances[asset] = amount;
+  account.balances[asset].free = amount;
+  account.update_time_ms = server_time_ms();
+}
+
+Balance Simulator::balance(const std::string& api_key, const std::string& asset) const {
+  std::lock_guard lock(mutex_);
+  const auto account = accounts_.find(api_key);
+  if (account == accounts_.end()) return {};
+  const auto it = account->second.balances.find(asset);
+  return it == account->second.balances.end() ? Balance{} : it->second;
+}
+
+void Simulator::set_commission(const std::string& api_key, const CommissionSettings& settings) {
+  std::lock_guard lock(mutex_);
+  accounts_[api_key].commission = settings;
+}
+
+void Simulator::set_weight_limit(int limit) {
+  std::lock_guard lock(mutex_);
+  weight_limit_ = limit;
+}
+
+std::vector<Trade> Simulator::trades(const std::string& api_key) const {
+  std::lock_guard lock(mutex_);
+  std::vector<Trade> out;
+  for (const Trade& t : trades_) {
+    if (t.api_key == api_key) out.push_back(t);
+  }
+  return out;
+}
+
+int Simulator::WeightMeter::used(std::int64_t now_ms) {
+  while (!entries_.empty() && entries_.front().first <= now_ms - 60000) {
+    sum_ -= entries_.front().second;
+    entries_.pop_front();
+  }
+  return sum_;
+}
+
+void Simulator::WeightMeter::add(std::int64_t now_ms, int weight) {
+  entries_.emplace_back(now_ms, weight);
+  sum_ += weight;
+}
+
+int Simulator::WeightMeter::retry_after_s(std::int64_t now_ms, int weight, int limit) {
+  int remaining = used(now_ms);
+  for (const auto& [time_ms, w] : entries_) {
+    remaining -= w;
+    if (remaining + weight <= limit) {
+      return static_cast<int>(std::max<std::int64_t>(1, (time_ms + 60000 - now_ms + 999) / 1000));
+    }
+  }
+  return 60;
+}
+
+int Simulator::request_weight(const SimRequest& request, const Params& params) {
+  const std::string& path = request.path;
+  const bool symbol = params.count("symbol") != 0;
+  if (path == "/api/v3/exchangeInfo" || path == "/api/v3/account") return 20;
+  if (path == "/api/v3/ticker/price" || path == "/api/v3/ticker/bookTicker") return symbol ? 2 : 4;
+  if (path == "/api/v3/myTrades") return params.count("orderId") != 0 ? 5 : 20;
+  if (path == "/api/v3/openOrders") return symbol ? 6 : 80;
+  if (path == "/api/v3/order" && request.method == "GET") return 4;
+  return 1;  // ping, time, a new order, a cancel
 }
 
 void Simulator::set_faults(const Faults& faults) {
@@ -179,6 +297,7 @@ SimResponse Simulator::handle(const SimRequest& request) {
   }
   std::chrono::milliseconds latency{0};
   std::chrono::milliseconds deliver_late_by{0};
+  int used_weight = 0;
   {
     std::lock_guard lock(mutex_);
     latency = faults_.latency;
@@ -210,12 +329,28 @@ SimResponse Simulator::handle(const SimRequest& request) {
       --faults_.deliver_late;
       deliver_late_by = faults_.deliver_late_by;
     }
+    Params params = parse_query(request.query);
+    for (const auto& [k, v] : parse_query(request.body)) params[k] = v;
+    const int weight = request_weight(request, params);
+    const std::int64_t now = now_ms();
+    if (weight_limit_ > 0 && weight_.used(now) + weight > weight_limit_) {
+      SimResponse r = error_response(429, -1003,
+                                     "Too much request weight used; current limit is " + std::to_string(weight_limit_) +
+                                         " request weight per 1 MINUTE. Please use WebSocket Streams for live "
+                                         "updates to avoid polling the API.");
+      r.headers["Retry-After"] = std::to_string(weight_.retry_after_s(now, weight, weight_limit_));
+      r.headers["X-MBX-USED-WEIGHT-1M"] = std::to_string(weight_.used(now));
+      return r;
+    }
+    weight_.add(now, weight);
+    ++requests_by_path_[request.path];
+    used_weight = weight_.used(now);
   }
   // Held on the wire: it arrives (and is judged, and maybe executed) only now.
   if (deliver_late_by.count() > 0) std::this_thread::sleep_for(deliver_late_by);
   SimResponse response = api(request);
   response.delay += latency;
-  response.headers["X-MBX-USED-WEIGHT-1M"] = "1";
+  response.headers["X-MBX-USED-WEIGHT-1M"] = std::to_string(used_weight);
   response.headers["Content-Type"] = "application/json;charset=UTF-8";
   return response;
 }
@@ -233,9 +368,29 @@ SimResponse Simulator::admin(const SimRequest& request) {
                             {"executedQty", e.executed_qty.to_string()},
                             {"quoteQty", e.quote_qty.to_string()},
                             {"apiKey", e.api_key},
+                            {"type", e.type},
+                            {"price", e.price.to_string()},
+                            {"origin", e.origin},
                             {"time", e.time_ms}});
     }
     return json_response(orders);
+  }
+  if (request.method == "GET" && request.path == "/admin/trades") {
+    const Params query = parse_query(request.query);
+    const auto key = query.find("apiKey");
+    if (key == query.end()) throw std::invalid_argument("apiKey is required");
+    json list = json::array();
+    for (const Trade& t : trades(key->second)) {
+      json item = trade_json(t);
+      item["origin"] = t.origin;
+      list.push_back(std::move(item));
+    }
+    return json_response(list);
+  }
+  if (request.method == "GET" && request.path == "/admin/weight") {
+    std::lock_guard lock(mutex_);
+    return json_response(
+        json{{"usedWeight1m", weight_.used(now_ms())}, {"limit", weight_limit_}, {"requests", requests_by_path_}});
   }
   const json body = request.body.empty() ? json::object() : json::parse(request.body);
   if (request.method == "POST" && request.path == "/admin/symbols") {
@@ -272,6 +427,65 @@ SimResponse Simulator::admin(const SimRequest& request) {
     if (body.contains("balances")) {
       for (const auto& [asset, amount] : body["balances"].items()) set_balance(key, asset, decimal_of(amount, asset));
     }
+    std::lock_guard lock(mutex_);
+    Account& account = accounts_[key];
+    if (body.contains("limited")) account.limited = body["limited"].get<bool>();
+    if (body.contains("uid")) account.uid = body["uid"].get<std::int64_t>();
+    if (body.contains("accountType")) account.account_type = body["accountType"].get<std::string>();
+    return json_response(json::object());
+  }
+  if (request.method == "POST" && request.path == "/admin/commission") {
+    // {"apiKey":"k","takerRate":"0.001","makerRate":"0.001","payInBnb":false,"bnbPrice":"600"}
+    CommissionSettings c;
+    if (body.contains("takerRate")) c.taker_rate = decimal_of(body["takerRate"], "takerRate");
+    if (body.contains("makerRate")) c.maker_rate = decimal_of(body["makerRate"], "makerRate");
+    c.pay_in_bnb = body.value("payInBnb", false);
+    if (body.contains("bnbPrice")) c.bnb_price = decimal_of(body["bnbPrice"], "bnbPrice");
+    if (c.pay_in_bnb && !c.bnb_price.is_positive()) throw std::invalid_argument("payInBnb needs a positive bnbPrice");
+    set_commission(body.at("apiKey").get<std::string>(), c);
+    return json_response(json::object());
+  }
+  if (request.method == "POST" && request.path == "/admin/balance-updates") {
+    // A deposit (delta > 0) or a withdrawal (delta < 0, within free), as from outside Backstop.
+    const std::string key = body.at("apiKey").get<std::string>();
+    const std::string asset = body.at("asset").get<std::string>();
+    const Decimal delta = decimal_of(body.at("delta"), "delta");
+    std::lock_guard lock(mutex_);
+    const auto account = accounts_.find(key);
+    if (account == accounts_.end()) throw std::invalid_argument("unknown apiKey " + key);
+    Balance& b = account->second.balances[asset];
+    if (delta.is_negative() && b.free < -delta) {
+      throw std::invalid_argument("withdrawal of " + (-delta).to_string() + " " + asset + " exceeds free " + asset +
+                                  " " + b.free.to_string());
+    }
+    b.free += delta;
+    account->second.update_time_ms = server_time_ms();
+    return json_response(json{{"asset", asset}, {"free", b.free.to_fixed_string()}});
+  }
+  if (request.method == "POST" && request.path == "/admin/orders") {
+    // An order "from the exchange's app": no signature, no faults; the same
+    // matching, balances, commission and trades as the API's.
+    // {"apiKey":"k","symbol":"BTCUSDT","side":"SELL","type":"MARKET|LIMIT","quantity":"0.5","price"?,"clientOrderId"?}
+    auto text = [&](const char* name) {
+      const json& v = body.at(name);
+      return v.is_string() ? v.get<std::string>() : decimal_of(v, name).to_string();
+    };
+    const std::string key = body.at("apiKey").get<std::string>();
+    Params params{{"symbol", body.at("symbol").get<std::string>()},
+                  {"side", body.at("side").get<std::string>()},
+                  {"type", body.value("type", std::string("MARKET"))},
+                  {"quantity", text("quantity")}};
+    if (body.contains("price")) {
+      params["price"] = text("price");
+      params["timeInForce"] = body.value("timeInForce", std::string("GTC"));
+    }
+    if (body.contains("clientOrderId")) params["newClientOrderId"] = body["clientOrderId"].get<std::string>();
+    std::lock_guard lock(mutex_);
+    if (accounts_.count(key) == 0) throw std::invalid_argument("unknown apiKey " + key);
+    return place_order(params, key, "app");
+  }
+  if (request.method == "POST" && request.path == "/admin/weight") {
+    set_weight_limit(body.at("limit").get<int>());
     return json_response(json::object());
   }
   if (request.method == "POST" && request.path == "/admin/faults") {
@@ -437,34 +651,40 @@ SimResponse Simulator::api(const SimRequest& request) {
     }
     return json_response(json{{"timezone", "UTC"}, {"serverTime", server_time_ms()}, {"symbols", symbols}});
   }
-  if (request.path == "/api/v3/order") {
+  if (request.path == "/api/v3/order" || request.path == "/api/v3/openOrders" || request.path == "/api/v3/account" ||
+      request.path == "/api/v3/myTrades") {
     std::string api_key;
     if (auto failure = authenticate(request, params, api_key)) return *failure;
-    if (request.method == "POST") return place_order(params, api_key);
-    if (request.method == "GET") return query_order(params, api_key);
+    if (request.path == "/api/v3/order") {
+      if (request.method == "POST") return place_order(params, api_key, "api");
+      if (request.method == "GET") return query_order(params, api_key);
+      if (request.method == "DELETE") return cancel_order(params, api_key);
+    } else if (request.method == "GET") {
+      if (request.path == "/api/v3/openOrders") return open_orders(params, api_key);
+      if (request.path == "/api/v3/account") return account_info(params, api_key);
+      return my_trades(params, api_key);
+    }
   }
   return error_response(404, -1, "unknown endpoint " + request.method + " " + request.path);
 }
 
-SimResponse Simulator::place_order(const std::map<std::string, std::string>& params, const std::string& api_key) {
-  if (faults_.order_rate_limit > 0) {
+SimResponse Simulator::place_order(const Params& params, const std::string& api_key, const std::string& origin) {
+  const bool from_api = origin == "api";  // the faults are the API's; an order from the app has none
+  if (from_api && faults_.order_rate_limit > 0) {
     --faults_.order_rate_limit;
     SimResponse r = error_response(429, -1015, "Too many new orders; current limit is 50 orders per 10 SECOND.");
     r.headers["Retry-After"] = "1";
     return r;
   }
   for (const char* required : {"symbol", "side", "type", "quantity"}) {
-    if (params.count(required) == 0) {
-      return error_response(
-          400, -1102,
-          std::string("Mandatory parameter '") + required + "' was not sent, was empty/null, or malformed.");
-    }
+    if (params.count(required) == 0) return mandatory(required);
   }
   const auto book = books_.find(params.at("symbol"));
   if (book == books_.end()) return error_response(400, -1121, "Invalid symbol.");
   const std::string side = params.at("side");
   if (side != "BUY" && side != "SELL") return error_response(400, -1117, "Invalid side.");
-  if (params.at("type") != "MARKET") return error_response(400, -1116, "Invalid orderType.");
+  const std::string type = params.at("type");
+  if (type != "MARKET" && type != "LIMIT") return error_response(400, -1116, "Invalid orderType.");
   const auto quantity = decimal_param(params, "quantity");
   if (!quantity || !quantity->is_positive()) {
     return error_response(
@@ -475,68 +695,133 @@ SimResponse Simulator::place_order(const std::map<std::string, std::string>& par
   if (*quantity < c.min_qty || *quantity > c.max_qty || quantity->round_down_to_step(c.step_size) != *quantity) {
     return error_response(400, -1013, "Filter failure: LOT_SIZE");
   }
+  Decimal limit_price;
+  std::string time_in_force = "GTC";
+  if (type == "LIMIT") {
+    if (params.count("timeInForce") == 0) return mandatory("timeInForce");
+    time_in_force = params.at("timeInForce");
+    if (time_in_force != "GTC" && time_in_force != "IOC" && time_in_force != "FOK") {
+      return error_response(400, -1115, "Invalid timeInForce.");
+    }
+    if (params.count("price") == 0) return mandatory("price");
+    const auto price = decimal_param(params, "price");
+    if (!price || !price->is_positive()) {
+      return error_response(
+          400, -1100,
+          "Illegal characters found in parameter 'price'; legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.");
+    }
+    if (price->round_down_to_step(c.tick_size) != *price)
+      return error_response(400, -1013, "Filter failure: PRICE_FILTER");
+    limit_price = *price;
+  } else if (params.count("price") != 0) {
+    return error_response(400, -1106, "Parameter 'price' sent when not required.");
+  }
   std::string client_id;
   if (const auto it = params.find("newClientOrderId"); it != params.end()) client_id = it->second;
-  if (client_id.empty()) client_id = "sim" + std::to_string(next_order_id_);
+  if (client_id.empty()) client_id = (from_api ? "sim" : "app") + std::to_string(next_order_id_);
   const std::string key = api_key + "\n" + c.symbol + "\n" + client_id;
   if (const auto existing = by_client_id_.find(key); existing != by_client_id_.end()) {
-    const std::string& status = orders_[existing->second].entry.status;
-    if (status == "NEW" || status == "PARTIALLY_FILLED") return error_response(400, -2010, "Duplicate order sent.");
+    if (is_open(orders_[existing->second].entry)) return error_response(400, -2010, "Duplicate order sent.");
   }
-  if (faults_.reject > 0) {
+  if (from_api && faults_.reject > 0) {
     --faults_.reject;
     return error_response(400, faults_.reject_code, faults_.reject_message);
   }
-  if (faults_.error_5xx_before_execute > 0) {
+  if (from_api && faults_.error_5xx_before_execute > 0) {
     --faults_.error_5xx_before_execute;
     return error_response(503, -1008, "Service Unavailable.");
   }
-  // Fill at the exit side of the book, worse by the configured slippage, on the tick.
   const bool sell = side == "SELL";
-  const Decimal reference = sell ? book->second.bid : book->second.ask;
-  const Decimal hundred = Decimal::from_integer(100);
-  const Decimal factor = sell ? hundred - faults_.slippage_pct : hundred + faults_.slippage_pct;
-  const Decimal fill_price = Decimal::mul_div(reference, factor, hundred, Rounding::kHalfUp)
-                                 .round_to_step(c.tick_size, sell ? Rounding::kFloor : Rounding::kCeiling);
+  const Decimal touch = sell ? book->second.bid : book->second.ask;
+  Decimal fill_price;
   Decimal executed = *quantity;
   std::string status = "FILLED";
-  if (faults_.expire_unfilled > 0) {
-    --faults_.expire_unfilled;
-    executed = Decimal();
-    status = "EXPIRED";
-  } else if (faults_.partial_fill > 0) {
-    --faults_.partial_fill;
-    executed = Decimal::div(*quantity, Decimal::from_integer(2), Rounding::kDown).round_down_to_step(c.step_size);
-    status = "EXPIRED";  // a market order that ran out of liquidity
-  }
-  const Decimal notional = Decimal::mul(executed, fill_price, Rounding::kHalfUp);
-  if (Decimal::mul(*quantity, fill_price, Rounding::kHalfUp) < c.min_notional) {
-    return error_response(400, -1013, "Filter failure: NOTIONAL");
-  }
-  Account& account = accounts_[api_key];
-  if (account.limited) {
-    const std::string& pay_asset = sell ? c.base_asset : c.quote_asset;
-    const Decimal pay = sell ? executed : notional;
-    if (account.balances[pay_asset] < pay) {
-      return error_response(400, -2010, "Account has insufficient balance for requested action.");
+  bool rests = false;
+  if (type == "MARKET") {
+    // Fill at the exit side of the book, worse by the configured slippage, on the tick.
+    const Decimal hundred = Decimal::from_integer(100);
+    const Decimal factor = sell ? hundred - faults_.slippage_pct : hundred + faults_.slippage_pct;
+    fill_price = Decimal::mul_div(touch, factor, hundred, Rounding::kHalfUp)
+                     .round_to_step(c.tick_size, sell ? Rounding::kFloor : Rounding::kCeiling);
+    if (from_api && faults_.expire_unfilled > 0) {
+      --faults_.expire_unfilled;
+      executed = Decimal();
+      status = "EXPIRED";
+    } else if (from_api && faults_.partial_fill > 0) {
+      --faults_.partial_fill;
+      executed = Decimal::div(*quantity, Decimal::from_integer(2), Rounding::kDown).round_down_to_step(c.step_size);
+      status = "EXPIRED";  // a market order that ran out of liquidity
     }
-    account.balances[pay_asset] -= pay;
-    account.balances[sell ? c.quote_asset : c.base_asset] += sell ? notional : executed;
+    if (Decimal::mul(*quantity, fill_price, Rounding::kHalfUp) < c.min_notional) {
+      return error_response(400, -1013, "Filter failure: NOTIONAL");
+    }
+  } else {
+    if (Decimal::mul(*quantity, limit_price, Rounding::kHalfUp) < c.min_notional) {
+      return error_response(400, -1013, "Filter failure: NOTIONAL");
+    }
+    // A limit the book already crosses takes the book's price (a taker);
+    // otherwise GTC rests until the price reaches it, IOC/FOK expire.
+    if (sell ? touch >= limit_price : touch <= limit_price) {
+      fill_price = touch;
+    } else {
+      executed = Decimal();
+      status = time_in_force == "GTC" ? "NEW" : "EXPIRED";
+      rests = time_in_force == "GTC";
+    }
   }
-  LedgerEntry entry{next_order_id_++, client_id, c.symbol, side,     status,
-                    api_key,          *quantity, executed, notional, server_time_ms()};
-  orders_.push_back({entry});
+  // What the order takes from free now: a fill's payment or a resting order's lock.
+  Account& account = accounts_[api_key];
+  const std::string& pay_asset = sell ? c.base_asset : c.quote_asset;
+  const Decimal needed = rests ? (sell ? *quantity : Decimal::mul(*quantity, limit_price, Rounding::kHalfUp))
+                               : (sell ? executed : Decimal::mul(executed, fill_price, Rounding::kHalfUp));
+  if (account.limited && account.balances[pay_asset].free < needed) {
+    return error_response(400, -2010, "Account has insufficient balance for requested action.");
+  }
+  const std::int64_t now = server_time_ms();
+  LedgerEntry entry{next_order_id_++,
+                    client_id,
+                    c.symbol,
+                    side,
+                    status,
+                    api_key,
+                    *quantity,
+                    executed,
+                    Decimal::mul(executed, fill_price, Rounding::kHalfUp),
+                    now,
+                    type,
+                    limit_price,
+                    time_in_force,
+                    origin,
+                    now};
+  orders_.push_back({entry, {}, {}});
   by_client_id_[key] = orders_.size() - 1;
+  StoredOrder& stored = orders_.back();
+  json fills = json::array();
+  if (executed.is_positive()) {
+    const Trade t = fill(account, stored, c, executed, fill_price, false);
+    fills.push_back(json{{"price", t.price.to_fixed_string()},
+                         {"qty", t.qty.to_fixed_string()},
+                         {"commission", t.commission.to_fixed_string()},
+                         {"commissionAsset", t.commission_asset},
+                         {"tradeId", t.id}});
+  }
+  if (rests) {
+    // An account not limited locks what it has; the rest comes from nowhere when it fills.
+    Balance& b = account.balances[pay_asset];
+    const Decimal take = account.limited ? needed : std::min(needed, b.free);
+    b.free -= take;
+    b.locked += take;
+    stored.locked_asset = pay_asset;
+    stored.locked = take;
+    account.update_time_ms = now;
+    resting_.insert(orders_.size() - 1);
+  }
 
   SimResponse response;
-  json body = order_json(entry);
-  body["fills"] = executed.is_positive() ? json::array({json{{"price", fill_price.to_fixed_string()},
-                                                             {"qty", executed.to_fixed_string()},
-                                                             {"commission", "0.00000000"},
-                                                             {"commissionAsset", c.quote_asset},
-                                                             {"tradeId", entry.order_id}}})
-                                         : json::array();
+  json body = order_json(stored.entry);
+  body["fills"] = fills;
   response.body = body.dump();
+  if (!from_api) return response;
   if (faults_.timeout_after_execute > 0) {
     --faults_.timeout_after_execute;
     response.drop_connection = true;
@@ -550,24 +835,217 @@ SimResponse Simulator::place_order(const std::map<std::string, std::string>& par
   return response;
 }
 
-SimResponse Simulator::query_order(const std::map<std::string, std::string>& params, const std::string& api_key) {
-  if (params.count("symbol") == 0) return error_response(400, -1102, "Mandatory parameter 'symbol' was not sent.");
+Trade Simulator::fill(Account& account, StoredOrder& order, const SymbolConfig& c, Decimal qty, Decimal price,
+                      bool maker) {
+  const bool sell = order.entry.side == "SELL";
+  const Decimal notional = Decimal::mul(qty, price, Rounding::kHalfUp);
+  const std::string& pay_asset = sell ? c.base_asset : c.quote_asset;
+  const std::string& receive_asset = sell ? c.quote_asset : c.base_asset;
+  const Decimal pay = sell ? qty : notional;
+  const Decimal received = sell ? notional : qty;
+  Balance& paying = account.balances[pay_asset];
+  if (!order.locked_asset.empty()) {
+    paying.locked -= order.locked;  // a resting order pays with what it locked (it fills whole)
+    order.locked = Decimal();
+  } else {
+    paying.free -= account.limited ? pay : std::min(pay, paying.free);
+  }
+  Trade t;
+  t.id = next_trade_id_++;
+  t.order_id = order.entry.order_id;
+  t.api_key = order.entry.api_key;
+  t.symbol = c.symbol;
+  t.is_buyer = !sell;
+  t.is_maker = maker;
+  t.price = price;
+  t.qty = qty;
+  t.quote_qty = notional;
+  t.commission_asset = receive_asset;
+  t.time_ms = server_time_ms();
+  t.origin = order.entry.origin;
+  const CommissionSettings& settings = account.commission;
+  const Decimal rate = maker ? settings.maker_rate : settings.taker_rate;
+  bool paid_in_bnb = false;
+  if (rate.is_positive() && settings.pay_in_bnb) {
+    const Decimal in_bnb = Decimal::mul_div(notional, rate, settings.bnb_price, Rounding::kHalfUp);
+    const auto bnb = account.balances.find("BNB");
+    if (in_bnb.is_positive() && bnb != account.balances.end() && bnb->second.free >= in_bnb) {
+      bnb->second.free -= in_bnb;
+      t.commission = in_bnb;
+      t.commission_asset = "BNB";
+      paid_in_bnb = true;
+    }
+  }
+  if (!paid_in_bnb) t.commission = Decimal::mul(received, rate, Rounding::kHalfUp);
+  account.balances[receive_asset].free += paid_in_bnb ? received : received - t.commission;
+  account.update_time_ms = t.time_ms;
+  trades_.push_back(t);
+  return t;
+}
+
+void Simulator::match_resting(const std::string& symbol) {
+  const Book& book = books_.at(symbol);
+  for (auto it = resting_.begin(); it != resting_.end();) {
+    StoredOrder& order = orders_[*it];
+    LedgerEntry& e = order.entry;
+    const bool sell = e.side == "SELL";
+    if (e.symbol != symbol || (sell ? book.bid < e.price : book.ask > e.price)) {
+      ++it;
+      continue;
+    }
+    // Reached: it fills whole at its own price, as the maker.
+    (void)fill(accounts_[e.api_key], order, book.config, e.orig_qty, e.price, true);
+    e.executed_qty = e.orig_qty;
+    e.quote_qty = Decimal::mul(e.orig_qty, e.price, Rounding::kHalfUp);
+    e.status = "FILLED";
+    e.update_time_ms = server_time_ms();
+    it = resting_.erase(it);
+  }
+}
+
+Simulator::StoredOrder* Simulator::find_order(const Params& params, const std::string& api_key) {
   const auto client = params.find("origClientOrderId");
   const auto order_id = params.find("orderId");
   for (auto it = orders_.rbegin(); it != orders_.rend(); ++it) {
     const LedgerEntry& e = it->entry;
     if (e.api_key != api_key || e.symbol != params.at("symbol")) continue;
-    if ((client != params.end() && e.client_order_id == client->second) ||
-        (order_id != params.end() && std::to_string(e.order_id) == order_id->second)) {
-      json body = order_json(e);
-      body["time"] = e.time_ms;
-      body["updateTime"] = e.time_ms;
-      body["isWorking"] = true;
-      body["origQuoteOrderQty"] = "0.00000000";
-      return json_response(body);
+    if ((order_id != params.end() && std::to_string(e.order_id) == order_id->second) ||
+        (order_id == params.end() && client != params.end() && e.client_order_id == client->second)) {
+      return &*it;
     }
   }
-  return error_response(400, -2013, "Order does not exist.");
+  return nullptr;
+}
+
+SimResponse Simulator::query_order(const Params& params, const std::string& api_key) {
+  if (params.count("symbol") == 0) return mandatory("symbol");
+  const StoredOrder* order = find_order(params, api_key);
+  if (order == nullptr) return error_response(400, -2013, "Order does not exist.");
+  return json_response(order_detail_json(order->entry));
+}
+
+SimResponse Simulator::cancel_order(const Params& params, const std::string& api_key) {
+  if (params.count("symbol") == 0) return mandatory("symbol");
+  if (params.count("orderId") == 0 && params.count("origClientOrderId") == 0) {
+    return error_response(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!");
+  }
+  if (books_.count(params.at("symbol")) == 0) return error_response(400, -1121, "Invalid symbol.");
+  StoredOrder* order = find_order(params, api_key);
+  // Filled, expired, cancelled already, or never placed: Binance answers the same.
+  if (order == nullptr || !is_open(order->entry)) return error_response(400, -2011, "Unknown order sent.");
+  LedgerEntry& e = order->entry;
+  Account& account = accounts_[api_key];
+  if (!order->locked_asset.empty()) {
+    Balance& b = account.balances[order->locked_asset];
+    b.locked -= order->locked;
+    b.free += order->locked;
+    order->locked = Decimal();
+  }
+  e.status = "CANCELED";
+  e.update_time_ms = server_time_ms();
+  account.update_time_ms = e.update_time_ms;
+  resting_.erase(static_cast<std::size_t>(order - orders_.data()));
+  json body = order_json(e);
+  body.erase("fills");
+  body.erase("workingTime");
+  body["origClientOrderId"] = e.client_order_id;
+  const auto new_id = params.find("newClientOrderId");
+  body["clientOrderId"] = new_id != params.end() ? new_id->second : "simcancel" + std::to_string(next_cancel_id_++);
+  body["transactTime"] = e.update_time_ms;
+  return json_response(body);
+}
+
+SimResponse Simulator::open_orders(const Params& params, const std::string& api_key) {
+  const auto symbol = params.find("symbol");
+  if (symbol != params.end() && books_.count(symbol->second) == 0) {
+    return error_response(400, -1121, "Invalid symbol.");
+  }
+  json list = json::array();
+  for (const std::size_t index : resting_) {
+    const LedgerEntry& e = orders_[index].entry;
+    if (e.api_key != api_key || (symbol != params.end() && e.symbol != symbol->second)) continue;
+    list.push_back(order_detail_json(e));
+  }
+  return json_response(list);
+}
+
+SimResponse Simulator::account_info(const Params& params, const std::string& api_key) {
+  const Account& account = accounts_.at(api_key);
+  const auto omit = params.find("omitZeroBalances");
+  const bool omit_zero = omit != params.end() && omit->second == "true";
+  json balances = json::array();
+  for (const auto& [asset, b] : account.balances) {
+    if (omit_zero && b.free.is_zero() && b.locked.is_zero()) continue;
+    balances.push_back(
+        json{{"asset", asset}, {"free", b.free.to_fixed_string()}, {"locked", b.locked.to_fixed_string()}});
+  }
+  const CommissionSettings& c = account.commission;
+  return json_response(json{{"makerCommission", basis_points(c.maker_rate)},
+                            {"takerCommission", basis_points(c.taker_rate)},
+                            {"buyerCommission", 0},
+                            {"sellerCommission", 0},
+                            {"commissionRates",
+                             {{"maker", c.maker_rate.to_fixed_string()},
+                              {"taker", c.taker_rate.to_fixed_string()},
+                              {"buyer", "0.00000000"},
+                              {"seller", "0.00000000"}}},
+                            {"canTrade", true},
+                            {"canWithdraw", true},
+                            {"canDeposit", true},
+                            {"brokered", false},
+                            {"requireSelfTradePrevention", false},
+                            {"preventSor", false},
+                            {"updateTime", account.update_time_ms},
+                            {"accountType", account.account_type},
+                            {"balances", balances},
+                            {"permissions", json::array({account.account_type})},
+                            {"uid", account.uid}});
+}
+
+SimResponse Simulator::my_trades(const Params& params, const std::string& api_key) {
+  if (params.count("symbol") == 0) return mandatory("symbol");
+  const std::string& symbol = params.at("symbol");
+  if (books_.count(symbol) == 0) return error_response(400, -1121, "Invalid symbol.");
+  const auto order_id = integer_param(params, "orderId");
+  const auto from_id = integer_param(params, "fromId");
+  const auto start = integer_param(params, "startTime");
+  const auto end = integer_param(params, "endTime");
+  for (const char* name : {"orderId", "fromId", "startTime", "endTime", "limit"}) {
+    if (params.count(name) != 0 && !integer_param(params, name)) {
+      return error_response(
+          400, -1100,
+          std::string("Illegal characters found in parameter '") + name + "'; legal range is '^[0-9]{1,20}$'.");
+    }
+  }
+  // The combinations Binance serves (CHANGELOG 2022-12-05): symbol alone, or
+  // with orderId, startTime, endTime, fromId, startTime+endTime, orderId+fromId.
+  if ((from_id && (start || end)) || (order_id && (start || end))) {
+    return error_response(400, -1128, "Combination of optional parameters invalid.");
+  }
+  if (start && end && *end - *start > 86'400'000) {
+    return error_response(400, -1127, "More than 24 hours between startTime and endTime.");
+  }
+  // Default 500, at most 1000 (clamped: what Binance does with more was not checked).
+  const std::int64_t limit = std::clamp<std::int64_t>(integer_param(params, "limit").value_or(500), 1, 1000);
+  std::vector<const Trade*> matching;
+  for (const Trade& t : trades_) {
+    if (t.api_key != api_key || t.symbol != symbol) continue;
+    if (order_id && t.order_id != *order_id) continue;
+    if (from_id && t.id < *from_id) continue;
+    if (start && t.time_ms < *start) continue;
+    if (end && t.time_ms > *end) continue;
+    matching.push_back(&t);
+  }
+  // fromId or startTime: the oldest first from there; otherwise the most recent.
+  std::size_t first = 0;
+  if (!from_id && !start && matching.size() > static_cast<std::size_t>(limit)) {
+    first = matching.size() - static_cast<std::size_t>(limit);
+  }
+  json list = json::array();
+  for (std::size_t i = first; i < matching.size() && list.size() < static_cast<std::size_t>(limit); ++i) {
+    list.push_back(trade_json(*matching[i]));
+  }
+  return json_response(list);
 }
 
 }  // namespace backstop::sim

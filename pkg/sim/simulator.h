@@ -1,20 +1,27 @@
 // A Binance-spot-compatible exchange simulator ("paper" mode, tests, benchmarks):
 // the same REST paths, parameters, signatures, JSON and error codes as Binance
 // for what Backstop uses, market fills at the current price with configurable
-// slippage, filters enforced, per-account balances, Binance's duplicate
-// client-id rule (refused only while the first order is open), fault injection
-// and a ledger of every accepted order. Transport-free: `handle` maps one HTTP
-// request to one response, so it is testable without sockets and the server
-// binary only forwards.
+// slippage, resting LIMIT orders that fill when the price crosses them, filters
+// enforced, Binance's duplicate client-id rule (refused only while the first
+// order is open), fault injection and a ledger of every accepted order.
+// Accounts (issue 13): free and locked balances per asset and API key,
+// commissions charged as Binance charges them, one trade per fill, the
+// account, myTrades, openOrders and cancel endpoints, orders placed "from the
+// exchange's app" (/admin/orders), and a request-weight meter behind
+// X-MBX-USED-WEIGHT-1M. Transport-free: `handle` maps one HTTP request to one
+// response, so it is testable without sockets and the server binary only
+// forwards.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -84,6 +91,36 @@ struct LedgerEntry {
   std::string client_order_id, symbol, side, status, api_key;
   Decimal orig_qty, executed_qty, quote_qty;
   std::int64_t time_ms;
+  std::string type = "MARKET";  // or LIMIT
+  Decimal price;                // LIMIT: the limit price; MARKET: 0
+  std::string time_in_force = "GTC";
+  std::string origin = "api";  // "app": placed through /admin/orders, as by hand in Binance's app
+  std::int64_t update_time_ms = 0;
+};
+
+struct Balance {
+  Decimal free, locked;
+};
+
+// Per account. Binance without BNB takes the commission from the asset the
+// order receives (a BUY's base asset, a SELL's quote asset); with payInBnb it
+// takes BNB, converted at bnb_price (in the symbol's quote asset), and falls
+// back to the received asset, whole, when the BNB balance is short.
+struct CommissionSettings {
+  Decimal taker_rate, maker_rate;  // e.g. 0.001
+  bool pay_in_bnb = false;
+  Decimal bnb_price;
+};
+
+// One fill. Its id is the order's fills[].tradeId and myTrades' id.
+struct Trade {
+  std::int64_t id = 0, order_id = 0;
+  std::string api_key, symbol;
+  bool is_buyer = false, is_maker = false;
+  Decimal price, qty, quote_qty, commission;
+  std::string commission_asset;
+  std::int64_t time_ms = 0;
+  std::string origin = "api";
 };
 
 class Simulator {
@@ -97,9 +134,20 @@ class Simulator {
   void set_price(const std::string& symbol, Decimal last, std::optional<Decimal> bid = {},
                  std::optional<Decimal> ask = {});
   void add_account(const std::string& api_key, const std::string& secret);
+  // Sets the free balance and marks the account balance-limited: it can then
+  // sell and spend only what it holds (-2010 otherwise). An account never
+  // given a balance is not limited: what it lacks comes from nowhere, as
+  // before balances were tracked, so tests that only sell keep working.
   void set_balance(const std::string& api_key, const std::string& asset, Decimal amount);
+  Balance balance(const std::string& api_key, const std::string& asset) const;
+  void set_commission(const std::string& api_key, const CommissionSettings& settings);
   void set_faults(const Faults& faults);
+  // Requests over this much weight in the last minute answer 429 -1003 with
+  // Retry-After. 0 (the default) counts without refusing: several existing
+  // tests and benchmarks send more than Binance's 6,000 to one simulator.
+  void set_weight_limit(int limit);
   std::vector<LedgerEntry> ledger() const;
+  std::vector<Trade> trades(const std::string& api_key) const;
 
   // Called (outside the simulator's lock) after every price change, e.g. to
   // publish it on the WebSocket streams.
@@ -123,18 +171,47 @@ class Simulator {
   };
   struct Account {
     std::string secret;
-    std::map<std::string, Decimal> balances;  // absent asset: unlimited
-    bool limited = false;
+    std::map<std::string, Balance> balances;
+    bool limited = false;  // see set_balance
+    CommissionSettings commission;
+    std::int64_t uid = 0;
+    std::string account_type = "SPOT";
+    std::int64_t update_time_ms = 0;
   };
   struct StoredOrder {
     LedgerEntry entry;
+    std::string locked_asset;  // what a resting order holds back from free
+    Decimal locked;
   };
+  // Weight of the requests of the last 60 s (one IP: the simulator does not
+  // tell clients apart, as Binance counts per IP, not per key).
+  class WeightMeter {
+   public:
+    int used(std::int64_t now_ms);
+    void add(std::int64_t now_ms, int weight);
+    // Seconds until `weight` more would fit under `limit`.
+    int retry_after_s(std::int64_t now_ms, int weight, int limit);
+
+   private:
+    std::deque<std::pair<std::int64_t, int>> entries_;  // oldest first
+    int sum_ = 0;
+  };
+  using Params = std::map<std::string, std::string>;
 
   void update_price(const std::string& symbol, Decimal last, std::optional<Decimal> bid, std::optional<Decimal> ask);
+  void match_resting(const std::string& symbol);
   SimResponse admin(const SimRequest& request);
   SimResponse api(const SimRequest& request);
-  SimResponse place_order(const std::map<std::string, std::string>& params, const std::string& api_key);
-  SimResponse query_order(const std::map<std::string, std::string>& params, const std::string& api_key);
+  SimResponse place_order(const Params& params, const std::string& api_key, const std::string& origin);
+  SimResponse query_order(const Params& params, const std::string& api_key);
+  SimResponse cancel_order(const Params& params, const std::string& api_key);
+  SimResponse open_orders(const Params& params, const std::string& api_key);
+  SimResponse account_info(const Params& params, const std::string& api_key);
+  SimResponse my_trades(const Params& params, const std::string& api_key);
+  // Moves the balances of one fill of `order` and records its trade.
+  Trade fill(Account& account, StoredOrder& order, const SymbolConfig& symbol, Decimal qty, Decimal price, bool maker);
+  StoredOrder* find_order(const Params& params, const std::string& api_key);
+  static int request_weight(const SimRequest& request, const Params& params);
   std::optional<SimResponse> authenticate(const SimRequest& request, std::map<std::string, std::string>& params,
                                           std::string& api_key);
   std::int64_t server_time_ms() const;
@@ -146,6 +223,13 @@ class Simulator {
   std::map<std::string, std::size_t> by_client_id_;  // api_key + '\n' + symbol + '\n' + client id -> latest order
   Faults faults_;
   std::int64_t next_order_id_ = 1;
+  std::set<std::size_t> resting_;  // indexes into orders_ of LIMIT orders still open, oldest first
+  std::vector<Trade> trades_;
+  std::int64_t next_trade_id_ = 1;
+  std::int64_t next_cancel_id_ = 1;
+  WeightMeter weight_;
+  int weight_limit_ = 0;
+  std::map<std::string, std::int64_t> requests_by_path_;
   PriceListener listener_;
   std::atomic<std::size_t> replay_remaining_{0};
   std::jthread replay_;
