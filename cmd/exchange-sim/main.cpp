@@ -32,11 +32,16 @@ int main(int argc, char** argv) {
   app.add_option("--ws-port-file", ws_port_file, "write the bound WebSocket port to this file");
   app.add_option("--api-key", api_key, "API key of the default account")->capture_default_str();
   app.add_option("--api-secret", secret, "secret of the default account");
+  int weight_limit = 0;
+  app.add_option("--weight-limit", weight_limit,
+                 "request weight per minute past which requests answer 429 -1003 (Binance: 6000; 0: count only)")
+      ->capture_default_str();
   backstop::runtime::add_version_flag(app);
   CLI11_PARSE(app, argc, argv);
 
   backstop::sim::Simulator simulator;
   simulator.add_account(api_key, secret);
+  simulator.set_weight_limit(weight_limit);
 
   // WebSocket streams (see ws_streams.h): every price change is published.
   backstop::sim::WsStreams streams;
