@@ -312,6 +312,70 @@ std::vector<OpenOrder> parse_open_orders(std::string_view body) {
   return orders;
 }
 
+std::optional<UserStreamEvent> parse_user_stream_event(std::string_view body) {
+  const json document = parse_json(body, "user stream event");
+  if (!document.is_object()) throw ProtocolError("user stream event: expected a JSON object");
+  if (!document.contains("event")) return std::nullopt;  // {"id":...,"status":200,"result":...}
+  UserStreamEvent event;
+  event.subscription_id = integer_field(document, "subscriptionId", "user stream event");
+  const json& e = document["event"];
+  const std::string where = "event";
+  event.type = nonempty_text_field(e, "e", where);
+  event.event_time_ms = integer_field(e, "E", where);
+  if (event.type == "outboundAccountPosition") {
+    event.kind = UserStreamEvent::Kind::kAccountPosition;
+    event.last_update_ms = integer_field(e, "u", where);
+    std::size_t i = 0;
+    for (const json& b : array_of(field(e, "B", where), where + ".B")) {
+      const std::string bw = where + ".B[" + std::to_string(i++) + "]";
+      const std::string asset = nonempty_text_field(b, "a", bw);
+      AssetBalance balance;
+      balance.free = balance_field(b, "f", bw);
+      balance.locked = balance_field(b, "l", bw);
+      if (!event.balances.emplace(asset, balance).second) {
+        throw ProtocolError(bw + ".a: \"" + asset + "\" appears twice");
+      }
+    }
+  } else if (event.type == "balanceUpdate") {
+    event.kind = UserStreamEvent::Kind::kBalanceUpdate;
+    event.asset = nonempty_text_field(e, "a", where);
+    event.delta = decimal_field(e, "d", where);
+    event.clear_time_ms = integer_field(e, "T", where);
+  } else if (event.type == "executionReport") {
+    event.kind = UserStreamEvent::Kind::kExecutionReport;
+    UserStreamEvent::Execution& x = event.execution;
+    x.symbol = nonempty_text_field(e, "s", where);
+    x.client_order_id = text_field(e, "c", where);
+    x.orig_client_order_id = text_field(e, "C", where);
+    const std::string side = text_field(e, "S", where);
+    const auto parsed_side = core::parse_side(side);
+    if (!parsed_side) throw ProtocolError(where + ".S: unknown side \"" + side + "\"");
+    x.side = *parsed_side;
+    x.order_type = nonempty_text_field(e, "o", where);
+    x.execution_type = nonempty_text_field(e, "x", where);
+    const std::string status = text_field(e, "X", where);
+    const auto parsed_status = parse_order_status(status);
+    if (!parsed_status) throw ProtocolError(where + ".X: unknown status \"" + status + "\"");
+    x.order_status = *parsed_status;
+    x.order_id = integer_field(e, "i", where);
+    x.trade_id = integer_field(e, "t", where);
+    x.transaction_time_ms = integer_field(e, "T", where);
+    x.order_qty = non_negative_field(e, "q", where);
+    x.last_qty = non_negative_field(e, "l", where);
+    x.cumulative_qty = non_negative_field(e, "z", where);
+    x.last_price = non_negative_field(e, "L", where);
+    x.commission = non_negative_field(e, "n", where);
+    if (!field(e, "N", where).is_null()) x.commission_asset = text_field(e, "N", where);
+    x.is_maker = bool_field(e, "m", where);
+    if (x.cumulative_qty > x.order_qty && x.order_qty.is_positive()) {
+      throw ProtocolError(where + ": z " + x.cumulative_qty.to_string() + " outside 0.." + x.order_qty.to_string());
+    }
+  } else if (event.type == "eventStreamTerminated") {
+    event.kind = UserStreamEvent::Kind::kStreamTerminated;
+  }
+  return event;
+}
+
 std::int64_t parse_server_time(std::string_view body) {
   return integer_field(parse_json(body, "time"), "serverTime", "time");
 }

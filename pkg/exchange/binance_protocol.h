@@ -40,6 +40,10 @@ std::vector<OpenOrder> parse_open_orders(std::string_view body);   // GET /api/v
 // DELETE /api/v3/order. The answer's clientOrderId is the cancel request's
 // own id; the Order returned carries the cancelled order's (origClientOrderId).
 Order parse_cancel(std::string_view body);
+// One user data stream message, {"subscriptionId":N,"event":{...}}; nullopt
+// for what is not an event (the answers to requests on the same connection).
+// An event type not known here is kOther, not an error: Binance adds some.
+std::optional<UserStreamEvent> parse_user_stream_event(std::string_view body);
 
 // One WebSocket message of a (combined) <symbol>@trade or <symbol>@bookTicker
 // stream, folded into `quotes` (the latest quote per symbol): a trade sets

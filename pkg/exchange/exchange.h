@@ -158,6 +158,32 @@ struct TradesQuery {
   int limit = 1000;  // Binance's maximum
 };
 
+// One message of the user data stream (WebSocket API, userDataStream.subscribe):
+// a trigger for reconciliation, whose evidence stays the REST reads.
+struct UserStreamEvent {
+  enum class Kind { kAccountPosition, kBalanceUpdate, kExecutionReport, kStreamTerminated, kOther };
+  struct Execution {                                            // executionReport
+    std::string symbol, client_order_id, orig_client_order_id;  // orig: the order a cancel is about
+    core::Side side = core::Side::kSell;
+    std::string order_type, execution_type;  // NEW, TRADE, CANCELED, EXPIRED, ...
+    OrderStatus order_status = OrderStatus::kNew;
+    std::int64_t order_id = 0, trade_id = -1, transaction_time_ms = 0;
+    Decimal order_qty, last_qty, cumulative_qty, last_price, commission;
+    std::optional<std::string> commission_asset;  // null until something is charged
+    bool is_maker = false;
+  };
+  Kind kind = Kind::kOther;
+  std::string type;  // the "e" field, e.g. "listStatus" for kOther
+  std::int64_t subscription_id = 0;
+  std::int64_t event_time_ms = 0;
+  std::int64_t last_update_ms = 0;               // kAccountPosition
+  std::map<std::string, AssetBalance> balances;  // kAccountPosition: the assets that changed
+  std::string asset;                             // kBalanceUpdate (deposit, withdrawal, transfer)
+  Decimal delta;                                 // kBalanceUpdate: negative for a withdrawal
+  std::int64_t clear_time_ms = 0;                // kBalanceUpdate
+  Execution execution;                           // kExecutionReport
+};
+
 // What reconciliation reads from the exchange and the one thing it changes
 // there (an orphan's cancel). Same error classes as Exchange.
 class AccountApi {

@@ -397,3 +397,99 @@ TEST(BinanceProtocol, ParseCancel) {
 
 }  // namespace
 }  // namespace backstop::exchange
+
+// User data stream events as the WebSocket API delivers them (wrapped with
+// their subscriptionId), user-data-stream.md.
+namespace backstop::exchange {
+namespace {
+
+TEST(BinanceProtocol, ParseUserStreamEvents) {
+  const auto position = binance::parse_user_stream_event(
+      R"({"subscriptionId":3,"event":{"e":"outboundAccountPosition","E":1564034571105,"u":1564034571073,
+          "B":[{"a":"ETH","f":"10000.000000","l":"0.000000"},{"a":"BTC","f":"0.5","l":"0.25"}]}})");
+  ASSERT_TRUE(position);
+  EXPECT_EQ(position->kind, UserStreamEvent::Kind::kAccountPosition);
+  EXPECT_EQ(position->subscription_id, 3);
+  EXPECT_EQ(position->event_time_ms, 1564034571105);
+  EXPECT_EQ(position->last_update_ms, 1564034571073);
+  EXPECT_EQ(position->balances.at("BTC").locked, Decimal::parse("0.25"));
+
+  const auto withdrawal = binance::parse_user_stream_event(
+      R"({"subscriptionId":3,"event":{"e":"balanceUpdate","E":1573200697110,"a":"BTC","d":"-0.10000000",
+          "T":1573200697068}})");
+  ASSERT_TRUE(withdrawal);
+  EXPECT_EQ(withdrawal->kind, UserStreamEvent::Kind::kBalanceUpdate);
+  EXPECT_EQ(withdrawal->asset, "BTC");
+  EXPECT_EQ(withdrawal->delta, Decimal::parse("-0.1"));  // withdrawals are negative
+  EXPECT_EQ(withdrawal->clear_time_ms, 1573200697068);
+
+  const auto fill = binance::parse_user_stream_event(
+      R"({"subscriptionId":3,"event":{"e":"executionReport","E":1499405658658,"s":"BTCUSDT","c":"web_abc","S":"SELL",
+          "o":"MARKET","f":"GTC","q":"0.50000000","p":"0.00000000","P":"0.00000000","F":"0.00000000","g":-1,"C":"",
+          "x":"TRADE","X":"FILLED","r":"NONE","i":4293153,"l":"0.50000000","z":"0.50000000","L":"93000.00000000",
+          "n":"46.5","N":"USDT","T":1499405658657,"t":777,"I":8641984,"w":false,"m":false,"M":false,
+          "O":1499405658657,"Z":"46500.00000000","Y":"46500.00000000","Q":"0.00000000","V":"NONE"}})");
+  ASSERT_TRUE(fill);
+  EXPECT_EQ(fill->kind, UserStreamEvent::Kind::kExecutionReport);
+  const UserStreamEvent::Execution& x = fill->execution;
+  EXPECT_EQ(x.symbol, "BTCUSDT");
+  EXPECT_EQ(x.client_order_id, "web_abc");
+  EXPECT_EQ(x.side, core::Side::kSell);
+  EXPECT_EQ(x.execution_type, "TRADE");
+  EXPECT_EQ(x.order_status, OrderStatus::kFilled);
+  EXPECT_EQ(x.order_id, 4293153);
+  EXPECT_EQ(x.trade_id, 777);
+  EXPECT_EQ(x.last_qty, Decimal::parse("0.5"));
+  EXPECT_EQ(x.last_price, Decimal::parse("93000"));
+  EXPECT_EQ(x.commission_asset, "USDT");
+
+  // A NEW report has no commission asset yet (null) and trade id -1.
+  const auto placed = binance::parse_user_stream_event(
+      R"({"subscriptionId":3,"event":{"e":"executionReport","E":1,"s":"BTCUSDT","c":"bsX-1","S":"SELL","o":"LIMIT",
+          "f":"GTC","q":"1","p":"96000","C":"","x":"NEW","X":"NEW","i":5,"l":"0","z":"0","L":"0","n":"0","N":null,
+          "T":1,"t":-1,"m":false}})");
+  ASSERT_TRUE(placed);
+  EXPECT_FALSE(placed->execution.commission_asset.has_value());
+  EXPECT_EQ(placed->execution.trade_id, -1);
+
+  const auto terminated = binance::parse_user_stream_event(
+      R"({"subscriptionId":3,"event":{"e":"eventStreamTerminated","E":1728973001334}})");
+  ASSERT_TRUE(terminated);
+  EXPECT_EQ(terminated->kind, UserStreamEvent::Kind::kStreamTerminated);
+  // An event type this parser does not know is reported as such, not refused.
+  const auto other = binance::parse_user_stream_event(R"({"subscriptionId":3,"event":{"e":"listStatus","E":1}})");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->kind, UserStreamEvent::Kind::kOther);
+  EXPECT_EQ(other->type, "listStatus");
+  // Answers to requests on the same connection are not events.
+  EXPECT_FALSE(binance::parse_user_stream_event(R"({"id":"1","status":200,"result":{"subscriptionId":3}})"));
+}
+
+TEST(BinanceProtocol, ParseUserStreamEventRejectsMalformedEventsNamingTheField) {
+  struct Case {
+    const char* body;
+    const char* fragment;
+  } cases[] = {
+      {"{", "malformed JSON in user stream event"},
+      {R"({"subscriptionId":1,"event":{"E":1}})", "event: missing field \"e\""},
+      {R"({"subscriptionId":1,"event":{"e":"balanceUpdate","E":1,"a":"BTC","d":"x","T":1}})",
+       "event.d: invalid decimal"},
+      {R"({"subscriptionId":1,"event":{"e":"outboundAccountPosition","E":1,"u":1,"B":[{"a":"BTC","f":"-1","l":"0"}]}})",
+       "event.B[0].f: negative -1"},
+      {R"({"subscriptionId":1,"event":{"e":"outboundAccountPosition","E":1,"u":1,
+          "B":[{"a":"BTC","f":"1","l":"0"},{"a":"BTC","f":"1","l":"0"}]}})",
+       "event.B[1].a: \"BTC\" appears twice"},
+      {R"({"subscriptionId":1,"event":{"e":"executionReport","E":1,"s":"BTCUSDT","c":"a","S":"SELL","o":"MARKET",
+          "q":"1","C":"","x":"TRADE","X":"FILLED","i":1,"l":"1","z":"2","L":"1","n":"0","N":"USDT","T":1,"t":1,
+          "m":false}})",
+       "event: z 2 outside 0..1"},
+      {R"({"subscriptionId":"1","event":{"e":"eventStreamTerminated","E":1}})", "user stream event.subscriptionId"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.body);
+    expect_protocol_error([&] { (void)binance::parse_user_stream_event(c.body); }, c.fragment);
+  }
+}
+
+}  // namespace
+}  // namespace backstop::exchange
