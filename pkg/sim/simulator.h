@@ -143,8 +143,8 @@ class Simulator {
   void set_commission(const std::string& api_key, const CommissionSettings& settings);
   void set_faults(const Faults& faults);
   // Requests over this much weight in the last minute answer 429 -1003 with
-  // Retry-After. 0 (the default) counts without refusing: several existing
-  // tests and benchmarks send more than Binance's 6,000 to one simulator.
+  // Retry-After. 0 (the default) counts without refusing: tests that send one
+  // simulator 10,000 orders would otherwise test the limit instead.
   void set_weight_limit(int limit);
   std::vector<LedgerEntry> ledger() const;
   std::vector<Trade> trades(const std::string& api_key) const;
