@@ -511,6 +511,16 @@ SimResponse Simulator::admin(const SimRequest& request) {
     f.reject_code = body.value("rejectCode", -1013);
     f.reject_message = body.value("rejectMessage", std::string("Filter failure: LOT_SIZE"));
     if (body.contains("slippagePct")) f.slippage_pct = decimal_of(body["slippagePct"], "slippagePct");
+    f.malformed_account = body.value("malformedAccount", 0);
+    f.malformed_account_kind = body.value("malformedAccountKind", std::string("truncated"));
+    static const std::set<std::string> kKinds{"truncated", "bad-decimal", "missing-balances", "duplicate-asset",
+                                              "negative"};
+    if (kKinds.count(f.malformed_account_kind) == 0) {
+      throw std::invalid_argument(
+          "malformedAccountKind must be one of truncated, bad-decimal, missing-balances, "
+          "duplicate-asset, negative; got " +
+          f.malformed_account_kind);
+    }
     set_faults(f);
     return json_response(json::object());
   }
@@ -980,26 +990,43 @@ SimResponse Simulator::account_info(const Params& params, const std::string& api
         json{{"asset", asset}, {"free", b.free.to_fixed_string()}, {"locked", b.locked.to_fixed_string()}});
   }
   const CommissionSettings& c = account.commission;
-  return json_response(json{{"makerCommission", basis_points(c.maker_rate)},
-                            {"takerCommission", basis_points(c.taker_rate)},
-                            {"buyerCommission", 0},
-                            {"sellerCommission", 0},
-                            {"commissionRates",
-                             {{"maker", c.maker_rate.to_fixed_string()},
-                              {"taker", c.taker_rate.to_fixed_string()},
-                              {"buyer", "0.00000000"},
-                              {"seller", "0.00000000"}}},
-                            {"canTrade", true},
-                            {"canWithdraw", true},
-                            {"canDeposit", true},
-                            {"brokered", false},
-                            {"requireSelfTradePrevention", false},
-                            {"preventSor", false},
-                            {"updateTime", account.update_time_ms},
-                            {"accountType", account.account_type},
-                            {"balances", balances},
-                            {"permissions", json::array({account.account_type})},
-                            {"uid", account.uid}});
+  json body{{"makerCommission", basis_points(c.maker_rate)},
+            {"takerCommission", basis_points(c.taker_rate)},
+            {"buyerCommission", 0},
+            {"sellerCommission", 0},
+            {"commissionRates",
+             {{"maker", c.maker_rate.to_fixed_string()},
+              {"taker", c.taker_rate.to_fixed_string()},
+              {"buyer", "0.00000000"},
+              {"seller", "0.00000000"}}},
+            {"canTrade", true},
+            {"canWithdraw", true},
+            {"canDeposit", true},
+            {"brokered", false},
+            {"requireSelfTradePrevention", false},
+            {"preventSor", false},
+            {"updateTime", account.update_time_ms},
+            {"accountType", account.account_type},
+            {"balances", balances},
+            {"permissions", json::array({account.account_type})},
+            {"uid", account.uid}};
+  if (faults_.malformed_account > 0) {
+    --faults_.malformed_account;
+    const std::string& kind = faults_.malformed_account_kind;
+    json& list = body["balances"];
+    if (list.empty()) list.push_back(json{{"asset", "BTC"}, {"free", "1.00000000"}, {"locked", "0.00000000"}});
+    if (kind == "truncated") {
+      SimResponse r;
+      r.body = body.dump();
+      r.body = r.body.substr(0, r.body.size() / 2);
+      return r;
+    }
+    if (kind == "bad-decimal") list[0]["free"] = "1.2.3";
+    if (kind == "missing-balances") body.erase("balances");
+    if (kind == "duplicate-asset") list.push_back(list[0]);
+    if (kind == "negative") list[0]["free"] = "-0.00000001";
+  }
+  return json_response(body);
 }
 
 SimResponse Simulator::my_trades(const Params& params, const std::string& api_key) {

@@ -84,6 +84,11 @@ struct Faults {
   int reject_code = -1013;
   std::string reject_message = "Filter failure: LOT_SIZE";
   Decimal slippage_pct = Decimal::parse("0");  // fills this much worse than the price
+  // Next N answers of GET /api/v3/account are broken this way: truncated,
+  // bad-decimal, missing-balances, duplicate-asset or negative (issue 13: a
+  // malformed account must be a clear error, never a wrong balance).
+  int malformed_account = 0;
+  std::string malformed_account_kind = "truncated";
 };
 
 struct LedgerEntry {

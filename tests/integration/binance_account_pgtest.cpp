@@ -124,5 +124,30 @@ TEST_F(BinanceClientAgainstSim, WeightLimitMakesTheClientWaitForRetryAfter) {
   EXPECT_EQ(before, 1);
 }
 
+TEST_F(BinanceClientAgainstSim, MalformedAccountAnswersAreErrorsNamingTheFieldNeverBalances) {
+  BinanceClient exchange = client();
+  struct Case {
+    const char* kind;
+    const char* fragment;
+  } cases[] = {
+      {"truncated", "malformed JSON in account"},
+      {"bad-decimal", "account.balances[0].free: invalid decimal \"1.2.3\""},
+      {"missing-balances", "account: missing field \"balances\""},
+      {"duplicate-asset", "account.balances[1].asset: \"USDT\" appears twice"},
+      {"negative", "account.balances[0].free: negative -0.00000001"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.kind);
+    sim.faults({{"malformedAccount", 1}, {"malformedAccountKind", c.kind}});
+    const auto broken = exchange.account();
+    ASSERT_FALSE(broken.ok());
+    EXPECT_EQ(broken.error().error_class, ErrorClass::kRetryable);  // a read: asking again is safe
+    EXPECT_NE(broken.error().message.find(c.fragment), std::string::npos) << broken.error().message;
+    const auto next = exchange.account();  // one answer broken, the next one whole
+    ASSERT_TRUE(next.ok()) << next.error().describe();
+    EXPECT_EQ(next.value().free("USDT"), D("100000"));
+  }
+}
+
 }  // namespace
 }  // namespace backstop::exchange
