@@ -73,6 +73,9 @@ pg_start() {
   fi
   "${run[@]}" "$bin/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 --no-locale >"$PG_DIR/initdb.log" 2>&1 ||
     { cat "$PG_DIR/initdb.log" >&2; return 1; }
+  # One role checks its password (tests of a wrong password); everyone else is trusted.
+  { echo "host all backstop_password_check 127.0.0.1/32 scram-sha-256"; cat "$PG_DIR/data/pg_hba.conf"; } \
+    >"$PG_DIR/pg_hba.conf" && "${run[@]}" cp "$PG_DIR/pg_hba.conf" "$PG_DIR/data/pg_hba.conf"
   "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -o \
     "-p $PGPORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=${PG_FSYNC:-on} -c shared_buffers=256MB" \
     start >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }

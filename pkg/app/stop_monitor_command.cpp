@@ -127,6 +127,12 @@ void StopMonitorCommand::add_to(CLI::App& app) {
       ->envname("BACKSTOP_SEND_DEADLINE_MS")
       ->check(CLI::Range(100, 60000))
       ->capture_default_str();
+  app.add_option("--max-balance-age-ms", max_balance_age_ms_,
+                 "exits are capped at the account's free balance read once per batch; a read older than this is "
+                 "not used (the order goes out for what remains, an oversell is refused by the exchange and retried)")
+      ->envname("BACKSTOP_MAX_BALANCE_AGE_MS")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
   app.add_option("--batch-size", batch_size_, "exits driven together (one lock call, read and transaction per stage)")
       ->check(CLI::Range(1, 1000))
       ->envname("BACKSTOP_BATCH_SIZE")
@@ -161,8 +167,9 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
     options.timing.exchange_processing = std::chrono::milliseconds(exchange_processing_ms_);
     options.timing.max_clock_offset = std::chrono::milliseconds(max_clock_offset_ms_);
     options.timing.send_deadline = std::chrono::milliseconds(send_deadline_ms_);
+    options.max_balance_age = std::chrono::milliseconds(max_balance_age_ms_);
     if (loop_.stream) options.source = core::EventSource::kStream;
-    exits::StopMonitor monitor(session.connection(), client, options);
+    exits::StopMonitor monitor(session.connection(), client, options, &client);
     Passes passes;
     passes.run_pass = [&] { return report(monitor.run_pass(), loop_); };
     passes.run_stream = [&](PriceStreamWiring& wiring, const std::atomic<bool>& stop) {
@@ -170,7 +177,7 @@ runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) 
       // connection and exchange client) work on separate threads; see stream_runner.h.
       auto driver_connection = store::connect(common.database_url, "backstop-stop-monitor-driver");
       exchange::BinanceClient driver_client(config, net::make_cpprest_transport(config.base_url, config.timeout));
-      exits::StopMonitor driver(*driver_connection, driver_client, options);
+      exits::StopMonitor driver(*driver_connection, driver_client, options, &driver_client);
       exits::StreamRunner runner(monitor, driver, wiring.repository, wiring.stream, options.filter, wiring.options);
       return report(runner.run(stop), loop_);
     };

@@ -25,6 +25,7 @@ class StopMonitorCommand {
   int exchange_processing_ms_ = 10000;
   int max_clock_offset_ms_ = 1000;
   int send_deadline_ms_ = 3000;
+  int max_balance_age_ms_ = 5000;
   int batch_size_ = 64;
   int orders_in_flight_ = 8;
 };

@@ -42,6 +42,7 @@ ExitRecord record_of(EventType type, const ExitState& state) {
   r.attempt = state.attempts;
   r.filled = state.filled;
   r.quote = state.quote;
+  r.not_held = state.not_held;
   return r;
 }
 
@@ -65,6 +66,15 @@ ExitStep retry_later(const ExitState& state, const ExitContext& context, const s
 // The exit is over: EXECUTED with what filled (and a dust remainder), or FAILED
 // when nothing could be sold at all.
 ExitStep finish(const ExitState& state, const std::optional<OrderView>& last) {
+  if (state.filled.is_zero() && state.not_held.is_positive()) {
+    ExitRecord r = record_of(EventType::kFailed, state);
+    r.reason = std::string(kNotHeld);
+    r.error = "the account holds " + (state.target - state.not_held).to_string() + " of the " +
+              state.target.to_string() +
+              " to sell, below the symbol's minimum quantity or notional: nothing held to sell";
+    if (last) r.order_id = last->order_id;
+    return done(std::move(r));
+  }
   if (state.filled.is_zero()) {
     ExitRecord r = record_of(EventType::kFailed, state);
     r.error = "quantity " + state.target.to_string() + " is below the symbol's minimum quantity or notional (dust)";
@@ -123,6 +133,7 @@ ExitState apply_exit_fact(ExitState state, const ExitFact& fact) {
       state.sent_at = fact.at;
       if (fact.filled) state.filled = *fact.filled;
       if (fact.quote) state.quote = *fact.quote;
+      if (fact.not_held) state.not_held = *fact.not_held;
       state.retry_at.reset();
       break;
     case EventType::kBlocked:
@@ -135,6 +146,7 @@ ExitState apply_exit_fact(ExitState state, const ExitFact& fact) {
         state.failures = fact.failures;
         if (fact.filled) state.filled = *fact.filled;
         if (fact.quote) state.quote = *fact.quote;
+        if (fact.not_held) state.not_held = *fact.not_held;
       }
       // Any other block leaves an open attempt open (it may exist), unless
       // the monitor knows it was never sent.
@@ -146,6 +158,7 @@ ExitState apply_exit_fact(ExitState state, const ExitFact& fact) {
       state.open = false;
       if (fact.filled) state.filled = *fact.filled;
       if (fact.quote) state.quote = *fact.quote;
+      if (fact.not_held) state.not_held = *fact.not_held;
       break;
     case EventType::kStopAdjusted:
     case EventType::kStopConfigured:
@@ -169,6 +182,7 @@ ExitFact exit_fact_of(const ExitRecord& record, TimePoint at) {
   f.order_quantity = record.order_quantity;
   f.filled = record.filled;
   f.quote = record.quote;
+  f.not_held = record.not_held;
   f.reason = record.reason;
   f.retry_at = record.retry_at;
   f.failures = record.failures;
@@ -194,9 +208,31 @@ ExitStep start_attempt(const ExitState& state, const ExitContext& context) {
   }
   if (!context.rules) return retry_later(state, context, "exchange rules unavailable", std::nullopt);
   if (!state.remaining().is_positive()) return finish(state, std::nullopt);
-  const auto quantity = next_order_quantity(*context.rules, state.remaining(), context.price);
-  if (!quantity) return finish(state, std::nullopt);
-  ExitRecord r = record_of(EventType::kExecutionSubmitted, state);
+  ExitState sized = state;
+  Decimal sell = state.remaining();
+  if (context.sellable) {
+    // Never more than the account holds: what it lacks is not sold, by this
+    // attempt or any later one. What open orders lock is held: it waits.
+    const Decimal free = context.sellable->is_positive() ? *context.sellable : Decimal();
+    const Decimal held = free + (context.locked.is_positive() ? context.locked : Decimal());
+    if (held < state.remaining()) sized.not_held = state.not_held + (state.remaining() - held);
+    if (!next_order_quantity(*context.rules, sized.remaining(), context.price)) return finish(sized, std::nullopt);
+    if (free < sized.remaining()) {
+      sell = free;
+      if (!next_order_quantity(*context.rules, free, context.price)) {
+        return retry_later(sized, context,
+                           (sized.remaining() - free).to_string() +
+                               " of the exit is locked by open orders and the free balance " + free.to_string() +
+                               " is below the symbol's minimum: waiting for the orders to be cancelled or fill",
+                           std::nullopt);
+      }
+    } else {
+      sell = sized.remaining();
+    }
+  }
+  const auto quantity = next_order_quantity(*context.rules, sell, context.price);
+  if (!quantity) return finish(sized, std::nullopt);
+  ExitRecord r = record_of(EventType::kExecutionSubmitted, sized);
   r.attempt = state.attempts + 1;
   r.client_order_id = context.client_id(context.token, r.attempt);
   r.order_quantity = *quantity;

@@ -24,7 +24,14 @@
 //     error, a symbol that is not listed) is FAILED, and the position is then
 //     visibly unprotected;
 //   * a remainder is dust only below the symbol's minimum quantity or notional;
-//     above max_qty an exit is split into several orders.
+//     above max_qty an exit is split into several orders;
+//   * an attempt never sells more than the account holds: when the caller
+//     knows the balance (ExitContext::sellable, ::locked), what the account
+//     does not hold at all is recorded as not held (ExitState::not_held) and
+//     never sold; the order is for what is free; what open orders lock waits
+//     (BLOCKED EXCHANGE_RETRY) until they release it or fill; nothing held
+//     above the minimum and nothing filled: FAILED NOT_HELD (issue 13,
+//     docs/design/account-truth.md §3).
 #pragma once
 
 #include <chrono>
@@ -80,6 +87,7 @@ struct ExitTiming {
 };
 
 inline constexpr std::string_view kExchangeRetry = "EXCHANGE_RETRY";  // BLOCKED reason of a retryable failure
+inline constexpr std::string_view kNotHeld = "NOT_HELD";  // FAILED reason: the account holds nothing to sell
 
 // What one of the exit's events says, typed (the store keeps it as columns
 // and a JSON payload; the adapter converts).
@@ -92,6 +100,7 @@ struct ExitFact {
   Decimal order_quantity;             // EXECUTION_SUBMITTED
   std::optional<Decimal> filled;      // filled so far (SUBMITTED: before this attempt; BLOCKED/EXECUTED/FAILED: in all)
   std::optional<Decimal> quote;       // quote quantity of `filled`
+  std::optional<Decimal> not_held;    // SUBMITTED and after: what the account lacked, in all
   std::optional<std::string> reason;  // BLOCKED
   std::optional<TimePoint> retry_at;  // BLOCKED EXCHANGE_RETRY
   int failures = 0;                   // BLOCKED EXCHANGE_RETRY: consecutive retryable failures
@@ -103,6 +112,7 @@ struct ExitState {
   Decimal target;  // fixed by the claim
   Decimal filled;  // by attempts whose end is known
   Decimal quote;
+  Decimal not_held;  // what the account did not hold when an attempt was sized: never sold
   int attempts = 0;  // the highest attempt number submitted
   // The last submission, when its end is not known: it may exist at the exchange.
   bool open = false;
@@ -112,7 +122,7 @@ struct ExitState {
   std::optional<std::string> blocked_reason;
   std::optional<TimePoint> retry_at;
   int failures = 0;
-  [[nodiscard]] Decimal remaining() const { return target - filled; }
+  [[nodiscard]] Decimal remaining() const { return target - filled - not_held; }
   [[nodiscard]] bool finished() const {
     return status == ExecutionStatus::kExecuted || status == ExecutionStatus::kFailed;
   }
@@ -159,7 +169,8 @@ struct ExitRecord {
   Decimal order_quantity;
   Decimal filled;  // SUBMITTED: before this attempt; otherwise in all
   Decimal quote;
-  std::optional<std::string> reason;  // BLOCKED: its reason
+  Decimal not_held;                   // in all, this record included
+  std::optional<std::string> reason;  // BLOCKED, FAILED NOT_HELD: its reason
   std::optional<std::string> error;   // BLOCKED EXCHANGE_RETRY / FAILED: the full error text
   std::optional<TimePoint> retry_at;
   int failures = 0;
@@ -197,6 +208,14 @@ struct ExitContext {
   std::optional<LotRules> rules;  // nullopt: not known now (exchangeInfo unreachable)
   bool symbol_listed = true;      // false: exchangeInfo answered and does not list it
   Decimal price;                  // the decisive price (for the notional check)
+  // The free base asset this exit may sell now (the account's free balance,
+  // less what earlier exits of the same read were given, less what this
+  // exit's attempts filled since the read); nullopt: not known (no account
+  // read, or it failed or is too old), the order goes out for what remains.
+  std::optional<Decimal> sellable;
+  // With `sellable`: what of the asset open orders lock (free once they are
+  // cancelled, gone if they fill); held, but not sellable now.
+  Decimal locked;
   TimePoint now;
   ExitTiming timing;
 };

@@ -191,6 +191,7 @@ ExchangeRules parse_exchange_info(std::string_view body) {
     SymbolRules r;
     r.symbol = text_field(s, "symbol", where);
     r.trading = text_field(s, "status", where) == "TRADING";
+    if (s.contains("baseAsset")) r.base_asset = text_field(s, "baseAsset", where);
     bool has_lot = false;
     std::size_t j = 0;
     for (const json& f : array_of(field(s, "filters", where), where + ".filters")) {

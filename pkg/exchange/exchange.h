@@ -59,6 +59,7 @@ using core::PriceSnapshot;
 // LOT_SIZE / MARKET_LOT_SIZE / MIN_NOTIONAL / NOTIONAL / PRICE_FILTER of one symbol.
 struct SymbolRules {
   std::string symbol;
+  std::string base_asset;  // what a SELL gives (empty: not in the answer)
   bool trading = true;
   Decimal step_size;  // LOT_SIZE
   Decimal min_qty;

@@ -94,6 +94,7 @@ core::Event exit_event(const core::Execution& x, const core::ExitRecord& r, core
     }
     case EventType::kFailed:
       e.error_message = r.error;
+      e.reason = r.reason;  // NOT_HELD, or none
       payload = {
           {"attempts", r.attempt}, {"filled_quantity", r.filled.to_string()}, {"quote_quantity", r.quote.to_string()}};
       if (r.dust) payload["dust"] = r.dust->to_string();
@@ -101,6 +102,8 @@ core::Event exit_event(const core::Execution& x, const core::ExitRecord& r, core
     default:
       break;
   }
+  // What the account did not hold (issue 13): never sold, by any attempt.
+  if (r.not_held.is_positive() && !payload.is_null()) payload["not_held"] = r.not_held.to_string();
   e.payload = payload.dump();
   return e;
 }

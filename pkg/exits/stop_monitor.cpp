@@ -102,9 +102,11 @@ void accumulate(PassSummary& total, const PassSummary& pass) {
   }
 }
 
-StopMonitor::StopMonitor(store::Connection& connection, exchange::Exchange& exchange, MonitorOptions options)
+StopMonitor::StopMonitor(store::Connection& connection, exchange::Exchange& exchange, MonitorOptions options,
+                         exchange::AccountApi* account)
     : connection_(connection),
       exchange_(exchange),
+      account_(account),
       options_(std::move(options)),
       repository_(connection),
       random_(std::random_device{}()) {}
@@ -148,12 +150,17 @@ struct StopMonitor::Work {
   core::ProtectedPosition position;
   std::optional<Decimal> price;  // the decisive price that reached the monitor, if any
   core::TimePoint price_time;
-  core::Execution x;                      // the projection row read under the token lock
-  core::ExitState state;                  // what the exit's events say (core/exit.h)
-  core::ExitAction action;                // what to ask the exchange next (kSend / kQuery), else nothing
-  bool trial = false;                     // the one HALF_OPEN trial of its symbol's breaker
-  std::optional<Event> blocked;           // BLOCKED CIRCUIT_OPEN, written by record() (guard() writes its own)
-  std::optional<Event> terminal;          // EXECUTED or FAILED, written by record()
+  core::Execution x;              // the projection row read under the token lock
+  core::ExitState state;          // what the exit's events say (core/exit.h)
+  core::ExitAction action;        // what to ask the exchange next (kSend / kQuery), else nothing
+  bool trial = false;             // the one HALF_OPEN trial of its symbol's breaker
+  std::optional<Event> blocked;   // BLOCKED CIRCUIT_OPEN, written by record() (guard() writes its own)
+  std::optional<Event> terminal;  // EXECUTED or FAILED, written by record()
+  // The free base asset this exit may sell (guard's account read, less what
+  // its attempts filled since); nullopt: not known.
+  std::optional<Decimal> sellable;
+  Decimal locked;  // with `sellable`: its share of what open orders lock
+  std::chrono::steady_clock::time_point sellable_read_at{};
   bool dust = false;                      // a remainder (or the whole quantity) below the exchange's minimum
   std::optional<Decimal> dust_remainder;  // EXECUTED with a remainder below the minimum
   std::string outcome;  // executed, failed, pending, blocked:<reason>, locked, already-finished, missing
@@ -166,6 +173,7 @@ struct StopMonitor::Work {
     trial = false;
     blocked.reset();
     terminal.reset();
+    sellable.reset();
     dust = false;
     dust_remainder.reset();
     outcome.clear();
@@ -385,7 +393,7 @@ std::vector<ClaimedExit> StopMonitor::claim(const core::PriceSnapshot& prices, c
                                    {"tenant", report.tenant_id},
                                    {"symbol", report.symbol},
                                    {"kind", report.kind},
-                                   {"level", report.level},
+                                   {"trigger_level", report.level},
                                    {"price", report.price},
                                    {"claim_latency_us", latency_us}});
     }
@@ -536,6 +544,9 @@ void StopMonitor::drive_batch(std::span<Work> batch) {
       to_guard.push_back(&w);  // TRIGGERED or BLOCKED: guardrails, then the next submission
     }
   }
+  // One account read for the batch's new attempts (weight 20 per batch, not
+  // per exit), before guard() locks any row; each exit is handed its share.
+  read_balances(to_guard);
   guard(to_guard);
   // A breaker's trial goes first, alone: its success closes the breaker for
   // the rest. Submissions from earlier passes look for their order first, one
@@ -601,6 +612,10 @@ core::ExitContext StopMonitor::exit_context(const Work& w) {
   c.price = w.price.value_or(w.trigger_price());
   c.now = now();
   c.timing = options_.timing;
+  if (w.sellable && std::chrono::steady_clock::now() - w.sellable_read_at <= options_.max_balance_age) {
+    c.sellable = w.sellable;
+    c.locked = w.locked;
+  }
   const RulesLookup found = lookup_rules(w.x.symbol);
   if (found.rules != nullptr && found.rules->trading) c.rules = lot_rules(*found.rules);
   c.symbol_listed = found.listed;
@@ -671,6 +686,48 @@ StopMonitor::RulesLookup StopMonitor::lookup_rules(const std::string& symbol) {
   return it == rules_->end() ? RulesLookup{nullptr, false} : RulesLookup{&it->second, true};
 }
 
+void StopMonitor::read_balances(const std::vector<Work*>& works) {
+  balances_.reset();
+  handed_out_.clear();
+  if (account_ == nullptr) return;
+  const bool sells = std::any_of(works.begin(), works.end(), [this](const Work* w) {
+    return w->x.side.value_or(core::exit_side(w->position.side)) == core::Side::kSell &&
+           !base_asset_of(w->x.symbol).empty();
+  });
+  if (!sells) return;
+  auto read = account_->account();
+  if (!read.ok()) {
+    log::warn("cannot read the account's balances; exits are sized without them", {{"error", read.error().describe()}});
+    return;
+  }
+  if (read.value().account_type != "SPOT") {
+    log::warn("the account is not a spot account; exits are sized without its balances",
+              {{"account_type", read.value().account_type}});
+    return;
+  }
+  balances_ = std::move(read.value().balances);
+  free_read_at_ = std::chrono::steady_clock::now();
+}
+
+void StopMonitor::hand_out_balance(Work& w) {
+  w.sellable.reset();
+  w.locked = Decimal();
+  if (!balances_ || w.x.side.value_or(core::exit_side(w.position.side)) != core::Side::kSell) return;
+  const std::string asset = base_asset_of(w.x.symbol);
+  if (asset.empty()) return;
+  const auto it = balances_->find(asset);
+  const exchange::AssetBalance held = it == balances_->end() ? exchange::AssetBalance{} : it->second;  // omitted: 0
+  const exchange::AssetBalance& given = handed_out_[asset];
+  w.sellable = held.free - given.free;
+  w.locked = held.locked - given.locked;
+  w.sellable_read_at = free_read_at_;
+}
+
+std::string StopMonitor::base_asset_of(const std::string& symbol) {
+  const RulesLookup found = lookup_rules(symbol);
+  return found.rules == nullptr ? std::string() : found.rules->base_asset;
+}
+
 void StopMonitor::guard(const std::vector<Work*>& works) {
   if (works.empty()) return;
   std::set<std::int64_t> tenants;
@@ -735,8 +792,19 @@ void StopMonitor::guard(const std::vector<Work*>& works) {
       blocked.emplace_back(w, reason);
       continue;
     }
+    hand_out_balance(*w);
     core::ExitStep step = core::start_attempt(w->state, exit_context(*w));
     const bool submits = step.next.kind == core::ExitActionKind::kSend;
+    if (w->sellable) {
+      // Later exits of the batch on the same asset get what this one leaves:
+      // its order from the free balance, what it waits for from the locked.
+      exchange::AssetBalance& given = handed_out_[base_asset_of(w->x.symbol)];
+      const Decimal order = submits ? step.next.quantity : Decimal();
+      const Decimal not_held = step.records.empty() ? w->state.not_held : step.records.front().not_held;
+      const Decimal waits = w->state.target - w->state.filled - not_held - order;
+      given.free += order;
+      if (waits.is_positive()) given.locked += std::min(waits, w->locked);
+    }
     if (submits) {
       if (!(decision.next == breaker)) {
         repository_.save_breaker(tx, x.symbol, decision.next, std::nullopt);
@@ -878,6 +946,10 @@ void StopMonitor::send(Work& w, std::optional<exchange::Result<exchange::Order>>
     if (seen.kind == core::AnswerKind::kNotFound && seen.asked_at < options_.timing.fence(w.state.sent_at)) {
       log::warn("order not found; nothing is re-sent before the fence, left SUBMITTED for a later pass",
                 {{"token", w.token}, {"client_order_id", w.state.client_order_id}});
+    }
+    if (w.sellable && seen.kind == core::AnswerKind::kOrder && seen.order->final) {
+      // Sent after the account read: what it sold has left the free balance.
+      w.sellable = *w.sellable - seen.order->executed;
     }
     take(w, core::on_answer(w.state, seen, exit_context(w)));
     if (w.terminal || !w.outcome.empty()) return;

@@ -50,6 +50,11 @@ struct MonitorOptions {
   // New orders of a batch sent at once, each on its own connection (the
   // exchange answers them in parallel; fewer hand-offs per order).
   std::size_t orders_in_flight = 8;
+  // An account read (GET /api/v3/account, once per batch of new attempts)
+  // caps each attempt at the free base asset (issue 13); older than this when
+  // an attempt is sized, it is not used and the attempt goes out uncapped (the
+  // exchange refuses an oversell, -2010, retried with a new read).
+  std::chrono::milliseconds max_balance_age{5000};
 };
 
 struct TriggerReport {
@@ -99,7 +104,10 @@ void accumulate(PassSummary& total, const PassSummary& pass);
 
 class StopMonitor {
  public:
-  StopMonitor(store::Connection& connection, exchange::Exchange& exchange, MonitorOptions options);
+  // `account`: where the free balances are read (nullptr: not read, exits
+  // are not capped at what the account holds).
+  StopMonitor(store::Connection& connection, exchange::Exchange& exchange, MonitorOptions options,
+              exchange::AccountApi* account = nullptr);
 
   PassSummary run_pass();
   // A pass on prices that arrived from a stream (one or more symbols), without
@@ -163,6 +171,11 @@ class StopMonitor {
     bool listed = true;                            // false: exchangeInfo answered without the symbol
   };
   RulesLookup lookup_rules(const std::string& symbol);  // fetches exchangeInfo if the symbol is unknown
+  // The free balance each SELL exit of `works` may sell, from one account read,
+  // handed out in order (handed_out_ tracks what the batch gave each asset).
+  void read_balances(const std::vector<Work*>& works);
+  void hand_out_balance(Work& work);
+  std::string base_asset_of(const std::string& symbol);  // "" when the rules do not say
   // The database's clock, carried forward by the steady clock from the
   // batch's read: the time every exit decision (fence, backoff) is judged by.
   [[nodiscard]] core::TimePoint now() const;
@@ -178,7 +191,12 @@ class StopMonitor {
   std::chrono::steady_clock::time_point next_checkpoint_{};
   void record_checks(store::UnitOfWork& tx, const PendingChecks& checks);
   exchange::Exchange& exchange_;
+  exchange::AccountApi* account_;
   MonitorOptions options_;
+  // The batch's account read: free balance by asset, what it has handed out.
+  std::optional<std::map<std::string, exchange::AssetBalance>> balances_;
+  std::map<std::string, exchange::AssetBalance> handed_out_;  // free: orders' sizes; locked: what waits for it
+  std::chrono::steady_clock::time_point free_read_at_{};
   store::MonitorRepository repository_;
   std::optional<exchange::ExchangeRules> rules_;
   std::map<std::string, core::CircuitBreaker> breakers_;  // the current batch's view, by symbol

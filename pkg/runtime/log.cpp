@@ -52,7 +52,11 @@ std::string format_json_line(std::string_view timestamp, std::string_view level,
   line["logger"] = logger;
   line["msg"] = message;
   for (const Field& field : fields) {
-    std::visit([&](const auto& v) { line[field.key] = v; }, field.value);
+    // A field never replaces the line's own keys (a "level" field once turned
+    // an info line's level into "93100"): it is kept as "field.<key>".
+    const bool reserved = field.key == "ts" || field.key == "level" || field.key == "logger" || field.key == "msg";
+    const std::string key = reserved ? "field." + std::string(field.key) : std::string(field.key);
+    std::visit([&](const auto& v) { line[key] = v; }, field.value);
   }
   // Invalid UTF-8 in a message (e.g. from a server error) must not lose the line.
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

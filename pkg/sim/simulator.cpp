@@ -211,12 +211,21 @@ void Simulator::set_balance(const std::string& api_key, const std::string& asset
   account.update_time_ms = server_time_ms();
 }
 
+const Decimal Simulator::kPaperFunds = Decimal::parse("1000000000");
+
+Balance& Simulator::holding(Account& account, const std::string& asset) {
+  const auto [it, added] = account.balances.try_emplace(asset);
+  if (added && !account.limited) it->second.free = kPaperFunds;
+  return it->second;
+}
+
 Balance Simulator::balance(const std::string& api_key, const std::string& asset) const {
   std::lock_guard lock(mutex_);
   const auto account = accounts_.find(api_key);
   if (account == accounts_.end()) return {};
   const auto it = account->second.balances.find(asset);
-  return it == account->second.balances.end() ? Balance{} : it->second;
+  if (it != account->second.balances.end()) return it->second;
+  return account->second.limited ? Balance{} : Balance{kPaperFunds, Decimal()};
 }
 
 void Simulator::set_commission(const std::string& api_key, const CommissionSettings& settings) {
@@ -453,7 +462,7 @@ SimResponse Simulator::admin(const SimRequest& request) {
     std::lock_guard lock(mutex_);
     const auto account = accounts_.find(key);
     if (account == accounts_.end()) throw std::invalid_argument("unknown apiKey " + key);
-    Balance& b = account->second.balances[asset];
+    Balance& b = holding(account->second, asset);
     if (delta.is_negative() && b.free < -delta) {
       throw std::invalid_argument("withdrawal of " + (-delta).to_string() + " " + asset + " exceeds free " + asset +
                                   " " + b.free.to_string());
@@ -784,7 +793,7 @@ SimResponse Simulator::place_order(const Params& params, const std::string& api_
   const std::string& pay_asset = sell ? c.base_asset : c.quote_asset;
   const Decimal needed = rests ? (sell ? *quantity : Decimal::mul(*quantity, limit_price, Rounding::kHalfUp))
                                : (sell ? executed : Decimal::mul(executed, fill_price, Rounding::kHalfUp));
-  if (account.limited && account.balances[pay_asset].free < needed) {
+  if (account.limited && holding(account, pay_asset).free < needed) {
     return error_response(400, -2010, "Account has insufficient balance for requested action.");
   }
   const std::int64_t now = server_time_ms();
@@ -817,7 +826,7 @@ SimResponse Simulator::place_order(const Params& params, const std::string& api_
   }
   if (rests) {
     // An account not limited locks what it has; the rest comes from nowhere when it fills.
-    Balance& b = account.balances[pay_asset];
+    Balance& b = holding(account, pay_asset);
     const Decimal take = account.limited ? needed : std::min(needed, b.free);
     b.free -= take;
     b.locked += take;
@@ -853,7 +862,7 @@ Trade Simulator::fill(Account& account, StoredOrder& order, const SymbolConfig& 
   const std::string& receive_asset = sell ? c.quote_asset : c.base_asset;
   const Decimal pay = sell ? qty : notional;
   const Decimal received = sell ? notional : qty;
-  Balance& paying = account.balances[pay_asset];
+  Balance& paying = holding(account, pay_asset);
   if (!order.locked_asset.empty()) {
     paying.locked -= order.locked;  // a resting order pays with what it locked (it fills whole)
     order.locked = Decimal();
@@ -878,16 +887,19 @@ Trade Simulator::fill(Account& account, StoredOrder& order, const SymbolConfig& 
   bool paid_in_bnb = false;
   if (rate.is_positive() && settings.pay_in_bnb) {
     const Decimal in_bnb = Decimal::mul_div(notional, rate, settings.bnb_price, Rounding::kHalfUp);
-    const auto bnb = account.balances.find("BNB");
-    if (in_bnb.is_positive() && bnb != account.balances.end() && bnb->second.free >= in_bnb) {
-      bnb->second.free -= in_bnb;
+    const auto held = account.balances.find("BNB");
+    Balance* bnb = held != account.balances.end() ? &held->second
+                   : account.limited              ? nullptr
+                                                  : &holding(account, "BNB");
+    if (in_bnb.is_positive() && bnb != nullptr && bnb->free >= in_bnb) {
+      bnb->free -= in_bnb;
       t.commission = in_bnb;
       t.commission_asset = "BNB";
       paid_in_bnb = true;
     }
   }
   if (!paid_in_bnb) t.commission = Decimal::mul(received, rate, Rounding::kHalfUp);
-  account.balances[receive_asset].free += paid_in_bnb ? received : received - t.commission;
+  holding(account, receive_asset).free += paid_in_bnb ? received : received - t.commission;
   account.update_time_ms = t.time_ms;
   trades_.push_back(t);
   return t;
@@ -946,7 +958,7 @@ SimResponse Simulator::cancel_order(const Params& params, const std::string& api
   LedgerEntry& e = order->entry;
   Account& account = accounts_[api_key];
   if (!order->locked_asset.empty()) {
-    Balance& b = account.balances[order->locked_asset];
+    Balance& b = holding(account, order->locked_asset);
     b.locked -= order->locked;
     b.free += order->locked;
     order->locked = Decimal();
@@ -980,7 +992,13 @@ SimResponse Simulator::open_orders(const Params& params, const std::string& api_
 }
 
 SimResponse Simulator::account_info(const Params& params, const std::string& api_key) {
-  const Account& account = accounts_.at(api_key);
+  Account& account = accounts_.at(api_key);
+  if (!account.limited) {
+    for (const auto& [symbol, book] : books_) {
+      holding(account, book.config.base_asset);
+      holding(account, book.config.quote_asset);
+    }
+  }
   const auto omit = params.find("omitZeroBalances");
   const bool omit_zero = omit != params.end() && omit->second == "true";
   json balances = json::array();

@@ -139,11 +139,16 @@ class Simulator {
   void set_price(const std::string& symbol, Decimal last, std::optional<Decimal> bid = {},
                  std::optional<Decimal> ask = {});
   void add_account(const std::string& api_key, const std::string& secret);
-  // Sets the free balance and marks the account balance-limited: it can then
-  // sell and spend only what it holds (-2010 otherwise). An account never
-  // given a balance is not limited: what it lacks comes from nowhere, as
-  // before balances were tracked, so tests that only sell keep working.
+  // Sets the free balance and marks the account balance-limited: it holds
+  // exactly what it is given (every other asset: nothing) and can sell and
+  // spend only that (-2010 otherwise). An account never given a balance is a
+  // paper account: it starts with kPaperFunds of every asset, which
+  // /api/v3/account reports and its orders spend like any balance, so tests
+  // that only sell keep working and an exit capped at the free balance is not
+  // capped by a number the simulator made up (beyond kPaperFunds, what it
+  // lacks comes from nowhere).
   void set_balance(const std::string& api_key, const std::string& asset, Decimal amount);
+  static const Decimal kPaperFunds;  // 1,000,000,000 of each asset
   Balance balance(const std::string& api_key, const std::string& asset) const;
   void set_commission(const std::string& api_key, const CommissionSettings& settings);
   void set_faults(const Faults& faults);
@@ -183,6 +188,8 @@ class Simulator {
     std::string account_type = "SPOT";
     std::int64_t update_time_ms = 0;
   };
+  // The account's balance of `asset`; a paper account's untouched asset starts at kPaperFunds.
+  static Balance& holding(Account& account, const std::string& asset);
   struct StoredOrder {
     LedgerEntry entry;
     std::string locked_asset;  // what a resting order holds back from free

@@ -22,10 +22,39 @@ std::unique_ptr<pqxx::connection> connect(const std::string& url, std::string_vi
   } catch (const pqxx::broken_connection& e) {
     std::string reason = log::redact_secrets_in(e.what(), url);
     while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
-    throw runtime::DependencyError("cannot connect to PostgreSQL (" +
-                                   (url.empty() ? std::string("PG* environment") : log::redact_secrets(url)) +
-                                   "): " + reason);
+    const std::string message = "cannot connect to PostgreSQL (" +
+                                (url.empty() ? std::string("PG* environment") : log::redact_secrets(url)) +
+                                "): " + reason;
+    if (refused_configuration(reason)) throw runtime::UsageError(message);
+    throw runtime::DependencyError(message);
   }
+}
+
+bool refused_configuration(std::string_view reason) {
+  // The server (or libpq, parsing the URL) refused what it was given: no retry
+  // changes that (exit 2). Unreachable, starting up, too many connections, a
+  // name that does not resolve (DNS in a starting cluster): retry later (3).
+  static constexpr std::string_view kRefusals[] = {
+      "password authentication failed",  // 28P01
+      "no password supplied",
+      "role \"",      // ... does not exist
+      "database \"",  // ... does not exist
+      "pg_hba.conf rejects",
+      "no pg_hba.conf entry",
+      "invalid connection option",
+      "missing \"=\" after",
+      "invalid URI",
+      "invalid percent-encoded token",
+      "invalid integer value",
+      "invalid port number",
+      "invalid sslmode value",
+      "unterminated quoted string",
+      "unexpected spaces found",
+  };
+  for (const std::string_view refusal : kRefusals) {
+    if (reason.find(refusal) != std::string_view::npos) return true;
+  }
+  return false;
 }
 
 std::optional<core::Decimal> decimal_or_null(const pqxx::field& field) {

@@ -33,8 +33,13 @@ struct string_traits<backstop::core::Decimal> {
 namespace backstop::store {
 
 // Opens a connection (empty url: libpq's PG* environment). Sessions run in UTC
-// so timestamps print identically everywhere. Throws runtime::DependencyError.
+// so timestamps print identically everywhere. Throws runtime::UsageError when
+// the server or libpq refuses what it was given (a wrong password, an unknown
+// role or database, a malformed URL: exit 2), runtime::DependencyError when it
+// cannot be reached (exit 3).
 std::unique_ptr<pqxx::connection> connect(const std::string& url, std::string_view application_name);
+// Whether libpq's connection error is such a refusal.
+[[nodiscard]] bool refused_configuration(std::string_view reason);
 
 // NULL-aware reads.
 std::optional<core::Decimal> decimal_or_null(const pqxx::field& field);

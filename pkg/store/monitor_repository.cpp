@@ -274,7 +274,7 @@ MonitorRepository::ExitHistory MonitorRepository::exit_history(pqxx::transaction
            "  coalesce(payload->>'filled_before', payload->>'filled_quantity')::numeric, "
            "  coalesce(payload->>'quote_before', payload->>'quote_quantity')::numeric, "
            "  (payload->>'retry_at_us')::bigint, coalesce((payload->>'failures')::int, 0), "
-           "  coalesce((payload->>'attempt_ended')::boolean, false) "
+           "  coalesce((payload->>'attempt_ended')::boolean, false), (payload->>'not_held')::numeric "
            "FROM stop_events WHERE execution_token = ANY($1::text[]) "
            "AND event_type IN ('STOP_TRIGGERED', 'EXECUTION_SUBMITTED', 'BLOCKED', 'EXECUTED', 'FAILED') "
            "ORDER BY event_seq",
@@ -294,6 +294,7 @@ MonitorRepository::ExitHistory MonitorRepository::exit_history(pqxx::transaction
     if (!row[10].is_null()) f.retry_at = micros(row[10].as<std::int64_t>());
     f.failures = row[11].as<int>();
     f.ends_attempt = row[12].as<bool>();
+    f.not_held = decimal_or_null(row[13]);
     history.facts[row[0].as<std::string>()].push_back(std::move(f));
   }
   return history;

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "feed/price_feed.h"
 #include "runtime/log.h"
+#include "runtime/progress.h"
 #include "store/event_store.h"
 
 namespace backstop::trailing {
@@ -161,11 +163,16 @@ void TrailingStop::run(const core::PriceSnapshot& prices, core::TimePoint receiv
     due = store::TrailingRepository::due(tx, symbol_prices, options_.filter, unarmed);
   }
   summary.due = static_cast<std::int64_t>(due.size());
+  // A REST pass over a large book (the first, computing every wake price)
+  // runs for minutes: it says how far it is. A stream's tick is short work.
+  std::optional<runtime::Progress> progress;
+  if (unarmed) progress.emplace("trailing-stop", "operations", summary.due);
   for (std::size_t at = 0; at < due.size(); at += options_.batch_size) {
     const std::vector<std::int64_t> ids(
         due.begin() + static_cast<std::ptrdiff_t>(at),
         due.begin() + static_cast<std::ptrdiff_t>(std::min(due.size(), at + options_.batch_size)));
     batch(ids, by_symbol, summary);
+    if (progress) progress->add(static_cast<std::int64_t>(ids.size()));
   }
 }
 

@@ -129,6 +129,42 @@ TEST(ExitCodes, PartlyMigratedDatabaseIsExitFourAndNamesThePendingMigration) {
   EXPECT_NE(r.err.find(R"(run "migrate up")"), std::string::npos) << r.err.substr(0, 2000);
 }
 
+// PostgreSQL answers and refuses what it was given (a wrong password, an
+// unknown role or database) or libpq cannot parse the URL: no retry changes
+// that, so it is exit 2 at once, also for a continuous pass loop, and the
+// message does not carry the password. Unreachable stays 3 (retry later).
+// The role checks its password by pg_hba.conf (scripts/lib.sh pg_start).
+TEST(ExitCodes, ADatabaseThatRefusesTheLoginIsExitTwoAndOneThatIsDownIsThree) {
+  const TestDatabase db;
+  db.exec(
+      "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'backstop_password_check') THEN "
+      "CREATE ROLE backstop_password_check LOGIN PASSWORD 'the-right-one'; END IF; END $$");
+  const SimServer sim;
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {db.url() + " user=backstop_password_check password=wr0ng", "password authentication failed"},
+      {db.url() + " user=no_such_role_here", "no_such_role_here"},
+      {db.url() + " dbname=no_such_database_here", "no_such_database_here"},
+      {"postgresql://127.0.0.1:notaport/x", "invalid"},
+  };
+  for (const auto& [url, says] : refused) {
+    for (const std::vector<std::string>& mode :
+         {std::vector<std::string>{}, std::vector<std::string>{"--continuous", "--interval", "0.05"}}) {
+      std::vector<std::string> argv = {binary("stop-monitor"), "--database-url", url, "--log-format", "text"};
+      argv.insert(argv.end(), mode.begin(), mode.end());
+      Process monitor(argv, sim.env());
+      const ProcessResult r = exits_by_itself(monitor);
+      EXPECT_EQ(r.exit_code, 2) << says << "\n" << r.err.substr(0, 2000);
+      EXPECT_NE(r.err.find(says), std::string::npos) << r.err.substr(0, 2000);
+      EXPECT_EQ(r.err.find("wr0ng"), std::string::npos) << r.err.substr(0, 2000);
+    }
+  }
+  const ProcessResult down = run(
+      {binary("stop-monitor"), "--database-url",
+       "host=127.0.0.1 port=" + std::to_string(free_port()) + " dbname=x connect_timeout=5", "--log-format", "text"},
+      sim.env());
+  EXPECT_EQ(down.exit_code, 3) << down.err.substr(0, 2000);
+}
+
 class BrokerConfigurationTest : public ::testing::Test {
  protected:
   void SetUp() override { db.migrate(); }

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "store/event_store.h"
 #include "support/pg.h"
@@ -104,6 +105,40 @@ TEST_F(TrailingStopTest, WorkedExampleLongTrailsUpAndIsThenHitOnce) {
   pass_at("BTCUSDT", "60000");
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_ADJUSTED'"), 3);
   EXPECT_EQ(run({binary("migrate"), "--database-url", db.url(), "replay"}).exit_code, 0);
+}
+
+// Issue 12, item 9: the first pass over a large book (every wake price
+// computed) shows rows done of the total as JSON log lines on stderr; stdout's
+// --json summary is unchanged.
+TEST_F(TrailingStopTest, AFirstPassOverALargeBookShowsItsProgress) {
+  db.exec(
+      "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price, trailing_mode) "
+      "SELECT g, 1, 'BTCUSDT', 'BUY', 50000, 0.1, 49000, 'HAND_SPAN' FROM generate_series(1, 2000) g");
+  Env env = sim.env();
+  env.emplace_back("BACKSTOP_LOG_FORMAT", "json");
+  env.emplace_back("BACKSTOP_PROGRESS_EVERY_MS", "0");  // a line after every batch
+  const ProcessResult r =
+      run({binary("trailing-stop"), "--database-url", db.url(), "--json", "--batch-size", "500"}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json total = json::parse(r.out.substr(0, r.out.find('\n')));  // stdout: the summary alone
+  EXPECT_EQ(total.at("due"), 2000) << r.out;
+  std::vector<json> lines;
+  std::stringstream err(r.err);
+  for (std::string line; std::getline(err, line);) {
+    const json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("msg", "").rfind("progress", 0) == 0) lines.push_back(j);
+  }
+  ASSERT_GE(lines.size(), 4u) << r.err;
+  EXPECT_EQ(lines.front()["work"], "trailing-stop");
+  EXPECT_EQ(lines.front()["total"], 2000);
+  EXPECT_EQ(lines.front()["done"], 500);
+  EXPECT_EQ(lines.back()["msg"], "progress: done");
+  EXPECT_EQ(lines.back()["done"], 2000);
+  // A second pass has nothing due: no progress at all.
+  const ProcessResult again =
+      run({binary("trailing-stop"), "--database-url", db.url(), "--json", "--batch-size", "500"}, env);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.err.find("\"progress"), std::string::npos) << again.err;
 }
 
 TEST_F(TrailingStopTest, WorkedExampleShortFollowsTheTenantDefault) {

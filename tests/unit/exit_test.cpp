@@ -229,5 +229,127 @@ TEST(ExitStateMachine, AHugeNotionalIsNotMistakenForDust) {
             D("100000000"));
 }
 
+// Issue 13: an attempt never sells more than the account holds.
+ExitContext holding(const char* free, TimePoint now = kT0) {
+  ExitContext c = context(now);
+  c.sellable = D(free);
+  return c;
+}
+
+TEST(ExitStateMachine, AnAttemptIsCappedAtWhatTheAccountHoldsAndTheRestIsRecordedNotHeld) {
+  ExitState s = claimed("0.5");
+  const ExitStep step = start_attempt(s, holding("0.4995"));  // 0.0005 BTC of the entry went on its fee
+  ASSERT_EQ(step.records.size(), 1u);
+  EXPECT_EQ(step.next.kind, ExitActionKind::kSend);
+  EXPECT_EQ(step.next.quantity, D("0.499"));  // rounded down to the step
+  EXPECT_EQ(step.records[0].order_quantity, D("0.499"));
+  EXPECT_EQ(step.records[0].not_held, D("0.0005"));
+  s = apply(s, step, kT0);
+  EXPECT_EQ(s.not_held, D("0.0005"));
+  EXPECT_EQ(s.remaining(), D("0.4995"));
+  // It fills: the 0.0005 below the step is dust, the 0.0005 not held is never sold.
+  const ExitStep end = on_answer(s, filled("0.499", "46407"), holding("0.0005"));
+  ASSERT_EQ(end.records.size(), 1u);
+  EXPECT_EQ(end.records[0].type, EventType::kExecuted);
+  EXPECT_EQ(end.records[0].filled, D("0.499"));
+  EXPECT_EQ(end.records[0].not_held, D("0.0005"));
+  ASSERT_TRUE(end.records[0].dust);
+  EXPECT_EQ(*end.records[0].dust, D("0.0005"));
+}
+
+TEST(ExitStateMachine, EnoughHeldSendsTheWholeRemainderAndRecordsNothingNotHeld) {
+  const ExitStep step = start_attempt(claimed("0.5"), holding("3"));
+  EXPECT_EQ(step.next.quantity, D("0.5"));
+  EXPECT_TRUE(step.records[0].not_held.is_zero());
+}
+
+TEST(ExitStateMachine, AnUnknownBalanceSendsWhatRemains) {
+  const ExitStep step = start_attempt(claimed("0.5"), context());
+  EXPECT_EQ(step.next.quantity, D("0.5"));
+  EXPECT_TRUE(step.records[0].not_held.is_zero());
+}
+
+TEST(ExitStateMachine, NothingHeldAboveTheMinimumFailsNotHeldWithoutAnOrder) {
+  for (const char* free : {"0", "0.0009", "-1"}) {
+    const ExitStep step = start_attempt(claimed("0.5"), holding(free));
+    ASSERT_EQ(step.records.size(), 1u) << free;
+    EXPECT_EQ(step.records[0].type, EventType::kFailed) << free;
+    EXPECT_EQ(step.records[0].reason, std::string(kNotHeld)) << free;
+    EXPECT_NE(step.records[0].error->find("nothing held to sell"), std::string::npos) << *step.records[0].error;
+    EXPECT_EQ(step.next.kind, ExitActionKind::kDone);
+  }
+}
+
+TEST(ExitStateMachine, APartialFillThenLessHeldCapsTheNextAttemptAndKeepsWhatFilled) {
+  ExitState s = claimed("0.5");
+  s = apply(s, start_attempt(s, holding("0.5")), kT0);
+  // 0.3 filled, then the order expired; meanwhile 0.15 more left the account elsewhere.
+  const ExitStep next = on_answer(s, filled("0.3", "27900", "EXPIRED"), holding("0.05"));
+  ASSERT_EQ(next.records.size(), 1u);
+  EXPECT_EQ(next.records[0].type, EventType::kExecutionSubmitted);
+  EXPECT_EQ(next.records[0].attempt, 2);
+  EXPECT_EQ(next.records[0].filled, D("0.3"));
+  EXPECT_EQ(next.records[0].not_held, D("0.15"));
+  EXPECT_EQ(next.next.quantity, D("0.05"));
+  s = apply(s, next, kT0);
+  const ExitStep end = on_answer(s, filled("0.05", "4650"), holding("0"));
+  ASSERT_EQ(end.records.size(), 1u);
+  EXPECT_EQ(end.records[0].type, EventType::kExecuted);
+  EXPECT_EQ(end.records[0].filled, D("0.35"));
+  EXPECT_EQ(end.records[0].not_held, D("0.15"));
+  EXPECT_FALSE(end.records[0].dust);
+}
+
+TEST(ExitStateMachine, NotHeldIsFoldedFromTheEventsAsItWasDecided) {
+  ExitState s = claimed("0.5");
+  const ExitStep step = start_attempt(s, holding("0.2"));
+  // What the store gives back: the facts of the records, folded again.
+  ExitFact claim;
+  claim.type = EventType::kStopTriggered;
+  claim.at = kT0;
+  claim.quantity = D("0.5");
+  const ExitState folded = fold_exit({claim, exit_fact_of(step.records[0], kT0)});
+  EXPECT_EQ(folded.not_held, D("0.3"));
+  EXPECT_EQ(folded.remaining(), D("0.2"));
+  // A retryable failure keeps it; a later, larger balance does not undo it.
+  const ExitStep retry = on_answer(folded, kind(AnswerKind::kNotPlaced), holding("0.2"));
+  const ExitState after = apply(folded, retry, kT0);
+  EXPECT_EQ(after.not_held, D("0.3"));
+  EXPECT_EQ(start_attempt(after, holding("5", kT0 + 1h)).next.quantity, D("0.2"));
+}
+
+TEST(ExitStateMachine, WhatOpenOrdersLockWaitsForThemAndWhatIsFreeGoesNow) {
+  // 0.5 held: 0.1 free, 0.4 in a resting sell order placed by hand.
+  ExitState s = claimed("0.5");
+  ExitContext c = holding("0.1");
+  c.locked = D("0.4");
+  const ExitStep first = start_attempt(s, c);
+  ASSERT_EQ(first.next.kind, ExitActionKind::kSend);
+  EXPECT_EQ(first.next.quantity, D("0.1"));
+  EXPECT_TRUE(first.records[0].not_held.is_zero());
+  s = apply(s, first, kT0);
+  // Filled; the 0.4 is still locked: the exit waits (retryable), nothing is sent.
+  ExitContext after = holding("0");
+  after.locked = D("0.4");
+  const ExitStep wait = on_answer(s, filled("0.1", "9300"), after);
+  ASSERT_EQ(wait.records.size(), 1u);
+  EXPECT_EQ(wait.records[0].type, EventType::kBlocked);
+  EXPECT_EQ(wait.records[0].reason, std::string(kExchangeRetry));
+  EXPECT_NE(wait.records[0].error->find("locked by open orders"), std::string::npos);
+  EXPECT_EQ(wait.next.kind, ExitActionKind::kWait);
+  s = apply(s, wait, kT0);
+  EXPECT_EQ(s.filled, D("0.1"));
+  // The hand-placed order is cancelled: the 0.4 is free and goes.
+  const ExitStep rest = start_attempt(s, holding("0.4", kT0 + 1h));
+  EXPECT_EQ(rest.next.quantity, D("0.4"));
+  EXPECT_EQ(rest.records[0].attempt, 2);
+  // Had it filled instead, the 0.4 is no longer held: the exit ends with what it sold.
+  const ExitStep gone = start_attempt(s, holding("0", kT0 + 1h));
+  ASSERT_EQ(gone.records.size(), 1u);
+  EXPECT_EQ(gone.records[0].type, EventType::kExecuted);
+  EXPECT_EQ(gone.records[0].filled, D("0.1"));
+  EXPECT_EQ(gone.records[0].not_held, D("0.4"));
+}
+
 }  // namespace
 }  // namespace backstop::core

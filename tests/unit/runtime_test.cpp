@@ -24,6 +24,20 @@ TEST(JsonLog, OneEscapedObjectPerLineWithFields) {
   EXPECT_EQ(j["dry_run"], true);
 }
 
+// stop-monitor's "stop triggered" line has a "level" field (the stop's): it
+// replaced the line's level ("level":"93100"), so a filter on level=error or
+// info missed it.
+TEST(JsonLog, AFieldNeverReplacesTheLinesOwnKeys) {
+  const auto j = nlohmann::json::parse(format_json("t", "info", "stop-monitor", "stop triggered",
+                                                   {{"level", "93100"}, {"msg", "m"}, {"ts", 1}, {"logger", "l"}}));
+  EXPECT_EQ(j["level"], "info");
+  EXPECT_EQ(j["msg"], "stop triggered");
+  EXPECT_EQ(j["ts"], "t");
+  EXPECT_EQ(j["logger"], "stop-monitor");
+  EXPECT_EQ(j["field.level"], "93100");
+  EXPECT_EQ(j["field.msg"], "m");
+}
+
 TEST(JsonLog, InvalidUtf8DoesNotLoseTheLine) {
   const std::string line = format_json("t", "error", "x", "exchange said \xff\xfe", {});
   EXPECT_TRUE(nlohmann::json::accept(line));

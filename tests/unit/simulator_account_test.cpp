@@ -173,14 +173,15 @@ TEST_F(Simulator, SellingMoreThanFreeIsRefusedOnABalanceLimitedAccount) {
   EXPECT_TRUE(read_trades({{"symbol", "BTCUSDT"}}).empty());
 }
 
-TEST_F(Simulator, AnAccountNotMarkedLimitedSellsWhatItDoesNotHoldAsBefore) {
-  // Existing tests sell from accounts without balances: those keep working;
-  // what such an account lacks comes from nowhere, what it receives is kept.
+TEST_F(Simulator, AnAccountNeverGivenBalancesIsAPaperAccountThatSpendsLikeAnyOther) {
+  // Existing tests sell from accounts without balances: such an account holds
+  // a billion of every asset, reports it, and its orders move it.
   account("k", "{}", false);
+  EXPECT_EQ(read_account().free("BTC"), D("1000000000"));
   ok_json(market("SELL", "0.1"));
   const exchange::Account a = read_account();
-  EXPECT_EQ(a.free("BTC"), D("0"));
-  EXPECT_EQ(a.free("USDT"), D("9500"));
+  EXPECT_EQ(a.free("BTC"), D("999999999.9"));
+  EXPECT_EQ(a.free("USDT"), D("1000009500"));
 }
 
 TEST_F(Simulator, AccountAnswerOmitsZeroBalancesOnlyWhenAsked) {
