@@ -9,6 +9,7 @@
 #include <map>
 #include <thread>
 
+#include "app/probe_server.h"
 #include "controller/manager.h"
 #include "kube/client.h"
 #include "kube/config.h"
@@ -31,24 +32,6 @@ std::map<std::string, std::string> environment() {
     if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
   }
   return env;
-}
-
-std::pair<std::string, int> host_port(const std::string& bind, const char* flag) {
-  const auto colon = bind.rfind(':');
-  try {
-    if (colon == std::string::npos) throw std::invalid_argument("no port");
-    return {bind.substr(0, colon).empty() ? "0.0.0.0" : bind.substr(0, colon), std::stoi(bind.substr(colon + 1))};
-  } catch (const std::exception&) {
-    throw runtime::UsageError(std::string(flag) + ": expected HOST:PORT, got '" + bind + "'");
-  }
-}
-
-// Binds `server` to `bind` (HOST:PORT, port 0: any); returns the bound port.
-int bind_server(httplib::Server& server, const std::string& bind, const char* flag) {
-  const auto [host, port] = host_port(bind, flag);
-  const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
-  if (bound < 0) throw runtime::UsageError(std::string(flag) + " " + bind + ": cannot listen");
-  return bound;
 }
 
 }  // namespace

@@ -1,14 +1,17 @@
 #include "app/pass_loop.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "app/probe_server.h"
 #include "exchange/price_stream.h"
 #include "metrics/run_metrics.h"
 #include "net/http.h"
 #include "net/websocket.h"
+#include "runtime/health.h"
 #include "runtime/stop.h"
 #include "store/db.h"
 #include "store/migrations.h"
@@ -50,6 +53,10 @@ void PassLoopOptions::add_to(CLI::App& app) {
       ->envname("BACKSTOP_PUSHGATEWAY_URL");
   app.add_option("--metrics-instance", metrics_instance, "grouping label of this process's metrics (its shard)")
       ->envname("BACKSTOP_METRICS_INSTANCE");
+  app.add_option("--health-probe-bind-address", health_bind,
+                 "serve /healthz (each loop came round recently) and /readyz (the last REST pass read prices "
+                 "recently) here, HOST:PORT; with --stream or --continuous")
+      ->envname("BACKSTOP_HEALTH_PROBE_BIND_ADDRESS");
 }
 
 core::PriceSource PassLoopOptions::source() const { return *core::parse_price_source(price_source); }
@@ -66,12 +73,30 @@ exchange::BinanceConfig PassLoopOptions::exchange_config() const {
 
 runtime::ExitCode PassSession::run(const Passes& passes) const {
   const std::atomic<bool>& stop_requested = runtime::install_stop_signals();
+  // Probes: live while every loop comes round within 10 intervals or 10
+  // exchange timeouts (a pass may wait for the exchange that long) and at
+  // least a minute; ready while the last REST pass read prices within 3
+  // intervals or 3 exchange timeouts.
+  std::optional<runtime::Health> health;
+  std::optional<ProbeServer> probes;
+  if (!options_.health_bind.empty()) {
+    if (!options_.stream && !options_.continuous) {
+      throw runtime::UsageError("--health-probe-bind-address goes with --stream or --continuous");
+    }
+    const auto interval = std::chrono::milliseconds(static_cast<std::int64_t>(options_.interval_s * 1000));
+    const auto timeout = std::chrono::milliseconds(options_.timeout_ms);
+    health.emplace(std::max({10 * interval, 10 * timeout, std::chrono::milliseconds(60000)}),
+                   std::max(3 * interval, 3 * timeout));
+    probes.emplace(options_.health_bind, "--health-probe-bind-address", *health);
+    log::info("health probes", {{"port", probes->port()}});
+  }
   if (options_.stream) {
     store::MonitorRepository repository(connection_);
     auto stream = exchange::make_binance_price_stream(options_.stream_url, net::make_cpprest_websocket());
     feed::StreamOptions stream_options;
     stream_options.backstop_interval = std::chrono::milliseconds(static_cast<std::int64_t>(options_.interval_s * 1000));
     stream_options.book = options_.source() == core::PriceSource::kBook;
+    stream_options.health = health ? &*health : nullptr;
     PriceStreamWiring wiring{repository, *stream, stream_options};
     const PassReport total = passes.run_stream(wiring, stop_requested);
     std::cout << total.print(nullptr) << std::flush;
@@ -84,6 +109,10 @@ runtime::ExitCode PassSession::run(const Passes& passes) const {
   if (push_ != nullptr && !options_.dry_run) pushes.emplace();
   do {
     const PassReport pass = passes.run_pass();
+    if (health) {
+      health->beat("passes");
+      health->pass_finished(!pass.price_error);
+    }
     if (pass.price_error) {
       exit_code = runtime::ExitCode::kDependencyUnavailable;
     } else if (pass.partial_failure) {

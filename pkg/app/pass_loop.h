@@ -51,6 +51,7 @@ struct PassLoopOptions {
   int max_price_age_ms = 30000;
   std::string pushgateway_url;
   std::string metrics_instance;
+  std::string health_bind;  // HOST:PORT of /healthz and /readyz (--stream / --continuous only)
 
   void add_to(CLI::App& app);
 

@@ -6,6 +6,7 @@
 #include "feed/price_feed.h"
 #include "metrics/run_metrics.h"
 #include "net/http.h"
+#include "runtime/health.h"
 #include "trailing/trailing_stop.h"
 
 namespace backstop::app {
@@ -119,7 +120,11 @@ runtime::ExitCode TrailingStopCommand::run(const runtime::CommonOptions& common)
           [&](const core::PriceSnapshot& prices, const feed::BatchTimes& times) {
             accumulate(total, trailing.run_on_prices(prices, times.priced));
           },
-          [&] { accumulate(total, trailing.run_pass()); });
+          [&] {
+            const trailing::TrailingSummary pass = trailing.run_pass();
+            if (wiring.options.health != nullptr) wiring.options.health->pass_finished(!pass.price_error);
+            accumulate(total, pass);
+          });
       total.malformed_frames = wiring.stream.malformed().frames;
       return report(std::move(total), loop_);
     };

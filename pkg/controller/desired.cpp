@@ -7,6 +7,8 @@
 namespace backstop::controller {
 namespace {
 
+constexpr int kStreamHealthPort = 8081;  // the stream container's /healthz and /readyz
+
 json env_from_secret(const std::string& variable, const std::string& name, const std::string& key) {
   return {{"name", variable}, {"valueFrom", {{"secretKeyRef", {{"name", name}, {"key", key}}}}}};
 }
@@ -138,8 +140,22 @@ Desired desired_objects(const StopMonitor& monitor) {
     d.absent.push_back(name + "-outbox-drain");
   }
   if (spec.stream.enabled) {
-    json c = container("stop-monitor", {"--stream"}, exchange_env);
+    json c = container("stop-monitor", {"--stream", "--health-probe-bind-address=0.0.0.0:" + std::to_string(kStreamHealthPort)},
+                       exchange_env);
     if (spec.stream.url) c["env"].push_back({{"name", "BACKSTOP_STREAM_URL"}, {"value", *spec.stream.url}});
+    // Live: its claim and driver loops come round (a hung one is restarted);
+    // ready: its last REST pass read prices (an unreachable exchange is shown,
+    // not restarted). The process judges both (runtime/health.h).
+    c["ports"] = json::array({{{"name", "health"}, {"containerPort", kStreamHealthPort}, {"protocol", "TCP"}}});
+    c["livenessProbe"] = {{"httpGet", {{"path", "/healthz"}, {"port", "health"}}},
+                          {"initialDelaySeconds", 10},
+                          {"periodSeconds", 10},
+                          {"timeoutSeconds", 5},
+                          {"failureThreshold", 3}};
+    c["readinessProbe"] = {{"httpGet", {{"path", "/readyz"}, {"port", "health"}}},
+                           {"periodSeconds", 10},
+                           {"timeoutSeconds", 5},
+                           {"failureThreshold", 3}};
     json pod = {{"automountServiceAccountToken", false},
                 {"securityContext", {{"runAsNonRoot", true}, {"fsGroup", 10001}}},
                 {"containers", json::array({c})}};

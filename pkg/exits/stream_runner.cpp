@@ -5,6 +5,7 @@
 #include <mutex>
 #include <thread>
 
+#include "runtime/health.h"
 #include "runtime/log.h"
 
 namespace backstop::exits {
@@ -66,12 +67,17 @@ PassSummary StreamRunner::run(const std::atomic<bool>& stop) {
   std::thread driver([&] {
     auto next_backstop = Clock::now();
     while (!queue.finished()) {
+      if (options_.health != nullptr) options_.health->beat("driver");
       if (Clock::now() >= next_backstop) {
+        bool prices_read = false;
         try {
-          accumulate(driven_total, driver_.run_pass());
+          const PassSummary pass = driver_.run_pass();
+          prices_read = !pass.price_error;
+          accumulate(driven_total, pass);
         } catch (const std::exception& e) {
           log::error("backstop pass failed", {{"error", e.what()}});
         }
+        if (options_.health != nullptr) options_.health->pass_finished(prices_read);
         next_backstop = Clock::now() + options_.backstop_interval;
       }
       std::vector<ClaimedExit> exits = queue.take(next_backstop);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include "runtime/health.h"
 #include "runtime/log.h"
 
 namespace backstop::feed {
@@ -91,7 +92,11 @@ void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repo
                    const std::function<void(const core::PriceSnapshot&, const BatchTimes&)>& on_prices,
                    const std::function<void()>& every_interval) {
   auto next_interval = Clock::now();
+  const auto state = [&](const char* what) {
+    if (options.health != nullptr) options.health->stream_state(what);
+  };
   auto tick_interval = [&] {
+    if (options.health != nullptr) options.health->beat("stream");
     if (!every_interval || Clock::now() < next_interval) return;
     try {
       every_interval();
@@ -126,6 +131,7 @@ void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repo
     tick_interval();
     const std::vector<std::string> symbols = repository.active_symbols(filter);
     if (symbols.empty()) {
+      state("no active symbols");
       sleep_until_stop(options.backstop_interval);
       continue;
     }
@@ -138,10 +144,12 @@ void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repo
           [&box](std::string reason) { box.closed(reason); });
     } catch (const std::exception& e) {
       log::warn("price stream unavailable; relying on REST passes", {{"error", e.what()}});
+      state("unavailable");
       sleep_until_stop(options.reconnect_delay);
       continue;
     }
     log::info("price stream open", {{"symbols", symbols.size()}});
+    state("open");
     auto next_refresh = Clock::now() + options.backstop_interval;
     std::string reason;
     while (!stop && !box.is_closed(reason)) {
@@ -162,6 +170,7 @@ void follow_prices(exchange::PriceStream& stream, store::MonitorRepository& repo
     report_malformed(false);
     if (lost) {
       log::warn("price stream closed; reconnecting", {{"reason", reason}});
+      state("reconnecting");
       sleep_until_stop(options.reconnect_delay);
     }
   }

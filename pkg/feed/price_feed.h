@@ -16,12 +16,19 @@
 #include "exchange/price_stream.h"
 #include "store/monitor_repository.h"
 
+namespace backstop::runtime {
+class Health;
+}
+
 namespace backstop::feed {
 
 struct StreamOptions {
   std::chrono::milliseconds backstop_interval{5000};
   std::chrono::milliseconds reconnect_delay{1000};
   bool book = false;  // @bookTicker (bid/ask) instead of @trade
+  // The process's probes (nullptr: none): the loop beats "stream" each time
+  // round and reports the stream's state.
+  runtime::Health* health = nullptr;
 };
 
 // The prices a pass compares, per symbol of `prices` that `filter` lets

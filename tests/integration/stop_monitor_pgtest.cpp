@@ -12,6 +12,7 @@
 
 #include "core/decimal.h"
 #include "exchange/binance_client.h"
+#include "net/http.h"
 #include "support/pg.h"
 #include "support/process.h"
 #include "support/progress.h"
@@ -1000,6 +1001,51 @@ TEST_F(StopMonitorTest, SlippageBeyondThePauseThresholdPausesTheTenant) {
   EXPECT_EQ(db.scalar("SELECT (paused_at IS NOT NULL)::text || ' ' || (paused_reason LIKE 'fill slippage 4.9 %')::text "
                       "FROM tenant_config WHERE tenant_id = 1"),
             "true true");
+}
+
+// Issue 12, item 6: the stream Deployment's probes. /healthz answers while
+// the claim and driver loops come round; /readyz while the REST passes read
+// prices: an exchange whose prices fail makes it not ready (still live), and
+// ready again once they return. A single pass refuses the flag.
+TEST_F(StopMonitorTest, AStreamAnswersItsProbesAndShowsAnExchangeItCannotRead) {
+  operation(1, 1, "BTCUSDT", "BUY", "0.5", "80000", nullptr);
+  const std::string address = "127.0.0.1:" + std::to_string(free_port());
+  Process stream({binary("stop-monitor"), "--database-url", db.url(), "--stream", "--interval", "0.1", "--timeout-ms",
+                  "300", "--health-probe-bind-address", address},
+                 sim.env());
+  const auto http = net::make_cpprest_transport("http://" + address, std::chrono::seconds(5));
+  auto probe = [&](const std::string& path) -> net::HttpResponse {
+    try {
+      return http->send({"GET", path, {}, ""});
+    } catch (const std::exception& e) {
+      return {0, {}, e.what()};  // not listening yet
+    }
+  };
+  auto status_becomes = [&](const std::string& path, int status) {
+    return wait_until({.done = [&] { return probe(path).status == status; },
+                       .progress = [&] { return probe(path).body; },
+                       .stall = std::chrono::seconds(30)});
+  };
+  ASSERT_TRUE(status_becomes("/readyz", 200));
+  const net::HttpResponse live = probe("/healthz");
+  EXPECT_EQ(live.status, 200) << live.body;
+  const json body = json::parse(live.body);
+  EXPECT_TRUE(body.at("loops_seconds_ago").contains("driver")) << live.body;
+  EXPECT_TRUE(body.at("loops_seconds_ago").contains("stream")) << live.body;
+  EXPECT_EQ(body.at("stream"), "open") << live.body;
+
+  sim.faults({{"failPath", "/api/v3/ticker/price"}, {"failCount", 1000000}, {"failStatus", 503}});
+  EXPECT_TRUE(status_becomes("/readyz", 503));
+  EXPECT_EQ(probe("/healthz").status, 200);
+  EXPECT_EQ(json::parse(probe("/readyz").body).at("ok"), false);
+  sim.faults(json::object());
+  EXPECT_TRUE(status_becomes("/readyz", 200));
+  stream.kill(SIGTERM);
+  EXPECT_EQ(stream.wait(std::chrono::seconds(60)).exit_code, 0);
+
+  const ProcessResult once = monitor({"--health-probe-bind-address", "127.0.0.1:0"});
+  EXPECT_EQ(once.exit_code, 2) << once.err;
+  EXPECT_NE(once.err.find("goes with --stream or --continuous"), std::string::npos) << once.err;
 }
 
 TEST_F(StopMonitorTest, RunMetricsArePushedToARealPushgateway) {

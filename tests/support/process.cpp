@@ -1,8 +1,11 @@
 #include "support/process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -137,6 +140,18 @@ std::uintmax_t Process::output_size() const {
   const std::uintmax_t out = std::filesystem::file_size(out_path_, ignored);
   const std::uintmax_t err = std::filesystem::file_size(err_path_, ignored);
   return (out == static_cast<std::uintmax_t>(-1) ? 0 : out) + (err == static_cast<std::uintmax_t>(-1) ? 0 : err);
+}
+
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
 }
 
 }  // namespace backstop::testing

@@ -53,4 +53,7 @@ class Process {
 
 ProcessResult run(std::vector<std::string> args, const Env& env = {});
 
+// A TCP port on 127.0.0.1 that nothing listens on right now.
+int free_port();
+
 }  // namespace backstop::testing

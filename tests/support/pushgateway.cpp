@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "support/rabbit.h"
+#include "support/process.h"
 
 namespace backstop::testing {
 

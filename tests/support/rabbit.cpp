@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/process.h"
+
 namespace backstop::testing {
 namespace {
 
@@ -57,18 +59,6 @@ struct Connection {
 };
 
 }  // namespace
-
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 RabbitNode::RabbitNode() {
   char pattern[] = "/tmp/backstop-rabbit.XXXXXX";

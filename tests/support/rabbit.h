@@ -8,8 +8,6 @@
 
 namespace backstop::testing {
 
-int free_port();
-
 class RabbitNode {
  public:
   RabbitNode();  // started and accepting AMQP connections

@@ -93,6 +93,16 @@ TEST(DesiredObjects, SuspendDryRunDisabledComponentsAndStream) {
   EXPECT_EQ(d.deployments[0]["metadata"]["name"], "desk-a-stream");
   EXPECT_EQ(d.deployments[0]["spec"]["replicas"], 0);  // suspended
   EXPECT_NE(d.deployments[0].dump().find("--stream"), std::string::npos);
+  // Issue 12, item 6: the stream is probed: live while its loops come round,
+  // ready while its REST passes read prices, on the port the process serves.
+  const json& c = d.deployments[0]["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_NE(c["args"].dump().find("\"--health-probe-bind-address=0.0.0.0:8081\""), std::string::npos) << c["args"];
+  EXPECT_EQ(c["ports"][0]["name"], "health");
+  EXPECT_EQ(c["ports"][0]["containerPort"], 8081);
+  EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+  EXPECT_EQ(c["livenessProbe"]["httpGet"]["port"], "health");
+  EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+  EXPECT_EQ(c["readinessProbe"]["httpGet"]["port"], "health");
 }
 
 // What the controller tells the alerts to expect at the Pushgateway: the
