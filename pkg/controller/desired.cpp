@@ -140,7 +140,8 @@ Desired desired_objects(const StopMonitor& monitor) {
     d.absent.push_back(name + "-outbox-drain");
   }
   if (spec.stream.enabled) {
-    json c = container("stop-monitor", {"--stream", "--health-probe-bind-address=0.0.0.0:" + std::to_string(kStreamHealthPort)},
+    json c = container("stop-monitor",
+                       {"--stream", "--health-probe-bind-address=0.0.0.0:" + std::to_string(kStreamHealthPort)},
                        exchange_env);
     if (spec.stream.url) c["env"].push_back({{"name", "BACKSTOP_STREAM_URL"}, {"value", *spec.stream.url}});
     // Live: its claim and driver loops come round (a hung one is restarted);

@@ -25,9 +25,16 @@
 //    clock skew, execution on arrival, 5xx before / after executing, answers
 //    lost (timeouts), 429, -2010, EXPIRED partly or wholly unfilled, max_qty,
 //    duplicate client ids accepted once the first order is done (Binance).
+//  * model: the account (issue 13): the base asset the longs were bought with,
+//    less base-asset fees at entry and sells made by hand in the exchange's
+//    app; a SELL beyond the free balance is refused (-2010). A monitor reads
+//    the balance when it sizes an attempt (the real one once per batch) and
+//    takes an answered attempt's fill off it; the exit caps at it. Checked:
+//    no exit records more "not held" than the account truly lacks, and every
+//    exit still ends once faults stop.
 //
 //   exit-simulation [--seeds N] [--first-seed S] [--seed S] [--verbose]
-//                   [--mutant no-claim-lock|level-tokens|no-fence|before-issue-10]
+//                   [--mutant no-claim-lock|level-tokens|no-fence|before-issue-10|no-balance-cap]
 // A mutant removes one protection, to show the simulation finds what it guards.
 #include <algorithm>
 #include <chrono>
@@ -57,7 +64,7 @@ using backstop::core::TimePoint;
 namespace core = backstop::core;
 using namespace std::chrono_literals;
 
-enum class Mutant { kNone, kNoClaimLock, kLevelTokens, kNoFence, kLevelTokensUnlocked };
+enum class Mutant { kNone, kNoClaimLock, kLevelTokens, kNoFence, kLevelTokensUnlocked, kNoBalanceCap };
 
 std::string client_id(std::string_view token, int attempt) {
   return std::string(token) + "#" + std::to_string(attempt);
@@ -157,7 +164,16 @@ class World {
       o.trails = chance(0.6);
       o.offset = Decimal::from_integer(uniform(3, 20));
       ops_[o.id] = o;
+      if (o.side == Side::kBuy) {
+        // The long was bought: the account holds it, less the entry's
+        // commission when it was taken in the base asset (Binance without BNB).
+        held_ = held_ + o.quantity;
+        longs_ = longs_ + o.quantity;
+        if (chance(0.3)) held_ = held_ - Decimal::mul(o.quantity, D("0.001"), core::Rounding::kUp);
+      }
     }
+    if (chance(0.3)) held_ = held_ + Decimal::from_integer(uniform(0, 3));  // holdings Backstop does not manage
+    initial_held_ = held_;
     const int monitors = static_cast<int>(uniform(1, 3));
     for (int i = 0; i < monitors; ++i) start_monitor();
     trailers_ = static_cast<int>(uniform(0, 2));
@@ -176,6 +192,12 @@ class World {
   }
 
   std::int64_t steps() const { return steps_; }
+  // Exits that recorded part of their target as not held (the cap at work).
+  std::int64_t capped() const {
+    std::int64_t n = 0;
+    for (const auto& [token, state] : live_) n += state.not_held.is_positive() ? 1 : 0;
+    return n;
+  }
 
  private:
   struct Monitor {
@@ -197,6 +219,9 @@ class World {
     core::ExitAction action;
     int request = 0;
     bool has_action = false;
+    // The free base asset this exit may sell: read when it sized its attempt,
+    // less what its answered attempts filled since (nullopt: not read).
+    std::optional<Decimal> sellable;
   };
 
   // ---- randomness
@@ -258,6 +283,7 @@ class World {
     c.price = m.price;
     c.now = at_ms(now_);
     c.timing = timing_;
+    if (mutant_ != Mutant::kNoBalanceCap && ops_.at(m.op).side == Side::kBuy) c.sellable = m.sellable;
     return c;
   }
 
@@ -287,6 +313,16 @@ class World {
     if (chance(0.05)) now_ += uniform(100, 1500);  // a pause (GC, scheduling, a slow network)
     move_price();
     deliver();
+    if (fault(0.002) && held_.is_positive()) {
+      // Someone sells by hand in the exchange's app (part of the holdings).
+      const Decimal sold =
+          Decimal::mul(held_, Decimal::mul(Decimal::from_integer(uniform(1, 10)), D("0.1"), core::Rounding::kDown),
+                       core::Rounding::kDown)
+              .round_down_to_step(config_.step);
+      held_ = held_ - sold;
+      sold_by_hand_ = sold_by_hand_ + sold;
+      log("sold by hand " + sold.to_string() + ", held " + held_.to_string());
+    }
     // Trailing passes are one transaction each.
     for (int t = 0; t < trailers_; ++t) {
       if (chance(0.15)) trail();
@@ -423,12 +459,14 @@ class World {
       m.op = events_of(m.token).front().op;
       m.state = fold(m.token);
       if (m.state.finished()) return release(m);
+      m.sellable.reset();
       if (m.state.open) {
         m.action = core::resume_open(m.state, context(m)).next;
         m.has_action = true;
         return;
       }
       if (core::waiting_for_retry(m.state, at_ms(now_))) return release(m);
+      m.sellable = held_;                                 // the account read before the attempt is sized
       take(m, core::start_attempt(m.state, context(m)));  // one transaction
       return;
     }
@@ -488,6 +526,9 @@ class World {
     answer.asked_at = at_ms(sent);
     m.phase = Monitor::kDriving;
     if (r.query && answer.kind == core::AnswerKind::kUnknown) return release(m);  // a later pass asks again
+    if (m.sellable && answer.kind == core::AnswerKind::kOrder && answer.order->final) {
+      m.sellable = *m.sellable - answer.order->executed;  // what it sold has left the balance read
+    }
     take(m, core::on_answer(m.state, answer, context(m)));
   }
 
@@ -522,6 +563,9 @@ class World {
       } else if (r.quantity > config_.max_qty || r.quantity < config_.min_qty) {
         a.kind = core::AnswerKind::kRejected;
         a.error = "-1013 Filter failure: LOT_SIZE";
+      } else if (ops_.at(r.op).side == Side::kBuy && r.quantity > held_) {
+        a.kind = core::AnswerKind::kNotPlaced;  // a long's exit sells the base asset
+        a.error = "-2010 Account has insufficient balance for requested action.";
       } else {
         Decimal executed = r.quantity;
         std::string status = "FILLED";
@@ -532,6 +576,7 @@ class World {
         }
         orders_.push_back({r.client_order_id, r.op, executed, status});
         filled_[r.op] = filled_[r.op] + executed;
+        if (ops_.at(r.op).side == Side::kBuy) held_ = held_ - executed;
         log("exchange executes " + r.client_order_id + " " + executed.to_string() + " " + status);
         a.kind = core::AnswerKind::kOrder;
         a.order = core::OrderView{r.client_order_id, status, true, executed,
@@ -616,7 +661,7 @@ class World {
     for (const auto& [token, state] : live_) {
       const core::ExitState rebuilt = fold(token);
       if (rebuilt.status != state.status || rebuilt.filled != state.filled || rebuilt.attempts != state.attempts ||
-          rebuilt.target != state.target) {
+          rebuilt.target != state.target || rebuilt.not_held != state.not_held) {
         throw Violation("replay of " + token + " differs from the live projection");
       }
       if (state.status == core::ExecutionStatus::kExecuted) {
@@ -626,12 +671,28 @@ class World {
           throw Violation(token + " EXECUTED with " + state.filled.to_string() + " but the exchange filled " +
                           exchange_filled.to_string());
         }
-        const Decimal dust = state.target - state.filled;
+        const Decimal dust = state.target - state.filled - state.not_held;
         if (dust.is_negative() || (dust.is_positive() && dust >= config_.min_qty)) {
           throw Violation(token + " EXECUTED leaving " + dust.to_string() + " (not dust)");
         }
       }
+      if (state.not_held.is_negative() || state.filled + state.not_held > state.target) {
+        throw Violation(token + ": filled " + state.filled.to_string() + " and not held " + state.not_held.to_string() +
+                        " exceed the target " + state.target.to_string());
+      }
     }
+    // Never more recorded "not held" than the account truly lacks for the
+    // longs: their quantities, less what it held at the start, plus what was
+    // sold by hand. An over-count would leave part of a position unsold.
+    Decimal not_held;
+    for (const auto& [token, state] : live_) not_held = not_held + state.not_held;
+    Decimal lacking = longs_ - initial_held_ + sold_by_hand_;
+    if (lacking.is_negative()) lacking = Decimal();
+    if (not_held > lacking) {
+      throw Violation("exits recorded " + not_held.to_string() + " as not held, the account lacks only " +
+                      lacking.to_string());
+    }
+    if (held_.is_negative()) throw Violation("the account sold more than it held");
     if (adjusted_after_claim_) throw Violation("a stop moved after its exit was claimed");
   }
 
@@ -690,6 +751,10 @@ class World {
   std::vector<ExchangeOrder> orders_;
   std::map<std::int64_t, Decimal> filled_;
   bool adjusted_after_claim_ = false;
+  Decimal held_;          // the account's free base asset
+  Decimal initial_held_;  // at the start
+  Decimal longs_;         // the longs' quantities
+  Decimal sold_by_hand_;
 };
 
 }  // namespace
@@ -726,8 +791,11 @@ int main(int argc, char** argv) {
         mutant = Mutant::kNoFence;
       } else if (m == "before-issue-10") {  // level tokens and unlocked claims: the claims as they were
         mutant = Mutant::kLevelTokensUnlocked;
+      } else if (m == "no-balance-cap") {  // exits sized without the account's balance
+        mutant = Mutant::kNoBalanceCap;
       } else {
-        std::cerr << "unknown mutant " << m << " (no-claim-lock, level-tokens, no-fence, before-issue-10)\n";
+        std::cerr << "unknown mutant " << m
+                  << " (no-claim-lock, level-tokens, no-fence, before-issue-10, no-balance-cap)\n";
         return 2;
       }
     } else {
@@ -742,6 +810,7 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t failures = 0;
   std::int64_t steps = 0;
+  std::int64_t capped = 0;
   for (std::uint64_t seed = first; seed < first + seeds; ++seed) {
     World world(seed, mutant, verbose);
     try {
@@ -754,10 +823,11 @@ int main(int argc, char** argv) {
       }
     }
     steps += world.steps();
+    capped += world.capped();
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "exit simulation: " << seeds << " schedules (seeds " << first << ".." << first + seeds - 1 << "), "
-            << steps << " steps, invariants checked after every step, " << failures << " failing, " << seconds
-            << " s\n";
+            << steps << " steps, invariants checked after every step, " << capped
+            << " exits capped at the account's balance, " << failures << " failing, " << seconds << " s\n";
   return failures == 0 ? 0 : 1;
 }
