@@ -5,7 +5,7 @@
 namespace backstop::core {
 namespace {
 
-constexpr NameTable<EventType, 7> kEventTypes{{
+constexpr NameTable<EventType, 11> kEventTypes{{
     {EventType::kStopTriggered, "STOP_TRIGGERED"},
     {EventType::kExecutionSubmitted, "EXECUTION_SUBMITTED"},
     {EventType::kExecuted, "EXECUTED"},
@@ -13,14 +13,19 @@ constexpr NameTable<EventType, 7> kEventTypes{{
     {EventType::kBlocked, "BLOCKED"},
     {EventType::kStopAdjusted, "STOP_ADJUSTED"},
     {EventType::kStopConfigured, "STOP_CONFIGURED"},
+    {EventType::kPositionReconciled, "POSITION_RECONCILED"},
+    {EventType::kPositionClosedExternally, "POSITION_CLOSED_EXTERNALLY"},
+    {EventType::kPositionOutOfSync, "POSITION_OUT_OF_SYNC"},
+    {EventType::kPositionInSync, "POSITION_IN_SYNC"},
 }};
 
-constexpr NameTable<EventSource, 5> kSources{{
+constexpr NameTable<EventSource, 6> kSources{{
     {EventSource::kCron, "cron"},
     {EventSource::kStream, "stream"},
     {EventSource::kManual, "manual"},
     {EventSource::kBackfill, "backfill"},
     {EventSource::kTrailing, "trailing"},
+    {EventSource::kReconcile, "reconcile"},
 }};
 
 constexpr NameTable<TriggerKind, 2> kKinds{{

@@ -20,9 +20,14 @@ enum class EventType {
   kBlocked,             // a guardrail held the exit back: reason
   kStopAdjusted,        // trailing stop moved the level
   kStopConfigured,      // genesis / backfill / manual configuration of the levels
+  // Account truth (issue 13): what reconcile learnt from the exchange account.
+  kPositionReconciled,        // the quantity follows the account (a sell elsewhere, a base-asset fee)
+  kPositionClosedExternally,  // closed without an exit: sold elsewhere, or nothing left
+  kPositionOutOfSync,         // flagged: the account holds less and no trade says why
+  kPositionInSync,            // back in sync after a flag
 };
 
-enum class EventSource { kCron, kStream, kManual, kBackfill, kTrailing };
+enum class EventSource { kCron, kStream, kManual, kBackfill, kTrailing, kReconcile };
 
 enum class TriggerKind { kStopLoss, kTakeProfit };
 

@@ -162,7 +162,11 @@ ExitState apply_exit_fact(ExitState state, const ExitFact& fact) {
       break;
     case EventType::kStopAdjusted:
     case EventType::kStopConfigured:
-      break;
+    case EventType::kPositionReconciled:
+    case EventType::kPositionClosedExternally:
+    case EventType::kPositionOutOfSync:
+    case EventType::kPositionInSync:
+      break;  // not the exit's
   }
   return state;
 }

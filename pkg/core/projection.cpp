@@ -24,6 +24,15 @@ void require_status(const Execution& execution, const Event& event, std::initial
                         ", operation " + std::to_string(event.operation_id.value) + ")");
 }
 
+constexpr NameTable<SyncStatus, 6> kSyncStatuses{{
+    {SyncStatus::kUnchecked, "UNCHECKED"},
+    {SyncStatus::kInSync, "IN_SYNC"},
+    {SyncStatus::kReduced, "REDUCED"},
+    {SyncStatus::kClosedElsewhere, "CLOSED_ELSEWHERE"},
+    {SyncStatus::kShort, "SHORT"},
+    {SyncStatus::kNotReconciled, "NOT_RECONCILED"},
+}};
+
 }  // namespace
 
 std::string_view to_string(ExecutionStatus status) { return name_of(kStatuses, status); }
@@ -40,13 +49,32 @@ bool is_execution_event(EventType type) {
       return true;
     case EventType::kStopAdjusted:
     case EventType::kStopConfigured:
+    case EventType::kPositionReconciled:
+    case EventType::kPositionClosedExternally:
+    case EventType::kPositionOutOfSync:
+    case EventType::kPositionInSync:
       return false;
   }
   return false;
 }
 
 bool affects_operation(EventType type) {
-  return type == EventType::kStopConfigured || type == EventType::kStopAdjusted || type == EventType::kExecuted;
+  switch (type) {
+    case EventType::kStopConfigured:
+    case EventType::kStopAdjusted:
+    case EventType::kExecuted:
+    case EventType::kPositionReconciled:
+    case EventType::kPositionClosedExternally:
+    case EventType::kPositionOutOfSync:
+    case EventType::kPositionInSync:
+      return true;
+    case EventType::kStopTriggered:
+    case EventType::kExecutionSubmitted:
+    case EventType::kFailed:
+    case EventType::kBlocked:
+      return false;
+  }
+  return false;
 }
 
 Execution apply_to_execution(const std::optional<Execution>& current, const Event& event) {
@@ -121,7 +149,11 @@ Execution apply_to_execution(const std::optional<Execution>& current, const Even
     case EventType::kStopTriggered:
     case EventType::kStopAdjusted:
     case EventType::kStopConfigured:
-      break;  // handled above
+    case EventType::kPositionReconciled:
+    case EventType::kPositionClosedExternally:
+    case EventType::kPositionOutOfSync:
+    case EventType::kPositionInSync:
+      break;  // handled above, or not an execution's
   }
   return next;
 }
@@ -136,10 +168,28 @@ OperationProjection apply_to_operation(OperationProjection current, const Event&
     case EventType::kExecuted:
       current.closed = true;
       break;
+    case EventType::kPositionReconciled:
+      current.quantity = event.quantity;
+      current.sync_status = SyncStatus::kReduced;
+      break;
+    case EventType::kPositionClosedExternally:
+      current.closed = true;
+      current.sync_status = SyncStatus::kClosedElsewhere;
+      break;
+    case EventType::kPositionOutOfSync:
+      current.sync_status = SyncStatus::kShort;
+      break;
+    case EventType::kPositionInSync:
+      current.sync_status = SyncStatus::kInSync;
+      break;
     default:
       break;
   }
   return current;
 }
+
+std::string_view to_string(SyncStatus status) { return name_of(kSyncStatuses, status); }
+
+std::optional<SyncStatus> parse_sync_status(std::string_view text) { return value_of(kSyncStatuses, text); }
 
 }  // namespace backstop::core

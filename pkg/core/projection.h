@@ -61,16 +61,27 @@ struct Execution {
 // for an impossible transition.
 [[nodiscard]] Execution apply_to_execution(const std::optional<Execution>& current, const Event& event);
 
+// How an operation compares with the exchange account (issue 13; the column
+// operation.sync_status).
+enum class SyncStatus { kUnchecked, kInSync, kReduced, kClosedElsewhere, kShort, kNotReconciled };
+[[nodiscard]] std::string_view to_string(SyncStatus status);
+[[nodiscard]] std::optional<SyncStatus> parse_sync_status(std::string_view text);
+
 // The part of an `operation` row that events decide.
 struct OperationProjection {
   std::optional<Decimal> stop_price;
   std::optional<Decimal> target_price;
   bool closed = false;
+  // Set by reconcile's events; nullopt: no event decided it (the row's value stands).
+  std::optional<Decimal> quantity;
+  std::optional<SyncStatus> sync_status;
   friend bool operator==(const OperationProjection&, const OperationProjection&) = default;
 };
 
 // STOP_CONFIGURED sets the levels it carries, STOP_ADJUSTED moves them,
-// EXECUTED closes the operation; other events leave it as it is.
+// EXECUTED closes the operation; POSITION_RECONCILED sets the quantity,
+// POSITION_CLOSED_EXTERNALLY closes it, the four set the sync status; other
+// events leave it as it is.
 [[nodiscard]] OperationProjection apply_to_operation(OperationProjection current, const Event& event);
 [[nodiscard]] bool affects_operation(EventType type);
 

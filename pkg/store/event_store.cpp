@@ -180,22 +180,31 @@ void upsert_executions(pqxx::work& tx, const std::map<std::string, Execution>& e
 }
 
 void write_operations(pqxx::work& tx, const std::map<std::int64_t, core::OperationProjection>& operations) {
-  ArrayLiteral id, stop, target, closed;
+  ArrayLiteral id, stop, target, closed, quantity, sync;
   for (const auto& [key, p] : operations) {
     id.add(key);
     stop.add(p.stop_price);
     target.add(p.target_price);
     closed.add(p.closed ? std::string_view("true") : std::string_view("false"));
+    quantity.add(p.quantity);
+    sync.add(p.sync_status ? std::optional<std::string>(std::string(core::to_string(*p.sync_status))) : std::nullopt);
   }
-  exec_prepared(
-      tx, "bs_write_operations",
-      "UPDATE operation o SET stop_price = u.stop_price, target_price = u.target_price, "
-      "status = CASE WHEN u.closed AND o.status = 'ACTIVE' THEN 'CLOSED' ELSE o.status END, "
-      "closed_at = CASE WHEN u.closed AND o.closed_at IS NULL THEN now() ELSE o.closed_at END, updated_at = now() "
-      "FROM unnest($1::bigint[], $2::numeric[], $3::numeric[], $4::boolean[]) AS u(id, stop_price, target_price, "
-      "closed) "
-      "WHERE o.id = u.id",
-      id.str(), stop.str(), target.str(), closed.str());
+  // quantity and sync_status only where an event decided them; the quantity
+  // before reconcile first lowered it is kept in original_quantity.
+  exec_prepared(tx, "bs_write_operations",
+                "UPDATE operation o SET stop_price = u.stop_price, target_price = u.target_price, "
+                "status = CASE WHEN u.closed AND o.status = 'ACTIVE' THEN 'CLOSED' ELSE o.status END, "
+                "closed_at = CASE WHEN u.closed AND o.closed_at IS NULL THEN now() ELSE o.closed_at END, "
+                "close_reason = CASE WHEN u.closed AND o.status = 'ACTIVE' AND u.sync_status = 'CLOSED_ELSEWHERE' "
+                "  THEN 'CLOSED_ELSEWHERE' ELSE o.close_reason END, "
+                "original_quantity = CASE WHEN o.original_quantity IS NULL AND u.quantity IS NOT NULL "
+                "  AND u.quantity <> o.quantity THEN o.quantity ELSE o.original_quantity END, "
+                "quantity = coalesce(u.quantity, o.quantity), sync_status = coalesce(u.sync_status, o.sync_status), "
+                "updated_at = now() "
+                "FROM unnest($1::bigint[], $2::numeric[], $3::numeric[], $4::boolean[], $5::numeric[], $6::text[]) "
+                "  AS u(id, stop_price, target_price, closed, quantity, sync_status) "
+                "WHERE o.id = u.id",
+                id.str(), stop.str(), target.str(), closed.str(), quantity.str(), sync.str());
 }
 
 std::map<std::int64_t, core::OperationProjection> lock_operations(pqxx::work& tx, const std::set<std::int64_t>& ids) {
@@ -206,7 +215,11 @@ std::map<std::int64_t, core::OperationProjection> lock_operations(pqxx::work& tx
                                        "SELECT id, stop_price, target_price, status <> 'ACTIVE' FROM operation "
                                        "WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
                                        list.str())) {
-    result[row[0].as<std::int64_t>()] = {decimal_or_null(row[1]), decimal_or_null(row[2]), row[3].as<bool>()};
+    core::OperationProjection p;
+    p.stop_price = decimal_or_null(row[1]);
+    p.target_price = decimal_or_null(row[2]);
+    p.closed = row[3].as<bool>();
+    result[row[0].as<std::int64_t>()] = p;
   }
   return result;
 }
@@ -469,7 +482,9 @@ ReplayReport EventStore::replay(pqxx::connection& connection, bool rewrite) {
       }
       if (core::affects_operation(e.type)) {
         operations[e.operation_id.value] = core::apply_to_operation(operations[e.operation_id.value], e);
-        if (e.type != core::EventType::kExecuted) levels_from_events.insert(e.operation_id.value);
+        if (e.type == core::EventType::kStopConfigured || e.type == core::EventType::kStopAdjusted) {
+          levels_from_events.insert(e.operation_id.value);
+        }
       }
     }
     progress.add(static_cast<std::int64_t>(rows.size()));
@@ -502,25 +517,34 @@ ReplayReport EventStore::replay(pqxx::connection& connection, bool rewrite) {
     ArrayLiteral list;
     for (std::size_t i = begin; i < std::min(ids.size(), begin + kChunk); ++i) list.add(ids[i]);
     std::set<std::int64_t> seen;
-    for (const auto& row : tx.exec_params("SELECT id, stop_price, target_price, status <> 'ACTIVE' FROM operation "
-                                          "WHERE id = ANY($1::bigint[])",
-                                          list.str())) {
+    for (const auto& row :
+         tx.exec_params("SELECT id, stop_price, target_price, status <> 'ACTIVE', quantity FROM operation "
+                        "WHERE id = ANY($1::bigint[])",
+                        list.str())) {
       const auto id = row[0].as<std::int64_t>();
       seen.insert(id);
-      const core::OperationProjection live_row{decimal_or_null(row[1]), decimal_or_null(row[2]), row[3].as<bool>()};
+      core::OperationProjection live_row;
+      live_row.stop_price = decimal_or_null(row[1]);
+      live_row.target_price = decimal_or_null(row[2]);
+      live_row.closed = row[3].as<bool>();
+      live_row.quantity = decimal_or_null(row[4]);
       core::OperationProjection rebuilt = operations[id];
       if (levels_from_events.count(id) == 0) {
         rebuilt.stop_price = live_row.stop_price;
         rebuilt.target_price = live_row.target_price;
       }
       // An operation closed outside Backstop (no EXECUTED event) is not a difference.
+      // The quantity is compared where reconcile's events set it.
       const bool same = rebuilt.stop_price == live_row.stop_price && rebuilt.target_price == live_row.target_price &&
-                        (!rebuilt.closed || live_row.closed);
+                        (!rebuilt.closed || live_row.closed) &&
+                        (!rebuilt.quantity || rebuilt.quantity == live_row.quantity);
       if (!same) {
-        report.differences.push_back("operation " + std::to_string(id) + ": events give stop " +
-                                     show(rebuilt.stop_price) + " target " + show(rebuilt.target_price) +
-                                     (rebuilt.closed ? " closed" : "") + ", row has stop " + show(live_row.stop_price) +
-                                     " target " + show(live_row.target_price) + (live_row.closed ? " closed" : ""));
+        report.differences.push_back(
+            "operation " + std::to_string(id) + ": events give stop " + show(rebuilt.stop_price) + " target " +
+            show(rebuilt.target_price) + (rebuilt.closed ? " closed" : "") +
+            (rebuilt.quantity ? " quantity " + rebuilt.quantity->to_string() : "") + ", row has stop " +
+            show(live_row.stop_price) + " target " + show(live_row.target_price) + (live_row.closed ? " closed" : "") +
+            (rebuilt.quantity ? " quantity " + show(live_row.quantity) : ""));
         to_fix[id] = rebuilt;
       }
     }

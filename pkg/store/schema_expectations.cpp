@@ -96,6 +96,23 @@ constexpr Expectation kExpected[] = {
     {9, Kind::kIndex, "stop_events", "idx_stop_events_token_seq"},
     {9, Kind::kColumn, "circuit_breaker_state", "trial_started_at"},
     {9, Kind::kTrigger, "stop_events", "stop_events_adjust_after_claim"},
+    {10, Kind::kColumn, "operation", "sync_status"},
+    {10, Kind::kColumn, "operation", "last_synced_at"},
+    {10, Kind::kColumn, "operation", "sync_error"},
+    {10, Kind::kColumn, "operation", "held_quantity"},
+    {10, Kind::kColumn, "operation", "original_quantity"},
+    {10, Kind::kConstraint, "operation", "operation_sync_status_check"},
+    {10, Kind::kColumn, "tenant_config", "exchange_account"},
+    {10, Kind::kTable, "exchange_account", ""},
+    {10, Kind::kTable, "account_trade", ""},
+    {10, Kind::kColumn, "account_trade", "attributed_operation_id"},
+    {10, Kind::kTable, "account_trade_cursor", ""},
+    {10, Kind::kTable, "account_balance_seen", ""},
+    {10, Kind::kTable, "sync_pending", ""},
+    {10, Kind::kTable, "orphan_order", ""},
+    {10, Kind::kConstraint, "stop_events", "stop_events_source_check"},
+    {10, Kind::kTrigger, "stop_events", "stop_events_reconcile_guard"},
+    {11, Kind::kIndex, "stop_events", "idx_stop_events_reconcile_once"},
 };
 
 std::string describe(const Expectation& e) {

@@ -232,5 +232,64 @@ TEST_F(EventStoreTest, ReplayRebuildsIdenticalProjectionsAndRepairsTampering) {
   EXPECT_TRUE(store::EventStore::replay(*connection, false).differences.empty());
 }
 
+// Issue 13: reconcile's events. The database refuses them while the
+// operation's exit is in flight (R1), and a POSITION_RECONCILED that does not
+// lower the quantity (R4); otherwise the quantity follows (the original kept),
+// POSITION_CLOSED_EXTERNALLY closes it, and replay agrees.
+TEST_F(EventStoreTest, ReconcileEventsAreRefusedWhileAnExitIsInFlightAndOnlyLowerTheQuantity) {
+  auto reconciled = [&](const char* quantity, const char* token) {
+    Event e = make(EventType::kPositionReconciled, 7, token);
+    e.source = core::EventSource::kReconcile;
+    e.quantity = D(quantity);
+    e.reason = "FOREIGN_SELL";
+    return e;
+  };
+  Event claim = make(EventType::kStopTriggered, 7, "op7-SL-93100");
+  claim.trigger_kind = core::TriggerKind::kStopLoss;
+  claim.side = core::Side::kSell;
+  claim.quantity = D("0.01");
+  append({claim});
+  try {
+    append({reconciled("0.005", "op7-RC-1")});
+    FAIL() << "appended under an exit in flight";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("has an exit in flight"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type LIKE 'POSITION%'"), 0);
+  // Operation 8 has no exit: its quantity follows the account.
+  auto on8 = [&](EventType type, const char* quantity, const char* token) {
+    Event e = make(type, 8, token);
+    e.source = core::EventSource::kReconcile;
+    if (quantity != nullptr) e.quantity = D(quantity);
+    return e;
+  };
+  try {
+    append({on8(EventType::kPositionReconciled, "1.5", "op8-RC-up")});
+    FAIL() << "a raise was appended";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("only lowers"), std::string::npos) << e.what();
+  }
+  append({on8(EventType::kPositionReconciled, "0.6", "op8-RC-1")});
+  EXPECT_EQ(db.scalar("SELECT quantity || ' ' || original_quantity || ' ' || sync_status || ' ' || status "
+                      "FROM operation WHERE id = 8"),
+            "0.60000000 1.00000000 REDUCED ACTIVE");
+  // The same token again (a racing reconcile): one event.
+  EXPECT_EQ(append({on8(EventType::kPositionReconciled, "0.5", "op8-RC-1")}).duplicates.size(), 1u);
+  append({on8(EventType::kPositionOutOfSync, "0.4", "op8-OS-1")});
+  EXPECT_EQ(db.scalar("SELECT sync_status FROM operation WHERE id = 8"), "SHORT");
+  append({on8(EventType::kPositionClosedExternally, "0", "op8-CE-1")});
+  EXPECT_EQ(db.scalar("SELECT quantity || ' ' || original_quantity || ' ' || sync_status || ' ' || status || ' ' || "
+                      "close_reason FROM operation WHERE id = 8"),
+            "0.60000000 1.00000000 CLOSED_ELSEWHERE CLOSED CLOSED_ELSEWHERE");
+  EXPECT_EQ(db.count("SELECT count(*) FROM outbox WHERE routing_key = 'stop.position_reconciled.1.ETHUSDT'"), 1);
+  const auto replayed = store::EventStore::replay(*connection, false);
+  EXPECT_TRUE(replayed.differences.empty()) << replayed.differences.front();
+  // A quantity changed behind the event log's back is a difference.
+  db.exec("UPDATE operation SET quantity = 0.7 WHERE id = 8");
+  const auto tampered = store::EventStore::replay(*connection, false);
+  ASSERT_EQ(tampered.differences.size(), 1u);
+  EXPECT_NE(tampered.differences[0].find("quantity 0.6"), std::string::npos) << tampered.differences[0];
+}
+
 }  // namespace
 }  // namespace backstop::testing

@@ -93,11 +93,11 @@ TEST(Migrations, UpAppliesEverythingOnceAndReRunAppliesNothing) {
             (std::vector<std::string>{"0001_tenants_and_operations", "0002_event_store", "0003_guardrails",
                                       "0004_operation_scan_indexes", "0005_monitor_checkpoints", "0006_trailing_stops",
                                       "0007_trailing_scan_indexes", "0008_outbox_drain_index",
-                                      "0009_one_exit_per_operation"}));
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 9);
+                                      "0009_one_exit_per_operation", "0010_account_truth", "0011_reconcile_tokens"}));
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 11);
   EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE checksum ~ '^[0-9a-f]{64}$' "
                      "AND execution_time_ms >= 0 AND applied_at <= now() AND error_message IS NULL"),
-            9);
+            11);
   const ProcessResult second = migrate(db, {"--json", "up"});
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_TRUE(applied_labels(second).empty());
@@ -118,7 +118,7 @@ TEST(Migrations, PlanShowsWhatWouldRunAndChangesNothing) {
   const ProcessResult plan = migrate(db, {"--json", "plan"});
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
   const json steps = json::parse(plan.out);
-  ASSERT_EQ(steps.size(), 9u);
+  ASSERT_EQ(steps.size(), 11u);
   EXPECT_EQ(steps[3].at("name"), "operation_scan_indexes");
   EXPECT_EQ(steps[3].at("transactional"), false);
   EXPECT_EQ(db.scalar("SELECT to_regclass('operation')::text"), "");
@@ -136,12 +136,13 @@ TEST(Migrations, UpDownUpRoundTripPreservesData) {
       "SELECT string_agg(id || symbol || side || stop_price, ',' ORDER BY id) "
       "FROM operation");
 
-  const ProcessResult down = migrate(db, {"--json", "down", "8", "--allow-data-loss"});
+  const ProcessResult down = migrate(db, {"--json", "down", "10", "--allow-data-loss"});
   ASSERT_EQ(down.exit_code, 0) << down.err << down.out;
   EXPECT_EQ(applied_labels(down),
-            (std::vector<std::string>{"0009_one_exit_per_operation", "0008_outbox_drain_index",
-                                      "0007_trailing_scan_indexes", "0006_trailing_stops", "0005_monitor_checkpoints",
-                                      "0004_operation_scan_indexes", "0003_guardrails", "0002_event_store"}));
+            (std::vector<std::string>{"0011_reconcile_tokens", "0010_account_truth", "0009_one_exit_per_operation",
+                                      "0008_outbox_drain_index", "0007_trailing_scan_indexes", "0006_trailing_stops",
+                                      "0005_monitor_checkpoints", "0004_operation_scan_indexes", "0003_guardrails",
+                                      "0002_event_store"}));
   EXPECT_EQ(db.scalar("SELECT to_regclass('stop_events')::text"), "");
   EXPECT_EQ(db.scalar("SELECT to_regclass('idx_operation_active_stop')::text"), "");
   EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations"), 1);
@@ -152,6 +153,48 @@ TEST(Migrations, UpDownUpRoundTripPreservesData) {
   EXPECT_EQ(migrate(db, {"verify"}).exit_code, 0);
 }
 
+// Issue 13: 0010/0011 add account truth's columns, tables, widened checks and
+// the guard trigger; down removes exactly that and keeps the operations (and
+// reconcile's events, which the append-only log keeps).
+TEST(Migrations, AccountTruthUpDown) {
+  TestDatabase db;
+  ASSERT_EQ(migrate(db, {"up", "--target", "9"}).exit_code, 0);
+  db.exec(
+      "INSERT INTO tenant (id) VALUES (1);"
+      "INSERT INTO operation (id, tenant_id, symbol, side, average_entry_price, quantity, stop_price) "
+      "VALUES (1, 1, 'BTCUSDT', 'BUY', 95000, 0.5, 93100)");
+  ASSERT_EQ(migrate(db, {"up"}).exit_code, 0);
+  EXPECT_EQ(db.scalar("SELECT sync_status FROM operation WHERE id = 1"), "UNCHECKED");
+  for (const char* table : {"exchange_account", "account_trade", "account_trade_cursor", "account_balance_seen",
+                            "sync_pending", "orphan_order"}) {
+    EXPECT_EQ(db.scalar(std::string("SELECT to_regclass('") + table + "')::text"), table);
+  }
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_constraint WHERE conname IN ('stop_events_type_check', "
+                     "'stop_events_source_check', 'operation_sync_status_check') AND convalidated"),
+            3);  // validated by 0011
+  EXPECT_THROW(db.exec("UPDATE operation SET sync_status = 'MAYBE' WHERE id = 1"), std::exception);
+  EXPECT_EQ(migrate(db, {"verify"}).exit_code, 0);
+  db.exec(
+      "INSERT INTO stop_events (event_id, operation_id, tenant_id, symbol, event_type, source, execution_token, "
+      "quantity, payload) VALUES (gen_random_uuid(), 1, 1, 'BTCUSDT', 'POSITION_RECONCILED', 'reconcile', "
+      "'op1-RC-x', 0.4, '{}')");
+  const ProcessResult down = migrate(db, {"--json", "down", "2", "--allow-data-loss"});
+  ASSERT_EQ(down.exit_code, 0) << down.err << down.out;
+  EXPECT_EQ(applied_labels(down), (std::vector<std::string>{"0011_reconcile_tokens", "0010_account_truth"}));
+  EXPECT_EQ(db.scalar("SELECT to_regclass('account_trade')::text"), "");
+  EXPECT_EQ(db.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'operation' AND "
+                     "column_name IN ('sync_status', 'original_quantity')"),
+            0);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type = 'POSITION_RECONCILED'"), 1);
+  EXPECT_THROW(db.exec("INSERT INTO stop_events (event_id, operation_id, tenant_id, symbol, event_type, source, "
+                       "execution_token, payload) VALUES (gen_random_uuid(), 1, 1, 'BTCUSDT', "
+                       "'POSITION_IN_SYNC', 'reconcile', 'op1-IS-1', '{}')"),
+               std::exception);
+  EXPECT_EQ(db.scalar("SELECT quantity FROM operation WHERE id = 1"), "0.50000000");
+  ASSERT_EQ(migrate(db, {"up"}).exit_code, 0);
+  EXPECT_EQ(migrate(db, {"verify"}).exit_code, 0);
+}
+
 TEST(Migrations, DownRefusesToDestroyRowsUnlessAllowed) {
   TestDatabase db;
   ASSERT_EQ(migrate(db, {"up"}).exit_code, 0);
@@ -159,14 +202,14 @@ TEST(Migrations, DownRefusesToDestroyRowsUnlessAllowed) {
       "INSERT INTO operation (tenant_id, symbol, side) VALUES (1, 'BTCUSDT', 'BUY');"
       "INSERT INTO stop_events (operation_id, tenant_id, symbol, event_type, source, execution_token) "
       "VALUES (1, 1, 'BTCUSDT', 'STOP_CONFIGURED', 'manual', 'genesis-1')");
-  const ProcessResult refused = migrate(db, {"down", "8"});
+  const ProcessResult refused = migrate(db, {"down", "10"});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("stop_events (0002_event_store)"), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("--allow-data-loss"), std::string::npos);
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations"), 9);
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations"), 11);
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events"), 1);
 
-  const ProcessResult allowed = migrate(db, {"down", "8", "--allow-data-loss"});
+  const ProcessResult allowed = migrate(db, {"down", "10", "--allow-data-loss"});
   ASSERT_EQ(allowed.exit_code, 0) << allowed.err;
   EXPECT_EQ(db.scalar("SELECT to_regclass('stop_events')::text"), "");
 }
@@ -184,9 +227,9 @@ TEST(Migrations, FourConcurrentRunnersSerialize) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     for (const auto& label : applied_labels(r)) applied.insert(label);
   }
-  EXPECT_EQ(applied.size(), 9u);  // every migration ran exactly once in total
-  EXPECT_EQ(std::set<std::string>(applied.begin(), applied.end()).size(), 9u);
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 9);
+  EXPECT_EQ(applied.size(), 11u);  // every migration ran exactly once in total
+  EXPECT_EQ(std::set<std::string>(applied.begin(), applied.end()).size(), 11u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 11);
   EXPECT_EQ(migrate(db, {"verify"}).exit_code, 0);
 }
 
@@ -213,7 +256,7 @@ TEST(Migrations, FailingMigrationLeavesNothingAndRecordsTheError) {
   EXPECT_NE(up.err.find("0099_broken failed"), std::string::npos) << up.err;
   EXPECT_NE(up.err.find("division by zero"), std::string::npos) << up.err;
   EXPECT_EQ(db.scalar("SELECT to_regclass('half_done')::text"), "");  // rolled back entirely
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 9);
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 11);
   EXPECT_EQ(db.scalar("SELECT success::text FROM backstop_schema_migrations WHERE version = 99"), "false");
   EXPECT_NE(
       db.scalar("SELECT error_message FROM backstop_schema_migrations WHERE version = 99").find("division by zero"),
@@ -389,7 +432,7 @@ TEST(Migrations, AdoptsAMonolithOperationTableWithoutDataLoss) {
   EXPECT_EQ(db.scalar("SELECT stop_price::text FROM operation WHERE id = 1"), "93100.00000000");
 
   // Reverting everything leaves the monolith's table, columns and rows as they were.
-  const ProcessResult down = migrate(db, {"down", "9", "--allow-data-loss"});
+  const ProcessResult down = migrate(db, {"down", "11", "--allow-data-loss"});
   ASSERT_EQ(down.exit_code, 0) << down.err;
   EXPECT_EQ(db.scalar("SELECT string_agg(id || ':' || client_id || ':' || symbol_id || ':' || stop_loss_percent || "
                       "':' || strategy_notes, ',' ORDER BY id) FROM operation WHERE id <= 2"),
@@ -429,7 +472,7 @@ TEST(Migrations, WaitsForTableLocksWithRetriesInsteadOfBlockingTraffic) {
   const ProcessResult r = runner.wait();
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("retrying"), std::string::npos) << r.err;
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 9);
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 11);
 }
 
 TEST(Migrations, UnreachableDatabaseIsExitThreeWithoutThePassword) {

@@ -120,12 +120,42 @@ TEST(OperationProjection, ConfiguredAdjustedAndClosed) {
   EXPECT_TRUE(p.closed);
 }
 
+// Issue 13: reconcile's events decide the quantity and the sync status; they
+// belong to no execution.
+TEST(OperationProjection, ReconcileEventsSetTheQuantityTheSyncStatusAndClose) {
+  Event reduced = event(EventType::kPositionReconciled, 1, "t1");
+  reduced.quantity = D("0.25");
+  OperationProjection p = apply_to_operation({}, reduced);
+  EXPECT_EQ(p.quantity, D("0.25"));
+  EXPECT_EQ(p.sync_status, SyncStatus::kReduced);
+  EXPECT_FALSE(p.closed);
+  p = apply_to_operation(p, event(EventType::kPositionOutOfSync, 2, "t2"));
+  EXPECT_EQ(p.sync_status, SyncStatus::kShort);
+  EXPECT_EQ(p.quantity, D("0.25"));  // a flag changes no quantity
+  p = apply_to_operation(p, event(EventType::kPositionInSync, 3, "t3"));
+  EXPECT_EQ(p.sync_status, SyncStatus::kInSync);
+  p = apply_to_operation(p, event(EventType::kPositionClosedExternally, 4, "t4"));
+  EXPECT_TRUE(p.closed);
+  EXPECT_EQ(p.sync_status, SyncStatus::kClosedElsewhere);
+  for (const EventType t : {EventType::kPositionReconciled, EventType::kPositionClosedExternally,
+                            EventType::kPositionOutOfSync, EventType::kPositionInSync}) {
+    EXPECT_TRUE(affects_operation(t));
+    EXPECT_FALSE(is_execution_event(t));
+  }
+  // Levels and closing by an exit leave the quantity to the row.
+  EXPECT_FALSE(apply_to_operation({}, event(EventType::kExecuted, 5, "t5")).quantity);
+  EXPECT_EQ(parse_sync_status("CLOSED_ELSEWHERE"), SyncStatus::kClosedElsewhere);
+  EXPECT_EQ(parse_sync_status("closed"), std::nullopt);
+}
+
 TEST(EventNames, RoundTrip) {
   for (const EventType t :
        {EventType::kStopTriggered, EventType::kExecutionSubmitted, EventType::kExecuted, EventType::kFailed,
-        EventType::kBlocked, EventType::kStopAdjusted, EventType::kStopConfigured}) {
+        EventType::kBlocked, EventType::kStopAdjusted, EventType::kStopConfigured, EventType::kPositionReconciled,
+        EventType::kPositionClosedExternally, EventType::kPositionOutOfSync, EventType::kPositionInSync}) {
     EXPECT_EQ(parse_event_type(to_string(t)), t);
   }
+  EXPECT_EQ(parse_event_source("reconcile"), EventSource::kReconcile);
   EXPECT_EQ(parse_event_type("stop_triggered"), std::nullopt);
   EXPECT_EQ(parse_side("BUY"), Side::kBuy);
   EXPECT_EQ(parse_side("buy"), std::nullopt);
