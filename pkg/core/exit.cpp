@@ -226,7 +226,9 @@ ExitStep start_attempt(const ExitState& state, const ExitContext& context) {
       if (!next_order_quantity(*context.rules, free, context.price)) {
         return retry_later(sized, context,
                            (sized.remaining() - free).to_string() +
-                               " of the exit is locked by open orders and the free balance " + free.to_string() +
+                               " of the exit is locked by open orders (or being sold by other exits) and the free "
+                               "balance " +
+                               free.to_string() +
                                " is below the symbol's minimum: waiting for the orders to be cancelled or fill",
                            std::nullopt);
       }

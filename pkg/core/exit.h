@@ -213,8 +213,10 @@ struct ExitContext {
   // exit's attempts filled since the read); nullopt: not known (no account
   // read, or it failed or is too old), the order goes out for what remains.
   std::optional<Decimal> sellable;
-  // With `sellable`: what of the asset open orders lock (free once they are
-  // cancelled, gone if they fill); held, but not sellable now.
+  // With `sellable`: what of the asset is held but not this exit's to sell
+  // now: locked by open orders (free once they are cancelled, gone if they
+  // fill), or about to be sold by other exits (theirs if their orders fill).
+  // Never recorded as not held.
   Decimal locked;
   TimePoint now;
   ExitTiming timing;

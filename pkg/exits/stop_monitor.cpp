@@ -695,6 +695,9 @@ void StopMonitor::read_balances(const std::vector<Work*>& works) {
            !base_asset_of(w->x.symbol).empty();
   });
   if (!sells) return;
+  // The balances are as old as the request, not the answer: a slow answer
+  // must not pass for a fresh read.
+  const auto asked_at = std::chrono::steady_clock::now();
   auto read = account_->account();
   if (!read.ok()) {
     log::warn("cannot read the account's balances; exits are sized without them", {{"error", read.error().describe()}});
@@ -706,7 +709,7 @@ void StopMonitor::read_balances(const std::vector<Work*>& works) {
     return;
   }
   balances_ = std::move(read.value().balances);
-  free_read_at_ = std::chrono::steady_clock::now();
+  free_read_at_ = asked_at;
 }
 
 void StopMonitor::hand_out_balance(Work& w) {
@@ -717,9 +720,13 @@ void StopMonitor::hand_out_balance(Work& w) {
   if (asset.empty()) return;
   const auto it = balances_->find(asset);
   const exchange::AssetBalance held = it == balances_->end() ? exchange::AssetBalance{} : it->second;  // omitted: 0
-  const exchange::AssetBalance& given = handed_out_[asset];
-  w.sellable = held.free - given.free;
-  w.locked = held.locked - given.locked;
+  // What earlier exits of the batch will sell from the free balance is not
+  // this exit's to sell now, but it is held, not missing: their orders may
+  // yet fail. So it counts as locked (this exit waits for it); only what the
+  // whole account does not hold is ever recorded as not held.
+  const Decimal given = handed_out_[asset];
+  w.sellable = held.free - given;
+  w.locked = held.locked + given;
   w.sellable_read_at = free_read_at_;
 }
 
@@ -795,15 +802,13 @@ void StopMonitor::guard(const std::vector<Work*>& works) {
     hand_out_balance(*w);
     core::ExitStep step = core::start_attempt(w->state, exit_context(*w));
     const bool submits = step.next.kind == core::ExitActionKind::kSend;
-    if (w->sellable) {
+    if (w->sellable && submits) {
       // Later exits of the batch on the same asset get what this one leaves:
-      // its order from the free balance, what it waits for from the locked.
-      exchange::AssetBalance& given = handed_out_[base_asset_of(w->x.symbol)];
-      const Decimal order = submits ? step.next.quantity : Decimal();
-      const Decimal not_held = step.records.empty() ? w->state.not_held : step.records.front().not_held;
-      const Decimal waits = w->state.target - w->state.filled - not_held - order;
-      given.free += order;
-      if (waits.is_positive()) given.locked += std::min(waits, w->locked);
+      // all it will sell from the free balance, every order of a split exit.
+      const Decimal not_held = step.records.front().not_held;
+      const Decimal remaining = w->state.target - w->state.filled - not_held;
+      const Decimal free = w->sellable->is_positive() ? *w->sellable : Decimal();
+      handed_out_[base_asset_of(w->x.symbol)] += std::min(remaining, free);
     }
     if (submits) {
       if (!(decision.next == breaker)) {

@@ -195,7 +195,7 @@ class StopMonitor {
   MonitorOptions options_;
   // The batch's account read: free balance by asset, what it has handed out.
   std::optional<std::map<std::string, exchange::AssetBalance>> balances_;
-  std::map<std::string, exchange::AssetBalance> handed_out_;  // free: orders' sizes; locked: what waits for it
+  std::map<std::string, core::Decimal> handed_out_;  // by asset: what earlier exits will sell from free
   std::chrono::steady_clock::time_point free_read_at_{};
   store::MonitorRepository repository_;
   std::optional<exchange::ExchangeRules> rules_;

@@ -791,8 +791,10 @@ SimResponse Simulator::place_order(const Params& params, const std::string& api_
   // What the order takes from free now: a fill's payment or a resting order's lock.
   Account& account = accounts_[api_key];
   const std::string& pay_asset = sell ? c.base_asset : c.quote_asset;
+  // A SELL needs the whole quantity it asks to sell (Binance checks the order,
+  // not what a partial fill later takes); a BUY the quote its fill costs.
   const Decimal needed = rests ? (sell ? *quantity : Decimal::mul(*quantity, limit_price, Rounding::kHalfUp))
-                               : (sell ? executed : Decimal::mul(executed, fill_price, Rounding::kHalfUp));
+                               : (sell ? *quantity : Decimal::mul(executed, fill_price, Rounding::kHalfUp));
   if (account.limited && holding(account, pay_asset).free < needed) {
     return error_response(400, -2010, "Account has insufficient balance for requested action.");
   }

@@ -173,6 +173,17 @@ TEST_F(Simulator, SellingMoreThanFreeIsRefusedOnABalanceLimitedAccount) {
   EXPECT_TRUE(read_trades({{"symbol", "BTCUSDT"}}).empty());
 }
 
+// Binance checks the quantity a SELL asks for against free, not what a
+// partial fill would take: the simulator accepted 0.1 on 0.05 held when the
+// partial-fill fault would fill only part of it.
+TEST_F(Simulator, AMarketSellBeyondFreeIsRefusedEvenWhenItWouldFillOnlyPartly) {
+  account("k", R"({"BTC":"0.05"})");
+  ASSERT_EQ(admin("POST", "/admin/faults", R"({"partialFill":1})").status, 200);
+  const SimResponse refused = market("SELL", "0.1");
+  EXPECT_EQ(error_code(refused), -2010) << refused.body;
+  EXPECT_EQ(read_account().free("BTC"), D("0.05"));
+}
+
 TEST_F(Simulator, AnAccountNeverGivenBalancesIsAPaperAccountThatSpendsLikeAnyOther) {
   // Existing tests sell from accounts without balances: such an account holds
   // a billion of every asset, reports it, and its orders move it.
