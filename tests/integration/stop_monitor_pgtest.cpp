@@ -729,9 +729,10 @@ TEST_F(StopMonitorTest, SixteenMonitorsTwoTrailingPassesAndAStreamOnATrailingPat
       "SELECT 1, 'BTCUSDT', 'BUY', 50000, 0.01 + (i % 5) * 0.01, 49000 + i * 2 FROM generate_series(0, " +
       std::to_string(kOperations - 1) + ") i");
   sim.prices({{"BTCUSDT", "50000"}});
-  json steps = json::array();
-  for (int p = 50000; p <= 56000; p += 25) steps.push_back({{"BTCUSDT", std::to_string(p)}});
-  for (int p = 56000; p >= 44000; p -= 50) steps.push_back({{"BTCUSDT", std::to_string(p)}});
+  json up = json::array();
+  json down = json::array();
+  for (int p = 50000; p <= 56000; p += 25) up.push_back({{"BTCUSDT", std::to_string(p)}});
+  for (int p = 56000; p >= 44000; p -= 50) down.push_back({{"BTCUSDT", std::to_string(p)}});
   std::vector<std::unique_ptr<Process>> processes;
   const auto start = [&](std::vector<std::string> argv) {
     processes.push_back(std::make_unique<Process>(std::move(argv), sim.env()));
@@ -745,7 +746,23 @@ TEST_F(StopMonitorTest, SixteenMonitorsTwoTrailingPassesAndAStreamOnATrailingPat
     start({binary("stop-monitor"), "--database-url", db.url(), "--json", "--continuous", "--interval", "0.05",
            "--batch-size", std::to_string(1 + m % 8)});
   }
-  sim.post("/admin/price-path", {{"intervalMs", 10}, {"steps", steps}});
+  // The climb, then the fall once trailing has moved stops: on a slow machine
+  // (ASan, 19 processes starting on two cores) the climb could be over before
+  // a trailing pass saw it, and nothing would trail.
+  sim.post("/admin/price-path", {{"intervalMs", 10}, {"steps", up}});
+  ASSERT_TRUE(
+      wait_until({.done =
+                      [&] {
+                        return sim.get("/admin/price-path").at("remaining").get<int>() == 0 &&
+                               db.count("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_ADJUSTED'") > 0;
+                      },
+                  .progress =
+                      [&] {
+                        return db.scalar("SELECT count(*) FROM stop_events WHERE event_type = 'STOP_ADJUSTED'") + "/" +
+                               sim.get("/admin/price-path").at("remaining").dump();
+                      },
+                  .stall = std::chrono::seconds(120)}));
+  sim.post("/admin/price-path", {{"intervalMs", 10}, {"steps", down}});
   ASSERT_TRUE(wait_until({.done =
                               [&] {
                                 return db.count("SELECT count(*) FROM operation WHERE status = 'ACTIVE'") == 0 &&
@@ -846,7 +863,9 @@ TEST_F(StopMonitorTest, CircuitBreakerOpensAfterThreeExchangeFailures) {
   // guardrails; the three submissions the exchange says it never got wait for
   // their fence (they may still be on their way).
   operation(4, 1, "BTCUSDT", "BUY", "0.1", "93100", nullptr);
-  r = monitor(short_fence());
+  // (The default fence: a short one could pass before this pass on a slow
+  // machine, and the three would then be blocked too, as their next attempts.)
+  r = monitor();
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(summary(r).at("blocked").at("CIRCUIT_OPEN"), 1);
   EXPECT_EQ(events_of(4), "STOP_TRIGGERED,BLOCKED");
