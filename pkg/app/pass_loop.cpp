@@ -73,6 +73,7 @@ exchange::BinanceConfig PassLoopOptions::exchange_config() const {
 
 runtime::ExitCode PassSession::run(const Passes& passes) const {
   const std::atomic<bool>& stop_requested = runtime::install_stop_signals();
+  const auto interval = std::chrono::milliseconds(static_cast<std::int64_t>(options_.interval_s * 1000));
   // Probes: live while every loop comes round within 10 intervals or 10
   // exchange timeouts (a pass may wait for the exchange that long) and at
   // least a minute; ready while the last REST pass read prices within 3
@@ -83,7 +84,6 @@ runtime::ExitCode PassSession::run(const Passes& passes) const {
     if (!options_.stream && !options_.continuous) {
       throw runtime::UsageError("--health-probe-bind-address goes with --stream or --continuous");
     }
-    const auto interval = std::chrono::milliseconds(static_cast<std::int64_t>(options_.interval_s * 1000));
     const auto timeout = std::chrono::milliseconds(options_.timeout_ms);
     health.emplace(std::max({10 * interval, 10 * timeout, std::chrono::milliseconds(60000)}),
                    std::max(3 * interval, 3 * timeout));
@@ -94,7 +94,7 @@ runtime::ExitCode PassSession::run(const Passes& passes) const {
     store::MonitorRepository repository(connection_);
     auto stream = exchange::make_binance_price_stream(options_.stream_url, net::make_cpprest_websocket());
     feed::StreamOptions stream_options;
-    stream_options.backstop_interval = std::chrono::milliseconds(static_cast<std::int64_t>(options_.interval_s * 1000));
+    stream_options.backstop_interval = interval;
     stream_options.book = options_.source() == core::PriceSource::kBook;
     stream_options.health = health ? &*health : nullptr;
     PriceStreamWiring wiring{repository, *stream, stream_options};

@@ -115,12 +115,12 @@ ReconcileResult reconcile_account(const std::vector<ReconcileOperation>& operati
       }
       return sum;
     };
+    std::map<std::size_t, bool> exact;  // a sell elsewhere closes it exactly
+    for (const std::size_t i : members) exact[i] = sold_since(operations[i]) == operations[i].quantity;
     std::stable_sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) {
       const ReconcileOperation& x = operations[a];
       const ReconcileOperation& y = operations[b];
-      const bool x_exact = sold_since(x) == x.quantity;
-      const bool y_exact = sold_since(y) == y.quantity;
-      if (x_exact != y_exact) return x_exact;
+      if (exact[a] != exact[b]) return exact[a];
       if (x.opened_at != y.opened_at) return x.opened_at > y.opened_at;
       return x.id.value > y.id.value;
     });

@@ -159,12 +159,13 @@ struct StopMonitor::Work {
   // The free base asset this exit may sell (guard's account read, less what
   // its attempts filled since); nullopt: not known.
   std::optional<Decimal> sellable;
-  Decimal locked;  // with `sellable`: its share of what open orders lock
+  Decimal locked;  // with `sellable`: held, not this exit's to sell now (open orders, other exits' sales)
   std::chrono::steady_clock::time_point sellable_read_at{};
   bool dust = false;                      // a remainder (or the whole quantity) below the exchange's minimum
   std::optional<Decimal> dust_remainder;  // EXECUTED with a remainder below the minimum
   std::string outcome;  // executed, failed, pending, blocked:<reason>, locked, already-finished, missing
   [[nodiscard]] Decimal trigger_price() const { return x.trigger_price.value_or(price.value_or(Decimal())); }
+  [[nodiscard]] core::Side exit_side() const { return x.side.value_or(core::exit_side(position.side)); }
   // Back to what the caller knew, to be driven again from the exit's events.
   void restart() {
     x = {};
@@ -691,8 +692,7 @@ void StopMonitor::read_balances(const std::vector<Work*>& works) {
   handed_out_.clear();
   if (account_ == nullptr) return;
   const bool sells = std::any_of(works.begin(), works.end(), [this](const Work* w) {
-    return w->x.side.value_or(core::exit_side(w->position.side)) == core::Side::kSell &&
-           !base_asset_of(w->x.symbol).empty();
+    return w->exit_side() == core::Side::kSell && !base_asset_of(w->x.symbol).empty();
   });
   if (!sells) return;
   // The balances are as old as the request, not the answer: a slow answer
@@ -709,13 +709,13 @@ void StopMonitor::read_balances(const std::vector<Work*>& works) {
     return;
   }
   balances_ = std::move(read.value().balances);
-  free_read_at_ = asked_at;
+  balances_read_at_ = asked_at;
 }
 
 void StopMonitor::hand_out_balance(Work& w) {
   w.sellable.reset();
   w.locked = Decimal();
-  if (!balances_ || w.x.side.value_or(core::exit_side(w.position.side)) != core::Side::kSell) return;
+  if (!balances_ || w.exit_side() != core::Side::kSell) return;
   const std::string asset = base_asset_of(w.x.symbol);
   if (asset.empty()) return;
   const auto it = balances_->find(asset);
@@ -727,7 +727,7 @@ void StopMonitor::hand_out_balance(Work& w) {
   const Decimal given = handed_out_[asset];
   w.sellable = held.free - given;
   w.locked = held.locked + given;
-  w.sellable_read_at = free_read_at_;
+  w.sellable_read_at = balances_read_at_;
 }
 
 std::string StopMonitor::base_asset_of(const std::string& symbol) {
@@ -805,10 +805,10 @@ void StopMonitor::guard(const std::vector<Work*>& works) {
     if (w->sellable && submits) {
       // Later exits of the batch on the same asset get what this one leaves:
       // all it will sell from the free balance, every order of a split exit.
-      const Decimal not_held = step.records.front().not_held;
-      const Decimal remaining = w->state.target - w->state.filled - not_held;
+      core::ExitState sized = w->state;
+      sized.not_held = step.records.front().not_held;
       const Decimal free = w->sellable->is_positive() ? *w->sellable : Decimal();
-      handed_out_[base_asset_of(w->x.symbol)] += std::min(remaining, free);
+      handed_out_[base_asset_of(w->x.symbol)] += std::min(sized.remaining(), free);
     }
     if (submits) {
       if (!(decision.next == breaker)) {
@@ -900,8 +900,7 @@ bool StopMonitor::too_late_to_send(Work& w) {
 }
 
 exchange::OrderRequest StopMonitor::order_request(const Work& w) {
-  const core::Side exit = w.x.side.value_or(core::exit_side(w.position.side));
-  return {w.x.symbol, exit, w.action.quantity, w.action.client_order_id};
+  return {w.x.symbol, w.exit_side(), w.action.quantity, w.action.client_order_id};
 }
 
 void StopMonitor::send(Work& w, std::optional<exchange::Result<exchange::Order>> answer) {

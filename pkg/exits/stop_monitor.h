@@ -195,8 +195,8 @@ class StopMonitor {
   MonitorOptions options_;
   // The batch's account read: free balance by asset, what it has handed out.
   std::optional<std::map<std::string, exchange::AssetBalance>> balances_;
-  std::map<std::string, core::Decimal> handed_out_;  // by asset: what earlier exits will sell from free
-  std::chrono::steady_clock::time_point free_read_at_{};
+  std::map<std::string, core::Decimal> handed_out_;           // by asset: what earlier exits will sell from free
+  std::chrono::steady_clock::time_point balances_read_at_{};  // when the read was asked for
   store::MonitorRepository repository_;
   std::optional<exchange::ExchangeRules> rules_;
   std::map<std::string, core::CircuitBreaker> breakers_;  // the current batch's view, by symbol

@@ -166,12 +166,7 @@ TEST_F(BackfillTest, ShowsItsProgressWithoutTouchingTheJsonSummary) {
   ASSERT_EQ(r.exit_code, 1) << r.err;       // the invalid rows of the book
   const json summary = json::parse(r.out);  // stdout is the summary alone
   EXPECT_EQ(summary["scanned"], 2000);
-  std::vector<json> lines;
-  std::stringstream err(r.err);
-  for (std::string line; std::getline(err, line);) {
-    const json j = json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("msg", "").rfind("progress", 0) == 0) lines.push_back(j);
-  }
+  const std::vector<json> lines = json_log_lines(r.err, "progress");
   ASSERT_GE(lines.size(), 4u) << r.err;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     EXPECT_EQ(lines[i]["work"], "backfill");

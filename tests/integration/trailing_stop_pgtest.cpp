@@ -5,7 +5,6 @@
 #include <signal.h>
 
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "store/event_store.h"
 #include "support/pg.h"
@@ -122,12 +121,7 @@ TEST_F(TrailingStopTest, AFirstPassOverALargeBookShowsItsProgress) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json total = json::parse(r.out.substr(0, r.out.find('\n')));  // stdout: the summary alone
   EXPECT_EQ(total.at("due"), 2000) << r.out;
-  std::vector<json> lines;
-  std::stringstream err(r.err);
-  for (std::string line; std::getline(err, line);) {
-    const json j = json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("msg", "").rfind("progress", 0) == 0) lines.push_back(j);
-  }
+  const std::vector<json> lines = json_log_lines(r.err, "progress");
   ASSERT_GE(lines.size(), 4u) << r.err;
   EXPECT_EQ(lines.front()["work"], "trailing-stop");
   EXPECT_EQ(lines.front()["total"], 2000);

@@ -154,4 +154,14 @@ int free_port() {
   return ntohs(address.sin_port);
 }
 
+std::vector<nlohmann::json> json_log_lines(const std::string& text, std::string_view message_prefix) {
+  std::vector<nlohmann::json> lines;
+  std::stringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("msg", "").rfind(message_prefix, 0) == 0) lines.push_back(std::move(j));
+  }
+  return lines;
+}
+
 }  // namespace backstop::testing

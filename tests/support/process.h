@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -55,5 +57,9 @@ ProcessResult run(std::vector<std::string> args, const Env& env = {});
 
 // A TCP port on 127.0.0.1 that nothing listens on right now.
 int free_port();
+
+// The JSON log lines of `text` (a binary's stderr with BACKSTOP_LOG_FORMAT=json)
+// whose message starts with `message_prefix`, in order; other lines are skipped.
+std::vector<nlohmann::json> json_log_lines(const std::string& text, std::string_view message_prefix);
 
 }  // namespace backstop::testing
