@@ -132,7 +132,7 @@ phase "checking the image"
 ctr=$("${B[@]}" from "$image")
 trap '"${B[@]}" rm "$ctr" >/dev/null 2>&1 || true' EXIT
 status=0
-for bin in migrate backfill stop-monitor trailing-stop outbox-drain controller exchange-sim; do
+for bin in migrate backfill stop-monitor trailing-stop reconcile outbox-drain controller exchange-sim; do
   if line=$("${B[@]}" run --isolation chroot --user 10001:10001 "$ctr" -- "$bin" --version 2>&1); then
     echo "  $line"
   else

@@ -18,7 +18,7 @@
 
 namespace backstop::app {
 
-void PassLoopOptions::add_to(CLI::App& app) {
+void PassLoopOptions::add_to(CLI::App& app, bool prices) {
   app.add_option("--exchange-url", exchange_url, "Binance-compatible REST base URL")
       ->envname("BACKSTOP_EXCHANGE_URL")
       ->capture_default_str();
@@ -28,34 +28,42 @@ void PassLoopOptions::add_to(CLI::App& app) {
   app.add_flag("--dry-run", dry_run, "evaluate and print; write nothing, send nothing");
   app.add_flag("--json", json, "print the pass summary as JSON");
   auto* passes = app.add_flag("--continuous", continuous, "repeat passes until SIGTERM");
-  // A stream runs its own REST passes every --interval: the two modes are one
-  // or the other, and asking for both is a usage error (exit 2), not a guess.
-  app.add_flag("--stream", stream,
-               "act on every WebSocket price tick (plus a REST pass every --interval) until SIGTERM; not with "
-               "--continuous")
-      ->excludes(passes);
-  app.add_option("--stream-url", stream_url, "Binance-compatible WebSocket stream base URL")
-      ->envname("BACKSTOP_STREAM_URL")
-      ->capture_default_str();
-  app.add_option("--interval", interval_s, "seconds between passes with --continuous / REST passes with --stream")
+  if (prices) {
+    // A stream runs its own REST passes every --interval: the two modes are one
+    // or the other, and asking for both is a usage error (exit 2), not a guess.
+    app.add_flag("--stream", stream,
+                 "act on every WebSocket price tick (plus a REST pass every --interval) until SIGTERM; not with "
+                 "--continuous")
+        ->excludes(passes);
+    app.add_option("--stream-url", stream_url, "Binance-compatible WebSocket stream base URL")
+        ->envname("BACKSTOP_STREAM_URL")
+        ->capture_default_str();
+  }
+  app.add_option("--interval", interval_s,
+                 prices ? "seconds between passes with --continuous / REST passes with --stream"
+                        : "seconds between passes with --continuous")
       ->check(CLI::Range(0.01, 3600.0))
       ->capture_default_str();
   app.add_option("--tenant", tenants, "only these tenants (repeatable or comma-separated; shards the work)")
       ->delimiter(',');
-  app.add_option("--symbol", symbols, "only these symbols (repeatable or comma-separated)")->delimiter(',');
-  app.add_option("--price-source", price_source, "last (last trade) or book (bid for longs, ask for shorts)")
-      ->check(CLI::IsMember({"last", "book"}))
-      ->capture_default_str();
-  app.add_option("--max-price-age-ms", max_price_age_ms, "older prices are not acted on (guardrail)")
-      ->check(CLI::Range(1, 3600000))
-      ->capture_default_str();
+  if (prices) {
+    app.add_option("--symbol", symbols, "only these symbols (repeatable or comma-separated)")->delimiter(',');
+    app.add_option("--price-source", price_source, "last (last trade) or book (bid for longs, ask for shorts)")
+        ->check(CLI::IsMember({"last", "book"}))
+        ->capture_default_str();
+    app.add_option("--max-price-age-ms", max_price_age_ms, "older prices are not acted on (guardrail)")
+        ->check(CLI::Range(1, 3600000))
+        ->capture_default_str();
+  }
   app.add_option("--pushgateway-url", pushgateway_url, "push the run's metrics here (http://host:port)")
       ->envname("BACKSTOP_PUSHGATEWAY_URL");
   app.add_option("--metrics-instance", metrics_instance, "grouping label of this process's metrics (its shard)")
       ->envname("BACKSTOP_METRICS_INSTANCE");
   app.add_option("--health-probe-bind-address", health_bind,
-                 "serve /healthz (each loop came round recently) and /readyz (the last REST pass read prices "
-                 "recently) here, HOST:PORT; with --stream or --continuous")
+                 prices ? "serve /healthz (each loop came round recently) and /readyz (the last REST pass read prices "
+                          "recently) here, HOST:PORT; with --stream or --continuous"
+                        : "serve /healthz (each pass came round recently) and /readyz (the last pass reached the "
+                          "exchange recently) here, HOST:PORT; with --continuous")
       ->envname("BACKSTOP_HEALTH_PROBE_BIND_ADDRESS");
 }
 
@@ -111,9 +119,9 @@ runtime::ExitCode PassSession::run(const Passes& passes) const {
     const PassReport pass = passes.run_pass();
     if (health) {
       health->beat("passes");
-      health->pass_finished(!pass.price_error);
+      health->pass_finished(!pass.exchange_unreachable);
     }
-    if (pass.price_error) {
+    if (pass.exchange_unreachable) {
       exit_code = runtime::ExitCode::kDependencyUnavailable;
     } else if (pass.partial_failure) {
       exit_code = runtime::ExitCode::kPartialFailure;

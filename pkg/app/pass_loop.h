@@ -53,7 +53,9 @@ struct PassLoopOptions {
   std::string metrics_instance;
   std::string health_bind;  // HOST:PORT of /healthz and /readyz (--stream / --continuous only)
 
-  void add_to(CLI::App& app);
+  // `prices`: the flags of the price-driven binaries too (--stream, --symbol,
+  // --price-source, --max-price-age-ms); reconcile reads no prices to act on.
+  void add_to(CLI::App& app, bool prices = true);
 
   [[nodiscard]] core::PriceSource source() const;
   [[nodiscard]] store::ScanFilter filter() const;
@@ -68,8 +70,9 @@ struct PassReport {
   // process's pushes so far (null: it does not push).
   std::function<std::string(const metrics::PushRecord* pushes)> print;
   std::vector<log::Field> log_fields;  // of the "pass finished" line
-  // No prices from the exchange: exit 3 after a pass (a stream retries on its own).
-  bool price_error = false;
+  // The exchange did not answer what the pass needs (prices, the account):
+  // exit 3 after a pass (a stream retries on its own).
+  bool exchange_unreachable = false;
   bool partial_failure = false;  // some work failed: exit 1
   // Pushes this pass's figures to the Pushgateway (after each pass, unless --dry-run).
   std::function<metrics::PushOutcome(const metrics::PushTarget& target, bool success, double run_seconds)> push;

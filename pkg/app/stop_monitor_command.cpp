@@ -92,7 +92,7 @@ PassReport report(exits::PassSummary s, const PassLoopOptions& loop) {
   };
   r.log_fields = {
       {"triggered", s.triggered}, {"executed", s.executed}, {"failed", s.failed}, {"duplicates", s.duplicates}};
-  r.price_error = s.price_error;
+  r.exchange_unreachable = s.price_error;
   r.partial_failure = s.failed > 0 || s.quarantined > 0;
   r.push = [s = std::move(s)](const metrics::PushTarget& target, bool success, double run_seconds) {
     return push_run_metrics(target, s, success, run_seconds);

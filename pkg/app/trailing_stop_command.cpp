@@ -83,7 +83,7 @@ PassReport report(trailing::TrailingSummary s, const PassLoopOptions& loop) {
         json, [&] { return to_text(s, dry_run); }, [&] { return to_json(s); }, pushes);
   };
   r.log_fields = {{"due", s.due}, {"adjusted", s.adjusted}, {"invalid", s.invalid}, {"duplicates", s.duplicates}};
-  r.price_error = s.price_error;
+  r.exchange_unreachable = s.price_error;
   r.push = [s = std::move(s)](const metrics::PushTarget& target, bool success, double run_seconds) {
     return push(target, s, success, run_seconds);
   };

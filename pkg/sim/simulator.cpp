@@ -406,7 +406,7 @@ SimResponse Simulator::admin(const SimRequest& request) {
     for (const json& s : body) {
       SymbolConfig c;
       c.symbol = s.at("symbol").get<std::string>();
-      c.base_asset = s.value("base", c.symbol.substr(0, c.symbol.size() > 4 ? c.symbol.size() - 4 : 0));
+      c.base_asset = s.value("base", c.symbol.size() > 4 ? c.symbol.substr(0, c.symbol.size() - 4) : c.symbol);
       c.quote_asset = s.value("quote", std::string("USDT"));
       if (s.contains("stepSize")) c.step_size = decimal_of(s["stepSize"], "stepSize");
       if (s.contains("minQty")) c.min_qty = decimal_of(s["minQty"], "minQty");

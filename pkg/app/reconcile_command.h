@@ -1,0 +1,31 @@
+// `reconcile`: compare an exchange account's ACTIVE operations with what the
+// account holds and its trades, and record what the account says (issue 13).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "app/pass_loop.h"
+#include "runtime/cli.h"
+#include "runtime/exit_code.h"
+
+namespace backstop::app {
+
+class ReconcileCommand {
+ public:
+  void add_to(CLI::App& app);
+  runtime::ExitCode run(const runtime::CommonOptions& common);
+
+ private:
+  PassLoopOptions loop_;
+  std::string account_;
+  std::string api_key_;
+  std::string api_secret_;
+  int recv_window_ms_ = 5000;
+  int grace_ms_ = 30000;
+  int entry_lookback_ms_ = 600000;
+  int entry_margin_ms_ = 5000;
+  int max_closures_pct_ = 50;
+};
+
+}  // namespace backstop::app

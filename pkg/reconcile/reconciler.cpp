@@ -1,0 +1,419 @@
+#include "reconcile/reconciler.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "core/event.h"
+#include "exits/exit_events.h"
+#include "runtime/exit_code.h"
+#include "runtime/log.h"
+#include "store/db.h"
+#include "store/event_store.h"
+
+namespace backstop::reconcile {
+namespace {
+
+using core::Decimal;
+using core::SyncOutcome;
+using nlohmann::json;
+
+// What went wrong with the exchange: an answer that came but could not be
+// read is the exchange's malformed data (the pass fails, exit 1); anything
+// else is an exchange that cannot be reached now (exit 3, retried later).
+struct ExchangeFailure {
+  std::string message;
+  bool malformed = false;
+};
+
+template <typename T>
+T value_or_throw(exchange::Result<T> r, const std::string& what) {
+  if (!r.ok()) {
+    const auto& e = r.error();
+    throw ExchangeFailure{what + ": " + e.describe(), e.http_status >= 200 && e.http_status < 300};
+  }
+  return std::move(r.value());
+}
+
+std::int64_t millis_of(core::TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+core::TimePoint at_millis(std::int64_t ms) { return core::TimePoint{} + std::chrono::milliseconds(ms); }
+
+std::string iso(core::TimePoint t) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+  const auto ms = millis_of(t) % 1000;
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03lldZ", text, static_cast<long long>(ms));
+  return out;
+}
+
+// What the exchange said, read before anything is written.
+struct ExchangeView {
+  exchange::ExchangeRules rules;
+  exchange::Account account;
+  core::TimePoint read_at;
+  std::vector<store::TradeRecord> trades;
+  std::map<std::string, Decimal> prices;
+};
+
+core::Event sync_event(const store::LockedOperation& l, core::EventType type, std::string token) {
+  core::Event e;
+  e.operation_id = l.op.id;
+  e.tenant_id = l.tenant;
+  e.symbol = l.op.symbol;
+  e.type = type;
+  e.source = core::EventSource::kReconcile;
+  e.execution_token = std::move(token);
+  return e;
+}
+
+}  // namespace
+
+Reconciler::Reconciler(store::Connection& connection, exchange::Exchange& market, exchange::AccountApi& account,
+                       ReconcileOptions options)
+    : connection_(connection), market_(market), account_(account), options_(std::move(options)) {}
+
+void Reconciler::record_failure(const std::string& error) {
+  if (options_.dry_run) return;
+  store::UnitOfWork tx(connection_);
+  store::ReconcileRepository::record_failure(tx, options_.scope.account, error);
+  tx.commit();
+}
+
+ReconcileSummary Reconciler::run_pass() {
+  const auto started = std::chrono::steady_clock::now();
+  ReconcileSummary summary;
+  summary.account = options_.scope.account;
+  const auto finish = [&] {
+    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return summary;
+  };
+  store::AccountMemory memory;
+  {
+    store::ReadOnlyWork tx(connection_);
+    memory = store::ReconcileRepository::memory(tx, options_.scope);
+    tx.commit();
+  }
+
+  // 2. The exchange, all of it before any write.
+  ExchangeView seen;
+  if (!memory.first_opened.empty()) {
+    try {
+      ++summary.requests;
+      seen.rules = value_or_throw(market_.rules(), "exchangeInfo");
+      seen.read_at = std::chrono::system_clock::now();
+      ++summary.requests;
+      seen.account = value_or_throw(account_.account(), "account");
+      if (seen.account.account_type != "SPOT") {
+        const std::string why = "account " + options_.scope.account + " is a " + seen.account.account_type +
+                                " account: reconcile compares spot balances only; nothing was changed";
+        record_failure(why);
+        throw runtime::UsageError(why);
+      }
+      if (memory.uid && seen.account.uid && *memory.uid != *seen.account.uid) {
+        const std::string why = "account " + options_.scope.account + " was uid " + std::to_string(*memory.uid) +
+                                " and the credentials now reach uid " + std::to_string(*seen.account.uid) +
+                                ": refusing to reconcile its positions against another account; nothing was changed";
+        record_failure(why);
+        throw runtime::UsageError(why);
+      }
+      if (!seen.account.uid) {
+        log::warn("the account answer has no uid: a change of account cannot be detected",
+                  {{"account", options_.scope.account}});
+      }
+      bool moved = false;
+      for (const auto& [symbol, first_opened] : memory.first_opened) {
+        const auto rules = seen.rules.find(symbol);
+        if (rules == seen.rules.end() || rules->second.base_asset.empty()) continue;
+        const std::string& asset = rules->second.base_asset;
+        const auto now = seen.account.balances.find(asset);
+        const core::HeldBalance held = now == seen.account.balances.end()
+                                           ? core::HeldBalance{}
+                                           : core::HeldBalance{now->second.free, now->second.locked};
+        const auto before = memory.balances_seen.find(asset);
+        const bool same = before != memory.balances_seen.end() && before->second.free == held.free &&
+                          before->second.locked == held.locked;
+        const auto cursor = memory.cursors.find(symbol);
+        if (same && cursor != memory.cursors.end() && memory.unsettled.count(symbol) == 0) continue;
+        moved = true;
+        // From the cursor on, or, the first time, from the oldest entry's fills.
+        exchange::TradesQuery query;
+        if (cursor != memory.cursors.end()) {
+          query.from_id = cursor->second + 1;
+        } else {
+          query.start_time_ms = millis_of(first_opened - options_.entry_lookback);
+        }
+        for (;;) {
+          ++summary.requests;
+          const auto page = value_or_throw(account_.my_trades(symbol, query), "myTrades " + symbol);
+          for (const exchange::AccountTrade& t : page) {
+            seen.trades.push_back({t.symbol, t.id, t.order_id, t.is_buyer, t.price, t.qty, t.quote_qty, t.commission,
+                                   t.commission_asset, at_millis(t.time_ms)});
+            query.from_id = std::max(query.from_id.value_or(0), t.id + 1);
+          }
+          summary.trades_read += static_cast<std::int64_t>(page.size());
+          if (page.size() < static_cast<std::size_t>(query.limit)) break;
+          query.start_time_ms.reset();
+        }
+      }
+      if (moved) {
+        // The minimum notional decides what is dust; without prices only the
+        // minimum quantity does.
+        ++summary.requests;
+        for (const auto& [symbol, quote] : value_or_throw(market_.prices(), "prices")) {
+          seen.prices[symbol] = quote.last;
+        }
+      }
+    } catch (const ExchangeFailure& f) {
+      summary.error = f.message;
+      if (f.malformed) {
+        summary.failed = true;
+        record_failure(f.message);
+      } else {
+        summary.exchange_unreachable = true;
+      }
+      log::error("reconcile pass ended before any change", {{"account", options_.scope.account}, {"error", f.message}});
+      return finish();
+    }
+  }
+
+  // 3. One transaction: lock, read the exits, decide, append.
+  try {
+    store::UnitOfWork tx(connection_);
+    store::ReconcileRepository::save_trades(tx, options_.scope.account, seen.trades);
+    core::TimePoint oldest = seen.read_at;
+    for (const auto& [symbol, t] : memory.first_opened) oldest = std::min(oldest, t);
+    store::LockedAccount locked =
+        store::ReconcileRepository::lock(tx, options_.scope, oldest - options_.entry_lookback);
+    summary.skipped = locked.skipped;
+
+    core::AccountObservation observation;
+    observation.read_at = seen.read_at;
+    for (const auto& [asset, b] : seen.account.balances) observation.balances[asset] = {b.free, b.locked};
+    observation.trades = std::move(locked.trades);
+    // A sell since an exit of its symbol went in flight may be that exit's
+    // own fill, whose order id is not recorded yet: no evidence this pass.
+    for (core::TradeSeen& t : observation.trades) {
+      const auto since = locked.exits_in_flight_since.find(t.symbol);
+      if (!t.is_buyer && !t.ours && since != locked.exits_in_flight_since.end() &&
+          t.time >= since->second - std::chrono::minutes(1)) {
+        t.attributed = true;
+      }
+    }
+    core::ReconcileRules rules;
+    rules.grace = options_.grace;
+    rules.entry_lookback = options_.entry_lookback;
+    rules.entry_margin = options_.entry_margin;
+    rules.client_id_prefix = options_.client_id_prefix;
+    rules.prices = seen.prices;
+    for (const auto& [token, attempts] : locked.in_flight_attempts) {
+      for (int n = 1; n <= attempts; ++n) rules.live_client_ids.insert(exchange::client_order_id(token, n));
+    }
+    std::vector<core::ReconcileOperation> ops;
+    std::vector<const store::LockedOperation*> of_op;
+    std::vector<std::pair<const store::LockedOperation*, std::string>> unknown;  // not comparable: why
+    for (const store::LockedOperation& l : locked.operations) {
+      const auto r = seen.rules.find(l.op.symbol);
+      if (l.op.side == core::Side::kBuy && (memory.first_opened.count(l.op.symbol) == 0)) {
+        unknown.emplace_back(&l, "opened after the pass began");
+        continue;
+      }
+      if (l.op.side == core::Side::kBuy && (r == seen.rules.end() || r->second.base_asset.empty())) {
+        unknown.emplace_back(&l, "the exchange does not list " + l.op.symbol + " (no base asset to compare)");
+        continue;
+      }
+      core::ReconcileOperation op = l.op;
+      if (r != seen.rules.end()) {
+        op.base_asset = r->second.base_asset;
+        rules.lots[l.op.symbol] = exits::lot_rules(r->second);
+      }
+      ops.push_back(std::move(op));
+      of_op.push_back(&l);
+    }
+    core::ReconcileResult result = core::reconcile_account(ops, observation, rules);
+
+    // A wrong account mapping looks like every position gone at once: more
+    // closures without a trade than --max-closures-pct of the account's
+    // compared longs close none; they are flagged SHORT instead.
+    std::int64_t compared = 0, gone = 0;
+    for (const auto& d : result.operations) {
+      if (d.outcome == SyncOutcome::kSkippedExitInFlight || d.outcome == SyncOutcome::kNotReconciled) continue;
+      ++compared;
+      if (d.outcome == SyncOutcome::kClosedElsewhere && d.reason == core::kBalanceGone) ++gone;
+    }
+    const bool hold_closures = gone > 0 && gone * 100 > static_cast<std::int64_t>(options_.max_closures_pct) * compared;
+    if (hold_closures) {
+      log::warn("more positions look gone than --max-closures-pct allows: none is closed, all are flagged SHORT",
+                {{"account", options_.scope.account},
+                 {"gone", gone},
+                 {"compared", compared},
+                 {"max_closures_pct", options_.max_closures_pct}});
+    }
+
+    std::vector<core::Event> events;
+    std::vector<store::SyncRecord> records;
+    std::vector<DecisionReport*> report_of_event;
+    summary.reports.reserve(result.operations.size() + unknown.size());
+    for (std::size_t i = 0; i < result.operations.size(); ++i) {
+      core::OperationDecision& d = result.operations[i];
+      const store::LockedOperation& l = *of_op[i];
+      ++summary.operations;
+      if (hold_closures && d.outcome == SyncOutcome::kClosedElsewhere && d.reason == core::kBalanceGone) {
+        d.outcome = SyncOutcome::kShortUnexplained;
+        d.reason = std::string(core::kBalanceShort);
+        d.new_quantity.reset();
+        ++summary.held_back;
+      }
+      store::SyncRecord record;
+      record.id = l.op.id.value;
+      record.pending = d.pending;
+      DecisionReport report;
+      report.operation_id = l.op.id.value;
+      report.tenant_id = l.tenant.value;
+      report.symbol = l.op.symbol;
+      report.outcome = std::string(core::to_string(d.outcome));
+      report.reason = d.reason;
+      report.quantity = l.op.quantity.to_string();
+      report.held = d.held.to_string();
+      report.trade_ids = d.trade_ids;
+      const auto base = seen.account.balances.find(ops[i].base_asset);
+      const json balance = base == seen.account.balances.end()
+                               ? json{{"asset", ops[i].base_asset}, {"free", "0"}, {"locked", "0"}}
+                               : json{{"asset", ops[i].base_asset},
+                                      {"free", base->second.free.to_string()},
+                                      {"locked", base->second.locked.to_string()}};
+      json payload = {{"account", options_.scope.account}, {"previous_quantity", l.op.quantity.to_string()},
+                      {"held", d.held.to_string()},        {"balance", balance},
+                      {"trade_ids", d.trade_ids},          {"read_at", iso(seen.read_at)}};
+      std::optional<core::Event> event;
+      switch (d.outcome) {
+        case SyncOutcome::kInSync:
+          ++summary.in_sync;
+          if (l.sync_status == core::SyncStatus::kShort) {
+            event = sync_event(l, core::EventType::kPositionInSync,
+                               "op" + std::to_string(l.op.id.value) + "-IS-" + std::to_string(l.sync_events));
+          } else if (l.sync_status == core::SyncStatus::kUnchecked ||
+                     l.sync_status == core::SyncStatus::kNotReconciled) {
+            record.status = core::SyncStatus::kInSync;
+          }
+          break;
+        case SyncOutcome::kReducedElsewhere:
+        case SyncOutcome::kClosedElsewhere: {
+          const bool closed = d.outcome == SyncOutcome::kClosedElsewhere;
+          ++(closed ? summary.closed : summary.reduced);
+          const Decimal after = d.new_quantity.value_or(Decimal());
+          event =
+              sync_event(l, closed ? core::EventType::kPositionClosedExternally : core::EventType::kPositionReconciled,
+                         "op" + std::to_string(l.op.id.value) + "-RC-" + after.to_string());
+          event->quantity = after;
+          event->reason = d.reason;
+          payload["reduced_by"] = (l.op.quantity - after).to_string();
+          if (d.reason == core::kBalanceGone && l.op.pending) {
+            payload["first_seen_at"] = iso(l.op.pending->first_seen);
+            payload["seen"] = l.op.pending->seen + 1;
+          }
+          report.new_quantity = after.to_string();
+          break;
+        }
+        case SyncOutcome::kShortUnexplained: {
+          ++summary.short_flagged;
+          const std::string text =
+              "the account holds " + d.held.to_string() + " " + ops[i].base_asset + " for this position of " +
+              l.op.quantity.to_string() + " and no trade explains the difference (balance " + balance.dump() +
+              (hold_closures ? "; more positions of the account look gone than --max-closures-pct allows, so none "
+                               "is closed: check which account the tenant's credentials reach"
+                             : "") +
+              "); its exit is capped at what is held";
+          record.held = d.held;
+          record.error = text;
+          if (l.sync_status != core::SyncStatus::kShort) {
+            event = sync_event(l, core::EventType::kPositionOutOfSync,
+                               "op" + std::to_string(l.op.id.value) + "-OS-" + std::to_string(l.sync_events));
+            event->quantity = d.held;
+            event->reason = std::string(core::kBalanceShort);
+            event->error_message = text;
+            payload["expected"] = l.op.quantity.to_string();
+            if (l.op.pending) payload["first_seen_at"] = iso(l.op.pending->first_seen);
+          }
+          break;
+        }
+        case SyncOutcome::kPending:
+          ++summary.pending;
+          break;
+        case SyncOutcome::kSkippedExitInFlight:
+          ++summary.in_flight;
+          summary.reports.push_back(std::move(report));
+          continue;  // R1: nothing written for it
+        case SyncOutcome::kNotReconciled:
+          ++summary.not_reconciled;
+          record.status = core::SyncStatus::kNotReconciled;
+          record.error = d.reason;
+          break;
+      }
+      if (event) {
+        event->payload = payload.dump();
+        report.event = std::string(core::to_string(event->type));
+        events.push_back(std::move(*event));
+      }
+      if (!d.trade_ids.empty())
+        store::ReconcileRepository::attribute(tx, options_.scope.account, l.op.id.value, d.trade_ids);
+      records.push_back(std::move(record));
+      if (d.outcome != SyncOutcome::kInSync || !report.event.empty()) summary.reports.push_back(std::move(report));
+    }
+    for (const auto& [l, why] : unknown) {
+      ++summary.operations;
+      ++summary.not_reconciled;
+      store::SyncRecord record;
+      record.id = l->op.id.value;
+      record.status = core::SyncStatus::kNotReconciled;
+      record.error = why;
+      records.push_back(std::move(record));
+      DecisionReport report;
+      report.operation_id = l->op.id.value;
+      report.tenant_id = l->tenant.value;
+      report.symbol = l->op.symbol;
+      report.outcome = std::string(core::to_string(SyncOutcome::kNotReconciled));
+      report.reason = why;
+      report.quantity = l->op.quantity.to_string();
+      summary.reports.push_back(std::move(report));
+    }
+    const store::AppendResult appended = store::EventStore::append(tx, events);
+    summary.duplicates = static_cast<std::int64_t>(appended.duplicates.size());
+    for (const core::Event& dup : appended.duplicates) {
+      for (DecisionReport& r : summary.reports) {
+        if (r.operation_id == dup.operation_id.value && r.event == core::to_string(dup.type)) {
+          r.event = "duplicate: " + r.event;
+        }
+      }
+    }
+    store::ReconcileRepository::record_sync(tx, records);
+    if (!memory.first_opened.empty()) {
+      std::map<std::string, core::HeldBalance> balances;
+      for (const auto& [asset, b] : seen.account.balances) balances[asset] = {b.free, b.locked};
+      store::ReconcileRepository::record_pass(tx, options_.scope.account, seen.account.uid, seen.account.account_type,
+                                              balances);
+    }
+    if (options_.dry_run) {
+      tx.abort();
+    } else {
+      tx.commit();
+    }
+  } catch (const pqxx::sql_error& e) {
+    // The database refused a write (the R1 trigger, a check): nothing of
+    // the pass was kept.
+    if (store::is_lost_connection(e)) throw;
+    summary.failed = true;
+    summary.error = std::string("the database refused the pass: ") + e.what();
+    log::error("reconcile pass rolled back", {{"account", options_.scope.account}, {"error", summary.error}});
+    record_failure(summary.error);
+  }
+  return finish();
+}
+
+}  // namespace backstop::reconcile
