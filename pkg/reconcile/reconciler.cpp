@@ -10,6 +10,7 @@
 #include "runtime/log.h"
 #include "store/db.h"
 #include "store/event_store.h"
+#include "store/monitor_repository.h"
 
 namespace backstop::reconcile {
 namespace {
@@ -215,6 +216,13 @@ ReconcileSummary Reconciler::run_pass() {
     for (const auto& [token, attempts] : locked.in_flight_attempts) {
       for (int n = 1; n <= attempts; ++n) rules.live_client_ids.insert(exchange::client_order_id(token, n));
     }
+    // A finished exit's operation (FAILED: no exit follows) holds what that
+    // exit left: its target less what it sold and found not held.
+    std::vector<std::string> finished_exits;
+    for (const store::LockedOperation& l : locked.operations) {
+      if (l.op.exit && l.op.exit->finished()) finished_exits.push_back(l.exit_token);
+    }
+    const auto histories = store::MonitorRepository(connection_).exit_history(tx, finished_exits).facts;
     std::vector<core::ReconcileOperation> ops;
     std::vector<const store::LockedOperation*> of_op;
     std::vector<std::pair<const store::LockedOperation*, std::string>> unknown;  // not comparable: why
@@ -229,6 +237,11 @@ ReconcileSummary Reconciler::run_pass() {
         continue;
       }
       core::ReconcileOperation op = l.op;
+      const auto history = histories.find(l.exit_token);
+      if (history != histories.end()) {
+        op.exit = core::fold_exit(history->second);
+        op.quantity = std::max(Decimal(), std::min(op.quantity, op.exit->remaining()));
+      }
       if (r != seen.rules.end()) {
         op.base_asset = r->second.base_asset;
         rules.lots[l.op.symbol] = exits::lot_rules(r->second);
@@ -307,13 +320,16 @@ ReconcileSummary Reconciler::run_pass() {
         case SyncOutcome::kClosedElsewhere: {
           const bool closed = d.outcome == SyncOutcome::kClosedElsewhere;
           ++(closed ? summary.closed : summary.reduced);
-          const Decimal after = d.new_quantity.value_or(Decimal());
+          // What was compared (a failed exit's remainder, else the quantity)
+          // is lowered by the decision; the operation by as much.
+          const Decimal reduced_by = ops[i].quantity - d.new_quantity.value_or(Decimal());
+          const Decimal after = closed ? Decimal() : l.op.quantity - reduced_by;
           event =
               sync_event(l, closed ? core::EventType::kPositionClosedExternally : core::EventType::kPositionReconciled,
                          "op" + std::to_string(l.op.id.value) + "-RC-" + after.to_string());
           event->quantity = after;
           event->reason = d.reason;
-          payload["reduced_by"] = (l.op.quantity - after).to_string();
+          payload["reduced_by"] = (closed ? ops[i].quantity : reduced_by).to_string();
           if (d.reason == core::kBalanceGone && l.op.pending) {
             payload["first_seen_at"] = iso(l.op.pending->first_seen);
             payload["seen"] = l.op.pending->seen + 1;

@@ -168,7 +168,10 @@ LockedAccount ReconcileRepository::lock(pqxx::work& tx, const ReconcileScope& sc
     const auto l = by_id.find(row[0].as<std::int64_t>());
     if (l == by_id.end()) continue;
     // An exit in flight wins over a finished one of the same operation.
-    if (!l->second->op.exit || l->second->op.exit->finished()) l->second->op.exit = exit;
+    if (!l->second->op.exit || l->second->op.exit->finished()) {
+      l->second->op.exit = exit;
+      l->second->exit_token = row[1].as<std::string>();
+    }
   }
   if (ids.empty()) return result;
   const std::string list = ids_literal(ids);

@@ -57,7 +57,8 @@ struct LockedOperation {
   core::ReconcileOperation op;
   core::TenantId tenant;
   core::SyncStatus sync_status = core::SyncStatus::kUnchecked;
-  int sync_events = 0;  // its earlier POSITION_OUT_OF_SYNC / POSITION_IN_SYNC (their tokens count them)
+  int sync_events = 0;     // its earlier POSITION_OUT_OF_SYNC / POSITION_IN_SYNC (their tokens count them)
+  std::string exit_token;  // of op.exit (empty: none); op.exit carries only its status
 };
 
 struct LockedAccount {

@@ -354,6 +354,44 @@ TEST_F(ReconcileTest, RacingMonitorsAndReconcilesSellOnlyWhatIsHeld) {
   EXPECT_EQ(run({binary("migrate"), "--database-url", db.url(), "replay"}).exit_code, 0);
 }
 
+// The exit sold half (a partial fill, EXPIRED) and then failed for good (the
+// exchange refused the rest, -1013): the operation stays ACTIVE with its
+// recorded quantity while the account holds the half the exit left. That is
+// no drift: reconcile compares what the failed exit left, and the half it
+// sold (Backstop's own trade) explains nothing.
+TEST_F(ReconcileTest, FailedExitsPartialFillIsNotDrift) {
+  by_hand("BUY", "1");
+  operation(1, "1");
+  sim.prices({{"BTCUSDT", "93000"}});
+  // The monitor dies on the first answer (a partial fill, EXPIRED); the next
+  // one finds that order, and the exchange refuses the rest for good.
+  sim.faults({{"partialFill", 1}});
+  Env crash = sim.env();
+  crash.push_back({"BACKSTOP_FAULT_POINT", "stop_monitor.after_exchange_answer"});
+  const ProcessResult died = run({binary("stop-monitor"), "--database-url", db.url(), "--json"}, crash);
+  ASSERT_NE(died.exit_code, 0) << died.err.substr(0, 3000);
+  sim.faults({{"reject", 1}});
+  const ProcessResult m = monitor();
+  ASSERT_TRUE(m.exit_code == 0 || m.exit_code == 1) << m.err.substr(0, 3000);
+  ASSERT_EQ(db.scalar("SELECT status FROM stop_executions WHERE operation_id = 1"), "FAILED") << events_of(1);
+  ASSERT_EQ(db.scalar("SELECT status || ' ' || quantity FROM operation WHERE id = 1"), "ACTIVE 1.00000000");
+  for (int pass = 0; pass < 2; ++pass) {
+    const ProcessResult r = reconcile({"--grace-ms", "0"});
+    ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
+    EXPECT_EQ(summary(r).at("in_sync"), 1) << r.out;
+  }
+  EXPECT_EQ(db.scalar("SELECT sync_status FROM operation WHERE id = 1"), "IN_SYNC");
+  EXPECT_EQ(db.count("SELECT count(*) FROM stop_events WHERE event_type LIKE 'POSITION_%'"), 0);
+  // A hand sell of what is left closes it, by the trade.
+  by_hand("SELL", "0.5");
+  const ProcessResult r = reconcile({"--grace-ms", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
+  EXPECT_EQ(summary(r).at("closed"), 1) << r.out;
+  EXPECT_EQ(db.scalar("SELECT reason || ' ' || (payload->>'reduced_by') FROM stop_events "
+                      "WHERE event_type = 'POSITION_CLOSED_EXTERNALLY'"),
+            "FOREIGN_SELL 0.5");
+}
+
 // Three positions whose asset is all gone, no trade saying why (the Secret
 // now reaches another account, or everything was withdrawn): more than
 // --max-closures-pct would close, so none is closed; all are flagged SHORT.

@@ -32,9 +32,26 @@
 //    takes an answered attempt's fill off it; the exit caps at it. Checked:
 //    no exit records more "not held" than the account truly lacks, and every
 //    exit still ends once faults stop.
+//  * model: reconcile (issue 13, pkg/reconcile): 0-2 reconcile processes,
+//    each pass two steps as the binary does it: (A) read the exchange (the
+//    balance and the account's trades), any number of other steps, then (B)
+//    one transaction: the rows FOR UPDATE SKIP LOCKED (a claim's share lock
+//    skips a row), the exits read under the lock, core::reconcile_account,
+//    its decisions applied. A trade is Backstop's own when an exit's event
+//    named its order; a sell while an exit is in flight is no evidence. A
+//    crash between A and B drops A. Foreign activity besides the hand sells:
+//    withdrawals and deposits. Checked after every step: reconcile never
+//    decides on an operation whose exit is in flight (R1), only lowers and
+//    closes (R4), uses each trade once, never sends an order after it closed
+//    an operation (R6), takes no Backstop fill for evidence (R2), and what
+//    Backstop wrote off (reconcile's reductions
+//    and closures, the exits' "not held") never exceeds what the account
+//    truly lacks (R3: without activity elsewhere, nothing).
 //
 //   exit-simulation [--seeds N] [--first-seed S] [--seed S] [--verbose]
-//                   [--mutant no-claim-lock|level-tokens|no-fence|before-issue-10|no-balance-cap]
+//                   [--mutant no-claim-lock|level-tokens|no-fence|before-issue-10|no-balance-cap|
+//                             reconcile-db-first|reconcile-ignores-inflight|reconcile-ours-unknown|
+//                             reconcile-sells-in-flight]
 // A mutant removes one protection, to show the simulation finds what it guards.
 #include <algorithm>
 #include <chrono>
@@ -51,6 +68,7 @@
 #include <vector>
 
 #include "core/exit.h"
+#include "core/reconcile.h"
 #include "core/trailing.h"
 #include "core/trigger.h"
 
@@ -64,7 +82,18 @@ using backstop::core::TimePoint;
 namespace core = backstop::core;
 using namespace std::chrono_literals;
 
-enum class Mutant { kNone, kNoClaimLock, kLevelTokens, kNoFence, kLevelTokensUnlocked, kNoBalanceCap };
+enum class Mutant {
+  kNone,
+  kNoClaimLock,
+  kLevelTokens,
+  kNoFence,
+  kLevelTokensUnlocked,
+  kNoBalanceCap,
+  kReconcileDbFirst,          // the exits read before the exchange (at A), not under the lock
+  kReconcileIgnoresInflight,  // exits in flight not given to the decision
+  kReconcileOursUnknown,      // Backstop's own fills taken for sells elsewhere
+  kReconcileSellsInFlight,    // sells since an exit went in flight taken for evidence (its order not recorded yet)
+};
 
 std::string client_id(std::string_view token, int attempt) {
   return std::string(token) + "#" + std::to_string(attempt);
@@ -89,6 +118,10 @@ struct Op {
   Decimal offset;
   bool closed = false;
   int share_locks = 0;  // claims holding the row FOR KEY SHARE
+  Decimal original;     // before reconcile lowered it
+  bool closed_elsewhere = false;
+  std::int64_t closed_elsewhere_at = 0;
+  std::optional<core::PendingDrift> pending;  // sync_pending
 };
 
 struct StoredEvent {
@@ -163,19 +196,35 @@ class World {
       }
       o.trails = chance(0.6);
       o.offset = Decimal::from_integer(uniform(3, 20));
+      o.original = o.quantity;
       ops_[o.id] = o;
       if (o.side == Side::kBuy) {
         // The long was bought: the account holds it, less the entry's
         // commission when it was taken in the base asset (Binance without BNB).
         held_ = held_ + o.quantity;
         longs_ = longs_ + o.quantity;
-        if (chance(0.3)) held_ = held_ - Decimal::mul(o.quantity, D("0.001"), core::Rounding::kUp);
+        core::TradeSeen entry;
+        entry.id = next_trade_++;
+        entry.symbol = "BTCUSDT";
+        entry.is_buyer = true;
+        entry.qty = o.quantity;
+        entry.time = at_ms(opened_at_ + uniform(0, 500));
+        entry.commission_asset = "USDT";
+        if (chance(0.3)) {
+          entry.commission = Decimal::mul(o.quantity, D("0.001"), core::Rounding::kUp);
+          entry.commission_asset = "BTC";
+          held_ = held_ - entry.commission;
+        }
+        trades_.push_back(entry);
       }
     }
     if (chance(0.3)) held_ = held_ + Decimal::from_integer(uniform(0, 3));  // holdings Backstop does not manage
     initial_held_ = held_;
     const int monitors = static_cast<int>(uniform(1, 3));
     for (int i = 0; i < monitors; ++i) start_monitor();
+    const int reconcilers = static_cast<int>(uniform(0, 2));
+    for (int i = 0; i < reconcilers; ++i) reconcilers_.push_back({});
+    grace_ = std::chrono::milliseconds(uniform(0, 3000));
     trailers_ = static_cast<int>(uniform(0, 2));
     faults_until_ = now_ + uniform(500, 15000);
   }
@@ -200,6 +249,15 @@ class World {
   }
 
  private:
+  struct Reconcile {
+    bool has_read = false;  // step A done: its exchange read
+    std::int64_t wake_at = 0;
+    Decimal held;
+    std::vector<core::TradeSeen> trades;
+    std::int64_t read_at = 0;
+    std::map<std::int64_t, std::optional<core::ExitState>> exits;  // the db-first mutant's early read
+  };
+
   struct Monitor {
     int pid = 0;
     bool alive = true;
@@ -321,7 +379,36 @@ class World {
               .round_down_to_step(config_.step);
       held_ = held_ - sold;
       sold_by_hand_ = sold_by_hand_ + sold;
+      if (sold.is_positive()) {
+        core::TradeSeen t;
+        t.id = next_trade_++;
+        t.symbol = "BTCUSDT";
+        t.qty = sold;
+        t.time = at_ms(now_);
+        t.commission_asset = "USDT";
+        trades_.push_back(t);
+      }
       log("sold by hand " + sold.to_string() + ", held " + held_.to_string());
+    }
+    if (fault(0.001) && held_.is_positive()) {  // a withdrawal: no trade says why
+      const Decimal out = Decimal::mul(held_, D("0.3"), core::Rounding::kDown).round_down_to_step(config_.step);
+      held_ = held_ - out;
+      withdrawn_ = withdrawn_ + out;
+      log("withdrawn " + out.to_string() + ", held " + held_.to_string());
+    }
+    if (fault(0.001)) {  // a deposit
+      held_ = held_ + D("0.5");
+      log("deposited 0.5, held " + held_.to_string());
+    }
+    for (Reconcile& r : reconcilers_) {
+      if (now_ < r.wake_at || !chance(0.1)) continue;
+      if (fault(0.03)) {
+        log("crash reconcile");
+        r = Reconcile{};  // its exchange read is lost with it
+        r.wake_at = now_ + uniform(0, 500);
+        continue;
+      }
+      reconcile(r);
     }
     // Trailing passes are one transaction each.
     for (int t = 0; t < trailers_; ++t) {
@@ -485,6 +572,7 @@ class World {
 
   void take(Monitor& m, const core::ExitStep& step) {
     for (const auto& r : step.records) {
+      if (r.order_id) known_orders_.insert(*r.order_id);  // the event names the order: its fills are Backstop's
       append(m.op, m.token, core::exit_fact_of(r, at_ms(now_)));
       log("record " + std::string(core::to_string(r.type)) + " " + m.token + " attempt " + std::to_string(r.attempt) +
           " filled " + r.filled.to_string());
@@ -496,6 +584,9 @@ class World {
   }
 
   void send(Monitor& m, bool query) {
+    if (!query && ops_.at(m.op).closed_elsewhere) {
+      throw Violation("an order sent for op" + std::to_string(m.op) + " after reconcile closed it elsewhere");
+    }
     Request r;
     r.id = next_request_++;
     r.pid = m.pid;
@@ -577,6 +668,17 @@ class World {
         orders_.push_back({r.client_order_id, r.op, executed, status});
         filled_[r.op] = filled_[r.op] + executed;
         if (ops_.at(r.op).side == Side::kBuy) held_ = held_ - executed;
+        if (executed.is_positive()) {
+          core::TradeSeen t;
+          t.id = next_trade_++;
+          t.symbol = "BTCUSDT";
+          t.is_buyer = ops_.at(r.op).side == Side::kSell;
+          t.qty = executed;
+          t.time = at_ms(server);
+          t.commission_asset = "USDT";
+          trades_.push_back(t);
+          trade_order_[t.id] = r.client_order_id;
+        }
         log("exchange executes " + r.client_order_id + " " + executed.to_string() + " " + status);
         a.kind = core::AnswerKind::kOrder;
         a.order = core::OrderView{r.client_order_id, status, true, executed,
@@ -633,6 +735,118 @@ class World {
     }
   }
 
+  // ---- reconcile (pkg/reconcile/reconciler.cpp)
+  std::optional<core::ExitState> exit_of(std::int64_t op) const {
+    const auto claim = claim_of(op);
+    if (!claim) return std::nullopt;
+    return fold(*claim);
+  }
+
+  void reconcile(Reconcile& r) {
+    if (!r.has_read) {  // A: the exchange first
+      r.has_read = true;
+      r.held = held_;
+      r.trades = trades_;
+      r.read_at = now_;
+      if (mutant_ == Mutant::kReconcileDbFirst) {
+        for (const auto& [id, o] : ops_) r.exits[id] = exit_of(id);
+      }
+      log("reconcile reads the account: held " + held_.to_string());
+      return;
+    }
+    // B: one transaction. Rows a claim holds are skipped; the exits are read
+    // under the lock (the mutant uses what it read before the exchange).
+    std::vector<core::ReconcileOperation> in;
+    for (const auto& [id, o] : ops_) {
+      if (o.closed || o.share_locks > 0) continue;
+      core::ReconcileOperation op;
+      op.id = core::OperationId{id};
+      op.symbol = "BTCUSDT";
+      op.base_asset = "BTC";
+      op.side = o.side;
+      op.quantity = o.quantity;
+      op.opened_at = at_ms(opened_at_);
+      op.pending = o.pending;
+      op.exit = mutant_ == Mutant::kReconcileDbFirst ? r.exits[id] : exit_of(id);
+      if (mutant_ == Mutant::kReconcileIgnoresInflight) op.exit.reset();
+      // A failed exit's operation holds what the exit left (it sold some, or
+      // found some not held): that is what is compared.
+      if (op.exit && op.exit->finished()) op.quantity = std::max(Decimal(), std::min(o.quantity, op.exit->remaining()));
+      in.push_back(op);
+    }
+    std::optional<TimePoint> in_flight_since;
+    for (const auto& e : events_) {
+      if (e.fact.type == EventType::kStopTriggered && !fold(e.token).finished()) {
+        in_flight_since = in_flight_since ? std::min(*in_flight_since, e.fact.at) : e.fact.at;
+      }
+    }
+    core::AccountObservation seen;
+    seen.read_at = at_ms(r.read_at);
+    seen.balances["BTC"] = core::HeldBalance{r.held, Decimal()};
+    for (core::TradeSeen t : r.trades) {
+      const auto order = trade_order_.find(t.id);
+      const bool backstops = order != trade_order_.end();
+      t.ours = backstops && known_orders_.count(order->second) != 0 && mutant_ != Mutant::kReconcileOursUnknown;
+      t.attributed = attributed_.count(t.id) != 0;
+      if (!t.is_buyer && !t.ours && in_flight_since && t.time >= *in_flight_since - 60s &&
+          mutant_ != Mutant::kReconcileOursUnknown && mutant_ != Mutant::kReconcileSellsInFlight) {
+        t.attributed = true;  // maybe an exit's own fill, its order not recorded yet
+      }
+      seen.trades.push_back(t);
+    }
+    core::ReconcileRules rules;
+    rules.grace = grace_;
+    rules.lots["BTCUSDT"] = core::LotRules{config_.step, config_.min_qty, std::nullopt, std::nullopt};
+    const core::ReconcileResult result = core::reconcile_account(in, seen, rules);
+    std::set<std::int64_t> this_pass;
+    for (std::size_t i = 0; i < result.operations.size(); ++i) {
+      const core::OperationDecision& d = result.operations[i];
+      Op& o = ops_.at(d.id.value);
+      const auto now_exit = exit_of(d.id.value);
+      const bool writes = d.outcome == core::SyncOutcome::kReducedElsewhere ||
+                          d.outcome == core::SyncOutcome::kClosedElsewhere ||
+                          d.outcome == core::SyncOutcome::kShortUnexplained;
+      if (writes && now_exit && !now_exit->finished()) {
+        throw Violation("R1: reconcile decided " + std::string(core::to_string(d.outcome)) + " on op" +
+                        std::to_string(d.id.value) + " whose exit is in flight");
+      }
+      o.pending = d.pending;
+      if (d.outcome != core::SyncOutcome::kReducedElsewhere && d.outcome != core::SyncOutcome::kClosedElsewhere) {
+        continue;
+      }
+      const Decimal compared = in[i].quantity;
+      const Decimal after = d.new_quantity.value_or(Decimal());
+      if (after >= compared || after.is_negative()) {
+        throw Violation("R4: reconcile took op" + std::to_string(d.id.value) + " from " + compared.to_string() +
+                        " to " + after.to_string());
+      }
+      // A trade may explain several reductions of one pass (a sell that
+      // closed two positions), never one of a later pass again.
+      for (const auto id : d.trade_ids) {
+        if (attributed_.count(id) != 0) throw Violation("trade " + std::to_string(id) + " explained again");
+        if (trade_order_.count(id) != 0) {  // R2: evidence is a trade made elsewhere
+          throw Violation("R2: op" + std::to_string(d.id.value) + " reduced on trade " + std::to_string(id) +
+                          ", Backstop's own fill of " + trade_order_.at(id));
+        }
+        this_pass.insert(id);
+      }
+      // A closure leaves what is held below the minimum (dust) in the account:
+      // not written off as lacking.
+      const Decimal dust = d.outcome == core::SyncOutcome::kClosedElsewhere ? d.held : Decimal();
+      written_off_ = written_off_ + (compared - after - dust);
+      o.quantity = o.quantity - (compared - after);
+      if (d.outcome == core::SyncOutcome::kClosedElsewhere) {
+        o.closed = true;
+        o.closed_elsewhere = true;
+      }
+      log("reconcile " + std::string(core::to_string(d.outcome)) + " op" + std::to_string(d.id.value) + " " +
+          compared.to_string() + " -> " + after.to_string() + " (" + d.reason + ")");
+    }
+    attributed_.insert(this_pass.begin(), this_pass.end());
+    r = Reconcile{};
+    r.wake_at = now_ + uniform(100, 2000);
+  }
+
   // ---- invariants
   void check() {
     std::map<std::int64_t, int> claims;
@@ -653,9 +867,9 @@ class World {
       if (!core::crosses(c.side, c.kind, c.level, c.price)) throw Violation("an exit sent for an untriggered position");
     }
     for (const auto& [op, filled] : filled_) {
-      if (filled > ops_.at(op).quantity) {
+      if (filled > ops_.at(op).original) {
         throw Violation("op" + std::to_string(op) + ": the exchange filled " + filled.to_string() +
-                        " of a position of " + ops_.at(op).quantity.to_string());
+                        " of a position of " + ops_.at(op).original.to_string());
       }
     }
     for (const auto& [token, state] : live_) {
@@ -684,13 +898,15 @@ class World {
     // Never more recorded "not held" than the account truly lacks for the
     // longs: their quantities, less what it held at the start, plus what was
     // sold by hand. An over-count would leave part of a position unsold.
+    // Reconcile's reductions and closures count the same way (R3): with
+    // nothing done elsewhere, nothing is written off.
     Decimal not_held;
     for (const auto& [token, state] : live_) not_held = not_held + state.not_held;
-    Decimal lacking = longs_ - initial_held_ + sold_by_hand_;
+    Decimal lacking = longs_ - initial_held_ + sold_by_hand_ + withdrawn_;
     if (lacking.is_negative()) lacking = Decimal();
-    if (not_held > lacking) {
-      throw Violation("exits recorded " + not_held.to_string() + " as not held, the account lacks only " +
-                      lacking.to_string());
+    if (not_held + written_off_ > lacking) {
+      throw Violation("exits recorded " + not_held.to_string() + " as not held and reconcile wrote off " +
+                      written_off_.to_string() + ", the account lacks only " + lacking.to_string());
     }
     if (held_.is_negative()) throw Violation("the account sold more than it held");
     if (adjusted_after_claim_) throw Violation("a stop moved after its exit was claimed");
@@ -715,7 +931,7 @@ class World {
         throw Violation("liveness: op" + std::to_string(id) + "'s exit " + *claim +
                         " never finished after faults stopped");
       }
-      if (!claim && core::evaluate(position(o), price_)) {
+      if (!claim && !o.closed && core::evaluate(position(o), price_)) {
         throw Violation("liveness: op" + std::to_string(id) + " is crossed and was never claimed");
       }
     }
@@ -751,6 +967,16 @@ class World {
   std::vector<ExchangeOrder> orders_;
   std::map<std::int64_t, Decimal> filled_;
   bool adjusted_after_claim_ = false;
+  std::vector<Reconcile> reconcilers_;
+  std::chrono::milliseconds grace_{0};
+  std::int64_t opened_at_ = 1'000'000 - 60'000;      // the entries, a minute before the schedule
+  std::vector<core::TradeSeen> trades_;              // the account's trades (myTrades)
+  std::map<std::int64_t, std::string> trade_order_;  // Backstop's fills: trade id -> client order id
+  std::set<std::string> known_orders_;               // orders an exit's event named
+  std::set<std::int64_t> attributed_;                // trades that explained a reduction
+  std::int64_t next_trade_ = 1;
+  Decimal written_off_;  // reconcile's reductions and closures
+  Decimal withdrawn_;
   Decimal held_;          // the account's free base asset
   Decimal initial_held_;  // at the start
   Decimal longs_;         // the longs' quantities
@@ -793,9 +1019,18 @@ int main(int argc, char** argv) {
         mutant = Mutant::kLevelTokensUnlocked;
       } else if (m == "no-balance-cap") {  // exits sized without the account's balance
         mutant = Mutant::kNoBalanceCap;
+      } else if (m == "reconcile-db-first") {
+        mutant = Mutant::kReconcileDbFirst;
+      } else if (m == "reconcile-ignores-inflight") {
+        mutant = Mutant::kReconcileIgnoresInflight;
+      } else if (m == "reconcile-ours-unknown") {
+        mutant = Mutant::kReconcileOursUnknown;
+      } else if (m == "reconcile-sells-in-flight") {
+        mutant = Mutant::kReconcileSellsInFlight;
       } else {
         std::cerr << "unknown mutant " << m
-                  << " (no-claim-lock, level-tokens, no-fence, before-issue-10, no-balance-cap)\n";
+                  << " (no-claim-lock, level-tokens, no-fence, before-issue-10, no-balance-cap, reconcile-db-first, "
+                     "reconcile-ignores-inflight, reconcile-ours-unknown, reconcile-sells-in-flight)\n";
         return 2;
       }
     } else {
