@@ -51,7 +51,7 @@
 //   exit-simulation [--seeds N] [--first-seed S] [--seed S] [--verbose]
 //                   [--mutant no-claim-lock|level-tokens|no-fence|before-issue-10|no-balance-cap|
 //                             reconcile-db-first|reconcile-ignores-inflight|reconcile-ours-unknown|
-//                             reconcile-sells-in-flight]
+//                             reconcile-sells-in-flight|reconcile-failed-at-quantity]
 // A mutant removes one protection, to show the simulation finds what it guards.
 #include <algorithm>
 #include <chrono>
@@ -89,10 +89,11 @@ enum class Mutant {
   kNoFence,
   kLevelTokensUnlocked,
   kNoBalanceCap,
-  kReconcileDbFirst,          // the exits read before the exchange (at A), not under the lock
-  kReconcileIgnoresInflight,  // exits in flight not given to the decision
-  kReconcileOursUnknown,      // Backstop's own fills taken for sells elsewhere
-  kReconcileSellsInFlight,    // sells since an exit went in flight taken for evidence (its order not recorded yet)
+  kReconcileDbFirst,           // the exits read before the exchange (at A), not under the lock
+  kReconcileIgnoresInflight,   // exits in flight not given to the decision
+  kReconcileOursUnknown,       // Backstop's own fills taken for sells elsewhere
+  kReconcileSellsInFlight,     // sells since an exit went in flight taken for evidence (its order not recorded yet)
+  kReconcileFailedAtQuantity,  // a failed exit's operation compared at its recorded quantity, not what the exit left
 };
 
 std::string client_id(std::string_view token, int attempt) {
@@ -771,7 +772,8 @@ class World {
       if (mutant_ == Mutant::kReconcileIgnoresInflight) op.exit.reset();
       // A failed exit's operation holds what the exit left (it sold some, or
       // found some not held): that is what is compared.
-      if (op.exit && op.exit->finished()) op.quantity = std::max(Decimal(), std::min(o.quantity, op.exit->remaining()));
+      if (op.exit && op.exit->finished() && mutant_ != Mutant::kReconcileFailedAtQuantity)
+        op.quantity = std::max(Decimal(), std::min(o.quantity, op.exit->remaining()));
       in.push_back(op);
     }
     std::optional<TimePoint> in_flight_since;
@@ -1027,10 +1029,13 @@ int main(int argc, char** argv) {
         mutant = Mutant::kReconcileOursUnknown;
       } else if (m == "reconcile-sells-in-flight") {
         mutant = Mutant::kReconcileSellsInFlight;
+      } else if (m == "reconcile-failed-at-quantity") {
+        mutant = Mutant::kReconcileFailedAtQuantity;
       } else {
         std::cerr << "unknown mutant " << m
                   << " (no-claim-lock, level-tokens, no-fence, before-issue-10, no-balance-cap, reconcile-db-first, "
-                     "reconcile-ignores-inflight, reconcile-ours-unknown, reconcile-sells-in-flight)\n";
+                     "reconcile-ignores-inflight, reconcile-ours-unknown, reconcile-sells-in-flight, "
+                     "reconcile-failed-at-quantity)\n";
         return 2;
       }
     } else {
