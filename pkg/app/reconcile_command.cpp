@@ -1,11 +1,16 @@
 #include "app/reconcile_command.h"
 
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "exchange/binance_client.h"
 #include "metrics/run_metrics.h"
 #include "net/http.h"
 #include "reconcile/reconciler.h"
+#include "store/db.h"
+#include "store/migrations.h"
+#include "store/reconcile_repository.h"
+#include "store/unit_of_work.h"
 
 namespace backstop::app {
 namespace {
@@ -25,12 +30,22 @@ nlohmann::json to_json(const reconcile::ReconcileSummary& s) {
     if (!r.event.empty()) j["event"] = r.event;
     decisions.push_back(std::move(j));
   }
+  nlohmann::json orphans = nlohmann::json::array();
+  for (const auto& o : s.orphans) {
+    nlohmann::json entry = {{"symbol", o.symbol}, {"order_id", o.order_id}, {"client_order_id", o.client_order_id},
+                            {"side", o.side},     {"type", o.type},         {"orig_qty", o.orig_qty}};
+    if (!o.cancel.empty()) entry["cancel"] = o.cancel;
+    orphans.push_back(std::move(entry));
+  }
   nlohmann::json j = {{"account", s.account},   {"operations", s.operations}, {"in_sync", s.in_sync},
                       {"reduced", s.reduced},   {"closed", s.closed},         {"short", s.short_flagged},
                       {"pending", s.pending},   {"in_flight", s.in_flight},   {"not_reconciled", s.not_reconciled},
                       {"skipped", s.skipped},   {"held_back", s.held_back},   {"duplicates", s.duplicates},
                       {"requests", s.requests}, {"weight", s.weight},         {"trades_read", s.trades_read},
                       {"seconds", s.seconds},   {"decisions", decisions}};
+  j["orphans_checked"] = s.orphans_checked;
+  j["orphans"] = orphans;
+  j["orphans_cancelled"] = s.orphans_cancelled;
   if (!s.error.empty()) j["error"] = s.error;
   return j;
 }
@@ -51,6 +66,10 @@ std::string to_text(const reconcile::ReconcileSummary& s, bool dry_run) {
                 static_cast<long long>(s.short_flagged), static_cast<long long>(s.pending),
                 static_cast<long long>(s.in_flight), static_cast<long long>(s.not_reconciled),
                 static_cast<long long>(s.skipped), static_cast<long long>(s.requests), s.seconds);
+  for (const auto& o : s.orphans) {
+    text += "  orphan order " + o.symbol + " " + o.client_order_id + " (order " + std::to_string(o.order_id) + ", " +
+            o.side + " " + o.type + " " + o.orig_qty + ")" + (o.cancel.empty() ? "" : ": " + o.cancel) + "\n";
+  }
   return text + (s.error.empty() ? "" : "error: " + s.error + "\n") + line;
 }
 
@@ -73,6 +92,10 @@ metrics::PushOutcome push(const metrics::PushTarget& target, const reconcile::Re
   figures.push_back({"last_run_drift", drift, {{"kind", "reduced"}}, static_cast<double>(s.reduced)});
   figures.push_back({"last_run_drift", drift, {{"kind", "closed"}}, static_cast<double>(s.closed)});
   figures.push_back({"last_run_drift", drift, {{"kind", "short"}}, static_cast<double>(s.short_flagged)});
+  figures.push_back({"last_run_orphans",
+                     "Open orders with Backstop's client id prefix that no exit owns (when read)",
+                     {},
+                     static_cast<double>(s.orphans.size())});
   figures.push_back(
       {"last_run_requests", "Calls the last run made to the exchange", {}, static_cast<double>(s.requests)});
   figures.push_back({"last_run_weight",
@@ -130,9 +153,53 @@ void ReconcileCommand::add_to(CLI::App& app) {
                  "closes none and flags them SHORT (a Secret pointing at another account looks like this)")
       ->check(CLI::Range(0, 100))
       ->capture_default_str();
+  app.add_option("--orphan-check-interval-s", orphan_check_interval_s_,
+                 "read the account's open orders (weight 80) when they were last read this long ago")
+      ->check(CLI::Range(0, 86400))
+      ->capture_default_str();
+  app.add_flag("--cancel-orphans", cancel_orphans_,
+               "cancel open orders with Backstop's client id prefix that no exit owns (read every pass then)")
+      ->envname("BACKSTOP_CANCEL_ORPHANS");
+  app.add_flag("--list-orphans", list_orphans_,
+               "print the account's orphan orders as the last passes recorded them, and exit (no exchange call)");
+}
+
+runtime::ExitCode ReconcileCommand::list_orphans(const runtime::CommonOptions& common) const {
+  auto connection = store::connect(common.database_url, "backstop-reconcile");
+  store::require_migrated(*connection);
+  store::ReadOnlyWork tx(*connection);
+  const std::string account = account_.empty() ? "default" : account_;
+  const auto rows = store::ReconcileRepository::orphans(tx, account);
+  tx.commit();
+  nlohmann::json list = nlohmann::json::array();
+  std::string text;
+  for (const auto& r : rows) {
+    nlohmann::json j = {{"symbol", r.symbol},
+                        {"order_id", r.order_id},
+                        {"client_order_id", r.client_order_id},
+                        {"side", r.side},
+                        {"type", r.type},
+                        {"orig_qty", r.orig_qty.to_string()},
+                        {"first_seen_at", r.first_seen_at},
+                        {"last_seen_at", r.last_seen_at}};
+    if (r.cancelled_at) j["cancelled_at"] = *r.cancelled_at;
+    if (r.last_error) j["last_error"] = *r.last_error;
+    list.push_back(j);
+    text += r.symbol + " " + r.client_order_id + " order " + std::to_string(r.order_id) + " " + r.side + " " + r.type +
+            " " + r.orig_qty.to_string() + " first seen " + r.first_seen_at +
+            (r.cancelled_at ? ", cancelled " + *r.cancelled_at : "") +
+            (r.last_error ? ", cancel failed: " + *r.last_error : "") + "\n";
+  }
+  if (loop_.json) {
+    std::cout << nlohmann::json{{"account", account}, {"orphans", list}}.dump() << "\n";
+  } else {
+    std::cout << text << rows.size() << " orphan orders on account " << account << "\n";
+  }
+  return runtime::ExitCode::kOk;
 }
 
 runtime::ExitCode ReconcileCommand::run(const runtime::CommonOptions& common) {
+  if (list_orphans_) return store::run_with_database([&] { return list_orphans(common); });
   if (api_key_.empty() || api_secret_.empty()) {
     throw runtime::UsageError(
         "the exchange API key and secret are required to read the account (BACKSTOP_EXCHANGE_API_KEY / "
@@ -153,6 +220,8 @@ runtime::ExitCode ReconcileCommand::run(const runtime::CommonOptions& common) {
     options.entry_lookback = std::chrono::milliseconds(entry_lookback_ms_);
     options.entry_margin = std::chrono::milliseconds(entry_margin_ms_);
     options.max_closures_pct = max_closures_pct_;
+    options.orphan_check_interval = std::chrono::seconds(orphan_check_interval_s_);
+    options.cancel_orphans = cancel_orphans_;
     reconcile::Reconciler reconciler(session.connection(), client, client, options);
     Passes passes;
     passes.run_pass = [&] {

@@ -26,6 +26,12 @@ class ReconcileCommand {
   int entry_lookback_ms_ = 600000;
   int entry_margin_ms_ = 5000;
   int max_closures_pct_ = 50;
+  int orphan_check_interval_s_ = 600;
+  bool cancel_orphans_ = false;
+  bool list_orphans_ = false;
+
+  // --list-orphans: the account's orphan orders as the last passes recorded them.
+  runtime::ExitCode list_orphans(const runtime::CommonOptions& common) const;
 };
 
 }  // namespace backstop::app

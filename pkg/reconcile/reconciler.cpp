@@ -61,6 +61,7 @@ struct ExchangeView {
   core::TimePoint read_at;
   std::vector<store::TradeRecord> trades;
   std::map<std::string, Decimal> prices;
+  std::vector<core::OpenOrderSeen> open_orders;
 };
 
 core::Event sync_event(const store::LockedOperation& l, core::EventType type, std::string token) {
@@ -79,6 +80,33 @@ core::Event sync_event(const store::LockedOperation& l, core::EventType type, st
 Reconciler::Reconciler(store::Connection& connection, exchange::Exchange& market, exchange::AccountApi& account,
                        ReconcileOptions options)
     : connection_(connection), market_(market), account_(account), options_(std::move(options)) {}
+
+// After the pass committed: each orphan cancelled by its client id. -2011 (not
+// open any more: filled or cancelled meanwhile) is what was wanted; any other
+// answer is kept on the orphan and fails the run (exit 1).
+void Reconciler::cancel_orphans(ReconcileSummary& summary) {
+  for (OrphanReport& o : summary.orphans) {
+    ++summary.requests;
+    const auto answer = account_.cancel_order(o.symbol, o.client_order_id);
+    std::optional<std::string> error;
+    if (answer.ok()) {
+      o.cancel = answer.value() ? "cancelled" : "already gone";
+      ++summary.orphans_cancelled;
+    } else {
+      error = answer.error().describe();
+      o.cancel = *error;
+      summary.failed = true;
+      summary.error = "cancel of orphan " + o.client_order_id + ": " + *error;
+    }
+    log::info("orphan order", {{"account", options_.scope.account},
+                               {"symbol", o.symbol},
+                               {"client_order_id", o.client_order_id},
+                               {"cancel", o.cancel}});
+    store::UnitOfWork tx(connection_);
+    store::ReconcileRepository::record_cancel(tx, options_.scope.account, o.symbol, o.order_id, error);
+    tx.commit();
+  }
+}
 
 void Reconciler::record_failure(const std::string& error) {
   if (options_.dry_run) return;
@@ -104,7 +132,11 @@ ReconcileSummary Reconciler::run_pass() {
 
   // 2. The exchange, all of it before any write.
   ExchangeView seen;
-  if (!memory.first_opened.empty()) {
+  summary.orphans_checked =
+      options_.cancel_orphans || !memory.orphans_checked_at ||
+      std::chrono::system_clock::now() - *memory.orphans_checked_at >= options_.orphan_check_interval;
+  const bool read_exchange = !memory.first_opened.empty() || summary.orphans_checked;
+  if (read_exchange) {
     try {
       ++summary.requests;
       seen.rules = value_or_throw(market_.rules(), "exchangeInfo");
@@ -163,6 +195,13 @@ ReconcileSummary Reconciler::run_pass() {
           query.start_time_ms.reset();
         }
       }
+      if (summary.orphans_checked) {
+        ++summary.requests;
+        for (const exchange::OpenOrder& o : value_or_throw(account_.open_orders(std::nullopt), "openOrders")) {
+          seen.open_orders.push_back({o.order.order_id, o.order.client_order_id, o.order.symbol, o.side, o.type,
+                                      o.order.orig_qty, o.order.executed_qty});
+        }
+      }
       if (moved) {
         // The minimum notional decides what is dust; without prices only the
         // minimum quantity does.
@@ -190,14 +229,15 @@ ReconcileSummary Reconciler::run_pass() {
     store::ReconcileRepository::save_trades(tx, options_.scope.account, seen.trades);
     core::TimePoint oldest = seen.read_at;
     for (const auto& [symbol, t] : memory.first_opened) oldest = std::min(oldest, t);
-    store::LockedAccount locked =
-        store::ReconcileRepository::lock(tx, options_.scope, oldest - options_.entry_lookback);
+    store::LockedAccount locked = store::ReconcileRepository::lock(tx, options_.scope, oldest - options_.entry_lookback,
+                                                                   seen.read_at - std::chrono::minutes(1));
     summary.skipped = locked.skipped;
 
     core::AccountObservation observation;
     observation.read_at = seen.read_at;
     for (const auto& [asset, b] : seen.account.balances) observation.balances[asset] = {b.free, b.locked};
     observation.trades = std::move(locked.trades);
+    observation.open_orders = seen.open_orders;
     // A sell since an exit of its symbol went in flight may be that exit's
     // own fill, whose order id is not recorded yet: no evidence this pass.
     for (core::TradeSeen& t : observation.trades) {
@@ -409,16 +449,24 @@ ReconcileSummary Reconciler::run_pass() {
       }
     }
     store::ReconcileRepository::record_sync(tx, records);
-    if (!memory.first_opened.empty()) {
+    if (summary.orphans_checked) {
+      store::ReconcileRepository::save_orphans(tx, options_.scope.account, result.orphans);
+      for (const core::OpenOrderSeen& o : result.orphans) {
+        summary.orphans.push_back({o.symbol, o.order_id, o.client_order_id, std::string(core::to_string(o.side)),
+                                   o.type, o.orig.to_string(), ""});
+      }
+    }
+    if (read_exchange) {
       std::map<std::string, core::HeldBalance> balances;
       for (const auto& [asset, b] : seen.account.balances) balances[asset] = {b.free, b.locked};
       store::ReconcileRepository::record_pass(tx, options_.scope.account, seen.account.uid, seen.account.account_type,
-                                              balances);
+                                              balances, summary.orphans_checked);
     }
     if (options_.dry_run) {
       tx.abort();
     } else {
       tx.commit();
+      if (options_.cancel_orphans) cancel_orphans(summary);
     }
   } catch (const pqxx::sql_error& e) {
     // The database refused a write (the R1 trigger, a check): nothing of

@@ -36,6 +36,20 @@ struct ReconcileOptions {
   std::chrono::milliseconds entry_margin{5000};      // created this close to the read: not in the balance yet
   int max_closures_pct = 50;                         // more BALANCE_GONE closures than this share: none
   std::string client_id_prefix = "bs";
+  // Open orders (80 weight) are read when the last read is this old, or on
+  // every pass that cancels orphans.
+  std::chrono::milliseconds orphan_check_interval{600000};
+  bool cancel_orphans = false;  // cancel the orphans found (never without this flag)
+};
+
+struct OrphanReport {
+  std::string symbol;
+  std::int64_t order_id = 0;
+  std::string client_order_id;
+  std::string side;
+  std::string type;
+  std::string orig_qty;
+  std::string cancel;  // "", "cancelled", "already gone", or the error
 };
 
 struct DecisionReport {
@@ -67,6 +81,9 @@ struct ReconcileSummary {
   std::int64_t requests = 0;        // calls made to the exchange
   std::int64_t weight = 0;          // the exchange's used weight (1 minute) after the last call
   std::int64_t trades_read = 0;
+  bool orphans_checked = false;         // open orders were read this pass
+  std::vector<OrphanReport> orphans;    // open orders with Backstop's prefix that no exit owns
+  std::int64_t orphans_cancelled = 0;   // with --cancel-orphans (also those already gone)
   std::vector<DecisionReport> reports;  // every decision other than a plain in sync
   double seconds = 0;
   bool exchange_unreachable = false;  // nothing changed: exit 3
@@ -86,6 +103,7 @@ class Reconciler {
  private:
   // Why the account's last pass failed, on exchange_account (not in a dry run).
   void record_failure(const std::string& error);
+  void cancel_orphans(ReconcileSummary& summary);
 
   store::Connection& connection_;
   exchange::Exchange& market_;

@@ -44,8 +44,12 @@ AccountMemory ReconcileRepository::memory(pqxx::transaction_base& tx, const Reco
   AccountMemory m;
   const std::string tenants = tenants_of(scope);
   for (const auto& row :
-       exec_prepared(tx, "bs_reconcile_uid", "SELECT uid FROM exchange_account WHERE account = $1", scope.account)) {
+       exec_prepared(tx, "bs_reconcile_uid",
+                     "SELECT uid, (extract(epoch FROM orphans_checked_at) * 1000000)::bigint FROM exchange_account "
+                     "WHERE account = $1",
+                     scope.account)) {
     if (!row[0].is_null()) m.uid = row[0].as<std::int64_t>();
+    if (!row[1].is_null()) m.orphans_checked_at = at_micros(row[1].as<std::int64_t>());
   }
   for (const auto& row :
        exec_prepared(tx, "bs_reconcile_cursors",
@@ -108,7 +112,8 @@ void ReconcileRepository::save_trades(pqxx::work& tx, const std::string& account
                 account, symbol.str(), id.str());
 }
 
-LockedAccount ReconcileRepository::lock(pqxx::work& tx, const ReconcileScope& scope, core::TimePoint trades_since) {
+LockedAccount ReconcileRepository::lock(pqxx::work& tx, const ReconcileScope& scope, core::TimePoint trades_since,
+                                        core::TimePoint recent) {
   LockedAccount result;
   const std::string tenants = tenants_of(scope);
   std::vector<std::int64_t> ids;
@@ -145,18 +150,23 @@ LockedAccount ReconcileRepository::lock(pqxx::work& tx, const ReconcileScope& sc
   for (LockedOperation& l : result.operations) by_id[l.op.id.value] = &l;
   // Every exit of the scope (a locked operation's decides its fate; any
   // in flight makes the symbol's recent sells ambiguous).
-  for (const auto& row :
-       exec_prepared(tx, "bs_reconcile_exits",
-                     std::string("SELECT x.operation_id, x.execution_token, x.status, x.retry_count, x.symbol, "
-                                 "(extract(epoch FROM coalesce(x.triggered_at, x.updated_at)) * 1000000)::bigint "
-                                 "FROM stop_executions x JOIN operation o ON o.id = x.operation_id "
-                                 "LEFT JOIN tenant_config tc ON tc.tenant_id = o.tenant_id WHERE") +
-                         kScope,
-                     scope.account, scope.named, tenants)) {
+  for (const auto& row : exec_prepared(tx, "bs_reconcile_exits",
+                                       "SELECT x.operation_id, x.execution_token, x.status, x.retry_count, x.symbol, "
+                                       "(extract(epoch FROM coalesce(x.triggered_at, x.updated_at)) * 1000000)::bigint "
+                                       "FROM stop_executions x JOIN operation o ON o.id = x.operation_id "
+                                       "LEFT JOIN tenant_config tc ON tc.tenant_id = o.tenant_id "
+                                       "WHERE CASE WHEN $2::boolean THEN tc.exchange_account = $1::text "
+                                       "  ELSE tc.exchange_account IS NULL END "
+                                       "AND (cardinality($3::bigint[]) = 0 OR o.tenant_id = ANY($3::bigint[])) "
+                                       "AND (o.status = 'ACTIVE' OR x.updated_at >= to_timestamp($4 / 1000000.0))",
+                                       scope.account, scope.named, tenants, micros_of(recent))) {
     const auto status = core::parse_execution_status(row[2].c_str()).value_or(core::ExecutionStatus::kTriggered);
     core::ExitState exit;
     exit.status = status;
     const bool in_flight = !exit.finished();
+    if (!in_flight) {  // ended: since the exchange was read, its market order may have been open then
+      result.in_flight_attempts[row[1].as<std::string>()] = row[3].as<int>() + 1;
+    }
     if (in_flight) {
       const std::string symbol = row[4].as<std::string>();
       const core::TimePoint since = at_micros(row[5].as<std::int64_t>());
@@ -272,14 +282,16 @@ void ReconcileRepository::record_sync(pqxx::work& tx, const std::vector<SyncReco
 
 void ReconcileRepository::record_pass(pqxx::work& tx, const std::string& account, std::optional<std::int64_t> uid,
                                       const std::string& account_type,
-                                      const std::map<std::string, core::HeldBalance>& balances) {
+                                      const std::map<std::string, core::HeldBalance>& balances, bool orphans_checked) {
   exec_prepared(tx, "bs_reconcile_record_pass",
-                "INSERT INTO exchange_account (account, uid, account_type, last_reconciled_at, last_success_at) "
-                "VALUES ($1, NULLIF($2, '')::bigint, $3, now(), now()) "
+                "INSERT INTO exchange_account (account, uid, account_type, last_reconciled_at, last_success_at, "
+                "  orphans_checked_at) "
+                "VALUES ($1, NULLIF($2, '')::bigint, $3, now(), now(), CASE WHEN $4 THEN now() END) "
                 "ON CONFLICT (account) DO UPDATE SET uid = coalesce(exchange_account.uid, EXCLUDED.uid), "
                 "  account_type = EXCLUDED.account_type, last_reconciled_at = now(), last_success_at = now(), "
-                "  last_error = NULL",
-                account, uid ? std::to_string(*uid) : std::string(), account_type);
+                "  last_error = NULL, "
+                "  orphans_checked_at = coalesce(EXCLUDED.orphans_checked_at, exchange_account.orphans_checked_at)",
+                account, uid ? std::to_string(*uid) : std::string(), account_type, orphans_checked);
   ArrayLiteral asset, free, locked;
   for (const auto& [name, b] : balances) {
     asset.add(name);
@@ -304,6 +316,65 @@ void ReconcileRepository::record_failure(pqxx::work& tx, const std::string& acco
                 "INSERT INTO exchange_account (account, last_reconciled_at, last_error) VALUES ($1, now(), $2) "
                 "ON CONFLICT (account) DO UPDATE SET last_reconciled_at = now(), last_error = EXCLUDED.last_error",
                 account, error);
+}
+
+void ReconcileRepository::save_orphans(pqxx::work& tx, const std::string& account,
+                                       const std::vector<core::OpenOrderSeen>& seen) {
+  ArrayLiteral symbol, order, client, side, type, qty;
+  for (const core::OpenOrderSeen& o : seen) {
+    symbol.add(o.symbol);
+    order.add(o.order_id);
+    client.add(o.client_order_id);
+    side.add(core::to_string(o.side));
+    type.add(o.type);
+    qty.add(std::optional<Decimal>(o.orig));
+  }
+  exec_prepared(tx, "bs_reconcile_orphans_gone",
+                "DELETE FROM orphan_order r WHERE r.account = $1 AND r.cancelled_at IS NULL AND NOT EXISTS ("
+                "  SELECT 1 FROM unnest($2::text[], $3::bigint[]) AS u(symbol, order_id) "
+                "  WHERE u.symbol = r.symbol AND u.order_id = r.order_id)",
+                account, symbol.str(), order.str());
+  exec_prepared(tx, "bs_reconcile_orphans_seen",
+                "INSERT INTO orphan_order (account, symbol, order_id, client_order_id, side, type, orig_qty, "
+                "  first_seen_at, last_seen_at) "
+                "SELECT $1, u.symbol, u.order_id, u.client, u.side, u.type, u.qty, now(), now() "
+                "FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::numeric[]) "
+                "  AS u(symbol, order_id, client, side, type, qty) "
+                "ON CONFLICT (account, symbol, order_id) DO UPDATE SET last_seen_at = now()",
+                account, symbol.str(), order.str(), client.str(), side.str(), type.str(), qty.str());
+}
+
+void ReconcileRepository::record_cancel(pqxx::work& tx, const std::string& account, const std::string& symbol,
+                                        std::int64_t order_id, const std::optional<std::string>& error) {
+  exec_prepared(tx, "bs_reconcile_record_cancel",
+                "UPDATE orphan_order SET cancelled_at = CASE WHEN $5 THEN NULL ELSE now() END, "
+                "last_error = CASE WHEN $5 THEN $4 END "
+                "WHERE account = $1 AND symbol = $2 AND order_id = $3",
+                account, symbol, order_id, error.value_or(std::string()), error.has_value());
+}
+
+std::vector<OrphanRow> ReconcileRepository::orphans(pqxx::transaction_base& tx, const std::string& account) {
+  std::vector<OrphanRow> rows;
+  for (const auto& row : exec_prepared(
+           tx, "bs_reconcile_orphans",
+           "SELECT symbol, order_id, client_order_id, coalesce(side, ''), coalesce(type, ''), coalesce(orig_qty, 0), "
+           "first_seen_at::text, coalesce(last_seen_at, first_seen_at)::text, cancelled_at::text, last_error "
+           "FROM orphan_order WHERE account = $1 ORDER BY first_seen_at, symbol, order_id",
+           account)) {
+    OrphanRow r;
+    r.symbol = row[0].as<std::string>();
+    r.order_id = row[1].as<std::int64_t>();
+    r.client_order_id = row[2].as<std::string>();
+    r.side = row[3].as<std::string>();
+    r.type = row[4].as<std::string>();
+    r.orig_qty = row[5].as<Decimal>();
+    r.first_seen_at = row[6].as<std::string>();
+    r.last_seen_at = row[7].as<std::string>();
+    r.cancelled_at = text_or_null(row[8]);
+    r.last_error = text_or_null(row[9]);
+    rows.push_back(std::move(r));
+  }
+  return rows;
 }
 
 }  // namespace backstop::store

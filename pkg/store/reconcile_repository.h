@@ -40,6 +40,21 @@ struct AccountMemory {
   std::map<std::string, core::HeldBalance> balances_seen;  // asset -> at the last pass
   std::map<std::string, core::TimePoint> first_opened;     // symbol -> oldest ACTIVE long's entry
   std::set<std::string> unsettled;                         // symbols with a shortfall seen once, or SHORT
+  std::optional<core::TimePoint> orphans_checked_at;       // when its open orders were last read
+};
+
+// An open order with Backstop's client id prefix that no live exit owns.
+struct OrphanRow {
+  std::string symbol;
+  std::int64_t order_id = 0;
+  std::string client_order_id;
+  std::string side;
+  std::string type;
+  core::Decimal orig_qty;
+  std::string first_seen_at;  // as PostgreSQL prints it (UTC)
+  std::string last_seen_at;
+  std::optional<std::string> cancelled_at;
+  std::optional<std::string> last_error;
 };
 
 // One fill of the account as myTrades gave it.
@@ -68,8 +83,11 @@ struct LockedAccount {
   // scope): its order id may not be recorded yet, so a sell since then may be
   // Backstop's own.
   std::map<std::string, core::TimePoint> exits_in_flight_since;
-  std::map<std::string, int> in_flight_attempts;  // token -> attempts sent so far, of the exits in flight
-  std::vector<core::TradeSeen> trades;            // not yet attributed, with `ours` from the exits' order ids
+  // token -> attempts sent so far, of the exits in flight and of those that
+  // ended since `recent` (their market order may still have been open when
+  // the exchange was read): their client ids are no orphans.
+  std::map<std::string, int> in_flight_attempts;
+  std::vector<core::TradeSeen> trades;  // not yet attributed, with `ours` from the exits' order ids
 };
 
 // What a pass writes back per operation besides its events.
@@ -90,7 +108,8 @@ class ReconcileRepository {
   // Locks the scope's ACTIVE longs and shorts; reads their exits, pending
   // shortfalls, and the account's trades not yet attributed to an operation
   // since `trades_since`.
-  static LockedAccount lock(pqxx::work& tx, const ReconcileScope& scope, core::TimePoint trades_since);
+  static LockedAccount lock(pqxx::work& tx, const ReconcileScope& scope, core::TimePoint trades_since,
+                            core::TimePoint recent);
   // The trades that explained operation `id`'s reduction: used once.
   static void attribute(pqxx::work& tx, const std::string& account, std::int64_t id,
                         const std::vector<std::int64_t>& trade_ids);
@@ -98,8 +117,17 @@ class ReconcileRepository {
   // sync_error and the pending shortfall of each operation.
   static void record_sync(pqxx::work& tx, const std::vector<SyncRecord>& records);
   // The pass's account facts: uid and type, the balances as seen, success.
+  // `orphans_checked`: its open orders were read this pass.
   static void record_pass(pqxx::work& tx, const std::string& account, std::optional<std::int64_t> uid,
-                          const std::string& account_type, const std::map<std::string, core::HeldBalance>& balances);
+                          const std::string& account_type, const std::map<std::string, core::HeldBalance>& balances,
+                          bool orphans_checked);
+  // The orphans seen this pass (first seen kept); those no longer open are
+  // forgotten, unless this process cancelled them (kept as the record).
+  static void save_orphans(pqxx::work& tx, const std::string& account, const std::vector<core::OpenOrderSeen>& seen);
+  // What a cancel of an orphan answered: cancelled (or already gone), or why not.
+  static void record_cancel(pqxx::work& tx, const std::string& account, const std::string& symbol,
+                            std::int64_t order_id, const std::optional<std::string>& error);
+  static std::vector<OrphanRow> orphans(pqxx::transaction_base& tx, const std::string& account);
   // A pass that could not finish: why, and nothing else.
   static void record_failure(pqxx::work& tx, const std::string& account, const std::string& error);
 };

@@ -113,6 +113,8 @@ constexpr Expectation kExpected[] = {
     {10, Kind::kConstraint, "stop_events", "stop_events_source_check"},
     {10, Kind::kTrigger, "stop_events", "stop_events_reconcile_guard"},
     {11, Kind::kIndex, "stop_events", "idx_stop_events_reconcile_once"},
+    {12, Kind::kColumn, "exchange_account", "orphans_checked_at"},
+    {12, Kind::kColumn, "orphan_order", "last_seen_at"},
 };
 
 std::string describe(const Expectation& e) {

@@ -89,15 +89,16 @@ TEST(Migrations, UpAppliesEverythingOnceAndReRunAppliesNothing) {
   TestDatabase db;
   const ProcessResult first = migrate(db, {"--json", "up"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  EXPECT_EQ(applied_labels(first),
-            (std::vector<std::string>{"0001_tenants_and_operations", "0002_event_store", "0003_guardrails",
-                                      "0004_operation_scan_indexes", "0005_monitor_checkpoints", "0006_trailing_stops",
-                                      "0007_trailing_scan_indexes", "0008_outbox_drain_index",
-                                      "0009_one_exit_per_operation", "0010_account_truth", "0011_reconcile_tokens"}));
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 11);
+  EXPECT_EQ(
+      applied_labels(first),
+      (std::vector<std::string>{"0001_tenants_and_operations", "0002_event_store", "0003_guardrails",
+                                "0004_operation_scan_indexes", "0005_monitor_checkpoints", "0006_trailing_stops",
+                                "0007_trailing_scan_indexes", "0008_outbox_drain_index", "0009_one_exit_per_operation",
+                                "0010_account_truth", "0011_reconcile_tokens", "0012_orphan_checks"}));
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 12);
   EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE checksum ~ '^[0-9a-f]{64}$' "
                      "AND execution_time_ms >= 0 AND applied_at <= now() AND error_message IS NULL"),
-            11);
+            12);
   const ProcessResult second = migrate(db, {"--json", "up"});
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_TRUE(applied_labels(second).empty());
@@ -118,7 +119,7 @@ TEST(Migrations, PlanShowsWhatWouldRunAndChangesNothing) {
   const ProcessResult plan = migrate(db, {"--json", "plan"});
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
   const json steps = json::parse(plan.out);
-  ASSERT_EQ(steps.size(), 11u);
+  ASSERT_EQ(steps.size(), 12u);
   EXPECT_EQ(steps[3].at("name"), "operation_scan_indexes");
   EXPECT_EQ(steps[3].at("transactional"), false);
   EXPECT_EQ(db.scalar("SELECT to_regclass('operation')::text"), "");
@@ -136,13 +137,13 @@ TEST(Migrations, UpDownUpRoundTripPreservesData) {
       "SELECT string_agg(id || symbol || side || stop_price, ',' ORDER BY id) "
       "FROM operation");
 
-  const ProcessResult down = migrate(db, {"--json", "down", "10", "--allow-data-loss"});
+  const ProcessResult down = migrate(db, {"--json", "down", "11", "--allow-data-loss"});
   ASSERT_EQ(down.exit_code, 0) << down.err << down.out;
   EXPECT_EQ(applied_labels(down),
-            (std::vector<std::string>{"0011_reconcile_tokens", "0010_account_truth", "0009_one_exit_per_operation",
-                                      "0008_outbox_drain_index", "0007_trailing_scan_indexes", "0006_trailing_stops",
-                                      "0005_monitor_checkpoints", "0004_operation_scan_indexes", "0003_guardrails",
-                                      "0002_event_store"}));
+            (std::vector<std::string>{"0012_orphan_checks", "0011_reconcile_tokens", "0010_account_truth",
+                                      "0009_one_exit_per_operation", "0008_outbox_drain_index",
+                                      "0007_trailing_scan_indexes", "0006_trailing_stops", "0005_monitor_checkpoints",
+                                      "0004_operation_scan_indexes", "0003_guardrails", "0002_event_store"}));
   EXPECT_EQ(db.scalar("SELECT to_regclass('stop_events')::text"), "");
   EXPECT_EQ(db.scalar("SELECT to_regclass('idx_operation_active_stop')::text"), "");
   EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations"), 1);
@@ -178,9 +179,10 @@ TEST(Migrations, AccountTruthUpDown) {
       "INSERT INTO stop_events (event_id, operation_id, tenant_id, symbol, event_type, source, execution_token, "
       "quantity, payload) VALUES (gen_random_uuid(), 1, 1, 'BTCUSDT', 'POSITION_RECONCILED', 'reconcile', "
       "'op1-RC-x', 0.4, '{}')");
-  const ProcessResult down = migrate(db, {"--json", "down", "2", "--allow-data-loss"});
+  const ProcessResult down = migrate(db, {"--json", "down", "3", "--allow-data-loss"});
   ASSERT_EQ(down.exit_code, 0) << down.err << down.out;
-  EXPECT_EQ(applied_labels(down), (std::vector<std::string>{"0011_reconcile_tokens", "0010_account_truth"}));
+  EXPECT_EQ(applied_labels(down),
+            (std::vector<std::string>{"0012_orphan_checks", "0011_reconcile_tokens", "0010_account_truth"}));
   EXPECT_EQ(db.scalar("SELECT to_regclass('account_trade')::text"), "");
   EXPECT_EQ(db.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'operation' AND "
                      "column_name IN ('sync_status', 'original_quantity')"),
@@ -202,14 +204,14 @@ TEST(Migrations, DownRefusesToDestroyRowsUnlessAllowed) {
       "INSERT INTO operation (tenant_id, symbol, side) VALUES (1, 'BTCUSDT', 'BUY');"
       "INSERT INTO stop_events (operation_id, tenant_id, symbol, event_type, source, execution_token) "
       "VALUES (1, 1, 'BTCUSDT', 'STOP_CONFIGURED', 'manual', 'genesis-1')");
-  const ProcessResult refused = migrate(db, {"down", "10"});
+  const ProcessResult refused = migrate(db, {"down", "11"});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("stop_events (0002_event_store)"), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("--allow-data-loss"), std::string::npos);
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations"), 11);
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations"), 12);
   EXPECT_EQ(db.count("SELECT count(*) FROM stop_events"), 1);
 
-  const ProcessResult allowed = migrate(db, {"down", "10", "--allow-data-loss"});
+  const ProcessResult allowed = migrate(db, {"down", "11", "--allow-data-loss"});
   ASSERT_EQ(allowed.exit_code, 0) << allowed.err;
   EXPECT_EQ(db.scalar("SELECT to_regclass('stop_events')::text"), "");
 }
@@ -227,9 +229,9 @@ TEST(Migrations, FourConcurrentRunnersSerialize) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     for (const auto& label : applied_labels(r)) applied.insert(label);
   }
-  EXPECT_EQ(applied.size(), 11u);  // every migration ran exactly once in total
-  EXPECT_EQ(std::set<std::string>(applied.begin(), applied.end()).size(), 11u);
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 11);
+  EXPECT_EQ(applied.size(), 12u);  // every migration ran exactly once in total
+  EXPECT_EQ(std::set<std::string>(applied.begin(), applied.end()).size(), 12u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 12);
   EXPECT_EQ(migrate(db, {"verify"}).exit_code, 0);
 }
 
@@ -256,7 +258,7 @@ TEST(Migrations, FailingMigrationLeavesNothingAndRecordsTheError) {
   EXPECT_NE(up.err.find("0099_broken failed"), std::string::npos) << up.err;
   EXPECT_NE(up.err.find("division by zero"), std::string::npos) << up.err;
   EXPECT_EQ(db.scalar("SELECT to_regclass('half_done')::text"), "");  // rolled back entirely
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 11);
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 12);
   EXPECT_EQ(db.scalar("SELECT success::text FROM backstop_schema_migrations WHERE version = 99"), "false");
   EXPECT_NE(
       db.scalar("SELECT error_message FROM backstop_schema_migrations WHERE version = 99").find("division by zero"),
@@ -432,7 +434,7 @@ TEST(Migrations, AdoptsAMonolithOperationTableWithoutDataLoss) {
   EXPECT_EQ(db.scalar("SELECT stop_price::text FROM operation WHERE id = 1"), "93100.00000000");
 
   // Reverting everything leaves the monolith's table, columns and rows as they were.
-  const ProcessResult down = migrate(db, {"down", "11", "--allow-data-loss"});
+  const ProcessResult down = migrate(db, {"down", "12", "--allow-data-loss"});
   ASSERT_EQ(down.exit_code, 0) << down.err;
   EXPECT_EQ(db.scalar("SELECT string_agg(id || ':' || client_id || ':' || symbol_id || ':' || stop_loss_percent || "
                       "':' || strategy_notes, ',' ORDER BY id) FROM operation WHERE id <= 2"),
@@ -472,7 +474,7 @@ TEST(Migrations, WaitsForTableLocksWithRetriesInsteadOfBlockingTraffic) {
   const ProcessResult r = runner.wait();
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("retrying"), std::string::npos) << r.err;
-  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 11);
+  EXPECT_EQ(db.count("SELECT count(*) FROM backstop_schema_migrations WHERE success"), 12);
 }
 
 TEST(Migrations, UnreachableDatabaseIsExitThreeWithoutThePassword) {
