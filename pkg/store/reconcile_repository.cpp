@@ -69,7 +69,7 @@ AccountMemory ReconcileRepository::memory(pqxx::transaction_base& tx, const Reco
                                  "LEFT JOIN sync_pending p ON p.operation_id = o.id WHERE") +
                          kScope + " AND o.side = 'BUY' AND o.symbol IS NOT NULL GROUP BY o.symbol ORDER BY o.symbol",
                      scope.account, scope.named, tenants)) {
-    const std::string symbol = row[0].as<std::string>();
+    const auto symbol = row[0].as<std::string>();
     m.first_opened[symbol] = at_micros(row[1].as<std::int64_t>());
     if (row[2].as<bool>()) m.unsettled.insert(symbol);
   }
@@ -168,7 +168,7 @@ LockedAccount ReconcileRepository::lock(pqxx::work& tx, const ReconcileScope& sc
       result.in_flight_attempts[row[1].as<std::string>()] = row[3].as<int>() + 1;
     }
     if (in_flight) {
-      const std::string symbol = row[4].as<std::string>();
+      const auto symbol = row[4].as<std::string>();
       const core::TimePoint since = at_micros(row[5].as<std::int64_t>());
       auto [it, fresh] = result.exits_in_flight_since.emplace(symbol, since);
       if (!fresh && since < it->second) it->second = since;
