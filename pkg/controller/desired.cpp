@@ -68,8 +68,13 @@ Desired desired_objects(const StopMonitor& monitor) {
     json e = env;
     for (auto& item : extra_env) e.push_back(item);
     // outbox-drain drains the whole outbox (it has no --tenant/--symbol: they
-    // would end every run with a usage error) and writes nothing to dry-run.
-    if (binary != "outbox-drain") {
+    // would end every run with a usage error) and writes nothing to dry-run;
+    // reconcile takes the tenants but not the symbols (an account's balance
+    // is compared with all its positions in an asset).
+    if (binary == "reconcile") {
+      if (!spec.tenants.empty()) args.push_back("--tenant=" + joined(spec.tenants));
+      if (spec.dry_run) args.push_back("--dry-run");
+    } else if (binary != "outbox-drain") {
       args.insert(args.end(), shard.begin(), shard.end());
       if (spec.dry_run) args.push_back("--dry-run");
     }
@@ -126,6 +131,15 @@ Desired desired_objects(const StopMonitor& monitor) {
                                  container("trailing-stop", {price_source}, json::array({exchange_env[0]})), 55));
   } else {
     d.absent.push_back(name + "-trailing-stop");
+  }
+  if (spec.reconcile.enabled) {
+    std::vector<std::string> args = {"--grace-ms=" + std::to_string(spec.reconcile.grace_seconds * 1000),
+                                     "--max-closures-pct=" + std::to_string(spec.reconcile.max_closures_pct)};
+    if (spec.reconcile.account) args.push_back("--account=" + *spec.reconcile.account);
+    if (spec.reconcile.cancel_orphans) args.push_back("--cancel-orphans");
+    d.cronjobs.push_back(cronjob("reconcile", spec.reconcile.schedule, container("reconcile", args, exchange_env), 55));
+  } else {
+    d.absent.push_back(name + "-reconcile");
   }
   if (spec.outbox_drain.enabled) {
     // parse_stop_monitor makes sure the broker Secret is there.

@@ -147,6 +147,14 @@ void validate(const StopMonitorSpec& spec) {
   schedule("spec.stopMonitor.schedule", spec.stop_monitor.schedule);
   schedule("spec.trailingStop.schedule", spec.trailing_stop.schedule);
   schedule("spec.outboxDrain.schedule", spec.outbox_drain.schedule);
+  schedule("spec.reconcile.schedule", spec.reconcile.schedule);
+  within("spec.reconcile.graceSeconds", spec.reconcile.grace_seconds, 0, 86400);
+  within("spec.reconcile.maxClosuresPct", spec.reconcile.max_closures_pct, 0, 100);
+  static const std::regex account("^[A-Za-z0-9_./:-]{1,128}$");
+  if (spec.reconcile.account && !std::regex_match(*spec.reconcile.account, account)) {
+    throw InvalidSpec("spec.reconcile.account: \"" + *spec.reconcile.account +
+                      "\" is not an account name (1-128 of A-Z, a-z, 0-9, _ . / : -)");
+  }
   within("spec.stopMonitor.batchSize", spec.stop_monitor.batch_size, 1, 1000);
   within("spec.stopMonitor.ordersInFlight", spec.stop_monitor.orders_in_flight, 1, 64);
   within("spec.outboxDrain.maxRetries", spec.outbox_drain.max_retries, 1, 1000);
@@ -193,6 +201,14 @@ StopMonitorSpec parse_spec(const ObjectReader& spec) {
   const ObjectReader trailing = spec.object("trailingStop");
   trailing.read("enabled", out.trailing_stop.enabled);
   trailing.read("schedule", out.trailing_stop.schedule);
+
+  const ObjectReader reconcile = spec.object("reconcile");
+  reconcile.read("enabled", out.reconcile.enabled);
+  reconcile.read("schedule", out.reconcile.schedule);
+  reconcile.read("account", out.reconcile.account);
+  reconcile.read("graceSeconds", out.reconcile.grace_seconds);
+  reconcile.read("maxClosuresPct", out.reconcile.max_closures_pct);
+  reconcile.read("cancelOrphans", out.reconcile.cancel_orphans);
 
   const ObjectReader outbox = spec.object("outboxDrain");
   outbox.read("enabled", out.outbox_drain.enabled);
@@ -251,6 +267,12 @@ json to_json(const StopMonitorSpec& spec) {
         {"batchSize", spec.stop_monitor.batch_size},
         {"ordersInFlight", spec.stop_monitor.orders_in_flight}}},
       {"trailingStop", {{"enabled", spec.trailing_stop.enabled}, {"schedule", spec.trailing_stop.schedule}}},
+      {"reconcile",
+       {{"enabled", spec.reconcile.enabled},
+        {"schedule", spec.reconcile.schedule},
+        {"graceSeconds", spec.reconcile.grace_seconds},
+        {"maxClosuresPct", spec.reconcile.max_closures_pct},
+        {"cancelOrphans", spec.reconcile.cancel_orphans}}},
       {"outboxDrain",
        {{"enabled", spec.outbox_drain.enabled},
         {"schedule", spec.outbox_drain.schedule},
@@ -270,6 +292,7 @@ json to_json(const StopMonitorSpec& spec) {
        {{"repository", spec.image.repository}, {"tag", spec.image.tag}, {"pullPolicy", spec.image.pull_policy}}},
   };
   if (spec.stream.url) out["stream"]["url"] = *spec.stream.url;
+  if (spec.reconcile.account) out["reconcile"]["account"] = *spec.reconcile.account;
   if (spec.rabbitmq) out["rabbitmq"] = secret(*spec.rabbitmq);
   if (spec.guardrails.max_executions_per_minute) {
     out["guardrails"]["maxExecutionsPerMinute"] = *spec.guardrails.max_executions_per_minute;

@@ -39,6 +39,16 @@ struct TrailingStopJobSpec {
   std::string schedule = "* * * * *";
 };
 
+// The reconcile CronJob (issue 13): the account against the operations.
+struct ReconcileJobSpec {
+  bool enabled = true;
+  std::string schedule = "*/2 * * * *";
+  std::optional<std::string> account;  // --account (absent: the tenants that name no account)
+  int grace_seconds = 30;              // --grace-ms
+  int max_closures_pct = 50;           // --max-closures-pct
+  bool cancel_orphans = false;         // --cancel-orphans
+};
+
 struct OutboxDrainJobSpec {
   bool enabled = false;
   std::string schedule = "* * * * *";
@@ -82,6 +92,7 @@ struct StopMonitorSpec {
   bool dry_run = false;
   StopMonitorJobSpec stop_monitor;
   TrailingStopJobSpec trailing_stop;
+  ReconcileJobSpec reconcile;
   OutboxDrainJobSpec outbox_drain;
   StreamSpec stream;
   ExchangeSpec exchange;                 // required

@@ -156,7 +156,7 @@ class ControllerE2ETest : public ::testing::Test {
     const std::string all = cronjobs();
     return all.find(name + "-stop-monitor") != std::string::npos &&
            all.find(name + "-trailing-stop") != std::string::npos &&
-           all.find(name + "-outbox-drain") != std::string::npos;
+           all.find(name + "-reconcile") != std::string::npos && all.find(name + "-outbox-drain") != std::string::npos;
   }
 
   std::unique_ptr<KubeTestServer> api;
@@ -186,7 +186,7 @@ TEST_F(ControllerE2ETest, StopMonitorBecomesCronJobsFollowsChangesCorrectsDriftA
   ASSERT_TRUE(eventually([&] {
     return jsonpath("stopmonitor desk-a",
                     "{.status.observedGeneration} {.status.conditions[?(@.type==\"Ready\")].status}") == "1 True";
-  }));
+  })) << kubectl({"get", "stopmonitor", "desk-a", "-o", "json"}).out;
   EXPECT_NE(kubectl({"get", "stopmonitors"}).out.find("True"), std::string::npos);  // READY column
 
   // A schedule change: the CronJob follows, observedGeneration advances.
@@ -334,7 +334,8 @@ TEST_F(ControllerE2ETest, ACronJobTheApiServerRefusesIsReportedNotRetried) {
   EXPECT_EQ(jsonpath("stopmonitor " + name, "{.status.conditions[?(@.type==\"Ready\")].status}"), "False");
   EXPECT_TRUE(
       eventually([&] { return jsonpath("events", "{.items[*].reason}").find("Rejected") != std::string::npos; }));
-  EXPECT_EQ(cronjobs(), "");
+  // The one short enough ("-reconcile" makes 50) is made; the others are refused.
+  EXPECT_EQ(cronjobs(), "cronjob.batch/" + name + "-reconcile\n");
   // Refused is an answer, not an error to retry: no reconcile failed.
   EXPECT_LE(controller.metric("backstop_controller_reconcile_total{result=\"error\"}"), 0) << controller.metrics();
 }
@@ -363,7 +364,8 @@ TEST_F(ControllerE2ETest, ANameTakenByAnotherCronJobIsANameConflictNotAnError) {
   // One Event for the CronJobs this reconcile created.
   EXPECT_TRUE(eventually([&] {
     return jsonpath("events", "{.items[*].message}")
-               .find("Created CronJob desk-a-stop-monitor, CronJob desk-a-outbox-drain") != std::string::npos;
+               .find("Created CronJob desk-a-stop-monitor, CronJob desk-a-reconcile, CronJob desk-a-outbox-drain") !=
+           std::string::npos;
   })) << jsonpath("events", "{.items[*].message}");
 }
 

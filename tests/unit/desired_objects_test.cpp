@@ -30,9 +30,9 @@ const json* find_env(const json& container, const std::string& name) {
   return nullptr;
 }
 
-TEST(DesiredObjects, ThreeCronJobsWithTheSafetySettings) {
+TEST(DesiredObjects, FourCronJobsWithTheSafetySettings) {
   const Desired d = desired_objects(parse_stop_monitor(monitor()));
-  ASSERT_EQ(d.cronjobs.size(), 3u);
+  ASSERT_EQ(d.cronjobs.size(), 4u);
   EXPECT_TRUE(d.deployments.empty());
   EXPECT_EQ(d.absent, std::vector<std::string>{"desk-a-stream"});
   std::vector<std::string> names;
@@ -66,12 +66,20 @@ TEST(DesiredObjects, ThreeCronJobsWithTheSafetySettings) {
     // Never a secret value in the object.
     EXPECT_EQ(cj.dump().find("api-secret\":\""), std::string::npos);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"desk-a-stop-monitor", "desk-a-trailing-stop", "desk-a-outbox-drain"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"desk-a-stop-monitor", "desk-a-trailing-stop", "desk-a-reconcile",
+                                             "desk-a-outbox-drain"}));
   const json& stop = d.cronjobs[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
   EXPECT_EQ((*find_env(stop, "BACKSTOP_EXCHANGE_API_SECRET"))["valueFrom"]["secretKeyRef"],
             json({{"name", "desk-a-binance"}, {"key", "api-secret"}}));
   EXPECT_EQ(d.cronjobs[1]["spec"]["schedule"], "*/2 * * * *");
-  const json& drain = d.cronjobs[2]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+  // Issue 13: reconcile reads the account (the exchange Secret), takes the
+  // tenants but never --symbol (the binary has no such flag), and its settings.
+  const json& reconcile = d.cronjobs[2]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(reconcile["command"][0], "/usr/local/bin/reconcile");
+  EXPECT_EQ(reconcile["args"], json({"--grace-ms=30000", "--max-closures-pct=50", "--tenant=1,2"}));
+  EXPECT_EQ((*find_env(reconcile, "BACKSTOP_EXCHANGE_API_KEY"))["valueFrom"]["secretKeyRef"]["name"], "desk-a-binance");
+  EXPECT_EQ(d.cronjobs[2]["spec"]["schedule"], "*/2 * * * *");
+  const json& drain = d.cronjobs[3]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
   EXPECT_EQ(drain["args"][0], "--once");
   EXPECT_EQ((*find_env(drain, "BACKSTOP_AMQP_URL"))["valueFrom"]["secretKeyRef"]["name"], "backstop-rabbitmq");
   EXPECT_EQ(find_env(drain, "BACKSTOP_EXCHANGE_API_SECRET"), nullptr);  // least privilege
@@ -83,12 +91,13 @@ TEST(DesiredObjects, SuspendDryRunDisabledComponentsAndStream) {
   m["spec"]["dryRun"] = true;
   m["spec"]["trailingStop"]["enabled"] = false;
   m["spec"]["outboxDrain"]["enabled"] = false;
+  m["spec"]["reconcile"] = {{"enabled", false}};
   m["spec"]["stream"] = {{"enabled", true}, {"url", "wss://stream.binance.com:9443"}};
   const Desired d = desired_objects(parse_stop_monitor(m));
   ASSERT_EQ(d.cronjobs.size(), 1u);
   EXPECT_EQ(d.cronjobs[0]["spec"]["suspend"], true);
   EXPECT_NE(d.cronjobs[0].dump().find("--dry-run"), std::string::npos);
-  EXPECT_EQ(d.absent, (std::vector<std::string>{"desk-a-trailing-stop", "desk-a-outbox-drain"}));
+  EXPECT_EQ(d.absent, (std::vector<std::string>{"desk-a-trailing-stop", "desk-a-reconcile", "desk-a-outbox-drain"}));
   ASSERT_EQ(d.deployments.size(), 1u);
   EXPECT_EQ(d.deployments[0]["metadata"]["name"], "desk-a-stream");
   EXPECT_EQ(d.deployments[0]["spec"]["replicas"], 0);  // suspended
@@ -118,12 +127,43 @@ TEST(DesiredObjects, PushedRunMetricsAreTheCronJobsThatPush) {
   };
   EXPECT_EQ(jobs(pushed_run_metrics(parse_stop_monitor(m))),
             (std::vector<std::string>{"backstop_stop_monitor trading/desk-a", "backstop_trailing_stop trading/desk-a",
-                                      "backstop_outbox_drain trading/desk-a"}));
+                                      "backstop_reconcile trading/desk-a", "backstop_outbox_drain trading/desk-a"}));
   m["spec"]["dryRun"] = true;  // the price binaries push nothing in a dry run; outbox-drain has none
   EXPECT_EQ(jobs(pushed_run_metrics(parse_stop_monitor(m))),
             (std::vector<std::string>{"backstop_outbox_drain trading/desk-a"}));
   m["spec"]["suspend"] = true;
   EXPECT_TRUE(pushed_run_metrics(parse_stop_monitor(m)).empty());
+}
+
+TEST(DesiredObjects, ReconcileSettingsReachTheCronJob) {
+  json m = monitor();
+  m["spec"]["symbols"] = {"BTCUSDT"};
+  m["spec"]["dryRun"] = true;
+  m["spec"]["reconcile"] = {{"account", "desk-a/binance-main"},
+                            {"graceSeconds", 120},
+                            {"cancelOrphans", true},
+                            {"maxClosuresPct", 20},
+                            {"schedule", "*/5 * * * *"}};
+  const Desired d = desired_objects(parse_stop_monitor(m));
+  const json* reconcile = nullptr;
+  for (const json& cj : d.cronjobs) {
+    if (cj["metadata"]["name"] == "desk-a-reconcile") reconcile = &cj;
+  }
+  ASSERT_NE(reconcile, nullptr);
+  EXPECT_EQ((*reconcile)["spec"]["schedule"], "*/5 * * * *");
+  EXPECT_EQ((*reconcile)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"],
+            json({"--grace-ms=120000", "--max-closures-pct=20", "--account=desk-a/binance-main", "--cancel-orphans",
+                  "--tenant=1,2", "--dry-run"}));
+  m["spec"]["reconcile"]["account"] = "two words";
+  try {
+    (void)parse_stop_monitor(m);
+    FAIL();
+  } catch (const InvalidSpec& e) {
+    EXPECT_NE(std::string(e.what()).find("spec.reconcile.account"), std::string::npos) << e.what();
+  }
+  m["spec"]["reconcile"]["account"] = "ok";
+  m["spec"]["reconcile"]["maxClosuresPct"] = 101;
+  EXPECT_THROW((void)parse_stop_monitor(m), InvalidSpec);
 }
 
 TEST(DesiredObjects, InvalidSpecsSayWhat) {

@@ -32,7 +32,7 @@ TEST(ReconcilePlan, CreatesWhatIsMissingThenNothingOnceItExists) {
   const json m = monitor();
   const Desired d = desired_objects(parse_stop_monitor(m));
   Plan p = plan(m, d, {}, {});
-  ASSERT_EQ(p.actions.size(), 2u);  // stop-monitor and trailing-stop; outbox-drain and stream absent already
+  ASSERT_EQ(p.actions.size(), 3u);  // stop-monitor, trailing-stop, reconcile; outbox-drain and stream absent already
   EXPECT_EQ(p.actions[0].kind, Action::Kind::kCreate);
   EXPECT_EQ(p.actions[0].name, "desk-a-stop-monitor");
   std::map<std::string, json> live;
