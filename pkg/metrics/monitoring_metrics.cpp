@@ -61,6 +61,22 @@ std::shared_ptr<prometheus::Registry> monitoring_registry(const store::Monitorin
   auto& latency = gauge("backstop_execution_latency_seconds_last_hour",
                         "Trigger to fill time of the last hour's executed exits, by quantile (1 = the slowest)");
   for (const auto& [q, v] : s.latency_seconds_last_hour) latency.Add({{"quantile", q}}).Set(v);
+  auto& sync =
+      gauge("backstop_operations_by_sync_status",
+            "ACTIVE operations by what reconcile last found (UNCHECKED, IN_SYNC, REDUCED, SHORT, NOT_RECONCILED)");
+  for (const auto& [status, n] : s.operations_by_sync_status) {
+    sync.Add({{"sync_status", status}}).Set(static_cast<double>(n));
+  }
+  gauge("backstop_operations_out_of_sync_oldest_age_seconds",
+        "How long the oldest shortfall the account does not explain has been known (seen once, or flagged SHORT)")
+      .Add({})
+      .Set(s.out_of_sync_oldest_age_seconds);
+  auto& reconciled = gauge("backstop_account_last_reconciled_timestamp_seconds",
+                           "When reconcile last finished a pass of the exchange account");
+  for (const auto& [account, at] : s.reconcile_last_success) reconciled.Add({{"account", account}}).Set(at);
+  auto& orphans = gauge("backstop_orphan_orders",
+                        "Open orders with Backstop's client id prefix that no exit owns, not cancelled, by account");
+  for (const auto& [account, n] : s.orphan_orders) orphans.Add({{"account", account}}).Set(static_cast<double>(n));
   return registry;
 }
 

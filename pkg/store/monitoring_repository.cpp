@@ -51,6 +51,30 @@ MonitoringSnapshot read_monitoring(pqxx::transaction_base& tx) {
     if (!q[1 + at].is_null()) s.slippage_pct_last_hour[quantiles[i]] = q[1 + at].as<double>();
     if (!q[4 + at].is_null()) s.latency_seconds_last_hour[quantiles[i]] = q[4 + at].as<double>();
   }
+  for (const auto& row :
+       tx.exec("SELECT sync_status, count(*) FROM operation WHERE status = 'ACTIVE' GROUP BY sync_status")) {
+    s.operations_by_sync_status[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+  }
+  // A shortfall is known from its first sighting (sync_pending) or, once
+  // flagged, from its POSITION_OUT_OF_SYNC.
+  s.out_of_sync_oldest_age_seconds =
+      tx.exec1(
+            "SELECT coalesce(extract(epoch FROM now() - least("
+            "  (SELECT min(p.first_seen_at) FROM sync_pending p JOIN operation o ON o.id = p.operation_id "
+            "   WHERE o.status = 'ACTIVE'),"
+            "  (SELECT min(e.at) FROM operation o CROSS JOIN LATERAL (SELECT max(occurred_at) AS at "
+            "   FROM stop_events WHERE operation_id = o.id AND event_type = 'POSITION_OUT_OF_SYNC') e "
+            "   WHERE o.status = 'ACTIVE' AND o.sync_status = 'SHORT'))), 0)::double precision")[0]
+          .as<double>();
+  for (const auto& row : tx.exec("SELECT account, extract(epoch FROM last_success_at)::double precision "
+                                 "FROM exchange_account WHERE last_success_at IS NOT NULL")) {
+    s.reconcile_last_success[row[0].as<std::string>()] = row[1].as<double>();
+  }
+  for (const auto& row : tx.exec("SELECT a.account, count(o.order_id) FROM exchange_account a "
+                                 "LEFT JOIN orphan_order o ON o.account = a.account AND o.cancelled_at IS NULL "
+                                 "GROUP BY a.account")) {
+    s.orphan_orders[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+  }
   return s;
 }
 

@@ -27,6 +27,14 @@ struct MonitoringSnapshot {
   std::map<std::string, double> slippage_pct_last_hour;
   std::map<std::string, double> latency_seconds_last_hour;
   std::int64_t executed_last_hour = 0;
+  // Account truth (issue 13): ACTIVE operations by sync_status; how long the
+  // oldest unsettled shortfall (seen once, or flagged SHORT) has been known;
+  // each exchange account's last successful reconcile (epoch seconds) and its
+  // orphan orders not cancelled.
+  std::map<std::string, std::int64_t> operations_by_sync_status;
+  double out_of_sync_oldest_age_seconds = 0;
+  std::map<std::string, double> reconcile_last_success;
+  std::map<std::string, std::int64_t> orphan_orders;
 };
 
 MonitoringSnapshot read_monitoring(pqxx::transaction_base& tx);

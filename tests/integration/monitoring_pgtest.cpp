@@ -97,6 +97,61 @@ TEST(Monitoring, SnapshotOfOutboxBreakersEventsBlocksAndKillSwitches) {
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
 
+// Issue 13: what reconcile found, as the controller exports it for the
+// account-sync alerts and the dashboard.
+TEST(Monitoring, AccountSyncGauges) {
+  TestDatabase db;
+  db.migrate();
+  db.exec(
+      "INSERT INTO operation (id, tenant_id, symbol, side, quantity, stop_price, sync_status, status) VALUES "
+      "(1, 1, 'BTCUSDT', 'BUY', 1, 90000, 'IN_SYNC', 'ACTIVE'), (2, 1, 'BTCUSDT', 'BUY', 1, 90000, 'IN_SYNC', "
+      "'ACTIVE'), (3, 1, 'BTCUSDT', 'BUY', 1, 90000, 'SHORT', 'ACTIVE'), (4, 1, 'ETHUSDT', 'BUY', 1, 2900, "
+      "'UNCHECKED', 'ACTIVE'), (5, 1, 'ETHUSDT', 'BUY', 1, 2900, 'CLOSED_ELSEWHERE', 'CLOSED');"
+      "INSERT INTO sync_pending (operation_id, outcome, held, first_seen_at, seen) "
+      "VALUES (4, 'SHORT', 0.5, now() - interval '300 seconds', 1);"
+      "INSERT INTO stop_events (event_id, operation_id, tenant_id, symbol, event_type, source, execution_token, "
+      "occurred_at, payload) VALUES (gen_random_uuid(), 3, 1, 'BTCUSDT', 'POSITION_OUT_OF_SYNC', 'reconcile', "
+      "'op3-OS-0', now() - interval '900 seconds', '{}');"
+      "INSERT INTO exchange_account (account, last_success_at) VALUES ('default', now() - interval '60 seconds'), "
+      "('desk-b', NULL);"
+      "INSERT INTO orphan_order (account, symbol, order_id, client_order_id, first_seen_at, cancelled_at) VALUES "
+      "('default', 'BTCUSDT', 7, 'bsx-1', now(), NULL), ('default', 'BTCUSDT', 8, 'bsx-2', now(), now())");
+  auto connection = db.connect();
+  pqxx::read_transaction tx(*connection);
+  const store::MonitoringSnapshot s = store::read_monitoring(tx);
+  EXPECT_EQ(s.operations_by_sync_status,
+            (std::map<std::string, std::int64_t>{{"IN_SYNC", 2}, {"SHORT", 1}, {"UNCHECKED", 1}}));
+  EXPECT_GE(s.out_of_sync_oldest_age_seconds, 900);  // the SHORT one, flagged 15 minutes ago
+  EXPECT_LT(s.out_of_sync_oldest_age_seconds, 1000);
+  ASSERT_EQ(s.reconcile_last_success.size(), 1u);
+  EXPECT_NEAR(static_cast<double>(std::time(nullptr)) - s.reconcile_last_success.at("default"), 60, 30);
+  EXPECT_EQ(s.orphan_orders, (std::map<std::string, std::int64_t>{{"default", 1}, {"desk-b", 0}}));
+  const std::string text = metrics::monitoring_text(s);
+  for (const std::string line :
+       {"backstop_operations_by_sync_status{sync_status=\"SHORT\"} 1", "backstop_orphan_orders{account=\"default\"} 1",
+        "backstop_orphan_orders{account=\"desk-b\"} 0"}) {
+    EXPECT_NE(text.find(line + "\n"), std::string::npos) << line << "\n" << text;
+  }
+  std::ifstream rules(std::string(BACKSTOP_SOURCE_DIR) + "/charts/backstop/rules/backstop-alerts.yaml");
+  std::stringstream buffer;
+  buffer << rules.rdbuf();
+  for (const std::string name : {"backstop_operations_out_of_sync_oldest_age_seconds", "backstop_orphan_orders"}) {
+    EXPECT_NE(buffer.str().find(name), std::string::npos) << name;
+    EXPECT_NE(text.find("# TYPE " + name + " "), std::string::npos) << name;
+  }
+  EXPECT_NE(text.find("backstop_account_last_reconciled_timestamp_seconds{account=\"default\"}"), std::string::npos);
+  const std::string path = "/tmp/backstop-metrics-sync-" + std::to_string(getpid()) + ".txt";
+  std::ofstream(path) << text;
+  const ProcessResult check = run({"/bin/sh", "-c", "promtool check metrics < " + path});
+  std::remove(path.c_str());
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  // No shortfall anywhere: the age is 0.
+  db.exec("DELETE FROM sync_pending; UPDATE operation SET sync_status = 'IN_SYNC'");
+  auto second = db.connect();
+  pqxx::read_transaction again(*second);
+  EXPECT_EQ(store::read_monitoring(again).out_of_sync_oldest_age_seconds, 0);
+}
+
 TEST(Monitoring, SlippageAndLatencyOfTheLastHoursExits) {
   TestDatabase db;
   db.migrate();

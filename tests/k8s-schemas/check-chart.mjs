@@ -113,7 +113,7 @@ for (const j of byKind("Job")) {
 for (const cm of byKind("ConfigMap").filter((c) => c.metadata.name.endsWith("-dashboard"))) {
   const dashboard = JSON.parse(cm.data["backstop.json"]);
   const titles = dashboard.panels.map((p) => p.title).join(" | ");
-  for (const want of ["Executions by status", "Slippage", "latency", "failure", "Outbox backlog"]) {
+  for (const want of ["Executions by status", "Slippage", "latency", "failure", "Outbox backlog", "Account sync"]) {
     expect(titles.toLowerCase().includes(want.toLowerCase()), `dashboard: a panel about ${want} (have: ${titles})`);
   }
   for (const p of dashboard.panels) expect(p.targets.every((t) => t.expr), `dashboard panel ${p.title}: empty query`);
