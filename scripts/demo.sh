@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The main job on an embedded default: a private PostgreSQL on 127.0.0.1 and the
-# exchange simulator in paper mode. Migrations, a demo book with legacy
-# percentage stops, backfill (dry run, real run, re-run), then a price path that
-# hits stops and targets while trailing-stop and stop-monitor run a pass per
-# step (one position's stop trails up and is then hit); finally the event log,
+# exchange simulator with an account holding what the book bought. Migrations,
+# a demo book with legacy percentage stops, backfill (dry run, real run, re-run),
+# reconcile, then a price path that hits stops and targets while trailing-stop
+# and stop-monitor run a pass per step (one position's stop trails up and is
+# then hit; a manual sale is reconciled before its stop sells what is left);
+# finally the event log,
 # the executions, the simulator's ledger, a replay check and verify.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,11 +64,23 @@ curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/symbols" -d '[
   {"symbol":"LTCUSDT","base":"LTC","quote":"USDT","price":"80","stepSize":"0.001","minQty":"0.001","minNotional":"5","tickSize":"0.01"},
   {"symbol":"DOTUSDT","base":"DOT","quote":"USDT","price":"7.1","stepSize":"0.01","minQty":"0.01","minNotional":"5","tickSize":"0.001"}]' >/dev/null
 curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/faults" -d '{"slippagePct":"0.02"}' >/dev/null
+# The account holds what the book's longs bought (and quote for the shorts to buy back).
+curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/accounts" -d '{"apiKey":"demo-key",
+  "secret":"demo-secret","uid":4242,"balances":{"USDT":"1000000","BTC":"0.01","SOL":"12","ETH":"1.2","BNB":"4",
+  "LTC":"6","DOGE":"10000"}}' >/dev/null
+log "reconcile: the account holds what the operations say (all IN_SYNC)"
+"$BIN/reconcile" --entry-margin-ms 0 | tail -1 || echo "reconcile exit code: $?"
 "${PSQL[@]}" -c "UPDATE tenant_config SET trading_enabled = false WHERE tenant_id = 3"
 
 while IFS='|' read -r step prices note; do
   [[ "$step" =~ ^# || -z "$step" ]] && continue
   if [[ "$step" == 5 ]]; then "${PSQL[@]}" -c "UPDATE tenant_config SET trading_enabled = true WHERE tenant_id = 3"; fi
+  if [[ "$step" == 9 ]]; then
+    log "the trader sells 5 of op 3's 12 SOL by hand in the exchange's app; reconcile follows the account"
+    curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/orders" \
+      -d '{"apiKey":"demo-key","symbol":"SOLUSDT","side":"SELL","type":"MARKET","quantity":"5"}' >/dev/null
+    "$BIN/reconcile" --entry-margin-ms 0 || echo "reconcile exit code: $?"
+  fi
   log "price step $step: $note"
   curl -fsS -H 'Content-Type: application/json' -X POST "$SIM/admin/prices" -d "$prices" >/dev/null
   "$BIN/trailing-stop" | tail -1 || echo "trailing-stop exit code: $?"
@@ -77,6 +91,10 @@ log "the trailed position (op 12): its stop moves, then the exit"
 "${PSQL[@]}" -c "SELECT event_seq AS seq, event_type, execution_token AS token, trigger_price AS price,
   stop_price AS new_stop, reason, payload->>'step' AS step, fill_price FROM stop_events
   WHERE operation_id = 12 ORDER BY event_seq"
+log "op 3: reduced by the sale made elsewhere, then its stop sells only the 7 SOL held"
+"${PSQL[@]}" -c "SELECT event_seq AS seq, event_type, reason, quantity, payload->>'reduced_by' AS reduced_by,
+  payload->>'trade_ids' AS trade_ids FROM stop_events WHERE operation_id = 3 ORDER BY event_seq"
+"${PSQL[@]}" -c "SELECT id, status, quantity, original_quantity, sync_status FROM operation WHERE id = 3"
 log "event log (stop_events)"
 "${PSQL[@]}" -c "SELECT event_seq AS seq, event_type, operation_id AS op, tenant_id AS tenant, symbol, source,
   execution_token AS token, coalesce(trigger_price, stop_price) AS price, fill_price, slippage_pct AS slip,
