@@ -19,13 +19,17 @@
 #   9. P6: controller cold start over 1,000 StopMonitors (until every one is
 #      Ready) and its RSS, vs one thread making the same API writes with no
 #      reads, watches or decisions (the API test server as the API)
-# Usage: ./dev bench [--operations N] [--only 1,2,3,4,5,6,7,8,9] [--monitors N]
+#  10. reconcile: one `reconcile --account` process per account over 100
+#      accounts x 100 ACTIVE longs (5 symbols), first pass, quiet pass and
+#      after drift on 10 accounts: time per account, calls and weight per
+#      account; beside it, the same signed REST calls from a bare client
+# Usage: ./dev bench [--operations N] [--only 1,2,3,4,5,6,7,8,9,10] [--monitors N]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/lib.sh"
 operations=1000000
 monitors=1000
-only=1,2,3,4,5,6,7,8,9
+only=1,2,3,4,5,6,7,8,9,10
 while (($#)); do
   case "$1" in
     --operations) operations=$2; shift 2 ;;
@@ -350,7 +354,7 @@ sleep 2  # steady state
 rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$CONTROLLER_PID/status")
 hwm_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$CONTROLLER_PID/status")
 cronjobs=$("${kc[@]}" get cronjobs -n trading -o name | wc -l)
-printf "%-46s %8.2f s  (%s StopMonitors, 3 CronJob creates + 1 status update each)\n" \
+printf "%-46s %8.2f s  (%s StopMonitors, 4 CronJob creates + 1 status update each)\n" \
   "one thread, writes only (baseline)" "$base_s" "$base_n"
 printf "%-46s %8.2f s  (ready: %s, CronJobs: %s; ratio %.2f)\n" "controller cold start to all Ready" "$ours_s" \
   "${ready%.*}" "$cronjobs" "$(echo "$base_s / $ours_s" | bc -l)"
@@ -359,4 +363,74 @@ printf "%-46s %8.1f MB RSS now, %.1f MB peak\n" "controller memory" "$(echo "$rs
 kill "$CONTROLLER_PID"; wait "$CONTROLLER_PID" 2>/dev/null || true; CONTROLLER_PID=
 kill "$KUBE_PID"; wait "$KUBE_PID" 2>/dev/null || true; KUBE_PID=
 rm -rf "$p6"
+fi
+
+if want 10; then
+echo
+echo "## 10. reconcile: 100 accounts x 100 ACTIVE longs (5 symbols), one process per account, vs the bare REST calls"
+r10=$(mktemp -d)
+createdb recon
+"$BIN/migrate" --database-url dbname=recon --log-level warn up >/dev/null
+"$BIN/exchange-sim" --port-file "$r10/port" 2>"$r10/sim.log" &
+SIM_PID=$!
+for _ in $(seq 100); do [[ -s "$r10/port" ]] && break; sleep 0.05; done
+sim="http://127.0.0.1:$(cat "$r10/port")"
+post() { curl -fsS -H 'Content-Type: application/json' -X POST "$sim$1" -d "$2" >/dev/null; }
+post /admin/symbols '[{"symbol":"RA0USDT","base":"RA0","price":"100","stepSize":"0.001","minQty":"0.001"},
+  {"symbol":"RA1USDT","base":"RA1","price":"100","stepSize":"0.001","minQty":"0.001"},
+  {"symbol":"RA2USDT","base":"RA2","price":"100","stepSize":"0.001","minQty":"0.001"},
+  {"symbol":"RA3USDT","base":"RA3","price":"100","stepSize":"0.001","minQty":"0.001"},
+  {"symbol":"RA4USDT","base":"RA4","price":"100","stepSize":"0.001","minQty":"0.001"}]'
+for a in $(seq 0 99); do
+  post /admin/accounts "{\"apiKey\":\"k$a\",\"secret\":\"s$a\",\"uid\":$((1000 + a)),
+    \"balances\":{\"USDT\":\"1000000\",\"RA0\":\"20\",\"RA1\":\"20\",\"RA2\":\"20\",\"RA3\":\"20\",\"RA4\":\"20\"}}"
+done
+"${PSQL[@]}" -d recon -c "INSERT INTO tenant_config (tenant_id, exchange_account)
+  SELECT a, 'acct' || a FROM generate_series(0, 99) a;
+  INSERT INTO operation (tenant_id, symbol, side, average_entry_price, quantity, stop_price, created_at)
+  SELECT a, 'RA' || (i % 5) || 'USDT', 'BUY', 100, 1, 90, now() - interval '1 minute'
+  FROM generate_series(0, 99) a, generate_series(0, 99) i"
+# One pass of every account, as 100 CronJobs would run them: time per process, calls, weight.
+pass() {
+  local label=$1; shift
+  local times="$r10/times.$label" calls=0 n=0
+  : >"$times"
+  for a in "$@"; do
+    local s e out
+    s=$(date +%s%N)
+    out=$(BACKSTOP_EXCHANGE_API_KEY=k$a BACKSTOP_EXCHANGE_API_SECRET=s$a "$BIN/reconcile" --database-url dbname=recon \
+      --exchange-url "$sim" --account "acct$a" --json --log-level error --grace-ms 0)
+    e=$(date +%s%N)
+    echo "$(((e - s) / 1000)) $out" >>"$times"
+  done
+  python3 - "$times" "$label" <<'PY'
+import json, sys
+rows = [l.split(" ", 1) for l in open(sys.argv[1]) if l.strip()]
+ms = sorted(int(r[0]) / 1000 for r in rows)
+runs = [json.loads(r[1]) for r in rows]
+req = sum(r["requests"] for r in runs) / len(runs)
+drift = sum(r["reduced"] + r["closed"] for r in runs)
+p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+print(f"{sys.argv[2]:<46} {len(ms):4d} accounts  p50 {ms[len(ms)//2]:7.1f} ms  p99 {p99:7.1f} ms"
+      f"  max {ms[-1]:7.1f} ms  calls/account {req:5.2f}  reductions {drift}")
+PY
+}
+weight() { curl -fsS "$sim/admin/weight" | python3 -c 'import json,sys; print(json.load(sys.stdin)["usedWeight1m"])'; }
+"$BIN/cmdbench" --runs 50 --label "bare client: exchangeInfo + account" -- "$BIN/reconcile_baseline" "$sim" k0 s0
+"$BIN/cmdbench" --runs 50 --label "bare client: + myTrades of 5 symbols" -- "$BIN/reconcile_baseline" "$sim" k0 s0 \
+  RA0USDT RA1USDT RA2USDT RA3USDT RA4USDT
+sleep 61  # a fresh weight minute
+pass "reconcile, first pass (cursors empty)" $(seq 0 99)
+echo "weight used in the last minute after the first passes: $(weight)"
+"$BIN/cmdbench" --runs 50 --label "reconcile --account acct0 (quiet)" -- env BACKSTOP_EXCHANGE_API_KEY=k0 \
+  BACKSTOP_EXCHANGE_API_SECRET=s0 "$BIN/reconcile" --database-url dbname=recon --exchange-url "$sim" --account acct0 \
+  --log-level error
+sleep 61
+pass "reconcile, quiet pass" $(seq 0 99)
+echo "weight used in the last minute after the quiet passes: $(weight)"
+for a in $(seq 0 9); do
+  post /admin/orders "{\"apiKey\":\"k$a\",\"symbol\":\"RA0USDT\",\"side\":\"SELL\",\"type\":\"MARKET\",\"quantity\":\"3\"}"
+done
+pass "reconcile after a manual sale (10 accounts)" $(seq 0 9)
+kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true; SIM_PID=
 fi

@@ -2,6 +2,8 @@
 
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <string_view>
 
 #include "exchange/binance_client.h"
 #include "metrics/run_metrics.h"
@@ -14,6 +16,9 @@
 
 namespace backstop::app {
 namespace {
+
+// The key of the tenants that name no account: not a name --account accepts.
+constexpr std::string_view kUnnamedAccount = "(default)";
 
 nlohmann::json to_json(const reconcile::ReconcileSummary& s) {
   nlohmann::json decisions = nlohmann::json::array();
@@ -127,8 +132,17 @@ void ReconcileCommand::add_to(CLI::App& app) {
   loop_.add_to(app, false);
   app.add_option("--account", account_,
                  "the exchange account (tenant_config.exchange_account) whose tenants' operations this pass "
-                 "reconciles; without it, the tenants that name no account")
-      ->envname("BACKSTOP_EXCHANGE_ACCOUNT");
+                 "reconciles, all of them (not with --tenant); without it, the tenants that name no account")
+      ->envname("BACKSTOP_EXCHANGE_ACCOUNT")
+      ->check(CLI::Validator(
+          [](std::string& value) {
+            static const std::regex name("^[A-Za-z0-9_./:-]{1,128}$");
+            return std::regex_match(value, name) ? std::string()
+                                                 : "\"" + value +
+                                                       "\" is not an account name (1-128 of A-Z, a-z, "
+                                                       "0-9, _ . / : -)";
+          },
+          "NAME"));
   app.add_option("--api-key", api_key_, "exchange API key")->envname("BACKSTOP_EXCHANGE_API_KEY");
   app.add_option("--api-secret", api_secret_, "exchange API secret (prefer the environment / a Secret)")
       ->envname("BACKSTOP_EXCHANGE_API_SECRET");
@@ -168,7 +182,7 @@ runtime::ExitCode ReconcileCommand::list_orphans(const runtime::CommonOptions& c
   auto connection = store::connect(common.database_url, "backstop-reconcile");
   store::require_migrated(*connection);
   store::ReadOnlyWork tx(*connection);
-  const std::string account = account_.empty() ? "default" : account_;
+  const std::string account = account_.empty() ? std::string(kUnnamedAccount) : account_;
   const auto rows = store::ReconcileRepository::orphans(tx, account);
   tx.commit();
   nlohmann::json list = nlohmann::json::array();
@@ -199,6 +213,12 @@ runtime::ExitCode ReconcileCommand::list_orphans(const runtime::CommonOptions& c
 }
 
 runtime::ExitCode ReconcileCommand::run(const runtime::CommonOptions& common) {
+  // An account's balance is compared with all its positions in an asset: a
+  // subset of its tenants would hide what the others' sales explain.
+  if (!account_.empty() && !loop_.tenants.empty()) {
+    throw runtime::UsageError(
+        "--account reconciles every tenant of the account; --tenant cannot shard it (run one reconcile per account)");
+  }
   if (list_orphans_) return store::run_with_database([&] { return list_orphans(common); });
   if (api_key_.empty() || api_secret_.empty()) {
     throw runtime::UsageError(
@@ -212,7 +232,7 @@ runtime::ExitCode ReconcileCommand::run(const runtime::CommonOptions& common) {
     config.recv_window = std::chrono::milliseconds(recv_window_ms_);
     exchange::BinanceClient client(config, net::make_cpprest_transport(config.base_url, config.timeout));
     reconcile::ReconcileOptions options;
-    options.scope.account = account_.empty() ? "default" : account_;
+    options.scope.account = account_.empty() ? std::string(kUnnamedAccount) : account_;
     options.scope.named = !account_.empty();
     options.scope.tenants = loop_.tenants;
     options.dry_run = loop_.dry_run;

@@ -72,7 +72,9 @@ Desired desired_objects(const StopMonitor& monitor) {
     // reconcile takes the tenants but not the symbols (an account's balance
     // is compared with all its positions in an asset).
     if (binary == "reconcile") {
-      if (!spec.tenants.empty()) args.push_back("--tenant=" + joined(spec.tenants));
+      // A named account is reconciled whole (all its tenants); the tenants
+      // that name none are this monitor's.
+      if (!spec.tenants.empty() && !spec.reconcile.account) args.push_back("--tenant=" + joined(spec.tenants));
       if (spec.dry_run) args.push_back("--dry-run");
     } else if (binary != "outbox-drain") {
       args.insert(args.end(), shard.begin(), shard.end());

@@ -48,6 +48,20 @@ std::optional<Decimal> evidence(const TradeSeen& t, const ReconcileOperation& op
 void unexplained(OperationDecision& d, const ReconcileOperation& op, Decimal held, bool gone,
                  const AccountObservation& seen, const ReconcileRules& rules) {
   const SyncOutcome outcome = gone ? SyncOutcome::kClosedElsewhere : SyncOutcome::kShortUnexplained;
+  if (d.outcome == SyncOutcome::kReducedElsewhere) {
+    // A trade explained part of it now: that is applied; the rest is a first
+    // sighting against the lowered quantity.
+    d.pending = PendingDrift{outcome, held, seen.read_at, 1};
+    d.held = held;
+    return;
+  }
+  if (op.flagged_short && !gone) {  // already established: it stays flagged, at what is held now
+    d.outcome = SyncOutcome::kShortUnexplained;
+    d.reason = std::string(kBalanceShort);
+    d.held = held;
+    d.pending.reset();
+    return;
+  }
   const auto& before = op.pending;
   const bool same = before && before->outcome == outcome && held <= before->held;
   if (same && seen.read_at - before->first_seen >= rules.grace) {

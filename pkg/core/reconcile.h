@@ -92,6 +92,7 @@ struct ReconcileOperation {
   Decimal quantity;
   TimePoint opened_at;
   std::optional<PendingDrift> pending;
+  bool flagged_short = false;     // sync_status SHORT: a shortfall already established
   std::optional<ExitState> exit;  // its exit, if one was claimed
 };
 

@@ -258,6 +258,14 @@ Result<std::vector<AccountTrade>> BinanceClient::my_trades(const std::string& sy
                 binance::parse_my_trades);
 }
 
+Result<std::optional<Order>> BinanceClient::order_by_id(const std::string& symbol, std::int64_t order_id) {
+  auto response = call(binance::Call::kRead, "GET", "/api/v3/order",
+                       {{"symbol", symbol}, {"orderId", std::to_string(order_id)}}, true);
+  if (!response.ok() && response.error().code == binance::kUnknownOrder) return std::optional<Order>();
+  return parsed(binance::Call::kRead, response,
+                [](std::string_view body) { return std::optional<Order>(binance::parse_order(body)); });
+}
+
 Result<std::vector<OpenOrder>> BinanceClient::open_orders(const std::optional<std::string>& symbol) {
   Params params;
   if (symbol) params.emplace_back("symbol", *symbol);

@@ -43,6 +43,7 @@ class BinanceClient : public Exchange, public AccountApi {
   Result<Account> account() override;
   Result<std::vector<AccountTrade>> my_trades(const std::string& symbol, const TradesQuery& query) override;
   Result<std::vector<OpenOrder>> open_orders(const std::optional<std::string>& symbol) override;
+  Result<std::optional<Order>> order_by_id(const std::string& symbol, std::int64_t order_id) override;
   Result<std::optional<Order>> cancel_order(const std::string& symbol,
                                             const std::string& orig_client_order_id) override;
 

@@ -197,6 +197,9 @@ class AccountApi {
   // nullopt: the order is not open at the exchange (-2011: filled, cancelled or unknown).
   virtual Result<std::optional<Order>> cancel_order(const std::string& symbol,
                                                     const std::string& orig_client_order_id) = 0;
+  // An order by the exchange's id (what myTrades names), with its client order
+  // id: whose order a trade filled. nullopt: no such order (-2013).
+  virtual Result<std::optional<Order>> order_by_id(const std::string& symbol, std::int64_t order_id) = 0;
 };
 
 class Exchange {

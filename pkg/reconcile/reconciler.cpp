@@ -25,13 +25,15 @@ using nlohmann::json;
 struct ExchangeFailure {
   std::string message;
   bool malformed = false;
+  bool refused_credentials = false;  // -2014/-2015/-1022, HTTP 401: a configuration error (exit 2)
 };
 
 template <typename T>
 T value_or_throw(exchange::Result<T> r, const std::string& what) {
   if (!r.ok()) {
     const auto& e = r.error();
-    throw ExchangeFailure{what + ": " + e.describe(), e.http_status >= 200 && e.http_status < 300};
+    const bool refused = e.code == -2014 || e.code == -2015 || e.code == -1022 || e.http_status == 401;
+    throw ExchangeFailure{what + ": " + e.describe(), e.http_status >= 200 && e.http_status < 300, refused};
   }
   return std::move(r.value());
 }
@@ -62,6 +64,7 @@ struct ExchangeView {
   std::vector<store::TradeRecord> trades;
   std::map<std::string, Decimal> prices;
   std::vector<core::OpenOrderSeen> open_orders;
+  std::vector<std::string> read_symbols;  // whose trades were read (their cursor moves, or is set to -1)
 };
 
 core::Event sync_event(const store::LockedOperation& l, core::EventType type, std::string token) {
@@ -161,6 +164,7 @@ ReconcileSummary Reconciler::run_pass() {
                   {{"account", options_.scope.account}});
       }
       bool moved = false;
+      std::map<std::int64_t, bool> order_owner;  // exchange order id -> Backstop's
       for (const auto& [symbol, first_opened] : memory.first_opened) {
         const auto rules = seen.rules.find(symbol);
         if (rules == seen.rules.end() || rules->second.base_asset.empty()) continue;
@@ -174,10 +178,11 @@ ReconcileSummary Reconciler::run_pass() {
                           before->second.locked == held.locked;
         const auto cursor = memory.cursors.find(symbol);
         if (same && cursor != memory.cursors.end() && memory.unsettled.count(symbol) == 0) continue;
+        seen.read_symbols.push_back(symbol);
         moved = true;
         // From the cursor on, or, the first time, from the oldest entry's fills.
         exchange::TradesQuery query;
-        if (cursor != memory.cursors.end()) {
+        if (cursor != memory.cursors.end() && cursor->second >= 0) {  // -1: read before, no trade yet
           query.from_id = cursor->second + 1;
         } else {
           query.start_time_ms = millis_of(first_opened - options_.entry_lookback);
@@ -186,8 +191,23 @@ ReconcileSummary Reconciler::run_pass() {
           ++summary.requests;
           const auto page = value_or_throw(account_.my_trades(symbol, query), "myTrades " + symbol);
           for (const exchange::AccountTrade& t : page) {
-            seen.trades.push_back({t.symbol, t.id, t.order_id, t.is_buyer, t.price, t.qty, t.quote_qty, t.commission,
-                                   t.commission_asset, at_millis(t.time_ms)});
+            store::TradeRecord record{t.symbol, t.id,        t.order_id,   t.is_buyer,         t.price,
+                                      t.qty,    t.quote_qty, t.commission, t.commission_asset, at_millis(t.time_ms),
+                                      false};
+            // A sell could be evidence of a sale elsewhere: whose order it
+            // filled is the exchange's to say (its client order id), once per order.
+            if (!t.is_buyer) {
+              auto known = order_owner.find(t.order_id);
+              if (known == order_owner.end()) {
+                ++summary.requests;
+                const auto order = value_or_throw(account_.order_by_id(symbol, t.order_id),
+                                                  "order " + std::to_string(t.order_id) + " of " + symbol);
+                const bool backstops = order && order->client_order_id.rfind(options_.client_id_prefix, 0) == 0;
+                known = order_owner.emplace(t.order_id, backstops).first;
+              }
+              record.ours = known->second;
+            }
+            seen.trades.push_back(std::move(record));
             query.from_id = std::max(query.from_id.value_or(0), t.id + 1);
           }
           summary.trades_read += static_cast<std::int64_t>(page.size());
@@ -212,6 +232,12 @@ ReconcileSummary Reconciler::run_pass() {
       }
     } catch (const ExchangeFailure& f) {
       summary.error = f.message;
+      if (f.refused_credentials) {
+        const std::string why = "the exchange refused the account's credentials (" + f.message +
+                                "): fix the API key, secret or its permissions; no operation was changed";
+        record_failure(why);
+        throw runtime::UsageError(why);
+      }
       if (f.malformed) {
         summary.failed = true;
         record_failure(f.message);
@@ -226,7 +252,7 @@ ReconcileSummary Reconciler::run_pass() {
   // 3. One transaction: lock, read the exits, decide, append.
   try {
     store::UnitOfWork tx(connection_);
-    store::ReconcileRepository::save_trades(tx, options_.scope.account, seen.trades);
+    store::ReconcileRepository::save_trades(tx, options_.scope.account, seen.trades, seen.read_symbols);
     core::TimePoint oldest = seen.read_at;
     for (const auto& [symbol, t] : memory.first_opened) oldest = std::min(oldest, t);
     store::LockedAccount locked = store::ReconcileRepository::lock(tx, options_.scope, oldest - options_.entry_lookback,
@@ -277,6 +303,7 @@ ReconcileSummary Reconciler::run_pass() {
         continue;
       }
       core::ReconcileOperation op = l.op;
+      op.flagged_short = l.sync_status == core::SyncStatus::kShort;
       const auto history = histories.find(l.exit_token);
       if (history != histories.end()) {
         op.exit = core::fold_exit(history->second);
@@ -300,7 +327,10 @@ ReconcileSummary Reconciler::run_pass() {
       ++compared;
       if (d.outcome == SyncOutcome::kClosedElsewhere && d.reason == core::kBalanceGone) ++gone;
     }
-    const bool hold_closures = gone > 0 && gone * 100 > static_cast<std::int64_t>(options_.max_closures_pct) * compared;
+    // A lone position whose asset is gone is closed (the uid check guards a
+    // Secret that now reaches another account); from two on, the share counts.
+    const bool hold_closures =
+        gone >= 2 && gone * 100 > static_cast<std::int64_t>(options_.max_closures_pct) * compared;
     if (hold_closures) {
       log::warn("more positions look gone than --max-closures-pct allows: none is closed, all are flagged SHORT",
                 {{"account", options_.scope.account},
@@ -385,7 +415,7 @@ ReconcileSummary Reconciler::run_pass() {
               (hold_closures ? "; more positions of the account look gone than --max-closures-pct allows, so none "
                                "is closed: check which account the tenant's credentials reach"
                              : "") +
-              "); its exit is capped at what is held";
+              "); an exit sells at most what the account holds when it fires";
           record.held = d.held;
           record.error = text;
           if (l.sync_status != core::SyncStatus::kShort) {
@@ -417,8 +447,11 @@ ReconcileSummary Reconciler::run_pass() {
         report.event = std::string(core::to_string(event->type));
         events.push_back(std::move(*event));
       }
-      if (!d.trade_ids.empty())
+      // A trade is used up only by the reduction or closure it backs.
+      if (!d.trade_ids.empty() &&
+          (d.outcome == SyncOutcome::kReducedElsewhere || d.outcome == SyncOutcome::kClosedElsewhere)) {
         store::ReconcileRepository::attribute(tx, options_.scope.account, l.op.id.value, d.trade_ids);
+      }
       records.push_back(std::move(record));
       if (d.outcome != SyncOutcome::kInSync || !report.event.empty()) summary.reports.push_back(std::move(report));
     }

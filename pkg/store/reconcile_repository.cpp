@@ -77,9 +77,21 @@ AccountMemory ReconcileRepository::memory(pqxx::transaction_base& tx, const Reco
 }
 
 void ReconcileRepository::save_trades(pqxx::work& tx, const std::string& account,
-                                      const std::vector<TradeRecord>& trades) {
+                                      const std::vector<TradeRecord>& trades, const std::vector<std::string>& read) {
+  // One pass of an account at a time (two scopes of one account, or two
+  // racing runs): the second waits here and then sees what the first attributed.
+  exec_prepared(tx, "bs_reconcile_account_row",
+                "INSERT INTO exchange_account (account) VALUES ($1) ON CONFLICT (account) DO NOTHING", account);
+  exec_prepared(tx, "bs_reconcile_account_lock", "SELECT 1 FROM exchange_account WHERE account = $1 FOR UPDATE",
+                account);
+  ArrayLiteral read_list;
+  for (const auto& symbol : read) read_list.add(symbol);
+  exec_prepared(tx, "bs_reconcile_cursor_read",
+                "INSERT INTO account_trade_cursor (account, symbol, last_trade_id) "
+                "SELECT $1, s, -1 FROM unnest($2::text[]) AS s ON CONFLICT (account, symbol) DO NOTHING",
+                account, read_list.str());
   if (trades.empty()) return;
-  ArrayLiteral symbol, id, order, buyer, price, qty, quote, commission, asset, time;
+  ArrayLiteral symbol, id, order, buyer, price, qty, quote, commission, asset, time, ours;
   for (const TradeRecord& t : trades) {
     symbol.add(t.symbol);
     id.add(t.id);
@@ -91,18 +103,19 @@ void ReconcileRepository::save_trades(pqxx::work& tx, const std::string& account
     commission.add(std::optional<Decimal>(t.commission));
     asset.add(t.commission_asset);
     time.add(micros_of(t.time));
+    ours.add(t.ours ? "true" : "false");
   }
   exec_prepared(tx, "bs_reconcile_save_trades",
                 "INSERT INTO account_trade (account, symbol, trade_id, order_id, is_buyer, price, qty, quote_qty, "
                 "  commission, commission_asset, traded_at, ours) "
                 "SELECT $1, u.symbol, u.id, u.order_id, u.buyer, u.price, u.qty, u.quote, u.commission, u.asset, "
-                "  to_timestamp(u.at / 1000000.0), false "
+                "  to_timestamp(u.at / 1000000.0), u.ours "
                 "FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::boolean[], $6::numeric[], $7::numeric[], "
-                "  $8::numeric[], $9::numeric[], $10::text[], $11::bigint[]) "
-                "  AS u(symbol, id, order_id, buyer, price, qty, quote, commission, asset, at) "
+                "  $8::numeric[], $9::numeric[], $10::text[], $11::bigint[], $12::boolean[]) "
+                "  AS u(symbol, id, order_id, buyer, price, qty, quote, commission, asset, at, ours) "
                 "ON CONFLICT (account, symbol, trade_id) DO NOTHING",
                 account, symbol.str(), id.str(), order.str(), buyer.str(), price.str(), qty.str(), quote.str(),
-                commission.str(), asset.str(), time.str());
+                commission.str(), asset.str(), time.str(), ours.str());
   exec_prepared(tx, "bs_reconcile_cursor",
                 "INSERT INTO account_trade_cursor (account, symbol, last_trade_id) "
                 "SELECT $1, u.symbol, max(u.id) FROM unnest($2::text[], $3::bigint[]) AS u(symbol, id) "

@@ -27,7 +27,7 @@ namespace backstop::store {
 
 // Whose operations one account holds.
 struct ReconcileScope {
-  std::string account = "default";    // exchange_account.account
+  std::string account = "(default)";  // exchange_account.account ("(default)": the tenants that name none)
   bool named = false;                 // the tenants whose tenant_config.exchange_account is `account`;
                                       // otherwise those without one
   std::vector<std::int64_t> tenants;  // only these (empty: all of the account)
@@ -66,6 +66,7 @@ struct TradeRecord {
   core::Decimal price, qty, quote_qty, commission;
   std::string commission_asset;
   core::TimePoint time;
+  bool ours = false;  // the order's client id is Backstop's (the exchange said so)
 };
 
 struct LockedOperation {
@@ -103,8 +104,11 @@ class ReconcileRepository {
  public:
   static AccountMemory memory(pqxx::transaction_base& tx, const ReconcileScope& scope);
   // Stores the trades read (a trade already stored is kept as it was) and
-  // moves each symbol's cursor to the newest.
-  static void save_trades(pqxx::work& tx, const std::string& account, const std::vector<TradeRecord>& trades);
+  // moves each symbol's cursor to the newest; a symbol of `read` without any
+  // trade yet gets the cursor -1 (read; the next read starts from the time again).
+  // Takes the account's row lock first: passes of one account run one at a time.
+  static void save_trades(pqxx::work& tx, const std::string& account, const std::vector<TradeRecord>& trades,
+                          const std::vector<std::string>& read);
   // Locks the scope's ACTIVE longs and shorts; reads their exits, pending
   // shortfalls, and the account's trades not yet attributed to an operation
   // since `trades_since`.

@@ -476,6 +476,69 @@ TEST_F(ReconcileTest, AnExitsOwnOpenOrderIsNoOrphan) {
   EXPECT_EQ(db.count("SELECT count(*) FROM orphan_order"), 0);
 }
 
+// Review of the binary (D2): an exit's partial fill whose order no event
+// names (the monitor died on the answer; the rest waited BLOCKED while
+// exchangeInfo failed) is still Backstop's own: the exchange says whose order
+// it was (its client id), so it never explains another position's shortfall.
+TEST_F(ReconcileTest, AnExitsFillNoEventNamesIsNeverEvidence) {
+  by_hand("BUY", "2");
+  operation(1, "1", "93100");  // exits
+  operation(2, "1", "80000");  // stays
+  ASSERT_EQ(reconcile({"--grace-ms", "60000"}).exit_code, 0);
+  sim.prices({{"BTCUSDT", "93000"}});
+  sim.faults({{"partialFill", 1}});
+  Env crash = sim.env();
+  crash.push_back({"BACKSTOP_FAULT_POINT", "stop_monitor.after_exchange_answer"});
+  ASSERT_NE(run({binary("stop-monitor"), "--database-url", db.url(), "--json"}, crash).exit_code, 0);
+  sim.faults({{"failPath", "/api/v3/exchangeInfo"}, {"failCount", 50}, {"failStatus", 503}});
+  ASSERT_TRUE(monitor().exit_code <= 1);
+  sim.faults(json::object());
+  for (int i = 0; i < 60 && db.scalar("SELECT status FROM stop_executions") != "EXECUTED"; ++i) {
+    ASSERT_TRUE(monitor().exit_code <= 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(db.scalar("SELECT status FROM stop_executions"), "EXECUTED") << events_of(1);
+  sim.post("/admin/balance-updates", {{"apiKey", SimServer::kApiKey}, {"asset", "BTC"}, {"delta", "-0.3"}});
+  const ProcessResult r = reconcile({"--grace-ms", "60000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
+  EXPECT_EQ(summary(r).at("reduced"), 0) << r.out;
+  EXPECT_EQ(summary(r).at("pending"), 1) << r.out;
+  EXPECT_EQ(events_of(2), "");
+  EXPECT_EQ(db.count("SELECT count(*) FROM account_trade WHERE NOT is_buyer AND NOT ours"), 0);
+}
+
+// Review (D9): an account's only position whose asset is gone, with no trade
+// saying why, is closed on the second sighting (the mass-closure guard counts
+// from two positions on).
+TEST_F(ReconcileTest, ALonePositionWhoseAssetIsGoneIsClosedWhenSeenTwice) {
+  by_hand("BUY", "1");
+  operation(1, "1");
+  sim.post("/admin/balance-updates", {{"apiKey", SimServer::kApiKey}, {"asset", "BTC"}, {"delta", "-1"}});
+  const ProcessResult first = reconcile({"--grace-ms", "0"});
+  ASSERT_EQ(first.exit_code, 0) << first.err.substr(0, 3000);
+  EXPECT_EQ(summary(first).at("pending"), 1) << first.out;
+  const ProcessResult second = reconcile({"--grace-ms", "0"});
+  ASSERT_EQ(second.exit_code, 0) << second.err.substr(0, 3000);
+  EXPECT_EQ(summary(second).at("closed"), 1) << second.out;
+  EXPECT_EQ(db.scalar("SELECT status || ' ' || close_reason FROM operation"), "CLOSED CLOSED_ELSEWHERE");
+  EXPECT_EQ(db.scalar("SELECT reason FROM stop_events WHERE event_type = 'POSITION_CLOSED_EXTERNALLY'"),
+            "BALANCE_GONE");
+}
+
+// Review (D5): a symbol whose account has no trade yet (its holdings came by
+// deposit) is read once; a later pass with nothing moved reads no trades.
+TEST_F(ReconcileTest, ASymbolWithoutTradesIsNotReadAgainWhenNothingMoved) {
+  account({{"USDT", "1000"}, {"BTC", "1"}});  // deposited, never traded here
+  operation(1, "1");
+  const ProcessResult first = reconcile();
+  ASSERT_EQ(first.exit_code, 0) << first.err.substr(0, 3000);
+  EXPECT_EQ(summary(first).at("in_sync"), 1) << first.out;
+  EXPECT_EQ(db.scalar("SELECT last_trade_id FROM account_trade_cursor"), "-1");
+  const ProcessResult second = reconcile();
+  ASSERT_EQ(second.exit_code, 0) << second.err.substr(0, 3000);
+  EXPECT_EQ(summary(second).at("requests"), 2) << second.out;  // exchangeInfo and the account
+}
+
 // Three positions whose asset is all gone, no trade saying why (the Secret
 // now reaches another account, or everything was withdrawn): more than
 // --max-closures-pct would close, so none is closed; all are flagged SHORT.
@@ -515,7 +578,17 @@ TEST_F(ReconcileTest, AccountScopesTheTenants) {
   ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
   EXPECT_EQ(summary(r).at("operations"), 1) << r.out;
   EXPECT_EQ(db.scalar("SELECT string_agg(sync_status, ',' ORDER BY id) FROM operation"), "IN_SYNC,UNCHECKED");
-  EXPECT_EQ(db.scalar("SELECT string_agg(account, ',') FROM exchange_account"), "default");
+  EXPECT_EQ(db.scalar("SELECT string_agg(account, ',') FROM exchange_account"), "(default)");
+  // --account takes the account's tenants whole.
+  const ProcessResult sharded = reconcile({"--account", "desk-b", "--tenant", "2"});
+  EXPECT_EQ(sharded.exit_code, 2) << sharded.err.substr(0, 2000);
+  EXPECT_NE(sharded.err.find("--tenant"), std::string::npos) << sharded.err.substr(0, 2000);
+  const ProcessResult badly_named = reconcile({"--account", "desk b"});
+  EXPECT_EQ(badly_named.exit_code, 2) << badly_named.err.substr(0, 2000);
+  // Tenant 2's own pass: its 5 BTC are not held on this account (pending, then short).
+  ASSERT_EQ(reconcile({"--account", "desk-b", "--grace-ms", "0"}).exit_code, 0);
+  ASSERT_EQ(reconcile({"--account", "desk-b", "--grace-ms", "0"}).exit_code, 0);
+  EXPECT_EQ(db.scalar("SELECT string_agg(sync_status, ',' ORDER BY id) FROM operation"), "IN_SYNC,SHORT");
 }
 
 // The account must be the one the positions were reconciled against before.
@@ -557,6 +630,12 @@ TEST_F(ReconcileTest, ExchangeUnreachableExitsThreeAndChangesNothing) {
     EXPECT_EQ(snapshot(), before) << fault.dump();
     sim.faults(json::object());
   }
+  // Credentials the exchange refuses are configuration (exit 2), not an outage.
+  const ProcessResult refused = reconcile({}, {{"BACKSTOP_EXCHANGE_API_SECRET", "not-the-secret"}});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err.substr(0, 3000);
+  EXPECT_NE(refused.err.find("-1022"), std::string::npos) << refused.err.substr(0, 3000);
+  EXPECT_EQ(snapshot(), before);
+  db.exec("DELETE FROM exchange_account");  // the refusal is kept there for the operator
   Env nowhere = {{"BACKSTOP_EXCHANGE_URL", "http://127.0.0.1:" + std::to_string(free_port())}};
   const ProcessResult down = reconcile({"--timeout-ms", "1000"}, nowhere);
   EXPECT_EQ(down.exit_code, 3) << down.err.substr(0, 3000);

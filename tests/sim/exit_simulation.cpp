@@ -123,6 +123,7 @@ struct Op {
   bool closed_elsewhere = false;
   std::int64_t closed_elsewhere_at = 0;
   std::optional<core::PendingDrift> pending;  // sync_pending
+  bool flagged_short = false;                 // sync_status SHORT
 };
 
 struct StoredEvent {
@@ -768,6 +769,7 @@ class World {
       op.quantity = o.quantity;
       op.opened_at = at_ms(opened_at_);
       op.pending = o.pending;
+      op.flagged_short = o.flagged_short;
       op.exit = mutant_ == Mutant::kReconcileDbFirst ? r.exits[id] : exit_of(id);
       if (mutant_ == Mutant::kReconcileIgnoresInflight) op.exit.reset();
       // A failed exit's operation holds what the exit left (it sold some, or
@@ -813,6 +815,10 @@ class World {
                         std::to_string(d.id.value) + " whose exit is in flight");
       }
       o.pending = d.pending;
+      if (d.outcome == core::SyncOutcome::kShortUnexplained) o.flagged_short = true;
+      if (d.outcome == core::SyncOutcome::kInSync || d.outcome == core::SyncOutcome::kReducedElsewhere) {
+        o.flagged_short = false;
+      }
       if (d.outcome != core::SyncOutcome::kReducedElsewhere && d.outcome != core::SyncOutcome::kClosedElsewhere) {
         continue;
       }

@@ -153,7 +153,7 @@ TEST(DesiredObjects, ReconcileSettingsReachTheCronJob) {
   EXPECT_EQ((*reconcile)["spec"]["schedule"], "*/5 * * * *");
   EXPECT_EQ((*reconcile)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"],
             json({"--grace-ms=120000", "--max-closures-pct=20", "--account=desk-a/binance-main", "--cancel-orphans",
-                  "--tenant=1,2", "--dry-run"}));
+                  "--dry-run"}));  // a named account is reconciled whole: no --tenant
   m["spec"]["reconcile"]["account"] = "two words";
   try {
     (void)parse_stop_monitor(m);

@@ -159,6 +159,43 @@ TEST(Reconcile, NothingLeftAndNoTradeClosesAsBalanceGoneOnlyWhenSeenTwice) {
   EXPECT_EQ(second.new_quantity, Decimal());
 }
 
+// Review of the binary (D3): a shortfall seen once, then part of it sold by
+// hand. The sale is applied at once (the trade is evidence); what it does not
+// explain starts over as a first sighting against the lowered quantity. The
+// reduction is never lost under the old pending state, nor the trade burned.
+TEST(Reconcile, ASaleAfterAShortfallSeenOnceIsAppliedAndTheRestStartsOver) {
+  ReconcileOperation op = long_op(1, "1");
+  op.pending = PendingDrift{SyncOutcome::kShortUnexplained, D("0.7"), kT0 + 1h, 1};
+  AccountObservation seen = holding("0.4", kT0 + 2h);  // 0.3 withdrawn, then 0.3 sold by hand
+  seen.trades = {sell_elsewhere(7, "0.3", kT0 + 90min)};
+  const auto r = reconcile_account({op}, seen, rules());
+  const OperationDecision& d = r.operations[0];
+  EXPECT_EQ(d.outcome, SyncOutcome::kReducedElsewhere);
+  EXPECT_EQ(d.new_quantity, D("0.7"));
+  EXPECT_EQ(d.trade_ids, std::vector<std::int64_t>{7});
+  ASSERT_TRUE(d.pending);
+  EXPECT_EQ(d.pending->first_seen, kT0 + 2h);
+  EXPECT_EQ(d.pending->seen, 1);
+  EXPECT_EQ(d.pending->held, D("0.4"));
+}
+
+// Review (D7): a position flagged SHORT that stays short stays SHORT on every
+// pass (no second grace, no flapping through "pending"); a smaller holding
+// lowers what is recorded as held at once.
+TEST(Reconcile, AFlaggedShortfallThatPersistsStaysShortEveryPass) {
+  ReconcileOperation op = long_op(1, "1");
+  op.flagged_short = true;
+  for (const char* btc : {"0.7", "0.7", "0.6"}) {
+    const auto r = reconcile_account({op}, holding(btc), rules());
+    EXPECT_EQ(r.operations[0].outcome, SyncOutcome::kShortUnexplained) << btc;
+    EXPECT_EQ(r.operations[0].held, D(btc));
+    EXPECT_FALSE(r.operations[0].pending);
+  }
+  // Nothing left: closing still takes two sightings.
+  const auto gone = reconcile_account({op}, holding("0"), rules());
+  EXPECT_EQ(gone.operations[0].outcome, SyncOutcome::kPending);
+}
+
 TEST(Reconcile, AnOperationWhoseExitIsInFlightIsNeverTouchedNorExpected) {
   ReconcileOperation selling = long_op(1, "1");
   ExitState exit;
