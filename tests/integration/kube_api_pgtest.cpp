@@ -610,7 +610,7 @@ TEST_F(KubeApiTest, ReconcilerReportsMissingSecretsUntilTheyExist) {
   controller::Reconciler reconciler(client, controller::rfc3339_now);
   controller::ReconcileResult r = reconciler.reconcile("trading", "desk-a");
   EXPECT_TRUE(r.secrets_missing);
-  EXPECT_EQ(r.created, 3);
+  EXPECT_EQ(r.created, 4);  // stop-monitor, trailing-stop, reconcile, outbox-drain
   const std::string missing =
       "Secret trading/desk-a-binance has no key api-secret (spec.exchange.credentialsSecretRef); Secret "
       "trading/backstop-postgres not found (spec.database.secretRef); Secret trading/backstop-rabbitmq not found "
@@ -643,11 +643,11 @@ TEST_F(KubeApiTest, ReconcilerOwnsCronJobsCorrectsDriftFollowsChangesAndReportsS
 
   controller::ReconcileResult r = reconciler.reconcile("trading", "desk-a");
   EXPECT_TRUE(r.found);
-  EXPECT_EQ(r.created, 3);
+  EXPECT_EQ(r.created, 4);
   const std::string cronjobs = kubectl({"get", "cronjobs", "-o", "name"}).out;
-  EXPECT_EQ(
-      cronjobs,
-      "cronjob.batch/desk-a-outbox-drain\ncronjob.batch/desk-a-stop-monitor\ncronjob.batch/desk-a-trailing-stop\n");
+  EXPECT_EQ(cronjobs,
+            "cronjob.batch/desk-a-outbox-drain\ncronjob.batch/desk-a-reconcile\ncronjob.batch/desk-a-stop-monitor\n"
+            "cronjob.batch/desk-a-trailing-stop\n");
   auto cronjob = [&](const std::string& jsonpath) {
     return kubectl({"get", "cronjob", "desk-a-stop-monitor", "-o", "jsonpath=" + jsonpath}).out;
   };
