@@ -67,6 +67,22 @@ void PassLoopOptions::add_to(CLI::App& app, bool prices) {
       ->envname("BACKSTOP_HEALTH_PROBE_BIND_ADDRESS");
 }
 
+void ExchangeCredentials::add_to(CLI::App& app) {
+  app.add_option("--api-key", api_key, "exchange API key")->envname("BACKSTOP_EXCHANGE_API_KEY");
+  app.add_option("--api-secret", api_secret, "exchange API secret (prefer the environment / a Secret)")
+      ->envname("BACKSTOP_EXCHANGE_API_SECRET");
+  app.add_option("--recv-window-ms", recv_window_ms, "recvWindow of signed requests")
+      ->check(CLI::Range(1, 60000))
+      ->capture_default_str();
+}
+
+exchange::BinanceConfig ExchangeCredentials::sign(exchange::BinanceConfig config) const {
+  config.api_key = api_key;
+  config.api_secret = api_secret;
+  config.recv_window = std::chrono::milliseconds(recv_window_ms);
+  return config;
+}
+
 core::PriceSource PassLoopOptions::source() const { return *core::parse_price_source(price_source); }
 
 store::ScanFilter PassLoopOptions::filter() const { return {tenants, symbols}; }

@@ -64,6 +64,19 @@ struct PassLoopOptions {
   [[nodiscard]] exchange::BinanceConfig exchange_config() const;
 };
 
+// The signed side of the exchange (stop-monitor, reconcile): key, secret and
+// recvWindow, from flags or the environment.
+struct ExchangeCredentials {
+  std::string api_key;
+  std::string api_secret;
+  int recv_window_ms = 5000;
+
+  void add_to(CLI::App& app);
+  [[nodiscard]] bool present() const { return !api_key.empty() && !api_secret.empty(); }
+  // `config` (PassLoopOptions::exchange_config()) with these for signed requests.
+  [[nodiscard]] exchange::BinanceConfig sign(exchange::BinanceConfig config) const;
+};
+
 // What one pass (or a whole --stream run) did, as the loop reports it.
 struct PassReport {
   // The summary as printed (text, or one JSON line with --json), with the

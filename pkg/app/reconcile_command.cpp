@@ -143,12 +143,7 @@ void ReconcileCommand::add_to(CLI::App& app) {
                                                        "0-9, _ . / : -)";
           },
           "NAME"));
-  app.add_option("--api-key", api_key_, "exchange API key")->envname("BACKSTOP_EXCHANGE_API_KEY");
-  app.add_option("--api-secret", api_secret_, "exchange API secret (prefer the environment / a Secret)")
-      ->envname("BACKSTOP_EXCHANGE_API_SECRET");
-  app.add_option("--recv-window-ms", recv_window_ms_, "recvWindow of signed requests")
-      ->check(CLI::Range(1, 60000))
-      ->capture_default_str();
+  credentials_.add_to(app);
   app.add_option("--grace-ms", grace_ms_,
                  "a shortfall no trade explains is acted on only when seen again at least this much later")
       ->envname("BACKSTOP_RECONCILE_GRACE_MS")
@@ -220,16 +215,13 @@ runtime::ExitCode ReconcileCommand::run(const runtime::CommonOptions& common) {
         "--account reconciles every tenant of the account; --tenant cannot shard it (run one reconcile per account)");
   }
   if (list_orphans_) return store::run_with_database([&] { return list_orphans(common); });
-  if (api_key_.empty() || api_secret_.empty()) {
+  if (!credentials_.present()) {
     throw runtime::UsageError(
         "the exchange API key and secret are required to read the account (BACKSTOP_EXCHANGE_API_KEY / "
         "BACKSTOP_EXCHANGE_API_SECRET)");
   }
   return run_passes(common, loop_, {"reconcile", "backstop_reconcile"}, [&](const PassSession& session) {
-    exchange::BinanceConfig config = loop_.exchange_config();
-    config.api_key = api_key_;
-    config.api_secret = api_secret_;
-    config.recv_window = std::chrono::milliseconds(recv_window_ms_);
+    const exchange::BinanceConfig config = credentials_.sign(loop_.exchange_config());
     exchange::BinanceClient client(config, net::make_cpprest_transport(config.base_url, config.timeout));
     reconcile::ReconcileOptions options;
     options.scope.account = account_.empty() ? std::string(kUnnamedAccount) : account_;

@@ -19,9 +19,7 @@ class ReconcileCommand {
  private:
   PassLoopOptions loop_;
   std::string account_;
-  std::string api_key_;
-  std::string api_secret_;
-  int recv_window_ms_ = 5000;
+  ExchangeCredentials credentials_;
   int grace_ms_ = 30000;
   int entry_lookback_ms_ = 600000;
   int entry_margin_ms_ = 5000;

@@ -104,12 +104,7 @@ PassReport report(exits::PassSummary s, const PassLoopOptions& loop) {
 
 void StopMonitorCommand::add_to(CLI::App& app) {
   loop_.add_to(app);
-  app.add_option("--api-key", api_key_, "exchange API key")->envname("BACKSTOP_EXCHANGE_API_KEY");
-  app.add_option("--api-secret", api_secret_, "exchange API secret (prefer the environment / a Secret)")
-      ->envname("BACKSTOP_EXCHANGE_API_SECRET");
-  app.add_option("--recv-window-ms", recv_window_ms_, "recvWindow of signed requests")
-      ->check(CLI::Range(1, 60000))
-      ->capture_default_str();
+  credentials_.add_to(app);
   app.add_option("--exchange-processing-ms", exchange_processing_ms_,
                  "how long the exchange may still execute an order after it arrived (Binance: 10 s); part of the "
                  "re-send fence")
@@ -145,16 +140,13 @@ void StopMonitorCommand::add_to(CLI::App& app) {
 }
 
 runtime::ExitCode StopMonitorCommand::run(const runtime::CommonOptions& common) {
-  if (!loop_.dry_run && (api_key_.empty() || api_secret_.empty())) {
+  if (!loop_.dry_run && !credentials_.present()) {
     throw runtime::UsageError(
         "the exchange API key and secret are required (BACKSTOP_EXCHANGE_API_KEY / BACKSTOP_EXCHANGE_API_SECRET); "
         "use --dry-run to evaluate without them");
   }
   return run_passes(common, loop_, {"stop-monitor", "backstop_stop_monitor"}, [&](const PassSession& session) {
-    exchange::BinanceConfig config = loop_.exchange_config();
-    config.api_key = api_key_;
-    config.api_secret = api_secret_;
-    config.recv_window = std::chrono::milliseconds(recv_window_ms_);
+    const exchange::BinanceConfig config = credentials_.sign(loop_.exchange_config());
     exchange::BinanceClient client(config, net::make_cpprest_transport(config.base_url, config.timeout));
     exits::MonitorOptions options;
     options.dry_run = loop_.dry_run;

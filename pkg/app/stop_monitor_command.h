@@ -19,9 +19,7 @@ class StopMonitorCommand {
 
  private:
   PassLoopOptions loop_;
-  std::string api_key_;
-  std::string api_secret_;
-  int recv_window_ms_ = 5000;
+  ExchangeCredentials credentials_;
   int exchange_processing_ms_ = 10000;
   int max_clock_offset_ms_ = 1000;
   int send_deadline_ms_ = 3000;
