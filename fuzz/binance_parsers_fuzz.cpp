@@ -55,6 +55,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)binance::parse_user_stream_event(body);
   } catch (const binance::ProtocolError&) {
   }
+  try {
+    (void)binance::parse_ws_api_answer(body);
+  } catch (const binance::ProtocolError&) {
+  }
   (void)binance::classify_http_error(binance::Call::kCancel, 400, body, std::nullopt);
   try {
     (void)binance::parse_server_time(body);

@@ -45,7 +45,10 @@ int main(int argc, char** argv) {
 
   // WebSocket streams (see ws_streams.h): every price change is published.
   backstop::sim::WsStreams streams;
-  const int bound_ws = streams.start(host, ws_port);
+  const int bound_ws = streams.start(host, ws_port, [&simulator](const std::string& request, std::int64_t id) {
+    const backstop::sim::Simulator::WsApiReply reply = simulator.ws_api(request, id);
+    return backstop::sim::WsStreams::ApiReply{reply.text, reply.subscribed_key};
+  });
   if (bound_ws < 0) {
     std::cerr << "exchange-sim: cannot listen for WebSocket streams on " << host << ":" << ws_port << "\n";
     return 3;
@@ -69,6 +72,8 @@ int main(int argc, char** argv) {
                                  {"A", "1000.00000000"}};
     streams.publish(lower, trade.dump(), book.dump());
   });
+  simulator.set_account_listener(
+      [&streams](const std::string& api_key, const std::string& event) { streams.publish_account(api_key, event); });
   if (!ws_port_file.empty()) {
     std::ofstream(ws_port_file + ".tmp") << bound_ws << "\n";
     std::rename((ws_port_file + ".tmp").c_str(), ws_port_file.c_str());
@@ -96,6 +101,29 @@ int main(int argc, char** argv) {
       std::string lower = name;
       for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       request.headers[lower] = value;
+    }
+    if (request.path == "/admin/user-stream") {
+      // The user data stream's faults (ws_streams.h) and its live subscriptions.
+      res.set_header("Content-Type", "application/json");
+      if (req.method == "POST") {
+        std::string action;
+        try {
+          action = nlohmann::json::parse(req.body).at("action").get<std::string>();
+        } catch (const std::exception& e) {
+          res.status = 400;
+          res.body = nlohmann::json{{"code", -1}, {"msg", std::string("admin request failed: ") + e.what()}}.dump();
+          return;
+        }
+        if (!streams.user_stream_fault(action)) {
+          res.status = 400;
+          res.body = nlohmann::json{{"code", -1},
+                                    {"msg", "action must be disconnect, terminate, silence or resume; got " + action}}
+                         .dump();
+          return;
+        }
+      }
+      res.body = nlohmann::json{{"subscriptions", streams.user_stream_subscriptions()}}.dump();
+      return;
     }
     const backstop::sim::SimResponse response = simulator.handle(request);
     if (response.delay.count() > 0) std::this_thread::sleep_for(response.delay);

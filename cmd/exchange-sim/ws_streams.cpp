@@ -1,6 +1,7 @@
 // Compiled as C++17 (see ws_streams.h).
 #include "ws_streams.h"
 
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <set>
@@ -18,7 +19,12 @@ struct WsStreams::State {
   struct Subscription {
     std::set<std::string> streams;
     bool combined = false;
+    bool api = false;                                  // a /ws-api/v3 connection
+    std::map<std::string, std::int64_t> user_streams;  // API key -> subscriptionId
+    std::int64_t next_subscription_id = 0;
   };
+  ApiHandler api;
+  bool silent = false;
   std::map<websocketpp::connection_hdl, Subscription, std::owner_less<websocketpp::connection_hdl>> subscribers;
   std::thread thread;
   bool running = false;
@@ -28,8 +34,9 @@ WsStreams::WsStreams() : state_(std::make_unique<State>()) {}
 
 WsStreams::~WsStreams() { stop(); }
 
-int WsStreams::start(const std::string& host, int port) {
+int WsStreams::start(const std::string& host, int port, ApiHandler api) {
   State& s = *state_;
+  s.api = std::move(api);
   s.server.clear_access_channels(websocketpp::log::alevel::all);
   s.server.clear_error_channels(websocketpp::log::elevel::all);
   s.server.init_asio();
@@ -45,7 +52,9 @@ int WsStreams::start(const std::string& host, int port) {
     const std::string resource = s.server.get_con_from_hdl(hdl)->get_resource();
     State::Subscription sub;
     std::string list;
-    if (resource.rfind("/ws/", 0) == 0) {
+    if (resource.rfind("/ws-api/v3", 0) == 0) {
+      sub.api = true;
+    } else if (resource.rfind("/ws/", 0) == 0) {
       list = resource.substr(4);
     } else if (const auto at = resource.find("streams="); at != std::string::npos) {
       list = resource.substr(at + 8);
@@ -61,6 +70,26 @@ int WsStreams::start(const std::string& host, int port) {
     }
     std::lock_guard<std::mutex> lock(s.mutex);
     s.subscribers[hdl] = sub;
+  });
+  s.server.set_message_handler([&s](websocketpp::connection_hdl hdl, WsServer::message_ptr message) {
+    std::int64_t id = 0;
+    {
+      std::lock_guard<std::mutex> lock(s.mutex);
+      const auto it = s.subscribers.find(hdl);
+      if (it == s.subscribers.end() || !it->second.api) return;  // the market streams take no requests
+      id = it->second.next_subscription_id;
+    }
+    const ApiReply reply = s.api(message->get_payload(), id);
+    std::lock_guard<std::mutex> lock(s.mutex);
+    const auto it = s.subscribers.find(hdl);
+    if (it == s.subscribers.end()) return;
+    if (!reply.subscribed_key.empty()) {
+      // One subscription per account and connection, as Binance keeps it.
+      it->second.user_streams[reply.subscribed_key] = id;
+      ++it->second.next_subscription_id;
+    }
+    websocketpp::lib::error_code ec;
+    s.server.send(hdl, reply.text, websocketpp::frame::opcode::text, ec);
   });
   s.server.set_close_handler([&s](websocketpp::connection_hdl hdl) {
     std::lock_guard<std::mutex> lock(s.mutex);
@@ -94,6 +123,57 @@ void WsStreams::publish(const std::string& lower_symbol, const std::string& trad
       s.server.send(hdl, message, websocketpp::frame::opcode::text, ec);  // a client that left is not an error
     }
   }
+}
+
+void WsStreams::publish_account(const std::string& api_key, const std::string& event_json) {
+  State& s = *state_;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.silent) return;
+  for (const auto& [hdl, sub] : s.subscribers) {
+    const auto it = sub.user_streams.find(api_key);
+    if (it == sub.user_streams.end()) continue;
+    const std::string message = "{\"subscriptionId\":" + std::to_string(it->second) + ",\"event\":" + event_json + "}";
+    websocketpp::lib::error_code ec;
+    s.server.send(hdl, message, websocketpp::frame::opcode::text, ec);
+  }
+}
+
+bool WsStreams::user_stream_fault(const std::string& action) {
+  State& s = *state_;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  websocketpp::lib::error_code ec;
+  if (action == "silence") {
+    s.silent = true;
+  } else if (action == "resume") {
+    s.silent = false;
+  } else if (action == "disconnect") {
+    for (const auto& [hdl, sub] : s.subscribers) {
+      if (sub.api) s.server.close(hdl, websocketpp::close::status::going_away, "", ec);
+    }
+  } else if (action == "terminate") {
+    const auto now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    for (auto& [hdl, sub] : s.subscribers) {
+      for (const auto& [key, id] : sub.user_streams) {
+        const std::string message = "{\"subscriptionId\":" + std::to_string(id) +
+                                    ",\"event\":{\"e\":\"eventStreamTerminated\",\"E\":" + std::to_string(now) + "}}";
+        s.server.send(hdl, message, websocketpp::frame::opcode::text, ec);
+      }
+      sub.user_streams.clear();
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+
+int WsStreams::user_stream_subscriptions() {
+  State& s = *state_;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  int n = 0;
+  for (const auto& [hdl, sub] : s.subscribers) n += static_cast<int>(sub.user_streams.size());
+  return n;
 }
 
 void WsStreams::stop() {

@@ -150,7 +150,13 @@ runtime::ExitCode PassSession::run(const Passes& passes) const {
     }
     std::cout << pass.print(pushes ? &*pushes : nullptr) << std::flush;
     log::info("pass finished", pass.log_fields);
-    if (options_.continuous) runtime::sleep_unless_stopped(std::chrono::duration<double>(options_.interval_s));
+    if (options_.continuous && !stop_requested) {
+      if (passes.wait) {
+        passes.wait(interval, stop_requested);
+      } else {
+        runtime::sleep_unless_stopped(std::chrono::duration<double>(options_.interval_s));
+      }
+    }
   } while (options_.continuous && !stop_requested);
   return exit_code;
 }

@@ -108,6 +108,9 @@ struct PriceStreamWiring {
 struct Passes {
   std::function<PassReport()> run_pass;
   std::function<PassReport(PriceStreamWiring& wiring, const std::atomic<bool>& stop)> run_stream;
+  // --continuous: waits between two passes; null: --interval. A binary that
+  // hears of work sooner (reconcile's user data stream) returns early.
+  std::function<void(std::chrono::milliseconds interval, const std::atomic<bool>& stop)> wait;
 };
 
 // What run_passes hands a binary to build its passes on.

@@ -1,14 +1,20 @@
 #include "app/reconcile_command.h"
 
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <string_view>
 
 #include "exchange/binance_client.h"
+#include "exchange/user_stream.h"
 #include "metrics/run_metrics.h"
 #include "net/http.h"
+#include "net/websocket.h"
 #include "reconcile/reconciler.h"
+#include "reconcile/user_stream.h"
+#include "runtime/log.h"
 #include "store/db.h"
 #include "store/migrations.h"
 #include "store/reconcile_repository.h"
@@ -20,7 +26,13 @@ namespace {
 // The key of the tenants that name no account: not a name --account accepts.
 constexpr std::string_view kUnnamedAccount = "(default)";
 
-nlohmann::json to_json(const reconcile::ReconcileSummary& s) {
+// With --stream: what woke the pass, and the user data stream's state.
+struct StreamFigures {
+  std::string trigger;  // "interval", or the events' reasons
+  reconcile::UserStreamFollower::Stats stats;
+};
+
+nlohmann::json to_json(const reconcile::ReconcileSummary& s, const std::optional<StreamFigures>& stream) {
   nlohmann::json decisions = nlohmann::json::array();
   for (const auto& r : s.reports) {
     nlohmann::json j = {{"operation_id", r.operation_id},
@@ -52,6 +64,13 @@ nlohmann::json to_json(const reconcile::ReconcileSummary& s) {
   j["orphans"] = orphans;
   j["orphans_cancelled"] = s.orphans_cancelled;
   if (!s.error.empty()) j["error"] = s.error;
+  if (stream) {
+    j["trigger"] = stream->trigger;
+    j["user_stream"] = {{"subscribed", stream->stats.subscribed},       {"events", stream->stats.events},
+                        {"triggers", stream->stats.triggers},           {"malformed", stream->stats.malformed},
+                        {"subscriptions", stream->stats.subscriptions}, {"downs", stream->stats.downs}};
+    if (!stream->stats.last_down.empty()) j["user_stream"]["last_down"] = stream->stats.last_down;
+  }
   return j;
 }
 
@@ -110,11 +129,13 @@ metrics::PushOutcome push(const metrics::PushTarget& target, const reconcile::Re
   return metrics::push_run_figures(target, "backstop_reconcile", figures, success, seconds);
 }
 
-PassReport report(reconcile::ReconcileSummary s, const PassLoopOptions& loop) {
+PassReport report(reconcile::ReconcileSummary s, const PassLoopOptions& loop, std::optional<StreamFigures> stream) {
   PassReport r;
-  r.print = [s, json = loop.json, dry_run = loop.dry_run](const metrics::PushRecord* pushes) {
+  r.print = [s, stream, json = loop.json, dry_run = loop.dry_run](const metrics::PushRecord* pushes) {
     return print_summary(
-        json, [&] { return to_text(s, dry_run); }, [&] { return to_json(s); }, pushes);
+        json,
+        [&] { return (stream ? "pass woken by: " + stream->trigger + "\n" : std::string()) + to_text(s, dry_run); },
+        [&] { return to_json(s, stream); }, pushes);
   };
   r.log_fields = {{"account", s.account}, {"operations", s.operations}, {"reduced", s.reduced},
                   {"closed", s.closed},   {"short", s.short_flagged},   {"pending", s.pending}};
@@ -169,6 +190,14 @@ void ReconcileCommand::add_to(CLI::App& app) {
   app.add_flag("--cancel-orphans", cancel_orphans_,
                "cancel open orders with Backstop's client id prefix that no exit owns (read every pass then)")
       ->envname("BACKSTOP_CANCEL_ORPHANS");
+  auto* stream = app.add_flag("--stream", stream_,
+                              "follow the account's user data stream until SIGTERM: a pass when something moves the "
+                              "account from outside Backstop (debounced 200 ms), and one every --interval whatever "
+                              "the stream does");
+  stream->excludes(app.get_option("--continuous"));
+  app.add_option("--ws-api-url", ws_api_url_, "Binance-compatible WebSocket API URL (the user data stream)")
+      ->envname("BACKSTOP_WS_API_URL")
+      ->capture_default_str();
   app.add_flag("--list-orphans", list_orphans_,
                "print the account's orphan orders as the last passes recorded them, and exit (no exchange call)");
 }
@@ -220,6 +249,7 @@ runtime::ExitCode ReconcileCommand::run(const runtime::CommonOptions& common) {
         "the exchange API key and secret are required to read the account (BACKSTOP_EXCHANGE_API_KEY / "
         "BACKSTOP_EXCHANGE_API_SECRET)");
   }
+  if (stream_) loop_.continuous = true;  // passes until SIGTERM, woken early by the stream
   return run_passes(common, loop_, {"reconcile", "backstop_reconcile"}, [&](const PassSession& session) {
     const exchange::BinanceConfig config = credentials_.sign(loop_.exchange_config());
     exchange::BinanceClient client(config, net::make_cpprest_transport(config.base_url, config.timeout));
@@ -236,10 +266,34 @@ runtime::ExitCode ReconcileCommand::run(const runtime::CommonOptions& common) {
     options.cancel_orphans = cancel_orphans_;
     reconcile::Reconciler reconciler(session.connection(), client, client, options);
     Passes passes;
+    // --stream: the user data stream wakes the loop between its --interval passes.
+    std::unique_ptr<exchange::UserDataStream> user_stream;
+    std::optional<reconcile::PassWakeup> wakeup;
+    std::optional<reconcile::UserStreamFollower> follower;
+    std::string trigger = "start";
+    if (stream_) {
+      exchange::UserStreamConfig stream_config;
+      stream_config.ws_api_url = ws_api_url_;
+      stream_config.api_key = config.api_key;
+      stream_config.api_secret = config.api_secret;
+      stream_config.recv_window = config.recv_window;
+      user_stream = exchange::make_binance_user_stream(stream_config, net::make_cpprest_websocket());
+      wakeup.emplace();
+      reconcile::FollowOptions follow;
+      follow.client_id_prefix = options.client_id_prefix;
+      follower.emplace(*user_stream, *wakeup, follow);
+      follower->start();
+      passes.wait = [&](std::chrono::milliseconds interval, const std::atomic<bool>& stop) {
+        const auto reasons = wakeup->wait_until(std::chrono::steady_clock::now() + interval, stop);
+        trigger = reasons ? *reasons : "interval";
+      };
+    }
     passes.run_pass = [&] {
       reconcile::ReconcileSummary s = reconciler.run_pass();
       s.weight = client.used_weight();
-      return report(std::move(s), loop_);
+      std::optional<StreamFigures> figures;
+      if (follower) figures = StreamFigures{trigger, follower->stats()};
+      return report(std::move(s), loop_, std::move(figures));
     };
     return session.run(passes);
   });

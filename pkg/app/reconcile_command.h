@@ -27,6 +27,8 @@ class ReconcileCommand {
   int orphan_check_interval_s_ = 600;
   bool cancel_orphans_ = false;
   bool list_orphans_ = false;
+  bool stream_ = false;
+  std::string ws_api_url_ = "wss://ws-api.binance.com:443/ws-api/v3";
 
   // --list-orphans: the account's orphan orders as the last passes recorded them.
   runtime::ExitCode list_orphans(const runtime::CommonOptions& common) const;

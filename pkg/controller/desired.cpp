@@ -7,7 +7,8 @@
 namespace backstop::controller {
 namespace {
 
-constexpr int kStreamHealthPort = 8081;  // the stream container's /healthz and /readyz
+constexpr int kStreamHealthPort = 8081;     // the stream container's /healthz and /readyz
+constexpr int kReconcileHealthPort = 8082;  // the reconcile --stream container's
 
 json env_from_secret(const std::string& variable, const std::string& name, const std::string& key) {
   return {{"name", variable}, {"valueFrom", {{"secretKeyRef", {{"name", name}, {"key", key}}}}}};
@@ -134,12 +135,13 @@ Desired desired_objects(const StopMonitor& monitor) {
   } else {
     d.absent.push_back(name + "-trailing-stop");
   }
+  std::vector<std::string> reconcile_args = {"--grace-ms=" + std::to_string(spec.reconcile.grace_seconds * 1000),
+                                             "--max-closures-pct=" + std::to_string(spec.reconcile.max_closures_pct)};
+  if (spec.reconcile.account) reconcile_args.push_back("--account=" + *spec.reconcile.account);
+  if (spec.reconcile.cancel_orphans) reconcile_args.push_back("--cancel-orphans");
   if (spec.reconcile.enabled) {
-    std::vector<std::string> args = {"--grace-ms=" + std::to_string(spec.reconcile.grace_seconds * 1000),
-                                     "--max-closures-pct=" + std::to_string(spec.reconcile.max_closures_pct)};
-    if (spec.reconcile.account) args.push_back("--account=" + *spec.reconcile.account);
-    if (spec.reconcile.cancel_orphans) args.push_back("--cancel-orphans");
-    d.cronjobs.push_back(cronjob("reconcile", spec.reconcile.schedule, container("reconcile", args, exchange_env), 55));
+    d.cronjobs.push_back(
+        cronjob("reconcile", spec.reconcile.schedule, container("reconcile", reconcile_args, exchange_env), 55));
   } else {
     d.absent.push_back(name + "-reconcile");
   }
@@ -173,9 +175,30 @@ Desired desired_objects(const StopMonitor& monitor) {
                            {"periodSeconds", 10},
                            {"timeoutSeconds", 5},
                            {"failureThreshold", 3}};
+    json containers = json::array({c});
+    if (spec.reconcile.enabled) {
+      // The account's user data stream, in a process of its own (a fault of
+      // one stream never stops the other): a sale elsewhere is reconciled
+      // within a second, and a full pass runs every minute whatever the
+      // stream does; the CronJob goes on too (two passes of one account take
+      // turns on its row lock).
+      std::vector<std::string> args = reconcile_args;
+      args.insert(args.begin(), {"--stream", "--interval=60",
+                                 "--health-probe-bind-address=0.0.0.0:" + std::to_string(kReconcileHealthPort)});
+      json r = container("reconcile", args, exchange_env);
+      if (spec.exchange.ws_api_url) {
+        r["env"].push_back({{"name", "BACKSTOP_WS_API_URL"}, {"value", *spec.exchange.ws_api_url}});
+      }
+      r["ports"] = json::array({{{"name", "rc-health"}, {"containerPort", kReconcileHealthPort}, {"protocol", "TCP"}}});
+      r["livenessProbe"] = c["livenessProbe"];
+      r["livenessProbe"]["httpGet"]["port"] = "rc-health";
+      r["readinessProbe"] = c["readinessProbe"];
+      r["readinessProbe"]["httpGet"]["port"] = "rc-health";
+      containers.push_back(std::move(r));
+    }
     json pod = {{"automountServiceAccountToken", false},
                 {"securityContext", {{"runAsNonRoot", true}, {"fsGroup", 10001}}},
-                {"containers", json::array({c})}};
+                {"containers", containers}};
     json selector = {
         {"matchLabels", {{"app.kubernetes.io/instance", name}, {"app.kubernetes.io/component", "stream"}}}};
     json deployment_spec = {{"replicas", spec.suspend ? 0 : 1},

@@ -188,6 +188,7 @@ StopMonitorSpec parse_spec(const ObjectReader& spec) {
   credentials.read("apiSecretKey", out.exchange.credentials_secret_ref.api_secret_key);
   exchange.read("baseURL", out.exchange.base_url);
   exchange.read("priceSource", out.exchange.price_source);
+  exchange.read("wsApiURL", out.exchange.ws_api_url);
 
   const ObjectReader database = spec.object("database");
   if (!spec.has("database") || !database.has("secretRef")) throw InvalidSpec("spec.database.secretRef is required");
@@ -292,6 +293,7 @@ json to_json(const StopMonitorSpec& spec) {
        {{"repository", spec.image.repository}, {"tag", spec.image.tag}, {"pullPolicy", spec.image.pull_policy}}},
   };
   if (spec.stream.url) out["stream"]["url"] = *spec.stream.url;
+  if (spec.exchange.ws_api_url) out["exchange"]["wsApiURL"] = *spec.exchange.ws_api_url;
   if (spec.reconcile.account) out["reconcile"]["account"] = *spec.reconcile.account;
   if (spec.rabbitmq) out["rabbitmq"] = secret(*spec.rabbitmq);
   if (spec.guardrails.max_executions_per_minute) {

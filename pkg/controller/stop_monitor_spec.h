@@ -70,6 +70,7 @@ struct CredentialsSecretRef {
 struct ExchangeSpec {
   std::string base_url = "https://api.binance.com";
   std::string price_source = "last";
+  std::optional<std::string> ws_api_url;        // absent: reconcile's default (the exchange's WebSocket API)
   CredentialsSecretRef credentials_secret_ref;  // required
 };
 

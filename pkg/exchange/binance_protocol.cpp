@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -375,6 +376,51 @@ std::optional<UserStreamEvent> parse_user_stream_event(std::string_view body) {
     event.kind = UserStreamEvent::Kind::kStreamTerminated;
   }
   return event;
+}
+
+std::string ws_api_signed_request(std::string_view id, std::string_view method,
+                                  std::vector<std::pair<std::string, std::string>> params, std::string_view secret) {
+  std::sort(params.begin(), params.end());
+  std::string payload;
+  json object = json::object();
+  for (const auto& [name, value] : params) {
+    payload += (payload.empty() ? "" : "&") + name + "=" + value;
+    object[name] = value;
+  }
+  object["signature"] = sign(secret, payload);
+  return json{{"id", id}, {"method", method}, {"params", object}}.dump();
+}
+
+std::optional<WsApiAnswer> parse_ws_api_answer(std::string_view body) {
+  const json document = parse_json(body, "WebSocket API answer");
+  if (!document.is_object()) throw ProtocolError("WebSocket API answer: expected a JSON object");
+  if (!document.contains("status")) return std::nullopt;  // an event
+  const std::string where = "WebSocket API answer";
+  WsApiAnswer answer;
+  const json& id = field(document, "id", where);
+  if (id.is_string()) {
+    answer.id = id.get<std::string>();
+  } else if (id.is_number_integer()) {
+    answer.id = std::to_string(id.get<std::int64_t>());
+  } else if (!id.is_null()) {
+    throw ProtocolError(where + ".id: expected a string, a number or null");
+  }
+  const std::int64_t status = integer_field(document, "status", where);
+  if (status < 100 || status > 599)
+    throw ProtocolError(where + ".status: " + std::to_string(status) + " is no HTTP status");
+  answer.status = static_cast<int>(status);
+  if (answer.status == 200) {
+    const json& result = field(document, "result", where);
+    if (result.is_object() && result.contains("subscriptionId")) {
+      answer.subscription_id = integer_field(result, "subscriptionId", where + ".result");
+    }
+  } else {
+    const json& error = field(document, "error", where);
+    if (!error.is_object()) throw ProtocolError(where + ".error: expected an object");
+    answer.error.code = static_cast<int>(integer_field(error, "code", where + ".error"));
+    answer.error.message = text_field(error, "msg", where + ".error");
+  }
+  return answer;
 }
 
 std::int64_t parse_server_time(std::string_view body) {

@@ -4,9 +4,11 @@
 // fuzz targets drive these functions directly.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "exchange/exchange.h"
@@ -63,6 +65,22 @@ struct ErrorBody {
   std::string message;
 };
 ErrorBody parse_error_body(std::string_view body);
+
+// The WebSocket API (/ws-api/v3). A signed request frame
+// {"id":..,"method":..,"params":{..,"signature":..}}: the parameters sorted
+// by name and signed as a query string, as Binance signs them.
+std::string ws_api_signed_request(std::string_view id, std::string_view method,
+                                  std::vector<std::pair<std::string, std::string>> params, std::string_view secret);
+// The answer to a request, {"id":..,"status":200,"result":{..}} or
+// {"id":..,"status":4xx,"error":{"code":..,"msg":..}}; nullopt for a frame that
+// answers nothing (an event).
+struct WsApiAnswer {
+  std::string id;  // as sent; "" when the server could not read it (null)
+  int status = 0;
+  std::optional<std::int64_t> subscription_id;  // result.subscriptionId, when there is one
+  ErrorBody error;                              // status != 200
+};
+std::optional<WsApiAnswer> parse_ws_api_answer(std::string_view body);
 
 enum class Call { kRead, kPlaceOrder, kQueryOrder, kCancel };
 // Whether a call changes something at the exchange, so that an answer lost or

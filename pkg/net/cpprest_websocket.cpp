@@ -41,6 +41,17 @@ class CpprestWebSocket : public WebSocket {
     }
   }
 
+  void send(const std::string& text) override {
+    if (!client_) throw TransportError("cannot send on a WebSocket that is not open", false);
+    ws::websocket_outgoing_message message;
+    message.set_utf8_message(text);
+    try {
+      client_->send(message).get();
+    } catch (const std::exception& e) {
+      throw TransportError(std::string("cannot send on the WebSocket: ") + e.what(), false);
+    }
+  }
+
   void close() override {
     if (!client_) return;
     try {

@@ -1,6 +1,7 @@
 // A WebSocket client connection, the transport under the exchange's price
-// stream: text frames handed over one at a time, in order, on the
-// connection's own thread. cpprestsdk stays behind one implementation file.
+// stream and user data stream: text frames handed over one at a time, in
+// order, on the connection's own thread. cpprestsdk stays behind one
+// implementation file.
 #pragma once
 
 #include <functional>
@@ -21,6 +22,9 @@ class WebSocket {
   // Connects to `url` (ws:// or wss://), closing an open connection first;
   // throws TransportError (not sent) when it cannot. The handlers must not throw.
   virtual void open(const std::string& url, Handlers handlers) = 0;
+  // Sends one text frame; throws TransportError (not sent) when no connection
+  // is open or the frame cannot be written.
+  virtual void send(const std::string& text) = 0;
   // Closes the connection, if one is open.
   virtual void close() = 0;
 };

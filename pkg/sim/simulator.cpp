@@ -167,6 +167,83 @@ void Simulator::set_price_listener(PriceListener listener) {
   listener_ = std::move(listener);
 }
 
+void Simulator::set_account_listener(AccountListener listener) {
+  std::lock_guard lock(mutex_);
+  account_listener_ = std::move(listener);
+}
+
+void Simulator::report_order(const LedgerEntry& e, const std::string& execution_type, const std::string& order_status,
+                             const Trade* trade, const std::string& cancel_client_id) {
+  if (!account_listener_) return;
+  const std::int64_t now = server_time_ms();
+  const bool cancel = execution_type == "CANCELED";
+  // The quantities as of this report: a TRADE report carries its fill; the
+  // others what had executed by then.
+  const Decimal cumulative = execution_type == "NEW" ? Decimal() : e.executed_qty;
+  const Decimal cumulative_quote = execution_type == "NEW" ? Decimal() : e.quote_qty;
+  json event = {{"e", "executionReport"},
+                {"E", now},
+                {"s", e.symbol},
+                {"c", cancel ? cancel_client_id : e.client_order_id},
+                {"S", e.side},
+                {"o", e.type},
+                {"f", e.time_in_force},
+                {"q", e.orig_qty.to_fixed_string()},
+                {"p", e.price.to_fixed_string()},
+                {"P", "0.00000000"},
+                {"F", "0.00000000"},
+                {"g", -1},
+                {"C", cancel ? e.client_order_id : std::string()},
+                {"x", execution_type},
+                {"X", order_status},
+                {"r", "NONE"},
+                {"i", e.order_id},
+                {"l", trade != nullptr ? trade->qty.to_fixed_string() : "0.00000000"},
+                {"z", cumulative.to_fixed_string()},
+                {"L", trade != nullptr ? trade->price.to_fixed_string() : "0.00000000"},
+                {"n", trade != nullptr ? trade->commission.to_fixed_string() : "0"},
+                {"N", trade != nullptr ? json(trade->commission_asset) : json(nullptr)},
+                {"T", trade != nullptr ? trade->time_ms : now},
+                {"t", trade != nullptr ? trade->id : -1},
+                {"I", e.order_id * 2},
+                {"w", order_status == "NEW" || order_status == "PARTIALLY_FILLED"},
+                {"m", trade != nullptr && trade->is_maker},
+                {"M", false},
+                {"O", e.time_ms},
+                {"Z", cumulative_quote.to_fixed_string()},
+                {"Y", trade != nullptr ? trade->quote_qty.to_fixed_string() : "0.00000000"},
+                {"Q", "0.00000000"},
+                {"W", e.time_ms},
+                {"V", "NONE"}};
+  pending_events_.emplace_back(e.api_key, event.dump());
+}
+
+void Simulator::report_balances(const std::string& api_key, const std::set<std::string>& assets) {
+  if (!account_listener_ || assets.empty()) return;
+  Account& account = accounts_.at(api_key);
+  json list = json::array();
+  for (const std::string& asset : assets) {
+    const Balance& b = holding(account, asset);
+    list.push_back(json{{"a", asset}, {"f", b.free.to_fixed_string()}, {"l", b.locked.to_fixed_string()}});
+  }
+  const std::int64_t now = server_time_ms();
+  pending_events_.emplace_back(
+      api_key, json{{"e", "outboundAccountPosition"}, {"E", now}, {"u", account.update_time_ms}, {"B", list}}.dump());
+}
+
+void Simulator::flush_account_events() {
+  std::lock_guard order(events_mutex_);
+  std::vector<std::pair<std::string, std::string>> events;
+  AccountListener listener;
+  {
+    std::lock_guard lock(mutex_);
+    events.swap(pending_events_);
+    listener = account_listener_;
+  }
+  if (!listener) return;
+  for (const auto& [api_key, event] : events) listener(api_key, event);
+}
+
 void Simulator::set_price(const std::string& symbol, Decimal last, std::optional<Decimal> bid,
                           std::optional<Decimal> ask) {
   PriceListener listener;
@@ -181,6 +258,7 @@ void Simulator::set_price(const std::string& symbol, Decimal last, std::optional
     time_ms = server_time_ms() - faults_.stream_lag_ms;  // a lagging stream delivers old trades
   }
   if (listener) listener(symbol, book.last, book.bid, book.ask, time_ms);
+  flush_account_events();  // resting orders the price reached
 }
 
 void Simulator::update_price(const std::string& symbol, Decimal last, std::optional<Decimal> bid,
@@ -297,6 +375,12 @@ std::vector<LedgerEntry> Simulator::ledger() const {
 std::int64_t Simulator::server_time_ms() const { return now_ms() + faults_.clock_skew_ms; }
 
 SimResponse Simulator::handle(const SimRequest& request) {
+  SimResponse response = dispatch(request);
+  flush_account_events();  // what the request changed reaches the user data stream before its answer
+  return response;
+}
+
+SimResponse Simulator::dispatch(const SimRequest& request) {
   if (request.path.rfind("/admin/", 0) == 0) {
     try {
       return admin(request);
@@ -469,6 +553,15 @@ SimResponse Simulator::admin(const SimRequest& request) {
     }
     b.free += delta;
     account->second.update_time_ms = server_time_ms();
+    if (account_listener_) {
+      pending_events_.emplace_back(key, json{{"e", "balanceUpdate"},
+                                             {"E", server_time_ms()},
+                                             {"a", asset},
+                                             {"d", delta.to_fixed_string()},
+                                             {"T", account->second.update_time_ms}}
+                                            .dump());
+      report_balances(key, {asset});
+    }
     return json_response(json{{"asset", asset}, {"free", b.free.to_fixed_string()}});
   }
   if (request.method == "POST" && request.path == "/admin/orders") {
@@ -610,6 +703,102 @@ std::optional<SimResponse> Simulator::authenticate(const SimRequest& request,
     return error_response(400, -1021, "Timestamp for this request is outside of the recvWindow.");
   }
   return std::nullopt;
+}
+
+Simulator::WsApiReply Simulator::ws_api(const std::string& request_text, std::int64_t subscription_id) {
+  WsApiReply reply;
+  json id = nullptr;
+  auto answer_error = [&](int status, int code, const std::string& message) {
+    reply.text = json{{"id", id}, {"status", status}, {"error", {{"code", code}, {"msg", message}}}}.dump();
+    return reply;
+  };
+  json request;
+  try {
+    request = json::parse(request_text);
+  } catch (const json::exception&) {
+    return answer_error(400, -1000, "Malformed request: not JSON.");
+  }
+  if (!request.is_object()) return answer_error(400, -1000, "Malformed request: not a JSON object.");
+  if (request.contains("id")) id = request["id"];
+  if (!request.contains("method") || !request["method"].is_string()) {
+    return answer_error(400, -1102, "Mandatory parameter 'method' was not sent, was empty/null, or malformed.");
+  }
+  const std::string method = request["method"].get<std::string>();
+  const json params = request.value("params", json::object());
+  if (!params.is_object()) return answer_error(400, -1000, "Malformed request: params is not an object.");
+  const int weight = method == "ping" ? 1 : 2;
+  std::lock_guard lock(mutex_);
+  const std::int64_t now = now_ms();
+  if (weight_limit_ > 0 && weight_.used(now) + weight > weight_limit_) {
+    reply.text = json{{"id", id},
+                      {"status", 429},
+                      {"error",
+                       {{"code", -1003},
+                        {"msg", "Too much request weight used."},
+                        {"data", {{"retryAfter", now + 1000 * weight_.retry_after_s(now, weight, weight_limit_)}}}}}}
+                     .dump();
+    return reply;
+  }
+  weight_.add(now, weight);
+  ++requests_by_path_["ws-api " + method];
+  const json rate_limits = json::array({{{"rateLimitType", "REQUEST_WEIGHT"},
+                                         {"interval", "MINUTE"},
+                                         {"intervalNum", 1},
+                                         {"limit", weight_limit_ > 0 ? weight_limit_ : 6000},
+                                         {"count", weight_.used(now)}}});
+  if (method == "ping") {
+    reply.text = json{{"id", id}, {"status", 200}, {"result", json::object()}, {"rateLimits", rate_limits}}.dump();
+    return reply;
+  }
+  if (method != "userDataStream.subscribe.signature") {
+    return answer_error(400, -1100, "Unknown method '" + method + "'.");
+  }
+  // Signed as the REST API is, over the parameters sorted by name.
+  std::map<std::string, std::string> values;
+  for (const auto& [name, value] : params.items()) {
+    if (value.is_string()) {
+      values[name] = value.get<std::string>();
+    } else if (value.is_number_integer()) {
+      values[name] = std::to_string(value.get<std::int64_t>());
+    } else {
+      return answer_error(400, -1100, "Illegal characters found in parameter '" + name + "'.");
+    }
+  }
+  for (const char* required : {"apiKey", "timestamp", "signature"}) {
+    if (values.count(required) == 0) {
+      return answer_error(
+          400, -1102,
+          std::string("Mandatory parameter '") + required + "' was not sent, was empty/null, or malformed.");
+    }
+  }
+  const auto account = accounts_.find(values["apiKey"]);
+  if (account == accounts_.end()) return answer_error(401, -2015, "Invalid API-key, IP, or permissions for action.");
+  std::string payload;
+  for (const auto& [name, value] : values) {
+    if (name == "signature") continue;
+    payload += (payload.empty() ? "" : "&") + name + "=" + value;
+  }
+  if (exchange::binance::sign(account->second.secret, payload) != values["signature"]) {
+    return answer_error(400, -1022, "Signature for this request is not valid.");
+  }
+  std::int64_t recv_window = 5000;
+  std::int64_t timestamp = 0;
+  try {
+    timestamp = std::stoll(values["timestamp"]);
+    if (values.count("recvWindow") != 0) recv_window = std::stoll(values["recvWindow"]);
+  } catch (const std::exception&) {
+    return answer_error(400, -1100, "Illegal characters found in parameter 'timestamp' or 'recvWindow'.");
+  }
+  if (recv_window > 60000) return answer_error(400, -1131, "recvWindow must be less than 60000");
+  const std::int64_t server = server_time_ms();
+  if (timestamp > server + 1000 || server - timestamp > recv_window) {
+    return answer_error(400, -1021, "Timestamp for this request is outside of the recvWindow.");
+  }
+  reply.subscribed_key = values["apiKey"];
+  reply.text =
+      json{{"id", id}, {"status", 200}, {"result", {{"subscriptionId", subscription_id}}}, {"rateLimits", rate_limits}}
+          .dump();
+  return reply;
 }
 
 SimResponse Simulator::api(const SimRequest& request) {
@@ -818,6 +1007,8 @@ SimResponse Simulator::place_order(const Params& params, const std::string& api_
   by_client_id_[key] = orders_.size() - 1;
   StoredOrder& stored = orders_.back();
   json fills = json::array();
+  report_order(stored.entry, "NEW", "NEW", nullptr);
+  std::set<std::string> moved;  // the assets whose balance the order changed
   if (executed.is_positive()) {
     const Trade t = fill(account, stored, c, executed, fill_price, false);
     fills.push_back(json{{"price", t.price.to_fixed_string()},
@@ -825,7 +1016,10 @@ SimResponse Simulator::place_order(const Params& params, const std::string& api_
                          {"commission", t.commission.to_fixed_string()},
                          {"commissionAsset", t.commission_asset},
                          {"tradeId", t.id}});
+    report_order(stored.entry, "TRADE", executed == *quantity ? "FILLED" : "PARTIALLY_FILLED", &t);
+    moved = {c.base_asset, c.quote_asset, t.commission_asset};
   }
+  if (status == "EXPIRED") report_order(stored.entry, "EXPIRED", "EXPIRED", nullptr);
   if (rests) {
     // An account not limited locks what it has; the rest comes from nowhere when it fills.
     Balance& b = holding(account, pay_asset);
@@ -836,7 +1030,9 @@ SimResponse Simulator::place_order(const Params& params, const std::string& api_
     stored.locked = take;
     account.update_time_ms = now;
     resting_.insert(orders_.size() - 1);
+    moved.insert(pay_asset);
   }
+  report_balances(api_key, moved);
 
   SimResponse response;
   json body = order_json(stored.entry);
@@ -918,11 +1114,13 @@ void Simulator::match_resting(const std::string& symbol) {
       continue;
     }
     // Reached: it fills whole at its own price, as the maker.
-    (void)fill(accounts_[e.api_key], order, book.config, e.orig_qty, e.price, true);
+    const Trade t = fill(accounts_[e.api_key], order, book.config, e.orig_qty, e.price, true);
     e.executed_qty = e.orig_qty;
     e.quote_qty = Decimal::mul(e.orig_qty, e.price, Rounding::kHalfUp);
     e.status = "FILLED";
     e.update_time_ms = server_time_ms();
+    report_order(e, "TRADE", "FILLED", &t);
+    report_balances(e.api_key, {book.config.base_asset, book.config.quote_asset, t.commission_asset});
     it = resting_.erase(it);
   }
 }
@@ -975,6 +1173,8 @@ SimResponse Simulator::cancel_order(const Params& params, const std::string& api
   body["origClientOrderId"] = e.client_order_id;
   const auto new_id = params.find("newClientOrderId");
   body["clientOrderId"] = new_id != params.end() ? new_id->second : "simcancel" + std::to_string(next_cancel_id_++);
+  report_order(e, "CANCELED", "CANCELED", nullptr, body["clientOrderId"].get<std::string>());
+  if (!order->locked_asset.empty()) report_balances(api_key, {order->locked_asset});
   body["transactTime"] = e.update_time_ms;
   return json_response(body);
 }

@@ -165,6 +165,29 @@ class Simulator {
       std::function<void(const std::string& symbol, Decimal last, Decimal bid, Decimal ask, std::int64_t time_ms)>;
   void set_price_listener(PriceListener listener);
 
+  // The user data stream (issue 13): every change to an account, as Binance
+  // reports it to a userDataStream subscription of the WebSocket API:
+  // executionReport (NEW, TRADE, CANCELED, EXPIRED), outboundAccountPosition
+  // (the assets an order, a fill or a transfer changed) and balanceUpdate
+  // (deposits, withdrawals). Called outside the simulator's lock, one event
+  // at a time and in the order the changes happened; `event_json` is the
+  // event object, without the {"subscriptionId":..,"event":..} envelope.
+  using AccountListener = std::function<void(const std::string& api_key, const std::string& event_json)>;
+  void set_account_listener(AccountListener listener);
+
+  // One request frame of the WebSocket API (/ws-api/v3), answered as Binance
+  // answers it: {"id":..,"status":200,"result":..,"rateLimits":[..]} or
+  // {"id":..,"status":4xx,"error":{"code":..,"msg":..}}. Methods:
+  // userDataStream.subscribe.signature (apiKey, timestamp, recvWindow,
+  // signature: HMAC-SHA256 of the other parameters sorted by name, joined as
+  // a query string; weight 2) and ping. A subscription the connection makes
+  // gets `subscription_id`; `subscribed_key` then names the account.
+  struct WsApiReply {
+    std::string text;
+    std::string subscribed_key;  // empty unless a subscription was made
+  };
+  WsApiReply ws_api(const std::string& request_text, std::int64_t subscription_id);
+
   // Replays a price path on a thread of its own: one step (symbol -> last
   // price) every `interval`, replacing a replay still running. The admin
   // endpoint POST /admin/price-path calls this; GET reports what is left.
@@ -212,7 +235,14 @@ class Simulator {
 
   void update_price(const std::string& symbol, Decimal last, std::optional<Decimal> bid, std::optional<Decimal> ask);
   void match_resting(const std::string& symbol);
+  SimResponse dispatch(const SimRequest& request);
   SimResponse admin(const SimRequest& request);
+  // User data stream events (under mutex_): queued, then handed to the
+  // account listener by flush_account_events (outside it).
+  void report_order(const LedgerEntry& e, const std::string& execution_type, const std::string& order_status,
+                    const Trade* trade, const std::string& cancel_client_id = {});
+  void report_balances(const std::string& api_key, const std::set<std::string>& assets);
+  void flush_account_events();
   SimResponse api(const SimRequest& request);
   SimResponse place_order(const Params& params, const std::string& api_key, const std::string& origin);
   SimResponse query_order(const Params& params, const std::string& api_key);
@@ -243,6 +273,9 @@ class Simulator {
   int weight_limit_ = 0;
   std::map<std::string, std::int64_t> requests_by_path_;
   PriceListener listener_;
+  AccountListener account_listener_;
+  std::vector<std::pair<std::string, std::string>> pending_events_;  // (api key, event), oldest first
+  std::mutex events_mutex_;  // held while a flush hands events over, so that they leave in order
   std::atomic<std::size_t> replay_remaining_{0};
   std::jthread replay_;
 };

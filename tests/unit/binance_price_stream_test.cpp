@@ -21,6 +21,7 @@ class ScriptedWebSocket : public net::WebSocket {
     *url_ = url;
     *handlers_ = std::move(handlers);
   }
+  void send(const std::string&) override {}
   void close() override {}
 
  private:

@@ -5,12 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
 #include <vector>
 
 namespace backstop::exchange {
 namespace {
+
+using nlohmann::json;
 
 Decimal D(const char* text) { return Decimal::parse(text); }
 
@@ -463,6 +466,33 @@ TEST(BinanceProtocol, ParseUserStreamEvents) {
   EXPECT_EQ(other->type, "listStatus");
   // Answers to requests on the same connection are not events.
   EXPECT_FALSE(binance::parse_user_stream_event(R"({"id":"1","status":200,"result":{"subscriptionId":3}})"));
+}
+
+TEST(BinanceProtocol, WebSocketApiRequestsAreSignedAndAnswersRead) {
+  // Signed over the parameters sorted by name, as the WebSocket API checks them.
+  const json request = json::parse(binance::ws_api_signed_request("r1", "userDataStream.subscribe.signature",
+                                                                  {{"timestamp", "5"}, {"apiKey", "k"}}, "s"));
+  EXPECT_EQ(request.at("id"), "r1");
+  EXPECT_EQ(request.at("method"), "userDataStream.subscribe.signature");
+  EXPECT_EQ(request.at("params").at("signature"), binance::sign("s", "apiKey=k&timestamp=5"));
+  EXPECT_EQ(request.at("params").at("apiKey"), "k");
+
+  const auto ok = binance::parse_ws_api_answer(R"({"id":"r1","status":200,"result":{"subscriptionId":3}})");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->subscription_id, 3);
+  const auto refused =
+      binance::parse_ws_api_answer(R"({"id":7,"status":400,"error":{"code":-1022,"msg":"Signature bad."}})");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->id, "7");
+  EXPECT_EQ(refused->error.code, -1022);
+  EXPECT_EQ(refused->error.message, "Signature bad.");
+  EXPECT_FALSE(binance::parse_ws_api_answer(R"({"subscriptionId":0,"event":{"e":"listStatus","E":1}})"));
+  for (const char* bad :
+       {R"({"id":"r1","status":"200"})", R"({"id":"r1","status":400,"error":"no"})", R"({"status":200,"result":{}})",
+        R"({"id":[1],"status":200,"result":{}})", R"({"id":"r1","status":700,"result":{}})", "[1]", "{"}) {
+    EXPECT_THROW((void)binance::parse_ws_api_answer(bad), binance::ProtocolError) << bad;
+  }
 }
 
 TEST(BinanceProtocol, ParseUserStreamEventRejectsMalformedEventsNamingTheField) {

@@ -166,6 +166,40 @@ TEST(DesiredObjects, ReconcileSettingsReachTheCronJob) {
   EXPECT_THROW((void)parse_stop_monitor(m), InvalidSpec);
 }
 
+// Issue 13, step 10: with the stream and reconcile on, the stream's pod runs
+// reconcile --stream beside stop-monitor --stream, in a container (a process)
+// of its own, probed on its own port, with the reconcile settings and the
+// WebSocket API URL; without reconcile, no such container.
+TEST(DesiredObjects, StreamHasReconcileContainer) {
+  json m = monitor();
+  m["spec"]["stream"] = {{"enabled", true}};
+  m["spec"]["exchange"]["wsApiURL"] = "wss://ws-api.testnet.binance.vision/ws-api/v3";
+  m["spec"]["reconcile"] = {{"graceSeconds", 45}};
+  Desired d = desired_objects(parse_stop_monitor(m));
+  ASSERT_EQ(d.deployments.size(), 1u);
+  const json& containers = d.deployments[0]["spec"]["template"]["spec"]["containers"];
+  ASSERT_EQ(containers.size(), 2u);
+  const json& r = containers[1];
+  EXPECT_EQ(r["name"], "reconcile");
+  EXPECT_EQ(r["command"], json({"/usr/local/bin/reconcile"}));
+  EXPECT_EQ(r["args"], json({"--stream", "--interval=60", "--health-probe-bind-address=0.0.0.0:8082",
+                             "--grace-ms=45000", "--max-closures-pct=50", "--tenant=1,2"}));
+  const json* url = find_env(r, "BACKSTOP_WS_API_URL");
+  ASSERT_NE(url, nullptr);
+  EXPECT_EQ((*url)["value"], "wss://ws-api.testnet.binance.vision/ws-api/v3");
+  ASSERT_NE(find_env(r, "BACKSTOP_EXCHANGE_API_SECRET"), nullptr);
+  EXPECT_EQ(r["ports"][0]["containerPort"], 8082);
+  EXPECT_LE(r["ports"][0]["name"].get<std::string>().size(), 15u);  // an IANA service name
+  EXPECT_EQ(r["livenessProbe"]["httpGet"]["port"], r["ports"][0]["name"]);
+  EXPECT_EQ(r["readinessProbe"]["httpGet"]["port"], r["ports"][0]["name"]);
+  EXPECT_EQ(containers[0]["livenessProbe"]["httpGet"]["port"], "health");  // stop-monitor's own
+  EXPECT_EQ(parse_stop_monitor(m).spec.exchange.ws_api_url, "wss://ws-api.testnet.binance.vision/ws-api/v3");
+
+  m["spec"]["reconcile"]["enabled"] = false;
+  d = desired_objects(parse_stop_monitor(m));
+  EXPECT_EQ(d.deployments[0]["spec"]["template"]["spec"]["containers"].size(), 1u);
+}
+
 TEST(DesiredObjects, InvalidSpecsSayWhat) {
   json m = monitor();
   m["spec"].erase("rabbitmq");

@@ -450,5 +450,103 @@ TEST_F(Simulator, LimitOrderParametersAreCheckedAsBinanceChecksThem) {
   EXPECT_EQ(read_account().free("BTC"), D("1"));
 }
 
+// The user data stream (issue 13, step 10): what an order placed in the app, a
+// fill, a cancel and a deposit report, in the order they happen, each event
+// readable by the production parser (wrapped as the WebSocket API sends it).
+TEST_F(Simulator, UserDataStreamReportsEveryChangeOfTheAccountInOrder) {
+  account("k", R"({"BTC":"1","USDT":"100000"})");
+  account("other", R"({"BTC":"1"})");
+  std::vector<exchange::UserStreamEvent> events;
+  std::vector<std::string> keys;
+  engine.set_account_listener([&](const std::string& key, const std::string& event) {
+    keys.push_back(key);
+    const auto parsed = exchange::binance::parse_user_stream_event(R"({"subscriptionId":0,"event":)" + event + "}");
+    ASSERT_TRUE(parsed.has_value()) << event;
+    events.push_back(*parsed);
+  });
+  ASSERT_EQ(admin("POST", "/admin/orders",
+                  R"({"apiKey":"k","symbol":"BTCUSDT","side":"SELL","type":"MARKET","quantity":"0.25"})")
+                .status,
+            200);
+  using Kind = exchange::UserStreamEvent::Kind;
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kind, Kind::kExecutionReport);
+  EXPECT_EQ(events[0].execution.execution_type, "NEW");
+  EXPECT_EQ(events[1].execution.execution_type, "TRADE");
+  EXPECT_EQ(events[1].execution.order_status, exchange::OrderStatus::kFilled);
+  EXPECT_EQ(events[1].execution.last_qty, D("0.25"));
+  EXPECT_EQ(events[1].execution.last_price, D("95000"));
+  EXPECT_GT(events[1].execution.trade_id, 0);
+  EXPECT_EQ(events[1].execution.client_order_id.rfind("app", 0), 0u);  // not Backstop's
+  EXPECT_EQ(events[2].kind, Kind::kAccountPosition);
+  EXPECT_EQ(events[2].balances.at("BTC").free, D("0.75"));
+  EXPECT_EQ(events[2].balances.at("USDT").free, D("123750"));
+  EXPECT_EQ(keys, (std::vector<std::string>{"k", "k", "k"}));
+
+  // A resting order locks, its cancel releases: NEW + position, CANCELED + position.
+  events.clear();
+  ASSERT_EQ(limit("SELL", "0.5", "99000", "bsX-1").status, 200);
+  ASSERT_EQ(signed_call("DELETE", "/api/v3/order", {{"symbol", "BTCUSDT"}, {"origClientOrderId", "bsX-1"}}).status,
+            200);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[1].balances.at("BTC").locked, D("0.5"));
+  EXPECT_EQ(events[2].execution.execution_type, "CANCELED");
+  EXPECT_EQ(events[2].execution.orig_client_order_id, "bsX-1");
+  EXPECT_EQ(events[3].balances.at("BTC").locked, D("0"));
+  EXPECT_EQ(events[3].balances.at("BTC").free, D("0.75"));
+
+  // A deposit: balanceUpdate, then the position; another account's events are its own.
+  events.clear();
+  keys.clear();
+  ASSERT_EQ(admin("POST", "/admin/balance-updates", R"({"apiKey":"other","asset":"BTC","delta":"-0.1"})").status, 200);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, Kind::kBalanceUpdate);
+  EXPECT_EQ(events[0].delta, D("-0.1"));
+  EXPECT_EQ(events[1].balances.at("BTC").free, D("0.9"));
+  EXPECT_EQ(keys, (std::vector<std::string>{"other", "other"}));
+
+  // A resting order the price reaches fills as the maker.
+  events.clear();
+  ASSERT_EQ(limit("SELL", "0.1", "96000", "bsX-2").status, 200);
+  engine.set_price("BTCUSDT", D("96500"));
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[2].execution.execution_type, "TRADE");
+  EXPECT_TRUE(events[2].execution.is_maker);
+  EXPECT_EQ(events[3].balances.at("BTC").free, D("0.65"));
+}
+
+// userDataStream.subscribe.signature is signed and timed as REST requests are.
+TEST_F(Simulator, WebSocketApiSubscriptionIsSignedAndTimed) {
+  account("k", R"({"BTC":"1"})");
+  auto request = [&](const std::string& secret, std::int64_t timestamp, const std::string& key = "k") {
+    return exchange::binance::ws_api_signed_request(
+        "r1", "userDataStream.subscribe.signature",
+        {{"apiKey", key}, {"recvWindow", "5000"}, {"timestamp", std::to_string(timestamp)}}, secret);
+  };
+  auto answer = [](const sim::Simulator::WsApiReply& reply) {
+    const auto parsed = exchange::binance::parse_ws_api_answer(reply.text);
+    EXPECT_TRUE(parsed.has_value()) << reply.text;
+    return parsed.value_or(exchange::binance::WsApiAnswer{});
+  };
+  const auto ok = engine.ws_api(request("k-secret", now_ms()), 7);
+  EXPECT_EQ(ok.subscribed_key, "k");
+  EXPECT_EQ(answer(ok).status, 200);
+  EXPECT_EQ(answer(ok).id, "r1");
+  EXPECT_EQ(answer(ok).subscription_id, 7);
+
+  const auto bad_signature = engine.ws_api(request("wrong", now_ms()), 8);
+  EXPECT_TRUE(bad_signature.subscribed_key.empty());
+  EXPECT_EQ(answer(bad_signature).status, 400);
+  EXPECT_EQ(answer(bad_signature).error.code, -1022);
+  EXPECT_EQ(answer(engine.ws_api(request("k-secret", now_ms(), "nobody"), 8)).error.code, -2015);
+  EXPECT_EQ(answer(engine.ws_api(request("k-secret", now_ms() - 6000), 8)).error.code, -1021);  // outside recvWindow
+  EXPECT_EQ(answer(engine.ws_api(request("k-secret", now_ms() + 2000), 8)).error.code, -1021);  // from the future
+  const auto not_json = engine.ws_api("{oops", 8);
+  EXPECT_EQ(answer(not_json).status, 400);
+  EXPECT_EQ(answer(not_json).id, "");
+  EXPECT_EQ(answer(engine.ws_api(R"({"id":5,"method":"userDataStream.start","params":{}})", 8)).status, 400);
+  EXPECT_EQ(answer(engine.ws_api(R"({"id":5,"method":"ping"})", 8)).status, 200);
+}
+
 }  // namespace
 }  // namespace backstop::sim::account_test

@@ -1,0 +1,189 @@
+// reconcile --stream without servers (issue 13, step 10): which user data
+// stream events wake a pass, the debounced wakeup, and the follower over a
+// scripted socket: the signed subscription it sends, a refusal taken as a
+// drop (a full pass requested, then a new subscription).
+#include "reconcile/user_stream.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "exchange/binance_protocol.h"
+
+namespace backstop::reconcile {
+namespace {
+
+using exchange::UserStreamEvent;
+using nlohmann::json;
+
+UserStreamEvent event(const std::string& text) { return *exchange::binance::parse_user_stream_event(text); }
+
+UserStreamEvent report(const std::string& client_id, const std::string& x, std::int64_t time_ms,
+                       const std::string& orig = "") {
+  return event(R"({"subscriptionId":0,"event":{"e":"executionReport","E":)" + std::to_string(time_ms) +
+               R"(,"s":"BTCUSDT","c":")" + client_id + R"(","C":")" + orig + R"(","S":"SELL","o":"MARKET","q":"0.5",
+               "x":")" +
+               x + R"(","X":"FILLED","i":9,"l":"0.5","z":"0.5","L":"93000","n":"0","N":"USDT","T":1,
+               "t":4,"m":false}})");
+}
+
+UserStreamEvent position(std::int64_t time_ms) {
+  return event(R"({"subscriptionId":0,"event":{"e":"outboundAccountPosition","E":)" + std::to_string(time_ms) +
+               R"(,"u":1,"B":[{"a":"BTC","f":"0.5","l":"0"},{"a":"USDT","f":"46500","l":"0"}]}})");
+}
+
+TEST(UserStreamTrigger, FillsAndTransfersElsewhereWakeAPassBackstopsOwnExitsDoNot) {
+  TriggerFilter filter("bs");
+  // An exit of Backstop's: its reports and the balance change that follows them.
+  EXPECT_FALSE(filter.reason(report("bs1-SL-93100", "NEW", 1000)));
+  EXPECT_FALSE(filter.reason(report("bs1-SL-93100", "TRADE", 1001)));
+  EXPECT_FALSE(filter.reason(position(1001)));
+  // A sale in the exchange's app.
+  const auto sold = filter.reason(report("web_abc", "TRADE", 5000));
+  ASSERT_TRUE(sold);
+  EXPECT_EQ(*sold, "a fill elsewhere: BTCUSDT SELL 0.5 (order 9)");
+  EXPECT_TRUE(filter.reason(position(5000)));  // long after Backstop's last report
+  // Orders elsewhere that did not fill move nothing by themselves.
+  EXPECT_FALSE(filter.reason(report("web_def", "NEW", 6000)));
+  EXPECT_FALSE(filter.reason(report("web_def", "CANCELED", 6001)));
+  // A cancel of Backstop's order (an orphan's) is Backstop's, whatever the cancel's own id.
+  EXPECT_FALSE(filter.reason(report("cancel-77", "CANCELED", 7000, "bs2-TP-99000")));
+  EXPECT_FALSE(filter.reason(position(7500)));
+  const auto withdrawal = filter.reason(
+      event(R"({"subscriptionId":0,"event":{"e":"balanceUpdate","E":9000,"a":"BTC","d":"-0.25000000","T":9000}})"));
+  ASSERT_TRUE(withdrawal);
+  EXPECT_EQ(*withdrawal, "a withdrawal of -0.25 BTC");
+  EXPECT_FALSE(filter.reason(event(R"({"subscriptionId":0,"event":{"e":"listStatus","E":1}})")));
+}
+
+TEST(UserStreamTrigger, TheWakeupRunsOnePassForEventsThatComeTogether) {
+  PassWakeup wakeup;
+  std::atomic<bool> stop{false};
+  const auto now = std::chrono::steady_clock::now();
+  // Nothing asked: the deadline ends the wait.
+  EXPECT_FALSE(wakeup.wait_until(now + std::chrono::milliseconds(20), stop));
+  wakeup.request(std::chrono::milliseconds(50), "first");
+  wakeup.request(std::chrono::milliseconds(50), "second");
+  const auto reasons = wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::hours(1), stop);
+  ASSERT_TRUE(reasons);
+  EXPECT_EQ(*reasons, "first; second");
+  EXPECT_FALSE(wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(20), stop));
+  stop = true;
+  EXPECT_FALSE(wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::hours(1), stop));
+}
+
+// A socket whose server side the test plays: what the client sent, and the
+// handlers to answer with.
+class ScriptedSocket : public net::WebSocket {
+ public:
+  struct Server {
+    std::mutex mutex;
+    std::vector<std::string> urls, sent;
+    Handlers handlers;
+    int opens = 0;
+  };
+  explicit ScriptedSocket(Server& server) : server_(server) {}
+  void open(const std::string& url, Handlers handlers) override {
+    std::lock_guard lock(server_.mutex);
+    server_.urls.push_back(url);
+    server_.handlers = std::move(handlers);
+    ++server_.opens;
+  }
+  void send(const std::string& text) override {
+    std::lock_guard lock(server_.mutex);
+    server_.sent.push_back(text);
+  }
+  void close() override {}
+
+ private:
+  Server& server_;
+};
+
+template <typename F>
+bool eventually(F done) {
+  for (int i = 0; i < 3000; ++i) {  // a progress wait: 30 s only when nothing happens at all
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST(UserStreamFollower, SubscribesSignedAndResubscribesWithAFullPassWhenRefused) {
+  ScriptedSocket::Server server;
+  exchange::UserStreamConfig config;
+  config.ws_api_url = "ws://sim/ws-api/v3";
+  config.api_key = "key";
+  config.api_secret = "secret";
+  config.now_ms = [] { return std::int64_t{1700000000000}; };
+  auto stream = exchange::make_binance_user_stream(config, std::make_unique<ScriptedSocket>(server));
+  PassWakeup wakeup;
+  FollowOptions options;
+  options.backoff_min = std::chrono::milliseconds(10);
+  UserStreamFollower follower(*stream, wakeup, options);
+  follower.start();
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(server.mutex);
+    return server.sent.size() == 1;
+  }));
+  json request;
+  net::WebSocket::Handlers handlers;
+  {
+    std::lock_guard lock(server.mutex);
+    EXPECT_EQ(server.urls.at(0), "ws://sim/ws-api/v3");
+    request = json::parse(server.sent[0]);
+    handlers = server.handlers;
+  }
+  EXPECT_EQ(request.at("method"), "userDataStream.subscribe.signature");
+  const json& params = request.at("params");
+  EXPECT_EQ(params.at("apiKey"), "key");
+  EXPECT_EQ(params.at("timestamp"), "1700000000000");
+  EXPECT_EQ(params.at("signature"),
+            exchange::binance::sign("secret", "apiKey=key&recvWindow=5000&timestamp=1700000000000"));
+  const std::string id = request.at("id").get<std::string>();
+
+  // Refused: a drop like any other; a full pass at once, then a new subscription.
+  handlers.on_message(
+      json{{"id", id}, {"status", 401}, {"error", {{"code", -2015}, {"msg", "Invalid API-key"}}}}.dump());
+  std::atomic<bool> stop{false};
+  const auto reasons = wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(30), stop);
+  ASSERT_TRUE(reasons);
+  EXPECT_NE(reasons->find("subscription refused: status 401, -2015 Invalid API-key"), std::string::npos) << *reasons;
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(server.mutex);
+    return server.sent.size() == 2;
+  }));
+  {
+    std::lock_guard lock(server.mutex);
+    request = json::parse(server.sent[1]);
+    handlers = server.handlers;
+  }
+  handlers.on_message(json{{"id", request.at("id")}, {"status", 200}, {"result", {{"subscriptionId", 0}}}}.dump());
+  ASSERT_TRUE(eventually([&] { return follower.stats().subscribed; }));
+  // A fill elsewhere wakes a pass; a malformed frame does too (what it said is unknown).
+  handlers.on_message(R"({"subscriptionId":0,"event":{"e":"executionReport","E":1,"s":"BTCUSDT","c":"web","C":"",
+      "S":"SELL","o":"MARKET","q":"1","x":"TRADE","X":"FILLED","i":3,"l":"1","z":"1","L":"1","n":"0","N":"USDT",
+      "T":1,"t":8,"m":false}})");
+  const auto woken = wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(30), stop);
+  ASSERT_TRUE(woken);
+  EXPECT_NE(woken->find("a fill elsewhere: BTCUSDT SELL 1"), std::string::npos) << *woken;
+  handlers.on_message(R"({"subscriptionId":0,"event":{"e":"balanceUpdate","E":1,"a":"BTC","d":"x","T":1}})");
+  const auto malformed = wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(30), stop);
+  ASSERT_TRUE(malformed);
+  EXPECT_EQ(*malformed, "malformed user data stream frame");
+  const UserStreamFollower::Stats stats = follower.stats();
+  EXPECT_EQ(stats.subscriptions, 1);
+  EXPECT_EQ(stats.downs, 1);
+  EXPECT_EQ(stats.triggers, 1);
+  EXPECT_EQ(stats.malformed, 1);
+  // eventStreamTerminated: down again.
+  handlers.on_message(R"({"subscriptionId":0,"event":{"e":"eventStreamTerminated","E":2}})");
+  ASSERT_TRUE(eventually([&] { return follower.stats().downs == 2; }));
+  EXPECT_EQ(follower.stats().last_down, "eventStreamTerminated");
+  follower.stop();
+}
+
+}  // namespace
+}  // namespace backstop::reconcile
