@@ -190,6 +190,13 @@ void ReconcileCommand::add_to(CLI::App& app) {
   app.add_flag("--cancel-orphans", cancel_orphans_,
                "cancel open orders with Backstop's client id prefix that no exit owns (read every pass then)")
       ->envname("BACKSTOP_CANCEL_ORPHANS");
+  app.add_option("--max-weight-per-minute", max_weight_per_minute_,
+                 "start no read when the exchange reports the IP has used this much request weight this minute "
+                 "(X-MBX-USED-WEIGHT-1M, every process behind the IP); the pass then ends with exit 3 and nothing "
+                 "written, leaving the rest of the minute to the exits (Binance allows 6000; 0: no budget)")
+      ->envname("BACKSTOP_RECONCILE_MAX_WEIGHT_PER_MINUTE")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
   auto* stream = app.add_flag("--stream", stream_,
                               "follow the account's user data stream until SIGTERM: a pass when something moves the "
                               "account from outside Backstop (debounced 200 ms), and one every --interval whatever "
@@ -251,7 +258,8 @@ runtime::ExitCode ReconcileCommand::run(const runtime::CommonOptions& common) {
   }
   if (stream_) loop_.continuous = true;  // passes until SIGTERM, woken early by the stream
   return run_passes(common, loop_, {"reconcile", "backstop_reconcile"}, [&](const PassSession& session) {
-    const exchange::BinanceConfig config = credentials_.sign(loop_.exchange_config());
+    exchange::BinanceConfig config = credentials_.sign(loop_.exchange_config());
+    config.read_weight_budget = max_weight_per_minute_;
     exchange::BinanceClient client(config, net::make_cpprest_transport(config.base_url, config.timeout));
     reconcile::ReconcileOptions options;
     options.scope.account = account_.empty() ? std::string(kUnnamedAccount) : account_;

@@ -28,6 +28,7 @@ class ReconcileCommand {
   bool cancel_orphans_ = false;
   bool list_orphans_ = false;
   bool stream_ = false;
+  int max_weight_per_minute_ = 3000;
   std::string ws_api_url_ = "wss://ws-api.binance.com:443/ws-api/v3";
 
   // --list-orphans: the account's orphan orders as the last passes recorded them.

@@ -74,6 +74,19 @@ Result<net::HttpRequest> BinanceClient::prepare(const std::string& method, const
                            "rate limited by the exchange (HTTP 429); not calling until its Retry-After has passed",
                            std::chrono::duration_cast<std::chrono::seconds>(backoff_until_ - now)};
     }
+    // The reported weight counts for the minute it was reported in.
+    if (config_.read_weight_budget > 0 && method == "GET" && now - weight_seen_at_ < std::chrono::seconds(60)) {
+      const int weight = binance::request_weight(method, path, params);
+      if (used_weight_ + weight > config_.read_weight_budget) {
+        return ExchangeError{
+            ErrorClass::kRateLimited, 0, 0,
+            "the request weight used this minute (" + std::to_string(used_weight_) +
+                ", X-MBX-USED-WEIGHT-1M) and this call's " + std::to_string(weight) +
+                " would pass the read budget of " + std::to_string(config_.read_weight_budget) + ": not calling " +
+                path + ", the rest is the exits'",
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::seconds(60) - (now - weight_seen_at_))};
+      }
+    }
   }
   std::string query;
   for (const auto& [name, value] : params) {
@@ -108,6 +121,7 @@ Result<net::HttpResponse> BinanceClient::complete(binance::Call call, net::HttpO
     if (const auto it = response.headers.find("x-mbx-used-weight-1m"); it != response.headers.end()) {
       try {
         used_weight_ = std::stoi(it->second);
+        weight_seen_at_ = std::chrono::steady_clock::now();
       } catch (const std::exception&) {
       }
     }

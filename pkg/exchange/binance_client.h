@@ -24,6 +24,13 @@ struct BinanceConfig {
   std::chrono::milliseconds recv_window{5000};
   std::chrono::milliseconds timeout{10000};
   bool fetch_book = false;  // also read bid/ask (needed for the book price source)
+  // Reads (GET) are not started when the weight the exchange last reported
+  // as used this minute by the IP (X-MBX-USED-WEIGHT-1M: every process behind
+  // it), plus the call's own, would pass this: the call fails kRateLimited
+  // without going on the wire, so that a reader (reconcile) leaves the rest of
+  // the minute to the exits instead of bringing the IP to a 429 or a ban.
+  // 0: no budget (orders and their queries never have one).
+  int read_weight_budget = 0;
 };
 
 class BinanceClient : public Exchange, public AccountApi {
@@ -70,6 +77,7 @@ class BinanceClient : public Exchange, public AccountApi {
   mutable std::mutex mutex_;
   std::int64_t offset_ms_ = 0;
   int used_weight_ = 0;
+  std::chrono::steady_clock::time_point weight_seen_at_{};  // when used_weight_ was reported
   std::chrono::steady_clock::time_point banned_until_{};
   std::chrono::steady_clock::time_point backoff_until_{};  // after a 429, for its Retry-After
 };

@@ -423,6 +423,19 @@ std::optional<WsApiAnswer> parse_ws_api_answer(std::string_view body) {
   return answer;
 }
 
+int request_weight(std::string_view method, std::string_view path,
+                   const std::vector<std::pair<std::string, std::string>>& params) {
+  auto has = [&](std::string_view name) {
+    return std::any_of(params.begin(), params.end(), [&](const auto& p) { return p.first == name; });
+  };
+  if (path == "/api/v3/exchangeInfo" || path == "/api/v3/account") return 20;
+  if (path == "/api/v3/ticker/price" || path == "/api/v3/ticker/bookTicker") return has("symbol") ? 2 : 4;
+  if (path == "/api/v3/myTrades") return has("orderId") ? 5 : 20;
+  if (path == "/api/v3/openOrders") return has("symbol") ? 6 : 80;
+  if (path == "/api/v3/order" && method == "GET") return 4;
+  return 1;  // ping, time, a new order, a cancel
+}
+
 std::int64_t parse_server_time(std::string_view body) {
   return integer_field(parse_json(body, "time"), "serverTime", "time");
 }

@@ -92,6 +92,11 @@ enum class Call { kRead, kPlaceOrder, kQueryOrder, kCancel };
 ExchangeError classify_http_error(Call call, int http_status, std::string_view body,
                                   std::optional<std::chrono::seconds> retry_after);
 
+// The request weight Binance charges a REST call (spot API, per IP per
+// minute; X-MBX-USED-WEIGHT-1M reports what was used).
+int request_weight(std::string_view method, std::string_view path,
+                   const std::vector<std::pair<std::string, std::string>>& params);
+
 // Binance error codes with special handling.
 inline constexpr int kInvalidTimestamp = -1021;
 inline constexpr int kUnknownOrder = -2013;    // query: no such order

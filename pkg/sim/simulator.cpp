@@ -350,14 +350,7 @@ int Simulator::WeightMeter::retry_after_s(std::int64_t now_ms, int weight, int l
 }
 
 int Simulator::request_weight(const SimRequest& request, const Params& params) {
-  const std::string& path = request.path;
-  const bool symbol = params.count("symbol") != 0;
-  if (path == "/api/v3/exchangeInfo" || path == "/api/v3/account") return 20;
-  if (path == "/api/v3/ticker/price" || path == "/api/v3/ticker/bookTicker") return symbol ? 2 : 4;
-  if (path == "/api/v3/myTrades") return params.count("orderId") != 0 ? 5 : 20;
-  if (path == "/api/v3/openOrders") return symbol ? 6 : 80;
-  if (path == "/api/v3/order" && request.method == "GET") return 4;
-  return 1;  // ping, time, a new order, a cancel
+  return exchange::binance::request_weight(request.method, request.path, {params.begin(), params.end()});
 }
 
 void Simulator::set_faults(const Faults& faults) {

@@ -646,6 +646,33 @@ TEST_F(ReconcileTest, ExchangeUnreachableExitsThreeAndChangesNothing) {
   EXPECT_EQ(events_of(1), "POSITION_RECONCILED");
 }
 
+// Reconcile's reads yield to the exits: once the exchange reports that the IP
+// (every process behind it) has used --max-weight-per-minute this minute, the
+// pass starts no more reads, ends with exit 3 and writes nothing; the exits,
+// which have no such budget, still go out. Without a budget it goes through.
+TEST_F(ReconcileTest, AWeightBudgetSpentByOthersEndsThePassWithNothingWritten) {
+  by_hand("BUY", "1");
+  operation(1, "1");
+  by_hand("SELL", "0.5");
+  for (int i = 0; i < 10; ++i) (void)sim.get("/api/v3/exchangeInfo");  // another process's 200 weight
+  const std::string before = snapshot();
+  const ProcessResult yielded = reconcile({"--max-weight-per-minute", "230"});
+  EXPECT_EQ(yielded.exit_code, 3) << yielded.err.substr(0, 3000);
+  EXPECT_NE(yielded.err.find("would pass the read budget of 230"), std::string::npos) << yielded.err.substr(0, 3000);
+  EXPECT_EQ(snapshot(), before);
+  const json weight = sim.get("/admin/weight");
+  EXPECT_FALSE(weight.at("requests").contains("/api/v3/account")) << weight.dump();  // never asked
+
+  sim.prices({{"BTCUSDT", "93000"}});
+  const ProcessResult exit = monitor();  // the exits keep the rest of the minute
+  ASSERT_EQ(exit.exit_code, 0) << exit.err.substr(0, 3000);
+  ASSERT_EQ(backstop_orders().size(), 1u);
+  EXPECT_EQ(backstop_orders()[0].at("status"), "FILLED");
+
+  const ProcessResult unbudgeted = reconcile({"--max-weight-per-minute", "0"});
+  EXPECT_EQ(unbudgeted.exit_code, 0) << unbudgeted.err.substr(0, 3000);
+}
+
 // A malformed account answer is a clear error naming what is wrong, kept on
 // the account; no operation changes.
 TEST_F(ReconcileTest, MalformedAccountIsAClearErrorAndChangesNothing) {

@@ -72,6 +72,36 @@ TEST_F(BinanceClientTest, RateLimitKeepsTheClientQuietForRetryAfter) {
   EXPECT_EQ(sent.size(), 1u);
 }
 
+// A read budget (reconcile's --max-weight-per-minute): once the exchange
+// reports the IP's weight this minute near it, reads are refused without going
+// on the wire; orders have no budget.
+TEST_F(BinanceClientTest, AReadBudgetRefusesReadsNotOrders) {
+  BinanceConfig config;
+  config.base_url = "http://exchange.test";
+  config.api_key = "key";
+  config.api_secret = "secret";
+  config.read_weight_budget = 50;
+  BinanceClient client(config, std::make_unique<ScriptedTransport>(&script, &sent), [this] { return now_ms; });
+  const char* account =
+      R"({"canTrade":true,"updateTime":1,"accountType":"SPOT","permissions":["SPOT"],"uid":7,"balances":[]})";
+  script.push_back({200, account, {{"x-mbx-used-weight-1m", "25"}}});
+  ASSERT_TRUE(client.account().ok());  // nothing reported yet: it goes
+  script.push_back({200, account, {{"x-mbx-used-weight-1m", "45"}}});
+  ASSERT_TRUE(client.account().ok());     // 25 + 20 <= 50
+  const auto refused = client.account();  // 45 + 20 > 50
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().error_class, ErrorClass::kRateLimited);
+  EXPECT_NE(refused.error().message.find("read budget of 50"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(sent.size(), 2u);
+  script.push_back({200, kFilled, {{"x-mbx-used-weight-1m", "46"}}});
+  EXPECT_TRUE(client.place_market_order(order("bsX-1")).ok());  // the exits keep the rest
+  EXPECT_EQ(sent.size(), 3u);
+  EXPECT_EQ(binance::request_weight("GET", "/api/v3/openOrders", {}), 80);
+  EXPECT_EQ(binance::request_weight("GET", "/api/v3/openOrders", {{"symbol", "BTCUSDT"}}), 6);
+  EXPECT_EQ(binance::request_weight("GET", "/api/v3/order", {{"symbol", "BTCUSDT"}}), 4);
+  EXPECT_EQ(binance::request_weight("POST", "/api/v3/order", {{"symbol", "BTCUSDT"}}), 1);
+}
+
 TEST_F(BinanceClientTest, BanStopsAllCalls) {
   BinanceClient client = make();
   script.push_back(
