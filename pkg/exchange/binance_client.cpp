@@ -267,6 +267,7 @@ Result<std::vector<AccountTrade>> BinanceClient::my_trades(const std::string& sy
   Params params{{"symbol", symbol}};
   if (query.from_id) params.emplace_back("fromId", std::to_string(*query.from_id));
   if (query.start_time_ms) params.emplace_back("startTime", std::to_string(*query.start_time_ms));
+  if (query.end_time_ms) params.emplace_back("endTime", std::to_string(*query.end_time_ms));
   params.emplace_back("limit", std::to_string(query.limit));
   return parsed(binance::Call::kRead, call(binance::Call::kRead, "GET", "/api/v3/myTrades", std::move(params), true),
                 binance::parse_my_trades);

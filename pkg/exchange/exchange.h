@@ -151,11 +151,14 @@ struct OpenOrder {
 };
 
 // Which trades GET /api/v3/myTrades returns: from_id (trades with id >=
-// from_id, oldest first), or start_time_ms (trades from then on), or neither
-// (the most recent `limit`). Binance refuses both at once (-1128).
+// from_id, oldest first), or a time window (start_time_ms and/or end_time_ms,
+// at most 24 hours: Binance documents no more, so a start alone is read as
+// its next 24 hours), or neither (the most recent `limit`). Binance refuses
+// an id with a time at once (-1128).
 struct TradesQuery {
   std::optional<std::int64_t> from_id;
   std::optional<std::int64_t> start_time_ms;
+  std::optional<std::int64_t> end_time_ms;
   int limit = 1000;  // Binance's maximum
 };
 

@@ -1,8 +1,10 @@
 #include "reconcile/reconciler.h"
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
+#include <set>
 
 #include "core/event.h"
 #include "exits/exit_events.h"
@@ -64,7 +66,9 @@ struct ExchangeView {
   std::vector<store::TradeRecord> trades;
   std::map<std::string, Decimal> prices;
   std::vector<core::OpenOrderSeen> open_orders;
-  std::vector<std::string> read_symbols;  // whose trades were read (their cursor moves, or is set to -1)
+  // Each symbol whose trades were read, with the newest trade id the exchange
+  // showed (-1: none); its cursor moves there.
+  std::map<std::string, std::int64_t> read_symbols;
 };
 
 core::Event sync_event(const store::LockedOperation& l, core::EventType type, std::string token) {
@@ -178,42 +182,77 @@ ReconcileSummary Reconciler::run_pass() {
                           before->second.locked == held.locked;
         const auto cursor = memory.cursors.find(symbol);
         if (same && cursor != memory.cursors.end() && memory.unsettled.count(symbol) == 0) continue;
-        seen.read_symbols.push_back(symbol);
+        std::int64_t& newest = seen.read_symbols.emplace(symbol, -1).first->second;
         moved = true;
-        // From the cursor on, or, the first time, from the oldest entry's fills.
+        // Stores one trade read (a sell: whose order it filled is the
+        // exchange's to say, by its client order id, once per order).
+        const auto take = [&](const exchange::AccountTrade& t) {
+          newest = std::max(newest, t.id);
+          store::TradeRecord record{t.symbol,    t.id,         t.order_id,         t.is_buyer,           t.price, t.qty,
+                                    t.quote_qty, t.commission, t.commission_asset, at_millis(t.time_ms), false};
+          if (!t.is_buyer) {
+            auto known = order_owner.find(t.order_id);
+            if (known == order_owner.end()) {
+              ++summary.requests;
+              const auto order = value_or_throw(account_.order_by_id(symbol, t.order_id),
+                                                "order " + std::to_string(t.order_id) + " of " + symbol);
+              const bool backstops = order && order->client_order_id.rfind(options_.client_id_prefix, 0) == 0;
+              known = order_owner.emplace(t.order_id, backstops).first;
+            }
+            record.ours = known->second;
+          }
+          seen.trades.push_back(std::move(record));
+          ++summary.trades_read;
+        };
+        const auto read = [&](const exchange::TradesQuery& query) {
+          ++summary.requests;
+          return value_or_throw(account_.my_trades(symbol, query), "myTrades " + symbol);
+        };
         exchange::TradesQuery query;
         if (cursor != memory.cursors.end() && cursor->second >= 0) {  // -1: read before, no trade yet
+          // From the cursor on, by id, a page at a time.
           query.from_id = cursor->second + 1;
-        } else {
-          query.start_time_ms = millis_of(first_opened - options_.entry_lookback);
-        }
-        for (;;) {
-          ++summary.requests;
-          const auto page = value_or_throw(account_.my_trades(symbol, query), "myTrades " + symbol);
-          for (const exchange::AccountTrade& t : page) {
-            store::TradeRecord record{t.symbol, t.id,        t.order_id,   t.is_buyer,         t.price,
-                                      t.qty,    t.quote_qty, t.commission, t.commission_asset, at_millis(t.time_ms),
-                                      false};
-            // A sell could be evidence of a sale elsewhere: whose order it
-            // filled is the exchange's to say (its client order id), once per order.
-            if (!t.is_buyer) {
-              auto known = order_owner.find(t.order_id);
-              if (known == order_owner.end()) {
-                ++summary.requests;
-                const auto order = value_or_throw(account_.order_by_id(symbol, t.order_id),
-                                                  "order " + std::to_string(t.order_id) + " of " + symbol);
-                const bool backstops = order && order->client_order_id.rfind(options_.client_id_prefix, 0) == 0;
-                known = order_owner.emplace(t.order_id, backstops).first;
-              }
-              record.ours = known->second;
+          for (;;) {
+            const auto page = read(query);
+            for (const exchange::AccountTrade& t : page) {
+              take(t);
+              query.from_id = std::max(*query.from_id, t.id + 1);
             }
-            seen.trades.push_back(std::move(record));
-            query.from_id = std::max(query.from_id.value_or(0), t.id + 1);
+            if (page.size() < static_cast<std::size_t>(query.limit)) break;
           }
-          summary.trades_read += static_cast<std::int64_t>(page.size());
-          if (page.size() < static_cast<std::size_t>(query.limit)) break;
-          query.start_time_ms.reset();
+          continue;
         }
+        // The first time: the trades since the oldest entry's fills. Binance
+        // serves a time window of at most 24 hours, and a position lives for
+        // days: the most recent trades first (one call covers a symbol traded
+        // fewer than 1,000 times since), then, only when they do not reach back
+        // that far, day by day from the entry up to the oldest of them.
+        const std::int64_t since = millis_of(first_opened - options_.entry_lookback);
+        const auto recent = read(query);
+        std::set<std::int64_t> taken;
+        const auto keep = [&](const exchange::AccountTrade& t) {
+          newest = std::max(newest, t.id);  // older ones too: the cursor passes them
+          if (t.time_ms >= since && taken.insert(t.id).second) take(t);
+        };
+        const std::int64_t until =
+            recent.empty() ? since : std::min_element(recent.begin(), recent.end(), [](const auto& a, const auto& b) {
+                                       return a.time_ms < b.time_ms;
+                                     })->time_ms;
+        if (recent.size() >= static_cast<std::size_t>(query.limit) && until > since) {
+          constexpr std::int64_t kDay = 86'400'000;
+          for (std::int64_t from = since; from <= until; from += kDay) {
+            exchange::TradesQuery day;
+            day.start_time_ms = from;
+            day.end_time_ms = std::min(from + kDay - 1, until);
+            const auto trades = read(day);
+            if (trades.size() >= static_cast<std::size_t>(day.limit)) {
+              log::warn("more than 1,000 trades of a symbol in one day: the older of them are not read",
+                        {{"account", options_.scope.account}, {"symbol", symbol}});
+            }
+            for (const exchange::AccountTrade& t : trades) keep(t);
+          }
+        }
+        for (const exchange::AccountTrade& t : recent) keep(t);
       }
       if (summary.orphans_checked) {
         ++summary.requests;

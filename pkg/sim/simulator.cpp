@@ -1,6 +1,7 @@
 #include "sim/simulator.h"
 
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -1265,6 +1266,18 @@ SimResponse Simulator::my_trades(const Params& params, const std::string& api_ke
   if (start && end && *end - *start > 86'400'000) {
     return error_response(400, -1127, "More than 24 hours between startTime and endTime.");
   }
+  // One side of the window alone: Binance documents at most 24 hours between
+  // them and not what it does with one; the strict reading is that the other
+  // side is 24 hours away, so a client that counted on more cannot pass here.
+  std::int64_t window_start = std::numeric_limits<std::int64_t>::min();
+  std::int64_t window_end = std::numeric_limits<std::int64_t>::max();
+  if (start) {
+    window_start = *start;
+    window_end = end ? *end : *start + 86'400'000;
+  } else if (end) {
+    window_start = *end - 86'400'000;
+    window_end = *end;
+  }
   // Default 500, at most 1000 (clamped: what Binance does with more was not checked).
   const std::int64_t limit = std::clamp<std::int64_t>(integer_param(params, "limit").value_or(500), 1, 1000);
   std::vector<const Trade*> matching;
@@ -1272,8 +1285,7 @@ SimResponse Simulator::my_trades(const Params& params, const std::string& api_ke
     if (t.api_key != api_key || t.symbol != symbol) continue;
     if (order_id && t.order_id != *order_id) continue;
     if (from_id && t.id < *from_id) continue;
-    if (start && t.time_ms < *start) continue;
-    if (end && t.time_ms > *end) continue;
+    if (t.time_ms < window_start || t.time_ms > window_end) continue;
     matching.push_back(&t);
   }
   // fromId or startTime: the oldest first from there; otherwise the most recent.

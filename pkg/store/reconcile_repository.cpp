@@ -77,19 +77,25 @@ AccountMemory ReconcileRepository::memory(pqxx::transaction_base& tx, const Reco
 }
 
 void ReconcileRepository::save_trades(pqxx::work& tx, const std::string& account,
-                                      const std::vector<TradeRecord>& trades, const std::vector<std::string>& read) {
+                                      const std::vector<TradeRecord>& trades,
+                                      const std::map<std::string, std::int64_t>& read) {
   // One pass of an account at a time (two scopes of one account, or two
   // racing runs): the second waits here and then sees what the first attributed.
   exec_prepared(tx, "bs_reconcile_account_row",
                 "INSERT INTO exchange_account (account) VALUES ($1) ON CONFLICT (account) DO NOTHING", account);
   exec_prepared(tx, "bs_reconcile_account_lock", "SELECT 1 FROM exchange_account WHERE account = $1 FOR UPDATE",
                 account);
-  ArrayLiteral read_list;
-  for (const auto& symbol : read) read_list.add(symbol);
+  ArrayLiteral read_list, newest;
+  for (const auto& [symbol, id] : read) {
+    read_list.add(symbol);
+    newest.add(id);
+  }
   exec_prepared(tx, "bs_reconcile_cursor_read",
                 "INSERT INTO account_trade_cursor (account, symbol, last_trade_id) "
-                "SELECT $1, s, -1 FROM unnest($2::text[]) AS s ON CONFLICT (account, symbol) DO NOTHING",
-                account, read_list.str());
+                "SELECT $1, u.s, u.id FROM unnest($2::text[], $3::bigint[]) AS u(s, id) "
+                "ON CONFLICT (account, symbol) DO UPDATE SET last_trade_id = "
+                "  greatest(account_trade_cursor.last_trade_id, EXCLUDED.last_trade_id)",
+                account, read_list.str(), newest.str());
   if (trades.empty()) return;
   ArrayLiteral symbol, id, order, buyer, price, qty, quote, commission, asset, time, ours;
   for (const TradeRecord& t : trades) {

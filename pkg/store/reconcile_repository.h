@@ -104,11 +104,13 @@ class ReconcileRepository {
  public:
   static AccountMemory memory(pqxx::transaction_base& tx, const ReconcileScope& scope);
   // Stores the trades read (a trade already stored is kept as it was) and
-  // moves each symbol's cursor to the newest; a symbol of `read` without any
-  // trade yet gets the cursor -1 (read; the next read starts from the time again).
-  // Takes the account's row lock first: passes of one account run one at a time.
+  // moves each symbol's cursor to the newest; `read` holds each symbol read
+  // with the newest trade id the exchange showed (also those too old to
+  // store), or -1 when it showed none (the next read starts from the time
+  // again). Takes the account's row lock first: passes of one account run one
+  // at a time.
   static void save_trades(pqxx::work& tx, const std::string& account, const std::vector<TradeRecord>& trades,
-                          const std::vector<std::string>& read);
+                          const std::map<std::string, std::int64_t>& read);
   // Locks the scope's ACTIVE longs and shorts; reads their exits, pending
   // shortfalls, and the account's trades not yet attributed to an operation
   // since `trades_since`.

@@ -646,6 +646,27 @@ TEST_F(ReconcileTest, ExchangeUnreachableExitsThreeAndChangesNothing) {
   EXPECT_EQ(events_of(1), "POSITION_RECONCILED");
 }
 
+// A position lives for days, and Binance reads trades by time at most 24
+// hours at once (the simulator takes a start time alone as its next 24
+// hours): the first read of a symbol starts from the most recent trades, so a
+// sale made days after an old entry is found and explains the reduction.
+TEST_F(ReconcileTest, ASaleDaysAfterAnOldEntryIsFound) {
+  by_hand("BUY", "1");
+  operation(1, "1");
+  db.exec("UPDATE operation SET created_at = now() - interval '3 days' WHERE id = 1");
+  by_hand("SELL", "0.5");
+  const ProcessResult r = reconcile();
+  ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
+  EXPECT_EQ(summary(r).at("reduced"), 1) << r.out;
+  EXPECT_EQ(db.scalar("SELECT quantity || ' ' || sync_status FROM operation WHERE id = 1"), "0.50000000 REDUCED");
+  EXPECT_EQ(db.scalar("SELECT reason FROM stop_events WHERE event_type = 'POSITION_RECONCILED'"), "FOREIGN_SELL");
+  // The cursor is the newest trade: the next read goes on by id.
+  EXPECT_EQ(
+      db.scalar("SELECT last_trade_id FROM account_trade_cursor WHERE symbol = 'BTCUSDT'"),
+      std::to_string(
+          sim.get(std::string("/admin/trades?apiKey=") + SimServer::kApiKey).back().at("id").get<std::int64_t>()));
+}
+
 // Reconcile's reads yield to the exits: once the exchange reports that the IP
 // (every process behind it) has used --max-weight-per-minute this minute, the
 // pass starts no more reads, ends with exit 3 and writes nothing; the exits,
