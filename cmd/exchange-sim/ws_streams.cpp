@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 #include <websocketpp/config/asio_no_tls.hpp>
@@ -79,14 +80,24 @@ int WsStreams::start(const std::string& host, int port, ApiHandler api) {
       if (it == s.subscribers.end() || !it->second.api) return;  // the market streams take no requests
       id = it->second.next_subscription_id;
     }
-    const ApiReply reply = s.api(message->get_payload(), id);
+    ApiReply reply = s.api(message->get_payload(), id);
     std::lock_guard<std::mutex> lock(s.mutex);
     const auto it = s.subscribers.find(hdl);
     if (it == s.subscribers.end()) return;
+    if (s.silent) return;  // a connection dead without closing answers nothing either
     if (!reply.subscribed_key.empty()) {
       // One subscription per account and connection, as Binance keeps it.
-      it->second.user_streams[reply.subscribed_key] = id;
-      ++it->second.next_subscription_id;
+      if (it->second.user_streams.count(reply.subscribed_key) != 0) {
+        const nlohmann::json answered = nlohmann::json::parse(reply.text);
+        reply.text =
+            nlohmann::json{{"id", answered.at("id")},
+                           {"status", 400},
+                           {"error", {{"code", -2035}, {"msg", "User Data Stream subscription already active."}}}}
+                .dump();
+      } else {
+        it->second.user_streams[reply.subscribed_key] = id;
+        ++it->second.next_subscription_id;
+      }
     }
     websocketpp::lib::error_code ec;
     s.server.send(hdl, reply.text, websocketpp::frame::opcode::text, ec);

@@ -34,7 +34,7 @@ class WsStreams {
   void publish_account(const std::string& api_key, const std::string& event_json);
   // Faults of the user data stream, for tests: "disconnect" closes every
   // WebSocket API connection; "terminate" sends eventStreamTerminated to
-  // every subscription and ends it; "silence" drops events from now on
+  // every subscription and ends it; "silence" drops events and answers from now on
   // (a connection that died without closing), "resume" sends them again.
   // Returns false for an unknown action.
   bool user_stream_fault(const std::string& action);

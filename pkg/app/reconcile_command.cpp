@@ -97,8 +97,8 @@ std::string to_text(const reconcile::ReconcileSummary& s, bool dry_run) {
   return text + (s.error.empty() ? "" : "error: " + s.error + "\n") + line;
 }
 
-metrics::PushOutcome push(const metrics::PushTarget& target, const reconcile::ReconcileSummary& s, bool success,
-                          double seconds) {
+metrics::PushOutcome push(const metrics::PushTarget& target, const reconcile::ReconcileSummary& s,
+                          const std::optional<StreamFigures>& stream, bool success, double seconds) {
   const char* const help = "Operations of the last run by outcome";
   std::vector<metrics::RunFigure> figures;
   for (const auto& [outcome, n] :
@@ -126,6 +126,16 @@ metrics::PushOutcome push(const metrics::PushTarget& target, const reconcile::Re
                      "The exchange's used request weight (1 minute) after the last run",
                      {},
                      static_cast<double>(s.weight)});
+  if (stream) {
+    figures.push_back({"user_stream_subscribed",
+                       "1 while the account's user data stream is subscribed (reconcile --stream)",
+                       {},
+                       stream->stats.subscribed ? 1.0 : 0.0});
+    figures.push_back({"user_stream_downs",
+                       "User data stream connections lost, refused, terminated or silent since the process started",
+                       {},
+                       static_cast<double>(stream->stats.downs)});
+  }
   return metrics::push_run_figures(target, "backstop_reconcile", figures, success, seconds);
 }
 
@@ -141,8 +151,9 @@ PassReport report(reconcile::ReconcileSummary s, const PassLoopOptions& loop, st
                   {"closed", s.closed},   {"short", s.short_flagged},   {"pending", s.pending}};
   r.exchange_unreachable = s.exchange_unreachable;
   r.partial_failure = s.failed;
-  r.push = [s = std::move(s)](const metrics::PushTarget& target, bool success, double run_seconds) {
-    return push(target, s, success, run_seconds);
+  r.push = [s = std::move(s), stream = std::move(stream)](const metrics::PushTarget& target, bool success,
+                                                          double run_seconds) {
+    return push(target, s, stream, success, run_seconds);
   };
   return r;
 }
@@ -202,11 +213,32 @@ void ReconcileCommand::add_to(CLI::App& app) {
                               "account from outside Backstop (debounced 200 ms), and one every --interval whatever "
                               "the stream does");
   stream->excludes(app.get_option("--continuous"));
-  app.add_option("--ws-api-url", ws_api_url_, "Binance-compatible WebSocket API URL (the user data stream)")
-      ->envname("BACKSTOP_WS_API_URL")
+  app.add_option("--ws-api-url", ws_api_url_,
+                 "Binance-compatible WebSocket API URL (the user data stream); default: Binance's or its testnet's, "
+                 "after --exchange-url, and required for any other exchange URL")
+      ->envname("BACKSTOP_WS_API_URL");
+  app.add_option("--stream-min-gap-ms", stream_min_gap_ms_,
+                 "passes the stream wakes start at least this far apart (a burst of events is one pass a gap)")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  app.add_option("--stream-ping-interval-ms", stream_ping_interval_ms_,
+                 "ping the user data stream this often; unanswered within 10 s, it is replaced")
+      ->check(CLI::Range(100, 3600000))
       ->capture_default_str();
   app.add_flag("--list-orphans", list_orphans_,
                "print the account's orphan orders as the last passes recorded them, and exit (no exchange call)");
+}
+
+std::string ReconcileCommand::ws_api_url() const {
+  if (!ws_api_url_.empty()) return ws_api_url_;
+  // Binance's own pairs; any other exchange URL names its WebSocket API itself
+  // (never the production stream for a testnet or a simulator's keys).
+  std::string rest = loop_.exchange_url;
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest == "https://api.binance.com") return "wss://ws-api.binance.com:443/ws-api/v3";
+  if (rest == "https://testnet.binance.vision") return "wss://ws-api.testnet.binance.vision/ws-api/v3";
+  throw runtime::UsageError("--stream needs --ws-api-url (BACKSTOP_WS_API_URL) for the exchange at " +
+                            loop_.exchange_url + ": only Binance's and its testnet's are known");
 }
 
 runtime::ExitCode ReconcileCommand::list_orphans(const runtime::CommonOptions& common) const {
@@ -256,7 +288,10 @@ runtime::ExitCode ReconcileCommand::run(const runtime::CommonOptions& common) {
         "the exchange API key and secret are required to read the account (BACKSTOP_EXCHANGE_API_KEY / "
         "BACKSTOP_EXCHANGE_API_SECRET)");
   }
-  if (stream_) loop_.continuous = true;  // passes until SIGTERM, woken early by the stream
+  if (stream_) {
+    loop_.continuous = true;  // passes until SIGTERM, woken early by the stream
+    (void)ws_api_url();       // a usage error before anything starts
+  }
   return run_passes(common, loop_, {"reconcile", "backstop_reconcile"}, [&](const PassSession& session) {
     exchange::BinanceConfig config = credentials_.sign(loop_.exchange_config());
     config.read_weight_budget = max_weight_per_minute_;
@@ -281,19 +316,25 @@ runtime::ExitCode ReconcileCommand::run(const runtime::CommonOptions& common) {
     std::string trigger = "start";
     if (stream_) {
       exchange::UserStreamConfig stream_config;
-      stream_config.ws_api_url = ws_api_url_;
+      stream_config.ws_api_url = ws_api_url();
       stream_config.api_key = config.api_key;
       stream_config.api_secret = config.api_secret;
       stream_config.recv_window = config.recv_window;
       user_stream = exchange::make_binance_user_stream(stream_config, net::make_cpprest_websocket());
-      wakeup.emplace();
+      wakeup.emplace(std::chrono::milliseconds(stream_min_gap_ms_));
       reconcile::FollowOptions follow;
       follow.client_id_prefix = options.client_id_prefix;
+      follow.ping_interval = std::chrono::milliseconds(stream_ping_interval_ms_);
       follower.emplace(*user_stream, *wakeup, follow);
       follower->start();
       passes.wait = [&](std::chrono::milliseconds interval, const std::atomic<bool>& stop) {
-        const auto reasons = wakeup->wait_until(std::chrono::steady_clock::now() + interval, stop);
-        trigger = reasons ? *reasons : "interval";
+        const auto wake = wakeup->wait_until(std::chrono::steady_clock::now() + interval, stop);
+        trigger = wake ? wake->reasons : "interval";
+        // The exchange's REST reads may lag what its stream reported: a pass
+        // an event woke is followed by one more a little later (not chained).
+        if (wake && wake->follow_up) {
+          wakeup->request(std::chrono::milliseconds(3000), "follow-up of a pass the stream woke");
+        }
       };
     }
     passes.run_pass = [&] {

@@ -29,8 +29,13 @@ class ReconcileCommand {
   bool list_orphans_ = false;
   bool stream_ = false;
   int max_weight_per_minute_ = 3000;
-  std::string ws_api_url_ = "wss://ws-api.binance.com:443/ws-api/v3";
+  std::string ws_api_url_;  // empty: derived from --exchange-url
+  int stream_min_gap_ms_ = 1000;
+  int stream_ping_interval_ms_ = 30000;
 
+  // The WebSocket API URL: --ws-api-url, or Binance's (or its testnet's) after
+  // --exchange-url; a usage error for any other exchange.
+  [[nodiscard]] std::string ws_api_url() const;
   // --list-orphans: the account's orphan orders as the last passes recorded them.
   runtime::ExitCode list_orphans(const runtime::CommonOptions& common) const;
 };

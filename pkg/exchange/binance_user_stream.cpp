@@ -1,9 +1,11 @@
 // userDataStream.subscribe.signature over Binance's WebSocket API.
 #include <atomic>
 #include <mutex>
+#include <nlohmann/json.hpp>
 
 #include "exchange/binance_protocol.h"
 #include "exchange/user_stream.h"
+#include "net/http.h"
 
 namespace backstop::exchange {
 namespace {
@@ -17,6 +19,7 @@ class BinanceUserStream : public UserDataStream {
   void open(Handlers handlers) override {
     socket_->close();  // no frame of the previous connection after this point
     auto state = std::make_shared<Connection>();
+    current_ = state;
     state->handlers = std::move(handlers);
     state->request_id = "bs-uds-" + std::to_string(++requests_);
     net::WebSocket::Handlers socket_handlers;
@@ -40,6 +43,16 @@ class BinanceUserStream : public UserDataStream {
                                                  config_.api_secret));
   }
 
+  void ping() override {
+    if (!current_) throw net::TransportError("the user data stream is not open", false);
+    const std::string id = "bs-uds-ping-" + std::to_string(++requests_);
+    {
+      const std::lock_guard lock(current_->mutex);
+      current_->ping_id = id;
+    }
+    socket_->send(nlohmann::json{{"id", id}, {"method", "ping"}}.dump());
+  }
+
   void close() override { socket_->close(); }
 
  private:
@@ -49,6 +62,13 @@ class BinanceUserStream : public UserDataStream {
     std::string request_id;
     std::atomic<bool> is_down{false};
     std::atomic<std::int64_t> subscription{-1};
+    std::mutex mutex;
+    std::string ping_id;  // the ping in flight (guarded by mutex)
+
+    bool is_ping(const std::string& id) {
+      const std::lock_guard lock(mutex);
+      return !ping_id.empty() && id == ping_id;
+    }
 
     void down(const std::string& reason) {
       if (!is_down.exchange(true)) handlers.on_down(reason);
@@ -58,7 +78,12 @@ class BinanceUserStream : public UserDataStream {
       if (is_down) return;
       try {
         if (const auto answer = binance::parse_ws_api_answer(text)) {
-          if (answer->id != request_id) return;  // not ours (a ping's answer)
+          if (is_ping(answer->id)) {
+            handlers.on_pong();
+            return;
+          }
+          // Not ours, or the subscription's answer once more: nothing new.
+          if (answer->id != request_id || subscription >= 0) return;
           if (answer->status != 200) {
             down("subscription refused: status " + std::to_string(answer->status) + ", " +
                  std::to_string(answer->error.code) + " " + answer->error.message);
@@ -71,7 +96,8 @@ class BinanceUserStream : public UserDataStream {
           return;
         }
         const auto event = binance::parse_user_stream_event(text);
-        if (!event) return;
+        // Only this connection's subscription speaks for the account.
+        if (!event || subscription < 0 || event->subscription_id != subscription) return;
         if (event->kind == UserStreamEvent::Kind::kStreamTerminated) {
           down("eventStreamTerminated");
           return;
@@ -85,6 +111,7 @@ class BinanceUserStream : public UserDataStream {
 
   UserStreamConfig config_;
   std::int64_t requests_ = 0;
+  std::shared_ptr<Connection> current_;
   std::unique_ptr<net::WebSocket> socket_;  // last: destroyed first
 };
 

@@ -25,6 +25,7 @@ class UserDataStream {
     // A frame that is neither an answer nor a well-formed event: what it
     // reported is unknown (the caller runs a full pass).
     std::function<void(const std::string& error)> on_malformed;
+    std::function<void()> on_pong;  // the answer to ping()
     // Once per open(): the connection closed, the subscription was refused
     // (the exchange's code and message), or eventStreamTerminated came.
     std::function<void(const std::string& reason)> on_down;
@@ -34,6 +35,9 @@ class UserDataStream {
   // Connects and sends the subscription; throws net::TransportError when it
   // cannot. Its answer and the events arrive through `handlers`.
   virtual void open(Handlers handlers) = 0;
+  // Sends the WebSocket API's ping (weight 1); its answer calls on_pong.
+  // Throws net::TransportError when it cannot be sent.
+  virtual void ping() = 0;
   virtual void close() = 0;
 };
 

@@ -29,7 +29,12 @@ std::optional<std::string> TriggerFilter::reason(const UserStreamEvent& event) {
       return (event.delta.is_negative() ? "a withdrawal of " : "a deposit of ") + event.delta.to_string() + " " +
              event.asset;
     case UserStreamEvent::Kind::kAccountPosition: {
-      if (own_report_ms_ >= 0 && event.event_time_ms - own_report_ms_ <= 1000) return std::nullopt;
+      // Right after a report of Backstop's own order (not before it: an event
+      // out of order is not explained by a later one).
+      if (own_report_ms_ >= 0 && event.event_time_ms >= own_report_ms_ &&
+          event.event_time_ms - own_report_ms_ <= 1000) {
+        return std::nullopt;
+      }
       std::string assets;
       for (const auto& [asset, balance] : event.balances) assets += (assets.empty() ? "" : ",") + asset;
       return "balances changed: " + assets;
@@ -41,31 +46,37 @@ std::optional<std::string> TriggerFilter::reason(const UserStreamEvent& event) {
   return std::nullopt;
 }
 
-void PassWakeup::request(std::chrono::milliseconds after, const std::string& reason) {
+void PassWakeup::request(std::chrono::milliseconds after, const std::string& reason, bool event) {
   {
     std::lock_guard lock(mutex_);
     const auto at = std::chrono::steady_clock::now() + after;
     if (!due_ || at < *due_) due_ = at;
-    if (reasons_.size() < 1000) reasons_ += (reasons_.empty() ? "" : "; ") + reason;
+    if (pending_.reasons.size() < 1000) {
+      pending_.reasons += (pending_.reasons.empty() ? "" : "; ") + reason.substr(0, 200);
+    }
+    pending_.follow_up = pending_.follow_up || event;
   }
   changed_.notify_all();
 }
 
-std::optional<std::string> PassWakeup::wait_until(std::chrono::steady_clock::time_point deadline,
-                                                  const std::atomic<bool>& stop) {
+std::optional<PassWakeup::Wake> PassWakeup::wait_until(std::chrono::steady_clock::time_point deadline,
+                                                       const std::atomic<bool>& stop) {
   std::unique_lock lock(mutex_);
   while (!stop) {
     const auto now = std::chrono::steady_clock::now();
-    if (due_ && *due_ <= now) {
+    const auto due = due_ ? std::optional(std::max(*due_, last_pass_ + min_gap_)) : std::nullopt;
+    if (due && *due <= now) {
       due_.reset();
-      return std::exchange(reasons_, std::string());
+      last_pass_ = now;
+      return std::exchange(pending_, Wake{});
     }
     if (now >= deadline) break;
     // The stop flag is set by a signal handler, which cannot notify: look again every 100 ms.
     auto until = std::min(deadline, now + std::chrono::milliseconds(100));
-    if (due_) until = std::min(until, *due_);
+    if (due) until = std::min(until, *due);
     changed_.wait_until(lock, until);
   }
+  last_pass_ = std::chrono::steady_clock::now();
   return std::nullopt;
 }
 
@@ -97,8 +108,8 @@ void UserStreamFollower::on_event(const UserStreamEvent& event) {
     if (why) ++stats_.triggers;
   }
   if (why) {
-    log::info("user data stream: pass requested", {{"reason", *why}, {"event", event.type}});
-    wakeup_.request(options_.debounce, *why);
+    log::info("user data stream: pass requested", {{"reason", why->substr(0, 200)}, {"event", event.type}});
+    wakeup_.request(options_.debounce, *why, true);
   }
 }
 
@@ -132,6 +143,13 @@ void UserStreamFollower::run(const std::stop_token& stop) {
       log::warn("user data stream: malformed frame; a full pass reads what it reported", {{"error", error}});
       wakeup_.request(options_.debounce, "malformed user data stream frame");
     };
+    handlers.on_pong = [this] {
+      {
+        std::lock_guard lock(mutex_);
+        pong_ = true;
+      }
+      changed_.notify_all();
+    };
     handlers.on_down = [this](const std::string& reason) {
       {
         std::lock_guard lock(mutex_);
@@ -153,7 +171,21 @@ void UserStreamFollower::run(const std::stop_token& stop) {
               "no answer to the subscription within " + std::to_string(options_.answer_timeout.count()) + " ms";
         }
       }
-      changed_.wait(lock, stop, [&] { return down_; });
+      // Subscribed: a ping now and then, whose answer shows the connection
+      // still carries frames (a peer gone without closing sends nothing).
+      while (!down_ && !stop.stop_requested()) {
+        if (changed_.wait_for(lock, stop, options_.ping_interval, [&] { return down_; })) break;
+        if (stop.stop_requested()) break;
+        pong_ = false;
+        lock.unlock();
+        stream_.ping();
+        lock.lock();
+        if (!changed_.wait_for(lock, stop, options_.answer_timeout, [&] { return down_ || pong_; }) &&
+            !stop.stop_requested()) {
+          down_ = true;
+          stats_.last_down = "no answer to a ping within " + std::to_string(options_.answer_timeout.count()) + " ms";
+        }
+      }
       reason = stats_.last_down;
     } catch (const net::TransportError& e) {
       reason = e.what();

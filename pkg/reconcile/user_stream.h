@@ -44,19 +44,30 @@ class TriggerFilter {
 };
 
 // The pass loop's alarm: passes asked for by the stream, debounced (the
-// first request fixes when the pass runs; those before it join it).
+// first request fixes when the pass runs; those before it join it), and never
+// closer than `min_gap` to the previous pass: a burst of events (another bot
+// trading on the account, a stream of garbage) costs at most one pass a
+// `min_gap`, not the account's request weight.
 class PassWakeup {
  public:
-  void request(std::chrono::milliseconds after, const std::string& reason);
-  // Waits until a requested pass is due (returns its reasons), `deadline`
-  // comes or `stop` is set (nullopt).
-  std::optional<std::string> wait_until(std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& stop);
+  struct Wake {
+    std::string reasons;     // "; "-joined, each at most 200 characters
+    bool follow_up = false;  // an event asked for it: the caller may look again a little later
+  };
+  explicit PassWakeup(std::chrono::milliseconds min_gap = std::chrono::milliseconds(1000)) : min_gap_(min_gap) {}
+  // `event`: asked for by what the account did (not by the stream's own state).
+  void request(std::chrono::milliseconds after, const std::string& reason, bool event = false);
+  // Waits until a requested pass is due, `deadline` comes (nullopt) or `stop`
+  // is set (nullopt); either way a pass is taken to start now.
+  std::optional<Wake> wait_until(std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& stop);
 
  private:
+  const std::chrono::milliseconds min_gap_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::optional<std::chrono::steady_clock::time_point> due_;
-  std::string reasons_;
+  std::chrono::steady_clock::time_point last_pass_{};
+  Wake pending_;
 };
 
 struct FollowOptions {
@@ -65,7 +76,10 @@ struct FollowOptions {
   std::chrono::milliseconds backoff_max{30000};
   // A subscription that lived this long resets the backoff.
   std::chrono::milliseconds stable_after{60000};
-  std::chrono::milliseconds answer_timeout{10000};  // the subscription unanswered this long: resubscribe
+  std::chrono::milliseconds answer_timeout{10000};  // the subscription or a ping unanswered this long: resubscribe
+  // A subscription is pinged (the WebSocket API's ping, weight 1) this often:
+  // a connection that died without closing answers nothing, and is replaced.
+  std::chrono::milliseconds ping_interval{30000};
   std::string client_id_prefix = "bs";
 };
 
@@ -78,7 +92,7 @@ class UserStreamFollower {
     std::int64_t triggers = 0;       // events that called for a pass
     std::int64_t malformed = 0;      // frames refused (each calls for a full pass)
     std::int64_t subscriptions = 0;  // subscriptions the exchange accepted
-    std::int64_t downs = 0;          // connections lost, refused or terminated
+    std::int64_t downs = 0;          // connections lost, refused, terminated or silent
     bool subscribed = false;         // right now
     std::string last_down;
   };
@@ -103,6 +117,7 @@ class UserStreamFollower {
   mutable std::mutex mutex_;
   std::condition_variable_any changed_;
   bool down_ = false;  // the current connection went down
+  bool pong_ = false;  // the current ping was answered
   Stats stats_;
   std::jthread thread_;
 };

@@ -713,7 +713,13 @@ Simulator::WsApiReply Simulator::ws_api(const std::string& request_text, std::in
     return answer_error(400, -1000, "Malformed request: not JSON.");
   }
   if (!request.is_object()) return answer_error(400, -1000, "Malformed request: not a JSON object.");
-  if (request.contains("id")) id = request["id"];
+  if (request.contains("id")) {
+    // Binance takes an integer, a string or null.
+    if (!request["id"].is_string() && !request["id"].is_number_integer() && !request["id"].is_null()) {
+      return answer_error(400, -1000, "Malformed request: id must be an integer, a string or null.");
+    }
+    id = request["id"];
+  }
   if (!request.contains("method") || !request["method"].is_string()) {
     return answer_error(400, -1102, "Mandatory parameter 'method' was not sent, was empty/null, or malformed.");
   }
@@ -756,6 +762,11 @@ Simulator::WsApiReply Simulator::ws_api(const std::string& request_text, std::in
       values[name] = std::to_string(value.get<std::int64_t>());
     } else {
       return answer_error(400, -1100, "Illegal characters found in parameter '" + name + "'.");
+    }
+  }
+  for (const auto& [name, value] : values) {
+    if (name != "apiKey" && name != "timestamp" && name != "recvWindow" && name != "signature") {
+      return answer_error(400, -1104, "Not all sent parameters were read; unknown parameter '" + name + "'.");
     }
   }
   for (const char* required : {"apiKey", "timestamp", "signature"}) {

@@ -181,7 +181,9 @@ class Simulator {
   // userDataStream.subscribe.signature (apiKey, timestamp, recvWindow,
   // signature: HMAC-SHA256 of the other parameters sorted by name, joined as
   // a query string; weight 2) and ping. A subscription the connection makes
-  // gets `subscription_id`; `subscribed_key` then names the account.
+  // gets `subscription_id`; `subscribed_key` then names the account. A
+  // connection holds one subscription per account: the server answers -2035
+  // for a second (WsStreams checks; this layer does not know the connection).
   struct WsApiReply {
     std::string text;
     std::string subscribed_key;  // empty unless a subscription was made

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "support/pg.h"
 #include "support/process.h"
@@ -44,12 +45,14 @@ class ReconcileStreamPg : public ::testing::Test {
   }
   // reconcile --stream, its user data stream on the simulator's WebSocket API
   // (or `ws_api_url`), its --interval passes every `interval` seconds.
-  std::unique_ptr<Process> stream(const std::string& interval, std::string ws_api_url = {}) const {
+  std::unique_ptr<Process> stream(const std::string& interval, std::string ws_api_url = {},
+                                  std::vector<std::string> more = {}) const {
     Env env = sim.env();
     env.push_back({"BACKSTOP_WS_API_URL", ws_api_url.empty() ? sim.ws_url() + "/ws-api/v3" : ws_api_url});
-    return std::make_unique<Process>(std::vector<std::string>{binary("reconcile"), "--database-url", db.url(), "--json",
-                                                              "--stream", "--interval", interval},
-                                     env);
+    std::vector<std::string> argv = {binary("reconcile"), "--database-url", db.url(), "--json",
+                                     "--stream",          "--interval",     interval};
+    argv.insert(argv.end(), more.begin(), more.end());
+    return std::make_unique<Process>(argv, env);
   }
   // Every pass summary the process printed, in order.
   static std::vector<json> passes(const ProcessResult& r) {
@@ -195,6 +198,75 @@ TEST_F(ReconcileStreamPg, AStreamThatNeverConnectsLeavesTheIntervalPassesRunning
   ASSERT_FALSE(summaries.empty());
   EXPECT_EQ(summaries.back().at("user_stream").at("subscribed"), false) << r.out;
   EXPECT_EQ(summaries.back().at("user_stream").at("subscriptions"), 0) << r.out;
+}
+
+// A connection that goes silent without closing (the sim drops its events and
+// answers) is found by its ping and replaced; once the exchange speaks again
+// a fill elsewhere wakes a pass as before.
+TEST_F(ReconcileStreamPg, ASilentStreamIsFoundByItsPingAndReplaced) {
+  by_hand("BUY", "1");
+  operation(1, "1");
+  auto process = stream("3600", {}, {"--stream-ping-interval-ms", "300"});
+  ASSERT_TRUE(process->wait_for_stderr("user data stream subscribed"));
+  ASSERT_TRUE(
+      wait_until({.done = [&] { return quantity() == "1.00000000 IN_SYNC"; }, .state = [&] { return quantity(); }}));
+  sim.post("/admin/user-stream", {{"action", "silence"}});
+  ASSERT_TRUE(process->wait_for_stderr("no answer to a ping"));
+  sim.post("/admin/user-stream", {{"action", "resume"}});
+  // Subscribed again (an attempt made while silent waits out its answer timeout first).
+  ASSERT_TRUE(wait_until({.done = [&] { return subscriptions() == 1; },
+                          .state = [&] { return "subscriptions " + std::to_string(subscriptions()); }}));
+  by_hand("SELL", "0.2");
+  ASSERT_TRUE(wait_until({.done = [&] { return quantity() == "0.80000000 REDUCED"; },
+                          .progress = db_progress(db, "SELECT count(*) FROM stop_events"),
+                          .state = [&] { return quantity(); }}));
+  process->kill(SIGTERM);
+  const ProcessResult r = process->wait();
+  ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
+  const std::vector<json> summaries = passes(r);
+  ASSERT_FALSE(summaries.empty());
+  bool woken = false;
+  for (const json& s : summaries) {
+    if (s.at("trigger").get<std::string>().find("a fill elsewhere") != std::string::npos) woken = true;
+  }
+  EXPECT_TRUE(woken) << r.out;
+  EXPECT_GE(summaries.back().at("user_stream").at("downs").get<int>(), 1) << r.out;
+}
+
+// Only Binance's (and its testnet's) WebSocket API is known from the REST URL:
+// for any other exchange --stream must be told, never fall back to Binance's.
+TEST_F(ReconcileStreamPg, TheWebSocketApiOfAnotherExchangeMustBeNamed) {
+  const ProcessResult r =
+      run({binary("reconcile"), "--database-url", db.url(), "--stream", "--interval", "1"}, sim.env());
+  EXPECT_EQ(r.exit_code, 2) << r.err.substr(0, 3000);
+  EXPECT_NE(r.err.find("--ws-api-url"), std::string::npos) << r.err.substr(0, 3000);
+}
+
+// Another bot trading on the account makes a fill every 250 ms: the passes the
+// stream wakes start at least --stream-min-gap-ms apart, so the account's
+// request weight is not spent on one pass per fill (the exits share it).
+TEST_F(ReconcileStreamPg, ABurstOfFillsElsewhereCostsOnePassAGap) {
+  by_hand("BUY", "1");
+  operation(1, "1");
+  auto process = stream("3600", {}, {"--stream-min-gap-ms", "1000"});
+  ASSERT_TRUE(process->wait_for_stderr("user data stream subscribed"));
+  ASSERT_TRUE(
+      wait_until({.done = [&] { return quantity() == "1.00000000 IN_SYNC"; }, .state = [&] { return quantity(); }}));
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    by_hand(i % 2 == 0 ? "BUY" : "SELL", "0.001");
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the last pass and its follow-up
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  process->kill(SIGTERM);
+  const ProcessResult r = process->wait();
+  ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
+  const std::vector<json> summaries = passes(r);
+  ASSERT_GE(summaries.size(), 2u) << r.out;
+  const auto woken = static_cast<double>(summaries.size() - 1);  // all but the start pass
+  EXPECT_LE(woken, seconds / 1.0 + 2) << seconds << " s, " << r.out.substr(0, 3000);
+  EXPECT_GE(summaries.back().at("user_stream").at("triggers").get<int>(), 20) << r.out.substr(0, 3000);
 }
 
 }  // namespace

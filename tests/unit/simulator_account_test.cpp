@@ -546,6 +546,14 @@ TEST_F(Simulator, WebSocketApiSubscriptionIsSignedAndTimed) {
   EXPECT_EQ(answer(not_json).id, "");
   EXPECT_EQ(answer(engine.ws_api(R"({"id":5,"method":"userDataStream.start","params":{}})", 8)).status, 400);
   EXPECT_EQ(answer(engine.ws_api(R"({"id":5,"method":"ping"})", 8)).status, 200);
+  // As Binance: a parameter it does not know, an id that is no integer, string or null.
+  const std::string extra = exchange::binance::ws_api_signed_request(
+      "r2", "userDataStream.subscribe.signature",
+      {{"apiKey", "k"}, {"foo", "bar"}, {"timestamp", std::to_string(now_ms())}}, "k-secret");
+  EXPECT_EQ(answer(engine.ws_api(extra, 8)).error.code, -1104);
+  const auto object_id = engine.ws_api(R"({"id":{"a":1},"method":"ping"})", 8);
+  EXPECT_EQ(answer(object_id).status, 400);
+  EXPECT_EQ(answer(object_id).id, "");
 }
 
 }  // namespace

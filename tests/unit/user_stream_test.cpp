@@ -60,19 +60,35 @@ TEST(UserStreamTrigger, FillsAndTransfersElsewhereWakeAPassBackstopsOwnExitsDoNo
 }
 
 TEST(UserStreamTrigger, TheWakeupRunsOnePassForEventsThatComeTogether) {
-  PassWakeup wakeup;
+  PassWakeup wakeup(std::chrono::milliseconds(0));
   std::atomic<bool> stop{false};
   const auto now = std::chrono::steady_clock::now();
   // Nothing asked: the deadline ends the wait.
   EXPECT_FALSE(wakeup.wait_until(now + std::chrono::milliseconds(20), stop));
-  wakeup.request(std::chrono::milliseconds(50), "first");
+  wakeup.request(std::chrono::milliseconds(50), "first", true);
   wakeup.request(std::chrono::milliseconds(50), "second");
-  const auto reasons = wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::hours(1), stop);
-  ASSERT_TRUE(reasons);
-  EXPECT_EQ(*reasons, "first; second");
+  wakeup.request(std::chrono::milliseconds(50), std::string(5'000'000, 'x'));  // a reason is cut at 200
+  const auto wake = wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::hours(1), stop);
+  ASSERT_TRUE(wake);
+  EXPECT_EQ(wake->reasons, "first; second; " + std::string(200, 'x'));
+  EXPECT_TRUE(wake->follow_up);  // an event asked
   EXPECT_FALSE(wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(20), stop));
   stop = true;
   EXPECT_FALSE(wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::hours(1), stop));
+}
+
+// A burst of requests costs one pass per gap, however many there are.
+TEST(UserStreamTrigger, PassesTheWakeupStartsAreAtLeastTheGapApart) {
+  PassWakeup wakeup(std::chrono::milliseconds(300));
+  std::atomic<bool> stop{false};
+  wakeup.request(std::chrono::milliseconds(0), "a");
+  ASSERT_TRUE(wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::hours(1), stop));
+  const auto first = std::chrono::steady_clock::now();
+  for (int i = 0; i < 100; ++i) wakeup.request(std::chrono::milliseconds(0), "burst");
+  const auto wake = wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::hours(1), stop);
+  ASSERT_TRUE(wake);
+  EXPECT_GE(std::chrono::steady_clock::now() - first, std::chrono::milliseconds(290));
+  EXPECT_FALSE(wake->follow_up);
 }
 
 // A socket whose server side the test plays: what the client sent, and the
@@ -119,7 +135,7 @@ TEST(UserStreamFollower, SubscribesSignedAndResubscribesWithAFullPassWhenRefused
   config.api_secret = "secret";
   config.now_ms = [] { return std::int64_t{1700000000000}; };
   auto stream = exchange::make_binance_user_stream(config, std::make_unique<ScriptedSocket>(server));
-  PassWakeup wakeup;
+  PassWakeup wakeup(std::chrono::milliseconds(0));
   FollowOptions options;
   options.backoff_min = std::chrono::milliseconds(10);
   UserStreamFollower follower(*stream, wakeup, options);
@@ -150,7 +166,8 @@ TEST(UserStreamFollower, SubscribesSignedAndResubscribesWithAFullPassWhenRefused
   std::atomic<bool> stop{false};
   const auto reasons = wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(30), stop);
   ASSERT_TRUE(reasons);
-  EXPECT_NE(reasons->find("subscription refused: status 401, -2015 Invalid API-key"), std::string::npos) << *reasons;
+  EXPECT_NE(reasons->reasons.find("subscription refused: status 401, -2015 Invalid API-key"), std::string::npos)
+      << reasons->reasons;
   ASSERT_TRUE(eventually([&] {
     std::lock_guard lock(server.mutex);
     return server.sent.size() == 2;
@@ -162,17 +179,22 @@ TEST(UserStreamFollower, SubscribesSignedAndResubscribesWithAFullPassWhenRefused
   }
   handlers.on_message(json{{"id", request.at("id")}, {"status", 200}, {"result", {{"subscriptionId", 0}}}}.dump());
   ASSERT_TRUE(eventually([&] { return follower.stats().subscribed; }));
+  // The same answer again is nothing new; another subscription's events are not this account's.
+  handlers.on_message(json{{"id", request.at("id")}, {"status", 200}, {"result", {{"subscriptionId", 0}}}}.dump());
+  handlers.on_message(R"({"subscriptionId":7,"event":{"e":"balanceUpdate","E":1,"a":"BTC","d":"1","T":1}})");
+  handlers.on_message(R"({"subscriptionId":7,"event":{"e":"eventStreamTerminated","E":2}})");
   // A fill elsewhere wakes a pass; a malformed frame does too (what it said is unknown).
   handlers.on_message(R"({"subscriptionId":0,"event":{"e":"executionReport","E":1,"s":"BTCUSDT","c":"web","C":"",
       "S":"SELL","o":"MARKET","q":"1","x":"TRADE","X":"FILLED","i":3,"l":"1","z":"1","L":"1","n":"0","N":"USDT",
       "T":1,"t":8,"m":false}})");
   const auto woken = wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(30), stop);
   ASSERT_TRUE(woken);
-  EXPECT_NE(woken->find("a fill elsewhere: BTCUSDT SELL 1"), std::string::npos) << *woken;
+  EXPECT_NE(woken->reasons.find("a fill elsewhere: BTCUSDT SELL 1"), std::string::npos) << woken->reasons;
+  EXPECT_EQ(woken->reasons.find("deposit"), std::string::npos) << woken->reasons;
   handlers.on_message(R"({"subscriptionId":0,"event":{"e":"balanceUpdate","E":1,"a":"BTC","d":"x","T":1}})");
   const auto malformed = wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(30), stop);
   ASSERT_TRUE(malformed);
-  EXPECT_EQ(*malformed, "malformed user data stream frame");
+  EXPECT_EQ(malformed->reasons, "malformed user data stream frame");
   const UserStreamFollower::Stats stats = follower.stats();
   EXPECT_EQ(stats.subscriptions, 1);
   EXPECT_EQ(stats.downs, 1);
@@ -182,6 +204,54 @@ TEST(UserStreamFollower, SubscribesSignedAndResubscribesWithAFullPassWhenRefused
   handlers.on_message(R"({"subscriptionId":0,"event":{"e":"eventStreamTerminated","E":2}})");
   ASSERT_TRUE(eventually([&] { return follower.stats().downs == 2; }));
   EXPECT_EQ(follower.stats().last_down, "eventStreamTerminated");
+  follower.stop();
+}
+
+// A connection that died without closing answers no ping: it is replaced.
+TEST(UserStreamFollower, AnUnansweredPingReplacesTheConnection) {
+  ScriptedSocket::Server server;
+  exchange::UserStreamConfig config;
+  config.ws_api_url = "ws://sim/ws-api/v3";
+  config.api_key = "key";
+  config.api_secret = "secret";
+  auto stream = exchange::make_binance_user_stream(config, std::make_unique<ScriptedSocket>(server));
+  PassWakeup wakeup(std::chrono::milliseconds(0));
+  FollowOptions options;
+  options.backoff_min = std::chrono::milliseconds(10);
+  options.ping_interval = std::chrono::milliseconds(20);
+  options.answer_timeout = std::chrono::milliseconds(200);
+  UserStreamFollower follower(*stream, wakeup, options);
+  follower.start();
+  auto sent = [&](std::size_t n) {
+    return eventually([&] {
+      std::lock_guard lock(server.mutex);
+      return server.sent.size() >= n;
+    });
+  };
+  ASSERT_TRUE(sent(1));
+  net::WebSocket::Handlers handlers;
+  json subscribe;
+  {
+    std::lock_guard lock(server.mutex);
+    subscribe = json::parse(server.sent[0]);
+    handlers = server.handlers;
+  }
+  handlers.on_message(json{{"id", subscribe.at("id")}, {"status", 200}, {"result", {{"subscriptionId", 0}}}}.dump());
+  ASSERT_TRUE(sent(2));  // the first ping; answered
+  json ping;
+  {
+    std::lock_guard lock(server.mutex);
+    ping = json::parse(server.sent[1]);
+  }
+  EXPECT_EQ(ping.at("method"), "ping");
+  handlers.on_message(json{{"id", ping.at("id")}, {"status", 200}, {"result", json::object()}}.dump());
+  ASSERT_TRUE(sent(3));  // the next ping, never answered
+  ASSERT_TRUE(eventually([&] { return follower.stats().downs == 1; }));
+  EXPECT_EQ(follower.stats().last_down, "no answer to a ping within 200 ms");
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(server.mutex);
+    return server.opens == 2;  // subscribed again
+  }));
   follower.stop();
 }
 
