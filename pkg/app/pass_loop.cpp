@@ -182,7 +182,8 @@ std::string print_summary(bool json, const std::function<std::string()>& text,
   if (!json) return text() + metrics::push_text(pushes);
   nlohmann::json j = object();
   metrics::add_push_fields(j, pushes);
-  return j.dump() + "\n";
+  // Text the exchange sent may not be valid UTF-8: replaced, never a failed run.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace backstop::app

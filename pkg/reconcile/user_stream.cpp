@@ -9,6 +9,14 @@ namespace backstop::reconcile {
 
 using exchange::UserStreamEvent;
 
+std::string cut(const std::string& text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  std::size_t end = max_bytes;
+  // Back to the start of a UTF-8 character: never half of one (a JSON summary refuses it).
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
+}
+
 std::optional<std::string> TriggerFilter::reason(const UserStreamEvent& event) {
   switch (event.kind) {
     case UserStreamEvent::Kind::kExecutionReport: {
@@ -52,7 +60,7 @@ void PassWakeup::request(std::chrono::milliseconds after, const std::string& rea
     const auto at = std::chrono::steady_clock::now() + after;
     if (!due_ || at < *due_) due_ = at;
     if (pending_.reasons.size() < 1000) {
-      pending_.reasons += (pending_.reasons.empty() ? "" : "; ") + reason.substr(0, 200);
+      pending_.reasons += (pending_.reasons.empty() ? "" : "; ") + cut(reason, 200);
     }
     pending_.follow_up = pending_.follow_up || event;
   }
@@ -108,7 +116,7 @@ void UserStreamFollower::on_event(const UserStreamEvent& event) {
     if (why) ++stats_.triggers;
   }
   if (why) {
-    log::info("user data stream: pass requested", {{"reason", why->substr(0, 200)}, {"event", event.type}});
+    log::info("user data stream: pass requested", {{"reason", cut(*why, 200)}, {"event", event.type}});
     wakeup_.request(options_.debounce, *why, true);
   }
 }
@@ -131,8 +139,11 @@ void UserStreamFollower::run(const std::stop_token& stop) {
       }
       changed_.notify_all();
       log::info("user data stream subscribed", {{"subscription_id", id}});
-      // Whatever happened while it was down was not reported: read it all.
-      if (resubscribed) wakeup_.request(std::chrono::milliseconds(0), "user data stream resubscribed");
+      // Whatever happened before the subscription (while it was down, or
+      // between the start pass's reads and this answer) was not reported:
+      // read it all.
+      wakeup_.request(std::chrono::milliseconds(0),
+                      resubscribed ? "user data stream resubscribed" : "user data stream subscribed");
     };
     handlers.on_event = [this](const UserStreamEvent& event) { on_event(event); };
     handlers.on_malformed = [this](const std::string& error) {
@@ -154,7 +165,7 @@ void UserStreamFollower::run(const std::stop_token& stop) {
       {
         std::lock_guard lock(mutex_);
         down_ = true;
-        stats_.last_down = reason;
+        stats_.last_down = cut(reason, 200);  // the exchange's message, however long it is
       }
       changed_.notify_all();
     };
@@ -188,7 +199,7 @@ void UserStreamFollower::run(const std::stop_token& stop) {
       }
       reason = stats_.last_down;
     } catch (const net::TransportError& e) {
-      reason = e.what();
+      reason = cut(e.what(), 200);
     }
     stream_.close();
     if (stop.stop_requested()) break;

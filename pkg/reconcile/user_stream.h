@@ -24,6 +24,9 @@
 
 namespace backstop::reconcile {
 
+// `text`, at most `max_bytes` long, cut at a UTF-8 character boundary.
+std::string cut(const std::string& text, std::size_t max_bytes);
+
 // Which events call for a pass (pure, testable without a socket):
 //  - a fill (executionReport x=TRADE) of an order whose client id is not
 //    Backstop's: a sale or a buy made elsewhere;

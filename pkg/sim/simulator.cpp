@@ -747,6 +747,9 @@ Simulator::WsApiReply Simulator::ws_api(const std::string& request_text, std::in
                                          {"limit", weight_limit_ > 0 ? weight_limit_ : 6000},
                                          {"count", weight_.used(now)}}});
   if (method == "ping") {
+    if (!params.empty()) {
+      return answer_error(400, -1104, "Not all sent parameters were read; ping takes no parameters.");
+    }
     reply.text = json{{"id", id}, {"status", 200}, {"result", json::object()}, {"rateLimits", rate_limits}}.dump();
     return reply;
   }

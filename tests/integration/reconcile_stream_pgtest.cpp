@@ -85,6 +85,10 @@ TEST_F(ReconcileStreamPg, AFillElsewhereIsReconciledByThePassTheStreamWakes) {
   ASSERT_TRUE(process->wait_for_stderr("user data stream subscribed"));
   ASSERT_TRUE(wait_until({.done = [&] { return quantity() == "1.00000000 IN_SYNC"; },
                           .state = [&] { return quantity(); }}));  // the start pass
+  // The pass the subscription asks for follows the start pass at once; past
+  // it and the minimum gap, the figure below is the latency of a quiet account
+  // (informative only: nothing here depends on the time).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   const auto sold_at = std::chrono::steady_clock::now();
   by_hand("SELL", "0.4");
   ASSERT_TRUE(wait_until({.done = [&] { return quantity() == "0.60000000 REDUCED"; },
@@ -102,9 +106,11 @@ TEST_F(ReconcileStreamPg, AFillElsewhereIsReconciledByThePassTheStreamWakes) {
   const std::vector<json> summaries = passes(r);
   ASSERT_GE(summaries.size(), 2u) << r.out;
   EXPECT_EQ(summaries[0].at("trigger"), "start");
-  const json& woken = summaries[1];
-  EXPECT_NE(woken.at("trigger").get<std::string>().find("a fill elsewhere: BTCUSDT SELL 0.4"), std::string::npos)
-      << woken.dump();
+  json woken;
+  for (const json& s : summaries) {
+    if (s.at("trigger").get<std::string>().find("a fill elsewhere: BTCUSDT SELL 0.4") != std::string::npos) woken = s;
+  }
+  ASSERT_FALSE(woken.is_null()) << r.out;
   EXPECT_EQ(woken.at("reduced"), 1) << woken.dump();
   EXPECT_EQ(woken.at("user_stream").at("subscribed"), true) << woken.dump();
   EXPECT_GE(woken.at("user_stream").at("triggers").get<int>(), 1) << woken.dump();
@@ -265,8 +271,33 @@ TEST_F(ReconcileStreamPg, ABurstOfFillsElsewhereCostsOnePassAGap) {
   const std::vector<json> summaries = passes(r);
   ASSERT_GE(summaries.size(), 2u) << r.out;
   const auto woken = static_cast<double>(summaries.size() - 1);  // all but the start pass
-  EXPECT_LE(woken, seconds / 1.0 + 2) << seconds << " s, " << r.out.substr(0, 3000);
+  EXPECT_LE(woken, seconds / 1.0 + 3) << seconds << " s, " << r.out.substr(0, 3000);
   EXPECT_GE(summaries.back().at("user_stream").at("triggers").get<int>(), 20) << r.out.substr(0, 3000);
+}
+
+// An asset name of more than 200 bytes in Chinese: the reason is cut at a
+// character, and the --json summary carrying it is printed, not a failed run.
+TEST_F(ReconcileStreamPg, AnEventsTextIsCutAtACharacterAndThePassGoesOn) {
+  by_hand("BUY", "1");
+  operation(1, "1");
+  auto process = stream("3600");
+  ASSERT_TRUE(process->wait_for_stderr("user data stream subscribed"));
+  ASSERT_TRUE(
+      wait_until({.done = [&] { return quantity() == "1.00000000 IN_SYNC"; }, .state = [&] { return quantity(); }}));
+  const std::string asset = std::string(184, 'X') + "\u5e01\u5b89\u4eba\u751f";
+  sim.post("/admin/balance-updates", {{"apiKey", SimServer::kApiKey}, {"asset", asset}, {"delta", "1"}});
+  by_hand("SELL", "0.5");
+  ASSERT_TRUE(wait_until({.done = [&] { return quantity() == "0.50000000 REDUCED"; },
+                          .progress = db_progress(db, "SELECT count(*) FROM stop_events"),
+                          .state = [&] { return quantity(); }}));
+  process->kill(SIGTERM);
+  const ProcessResult r = process->wait();
+  ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
+  bool deposit = false;
+  for (const json& s : passes(r)) {
+    if (s.at("trigger").get<std::string>().find("a deposit of 1 XXX") != std::string::npos) deposit = true;
+  }
+  EXPECT_TRUE(deposit) << r.out.substr(0, 3000);
 }
 
 }  // namespace

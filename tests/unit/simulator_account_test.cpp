@@ -546,6 +546,7 @@ TEST_F(Simulator, WebSocketApiSubscriptionIsSignedAndTimed) {
   EXPECT_EQ(answer(not_json).id, "");
   EXPECT_EQ(answer(engine.ws_api(R"({"id":5,"method":"userDataStream.start","params":{}})", 8)).status, 400);
   EXPECT_EQ(answer(engine.ws_api(R"({"id":5,"method":"ping"})", 8)).status, 200);
+  EXPECT_EQ(answer(engine.ws_api(R"({"id":6,"method":"ping","params":{"x":1}})", 8)).error.code, -1104);
   // As Binance: a parameter it does not know, an id that is no integer, string or null.
   const std::string extra = exchange::binance::ws_api_signed_request(
       "r2", "userDataStream.subscribe.signature",

@@ -91,6 +91,22 @@ TEST(UserStreamTrigger, PassesTheWakeupStartsAreAtLeastTheGapApart) {
   EXPECT_FALSE(wake->follow_up);
 }
 
+// A reason is cut at a character, never inside one: the --json summary that
+// carries it must stay valid UTF-8 (an asset name the exchange lists in Chinese).
+TEST(UserStreamTrigger, AReasonIsCutAtACharacterBoundary) {
+  const std::string name = std::string(198, 'X') + "\u5e01\u5b89";  // 198 + 3 + 3 bytes
+  EXPECT_EQ(cut(name, 200), std::string(198, 'X'));
+  EXPECT_EQ(cut(name, 201), std::string(198, 'X') + "\u5e01");
+  EXPECT_EQ(cut("short", 200), "short");
+  PassWakeup wakeup(std::chrono::milliseconds(0));
+  std::atomic<bool> stop{false};
+  wakeup.request(std::chrono::milliseconds(0), "a deposit of 1 " + name);
+  const auto wake = wakeup.wait_until(std::chrono::steady_clock::now() + std::chrono::hours(1), stop);
+  ASSERT_TRUE(wake);
+  const json summary = {{"trigger", wake->reasons}};
+  EXPECT_NO_THROW((void)summary.dump());
+}
+
 // A socket whose server side the test plays: what the client sent, and the
 // handlers to answer with.
 class ScriptedSocket : public net::WebSocket {
