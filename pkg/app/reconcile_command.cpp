@@ -288,10 +288,10 @@ runtime::ExitCode ReconcileCommand::run(const runtime::CommonOptions& common) {
         "the exchange API key and secret are required to read the account (BACKSTOP_EXCHANGE_API_KEY / "
         "BACKSTOP_EXCHANGE_API_SECRET)");
   }
-  if (stream_) {
-    loop_.continuous = true;  // passes until SIGTERM, woken early by the stream
-    (void)ws_api_url();       // a usage error before anything starts
-  }
+  // --stream: passes until SIGTERM, woken early by the stream; its URL (or a
+  // usage error) before anything starts.
+  const std::string ws_url = stream_ ? ws_api_url() : std::string();
+  if (stream_) loop_.continuous = true;
   return run_passes(common, loop_, {"reconcile", "backstop_reconcile"}, [&](const PassSession& session) {
     exchange::BinanceConfig config = credentials_.sign(loop_.exchange_config());
     config.read_weight_budget = max_weight_per_minute_;
@@ -316,7 +316,7 @@ runtime::ExitCode ReconcileCommand::run(const runtime::CommonOptions& common) {
     std::string trigger = "start";
     if (stream_) {
       exchange::UserStreamConfig stream_config;
-      stream_config.ws_api_url = ws_api_url();
+      stream_config.ws_api_url = ws_url;
       stream_config.api_key = config.api_key;
       stream_config.api_secret = config.api_secret;
       stream_config.recv_window = config.recv_window;

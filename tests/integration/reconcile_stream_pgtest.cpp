@@ -54,6 +54,31 @@ class ReconcileStreamPg : public ::testing::Test {
     argv.insert(argv.end(), more.begin(), more.end());
     return std::make_unique<Process>(argv, env);
   }
+  // The test's position (1 BTC bought by hand, operation 1 of 1), then
+  // `stream(...)` started: once it logged `ready` (subscribed, by default) and
+  // its start pass found the operation in sync.
+  std::unique_ptr<Process> following(const std::string& interval, std::string ws_api_url = {},
+                                     std::vector<std::string> more = {},
+                                     const std::string& ready = "user data stream subscribed") const {
+    by_hand("BUY", "1");
+    operation(1, "1");
+    auto process = stream(interval, std::move(ws_api_url), std::move(more));
+    EXPECT_TRUE(process->wait_for_stderr(ready));
+    EXPECT_TRUE(reaches("1.00000000 IN_SYNC"));
+    return process;
+  }
+  // Waits until operation 1 shows `expected` (quantity and sync status), as
+  // long as events are appended or passes recorded.
+  ::testing::AssertionResult reaches(const std::string& expected) const {
+    return wait_until({.done = [&] { return quantity() == expected; },
+                       .progress = [&] { return db.scalar("SELECT count(*) FROM stop_events") + passes_recorded(); },
+                       .state = [&] { return quantity(); }});
+  }
+  // SIGTERM, then what the process printed and how it ended.
+  static ProcessResult stop(Process& process) {
+    process.kill(SIGTERM);
+    return process.wait();
+  }
   // Every pass summary the process printed, in order.
   static std::vector<json> passes(const ProcessResult& r) {
     std::vector<json> out;
@@ -79,29 +104,22 @@ class ReconcileStreamPg : public ::testing::Test {
 // stream: with --interval at an hour, only the pass the stream woke can have
 // reduced the operation, and its summary names the fill.
 TEST_F(ReconcileStreamPg, AFillElsewhereIsReconciledByThePassTheStreamWakes) {
-  by_hand("BUY", "1");
-  operation(1, "1");
-  auto process = stream("3600");
-  ASSERT_TRUE(process->wait_for_stderr("user data stream subscribed"));
-  ASSERT_TRUE(wait_until({.done = [&] { return quantity() == "1.00000000 IN_SYNC"; },
-                          .state = [&] { return quantity(); }}));  // the start pass
+  auto process = following("3600");
+  ASSERT_FALSE(HasFailure());  // subscribed (or ready) and the start pass done
   // The pass the subscription asks for follows the start pass at once; past
   // it and the minimum gap, the figure below is the latency of a quiet account
   // (informative only: nothing here depends on the time).
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   const auto sold_at = std::chrono::steady_clock::now();
   by_hand("SELL", "0.4");
-  ASSERT_TRUE(wait_until({.done = [&] { return quantity() == "0.60000000 REDUCED"; },
-                          .progress = db_progress(db, "SELECT count(*) FROM stop_events"),
-                          .state = [&] { return quantity(); }}));
+  ASSERT_TRUE(reaches("0.60000000 REDUCED"));
   const auto latency =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sold_at).count();
   RecordProperty("fill_to_reconciled_ms", static_cast<int>(latency));
   std::cerr << "manual sell reconciled " << latency << " ms after it filled (debounce 200 ms)\n";
   EXPECT_EQ(db.scalar("SELECT reason FROM stop_events WHERE event_type = 'POSITION_RECONCILED'"), "FOREIGN_SELL");
 
-  process->kill(SIGTERM);
-  const ProcessResult r = process->wait();
+  const ProcessResult r = stop(*process);
   ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
   const std::vector<json> summaries = passes(r);
   ASSERT_GE(summaries.size(), 2u) << r.out;
@@ -120,20 +138,14 @@ TEST_F(ReconcileStreamPg, AFillElsewhereIsReconciledByThePassTheStreamWakes) {
 // resubscribes and runs a full pass at once, which finds the sale; a deposit
 // after the resubscription wakes a pass again.
 TEST_F(ReconcileStreamPg, AStreamThatDropsIsResubscribedAndAFullPassFindsWhatItMissed) {
-  by_hand("BUY", "1");
-  operation(1, "1");
-  auto process = stream("3600");
-  ASSERT_TRUE(process->wait_for_stderr("user data stream subscribed"));
-  ASSERT_TRUE(
-      wait_until({.done = [&] { return quantity() == "1.00000000 IN_SYNC"; }, .state = [&] { return quantity(); }}));
+  auto process = following("3600");
+  ASSERT_FALSE(HasFailure());                               // subscribed (or ready) and the start pass done
   sim.post("/admin/user-stream", {{"action", "silence"}});  // the sale's events are lost
   by_hand("SELL", "0.25");
   sim.post("/admin/user-stream", {{"action", "resume"}});
   EXPECT_EQ(quantity(), "1.00000000 IN_SYNC");  // nothing told reconcile yet
   sim.post("/admin/user-stream", {{"action", "disconnect"}});
-  ASSERT_TRUE(wait_until({.done = [&] { return quantity() == "0.75000000 REDUCED"; },
-                          .progress = db_progress(db, "SELECT count(*) FROM stop_events"),
-                          .state = [&] { return quantity(); }}));
+  ASSERT_TRUE(reaches("0.75000000 REDUCED"));
   ASSERT_TRUE(wait_until({.done = [&] { return subscriptions() == 1; },
                           .state = [&] { return "subscriptions " + std::to_string(subscriptions()); }}));
   // Resubscribed: a deposit wakes a pass (in sync: a deposit never raises a position).
@@ -142,8 +154,7 @@ TEST_F(ReconcileStreamPg, AStreamThatDropsIsResubscribedAndAFullPassFindsWhatItM
   ASSERT_TRUE(
       wait_until({.done = [&] { return passes_recorded() != before; }, .state = [&] { return passes_recorded(); }}));
 
-  process->kill(SIGTERM);
-  const ProcessResult r = process->wait();
+  const ProcessResult r = stop(*process);
   ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
   const std::vector<json> summaries = passes(r);
   ASSERT_GE(summaries.size(), 3u) << r.out;
@@ -165,19 +176,12 @@ TEST_F(ReconcileStreamPg, AStreamThatDropsIsResubscribedAndAFullPassFindsWhatItM
 // connects changes nothing about the --interval passes: the sale is found by
 // the next of them.
 TEST_F(ReconcileStreamPg, ASilentStreamLeavesTheIntervalPassesRunning) {
-  by_hand("BUY", "1");
-  operation(1, "1");
-  auto process = stream("1");
-  ASSERT_TRUE(process->wait_for_stderr("user data stream subscribed"));
-  ASSERT_TRUE(
-      wait_until({.done = [&] { return quantity() == "1.00000000 IN_SYNC"; }, .state = [&] { return quantity(); }}));
+  auto process = following("1");
+  ASSERT_FALSE(HasFailure());  // subscribed (or ready) and the start pass done
   sim.post("/admin/user-stream", {{"action", "silence"}});
   by_hand("SELL", "0.5");
-  ASSERT_TRUE(wait_until({.done = [&] { return quantity() == "0.50000000 REDUCED"; },
-                          .progress = [&] { return passes_recorded(); },
-                          .state = [&] { return quantity(); }}));
-  process->kill(SIGTERM);
-  const ProcessResult r = process->wait();
+  ASSERT_TRUE(reaches("0.50000000 REDUCED"));
+  const ProcessResult r = stop(*process);
   ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
   bool by_interval = false;
   for (const json& s : passes(r)) {
@@ -187,18 +191,12 @@ TEST_F(ReconcileStreamPg, ASilentStreamLeavesTheIntervalPassesRunning) {
 }
 
 TEST_F(ReconcileStreamPg, AStreamThatNeverConnectsLeavesTheIntervalPassesRunning) {
-  by_hand("BUY", "1");
-  operation(1, "1");
-  auto process = stream("1", "ws://127.0.0.1:" + std::to_string(free_port()) + "/ws-api/v3");
-  ASSERT_TRUE(process->wait_for_stderr("user data stream down"));
-  ASSERT_TRUE(
-      wait_until({.done = [&] { return quantity() == "1.00000000 IN_SYNC"; }, .state = [&] { return quantity(); }}));
+  auto process =
+      following("1", "ws://127.0.0.1:" + std::to_string(free_port()) + "/ws-api/v3", {}, "user data stream down");
+  ASSERT_FALSE(HasFailure());  // subscribed (or ready) and the start pass done
   by_hand("SELL", "0.5");
-  ASSERT_TRUE(wait_until({.done = [&] { return quantity() == "0.50000000 REDUCED"; },
-                          .progress = [&] { return passes_recorded(); },
-                          .state = [&] { return quantity(); }}));
-  process->kill(SIGTERM);
-  const ProcessResult r = process->wait();
+  ASSERT_TRUE(reaches("0.50000000 REDUCED"));
+  const ProcessResult r = stop(*process);
   ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
   const std::vector<json> summaries = passes(r);
   ASSERT_FALSE(summaries.empty());
@@ -210,12 +208,8 @@ TEST_F(ReconcileStreamPg, AStreamThatNeverConnectsLeavesTheIntervalPassesRunning
 // answers) is found by its ping and replaced; once the exchange speaks again
 // a fill elsewhere wakes a pass as before.
 TEST_F(ReconcileStreamPg, ASilentStreamIsFoundByItsPingAndReplaced) {
-  by_hand("BUY", "1");
-  operation(1, "1");
-  auto process = stream("3600", {}, {"--stream-ping-interval-ms", "300"});
-  ASSERT_TRUE(process->wait_for_stderr("user data stream subscribed"));
-  ASSERT_TRUE(
-      wait_until({.done = [&] { return quantity() == "1.00000000 IN_SYNC"; }, .state = [&] { return quantity(); }}));
+  auto process = following("3600", {}, {"--stream-ping-interval-ms", "300"});
+  ASSERT_FALSE(HasFailure());  // subscribed (or ready) and the start pass done
   sim.post("/admin/user-stream", {{"action", "silence"}});
   ASSERT_TRUE(process->wait_for_stderr("no answer to a ping"));
   sim.post("/admin/user-stream", {{"action", "resume"}});
@@ -223,11 +217,8 @@ TEST_F(ReconcileStreamPg, ASilentStreamIsFoundByItsPingAndReplaced) {
   ASSERT_TRUE(wait_until({.done = [&] { return subscriptions() == 1; },
                           .state = [&] { return "subscriptions " + std::to_string(subscriptions()); }}));
   by_hand("SELL", "0.2");
-  ASSERT_TRUE(wait_until({.done = [&] { return quantity() == "0.80000000 REDUCED"; },
-                          .progress = db_progress(db, "SELECT count(*) FROM stop_events"),
-                          .state = [&] { return quantity(); }}));
-  process->kill(SIGTERM);
-  const ProcessResult r = process->wait();
+  ASSERT_TRUE(reaches("0.80000000 REDUCED"));
+  const ProcessResult r = stop(*process);
   ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
   const std::vector<json> summaries = passes(r);
   ASSERT_FALSE(summaries.empty());
@@ -252,12 +243,8 @@ TEST_F(ReconcileStreamPg, TheWebSocketApiOfAnotherExchangeMustBeNamed) {
 // stream wakes start at least --stream-min-gap-ms apart, so the account's
 // request weight is not spent on one pass per fill (the exits share it).
 TEST_F(ReconcileStreamPg, ABurstOfFillsElsewhereCostsOnePassAGap) {
-  by_hand("BUY", "1");
-  operation(1, "1");
-  auto process = stream("3600", {}, {"--stream-min-gap-ms", "1000"});
-  ASSERT_TRUE(process->wait_for_stderr("user data stream subscribed"));
-  ASSERT_TRUE(
-      wait_until({.done = [&] { return quantity() == "1.00000000 IN_SYNC"; }, .state = [&] { return quantity(); }}));
+  auto process = following("3600", {}, {"--stream-min-gap-ms", "1000"});
+  ASSERT_FALSE(HasFailure());  // subscribed (or ready) and the start pass done
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 20; ++i) {
     by_hand(i % 2 == 0 ? "BUY" : "SELL", "0.001");
@@ -265,8 +252,7 @@ TEST_F(ReconcileStreamPg, ABurstOfFillsElsewhereCostsOnePassAGap) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the last pass and its follow-up
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  process->kill(SIGTERM);
-  const ProcessResult r = process->wait();
+  const ProcessResult r = stop(*process);
   ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
   const std::vector<json> summaries = passes(r);
   ASSERT_GE(summaries.size(), 2u) << r.out;
@@ -278,20 +264,13 @@ TEST_F(ReconcileStreamPg, ABurstOfFillsElsewhereCostsOnePassAGap) {
 // An asset name of more than 200 bytes in Chinese: the reason is cut at a
 // character, and the --json summary carrying it is printed, not a failed run.
 TEST_F(ReconcileStreamPg, AnEventsTextIsCutAtACharacterAndThePassGoesOn) {
-  by_hand("BUY", "1");
-  operation(1, "1");
-  auto process = stream("3600");
-  ASSERT_TRUE(process->wait_for_stderr("user data stream subscribed"));
-  ASSERT_TRUE(
-      wait_until({.done = [&] { return quantity() == "1.00000000 IN_SYNC"; }, .state = [&] { return quantity(); }}));
+  auto process = following("3600");
+  ASSERT_FALSE(HasFailure());  // subscribed (or ready) and the start pass done
   const std::string asset = std::string(184, 'X') + "\u5e01\u5b89\u4eba\u751f";
   sim.post("/admin/balance-updates", {{"apiKey", SimServer::kApiKey}, {"asset", asset}, {"delta", "1"}});
   by_hand("SELL", "0.5");
-  ASSERT_TRUE(wait_until({.done = [&] { return quantity() == "0.50000000 REDUCED"; },
-                          .progress = db_progress(db, "SELECT count(*) FROM stop_events"),
-                          .state = [&] { return quantity(); }}));
-  process->kill(SIGTERM);
-  const ProcessResult r = process->wait();
+  ASSERT_TRUE(reaches("0.50000000 REDUCED"));
+  const ProcessResult r = stop(*process);
   ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 3000);
   bool deposit = false;
   for (const json& s : passes(r)) {

@@ -9,7 +9,9 @@
 #include <atomic>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
+#include <tuple>
 
 #include "exchange/binance_protocol.h"
 
@@ -107,6 +109,15 @@ TEST(UserStreamTrigger, AReasonIsCutAtACharacterBoundary) {
   EXPECT_NO_THROW((void)summary.dump());
 }
 
+template <typename F>
+bool eventually(F done) {
+  for (int i = 0; i < 3000; ++i) {  // a progress wait: 30 s only when nothing happens at all
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 // A socket whose server side the test plays: what the client sent, and the
 // handlers to answer with.
 class ScriptedSocket : public net::WebSocket {
@@ -116,6 +127,19 @@ class ScriptedSocket : public net::WebSocket {
     std::vector<std::string> urls, sent;
     Handlers handlers;
     int opens = 0;
+
+    // Once the client has sent `count` frames: frame `i` of them (as JSON)
+    // and the handlers to answer it with.
+    std::optional<std::pair<json, Handlers>> frame(std::size_t i, std::size_t count) {
+      if (!eventually([&] {
+            std::lock_guard lock(mutex);
+            return sent.size() >= count;
+          })) {
+        return std::nullopt;
+      }
+      std::lock_guard lock(mutex);
+      return std::pair{json::parse(sent[i]), handlers};
+    }
   };
   explicit ScriptedSocket(Server& server) : server_(server) {}
   void open(const std::string& url, Handlers handlers) override {
@@ -134,39 +158,32 @@ class ScriptedSocket : public net::WebSocket {
   Server& server_;
 };
 
-template <typename F>
-bool eventually(F done) {
-  for (int i = 0; i < 3000; ++i) {  // a progress wait: 30 s only when nothing happens at all
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
-
-TEST(UserStreamFollower, SubscribesSignedAndResubscribesWithAFullPassWhenRefused) {
-  ScriptedSocket::Server server;
+// The client of key "key" (secret "secret") at ws://sim/ws-api/v3 over `server`,
+// its clock stopped at 1700000000000.
+std::unique_ptr<exchange::UserDataStream> scripted_stream(ScriptedSocket::Server& server) {
   exchange::UserStreamConfig config;
   config.ws_api_url = "ws://sim/ws-api/v3";
   config.api_key = "key";
   config.api_secret = "secret";
   config.now_ms = [] { return std::int64_t{1700000000000}; };
-  auto stream = exchange::make_binance_user_stream(config, std::make_unique<ScriptedSocket>(server));
+  return exchange::make_binance_user_stream(config, std::make_unique<ScriptedSocket>(server));
+}
+
+TEST(UserStreamFollower, SubscribesSignedAndResubscribesWithAFullPassWhenRefused) {
+  ScriptedSocket::Server server;
+  auto stream = scripted_stream(server);
   PassWakeup wakeup(std::chrono::milliseconds(0));
   FollowOptions options;
   options.backoff_min = std::chrono::milliseconds(10);
   UserStreamFollower follower(*stream, wakeup, options);
   follower.start();
-  ASSERT_TRUE(eventually([&] {
-    std::lock_guard lock(server.mutex);
-    return server.sent.size() == 1;
-  }));
-  json request;
-  net::WebSocket::Handlers handlers;
+  auto first = server.frame(0, 1);
+  ASSERT_TRUE(first);
+  auto [request, handlers] = *first;
   {
     std::lock_guard lock(server.mutex);
+    EXPECT_EQ(server.sent.size(), 1u);
     EXPECT_EQ(server.urls.at(0), "ws://sim/ws-api/v3");
-    request = json::parse(server.sent[0]);
-    handlers = server.handlers;
   }
   EXPECT_EQ(request.at("method"), "userDataStream.subscribe.signature");
   const json& params = request.at("params");
@@ -184,15 +201,9 @@ TEST(UserStreamFollower, SubscribesSignedAndResubscribesWithAFullPassWhenRefused
   ASSERT_TRUE(reasons);
   EXPECT_NE(reasons->reasons.find("subscription refused: status 401, -2015 Invalid API-key"), std::string::npos)
       << reasons->reasons;
-  ASSERT_TRUE(eventually([&] {
-    std::lock_guard lock(server.mutex);
-    return server.sent.size() == 2;
-  }));
-  {
-    std::lock_guard lock(server.mutex);
-    request = json::parse(server.sent[1]);
-    handlers = server.handlers;
-  }
+  auto second = server.frame(1, 2);
+  ASSERT_TRUE(second);
+  std::tie(request, handlers) = *second;
   handlers.on_message(json{{"id", request.at("id")}, {"status", 200}, {"result", {{"subscriptionId", 0}}}}.dump());
   ASSERT_TRUE(eventually([&] { return follower.stats().subscribed; }));
   // The same answer again is nothing new; another subscription's events are not this account's.
@@ -226,11 +237,7 @@ TEST(UserStreamFollower, SubscribesSignedAndResubscribesWithAFullPassWhenRefused
 // A connection that died without closing answers no ping: it is replaced.
 TEST(UserStreamFollower, AnUnansweredPingReplacesTheConnection) {
   ScriptedSocket::Server server;
-  exchange::UserStreamConfig config;
-  config.ws_api_url = "ws://sim/ws-api/v3";
-  config.api_key = "key";
-  config.api_secret = "secret";
-  auto stream = exchange::make_binance_user_stream(config, std::make_unique<ScriptedSocket>(server));
+  auto stream = scripted_stream(server);
   PassWakeup wakeup(std::chrono::milliseconds(0));
   FollowOptions options;
   options.backoff_min = std::chrono::milliseconds(10);
@@ -238,30 +245,16 @@ TEST(UserStreamFollower, AnUnansweredPingReplacesTheConnection) {
   options.answer_timeout = std::chrono::milliseconds(200);
   UserStreamFollower follower(*stream, wakeup, options);
   follower.start();
-  auto sent = [&](std::size_t n) {
-    return eventually([&] {
-      std::lock_guard lock(server.mutex);
-      return server.sent.size() >= n;
-    });
-  };
-  ASSERT_TRUE(sent(1));
-  net::WebSocket::Handlers handlers;
-  json subscribe;
-  {
-    std::lock_guard lock(server.mutex);
-    subscribe = json::parse(server.sent[0]);
-    handlers = server.handlers;
-  }
-  handlers.on_message(json{{"id", subscribe.at("id")}, {"status", 200}, {"result", {{"subscriptionId", 0}}}}.dump());
-  ASSERT_TRUE(sent(2));  // the first ping; answered
-  json ping;
-  {
-    std::lock_guard lock(server.mutex);
-    ping = json::parse(server.sent[1]);
-  }
-  EXPECT_EQ(ping.at("method"), "ping");
-  handlers.on_message(json{{"id", ping.at("id")}, {"status", 200}, {"result", json::object()}}.dump());
-  ASSERT_TRUE(sent(3));  // the next ping, never answered
+  const auto subscribe = server.frame(0, 1);
+  ASSERT_TRUE(subscribe);
+  const net::WebSocket::Handlers handlers = subscribe->second;
+  handlers.on_message(
+      json{{"id", subscribe->first.at("id")}, {"status", 200}, {"result", {{"subscriptionId", 0}}}}.dump());
+  const auto ping = server.frame(1, 2);  // the first ping; answered
+  ASSERT_TRUE(ping);
+  EXPECT_EQ(ping->first.at("method"), "ping");
+  handlers.on_message(json{{"id", ping->first.at("id")}, {"status", 200}, {"result", json::object()}}.dump());
+  ASSERT_TRUE(server.frame(2, 3));  // the next ping, never answered
   ASSERT_TRUE(eventually([&] { return follower.stats().downs == 1; }));
   EXPECT_EQ(follower.stats().last_down, "no answer to a ping within 200 ms");
   ASSERT_TRUE(eventually([&] {
